@@ -1,0 +1,134 @@
+// A compiled, immutable policy (POLICY.md) and the one call that evaluates it.
+//
+// compile() parses and validates a policy document once; every path, duration,
+// segment and model reference is resolved there, and payloads are serialised there
+// (JSON text and MessagePack). A compiled policy is shared as
+// std::shared_ptr<const policy>: any thread may call decide() on it concurrently.
+// The library is pure: no I/O, no clock, no global state. Everything shared
+// between profiles (global caps, learned propensities) comes in through
+// `shared_counters`, implemented by the caller.
+#pragma once
+
+#include "policies/profile.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nudge::policies {
+
+/// What validation checks a policy against (from the service's config).
+struct policy_limits {
+  /// Configured consent purposes, in config order. Consent bits passed to
+  /// decide() are indexed the same way.
+  std::vector<std::string> purposes{"analytics", "personalization", "marketing_email",
+                                    "marketing_sms", "marketing_push"};
+  /// Configured identity types (for `{"identity": TYPE}`); empty: any.
+  std::vector<std::string> identity_types;
+  /// Known channels (sources' and destinations' channels); empty: any.
+  std::vector<std::string> channels;
+};
+
+/// One validation problem: a JSON pointer into the policy document and what is wrong.
+struct problem {
+  std::string path;
+  std::string message;
+};
+
+class policy;
+
+struct compile_result {
+  std::shared_ptr<const policy> compiled;  ///< null when problems is not empty
+  std::vector<problem> problems;           ///< every problem found, not just the first
+};
+
+/// Parses, validates and compiles. Never throws.
+compile_result compile(std::string_view json, const policy_limits& limits);
+
+/// State shared across all profiles, owned by the caller (an actor), thread-safe.
+class shared_counters {
+public:
+  virtual ~shared_counters() = default;
+  /// Reserves one use of `action_index`'s global_cap in the window ending at `now`.
+  /// Returns false when the cap is full. Called only for actions about to be returned.
+  virtual bool try_reserve_global(std::size_t action_index, timestamp now) = 0;
+  /// Whether the global cap has room (no reservation); used for eligibility/explain.
+  virtual bool global_available(std::size_t action_index, timestamp now) = 0;
+  /// Learned feedback counts for a `learn` propensity: successes and failures.
+  virtual std::pair<double, double> learned(std::size_t action_index) = 0;
+};
+
+/// Why an action was not eligible (API.md section 3, `explain`).
+enum class reason {
+  eligible,
+  condition_false,   ///< detail: JSON pointer of the failing condition
+  suppressed,        ///< detail: JSON pointer of the suppress condition that held
+  consent_missing,   ///< detail: the purpose
+  capped,
+  cooldown,
+  global_capped,
+  contact_policy,
+  lost_arbitration,
+  wrong_channel,
+  wrong_placement,
+  holdout,
+};
+std::string_view to_string(reason r) noexcept;
+
+struct explain_entry {
+  std::string_view action;
+  reason why = reason::eligible;
+  std::string detail;
+};
+
+/// A compiled action, as decide() returns it.
+struct action_view {
+  std::size_t index = 0;          ///< position in `actions`; the fallback is actions().size()
+  std::string_view id;
+  std::string_view payload_json;  ///< compact JSON text, "null" when absent
+  std::string_view payload_msgpack;
+};
+
+struct chosen_action {
+  action_view action;
+  double score = 0;             ///< expected value = propensity × value × weight
+  std::string_view channel;     ///< the decision's channel
+  std::string_view placement;   ///< the decision's placement, else the action's first, else ""
+};
+
+struct decide_request {
+  const profile_state* profile = nullptr;  ///< current event already applied, if retained
+  const event_record* current = nullptr;   ///< the message being decided (null for `decide`)
+  std::string_view channel;
+  std::string_view placement;              ///< empty: any
+  timestamp now{};
+  const std::vector<bool>* consent = nullptr;  ///< granted per limits.purposes index
+  bool explain = false;
+  shared_counters* counters = nullptr;     ///< null: no global caps, learn uses the prior mean
+  std::uint64_t random_seed = 0;           ///< Thompson sampling draws from this seed
+};
+
+struct decision {
+  std::vector<chosen_action> actions;
+  bool holdout = false;
+  std::vector<explain_entry> explain;  ///< every action and the fallback, when asked
+};
+
+class policy {
+public:
+  virtual ~policy() = default;
+  virtual std::string_view version() const noexcept = 0;
+  /// The document as activated (compact JSON), for GET /v1/policy and persistence.
+  virtual std::string_view source() const noexcept = 0;
+  virtual std::size_t action_count() const noexcept = 0;
+  /// Index of an action id (for feedback validation and learned counts), or npos.
+  virtual std::size_t find_action(std::string_view id) const noexcept = 0;
+  /// The longest window any cap, cooldown or contact policy looks back, so that the
+  /// caller knows how long decision records must be kept.
+  virtual duration longest_window() const noexcept = 0;
+  virtual decision decide(const decide_request& req) const = 0;
+};
+
+}  // namespace nudge::policies

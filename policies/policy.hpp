@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,6 +117,30 @@ struct decision {
   std::vector<explain_entry> explain;  ///< every action and the fallback, when asked
 };
 
+/// A `schedules` entry (POLICY.md, Schedules); views into the compiled policy.
+struct schedule_view {
+  std::string_view id, on, emit, channel;
+  duration after{};
+  std::vector<std::string_view> cancel_on;
+};
+
+/// An action's `global_cap`: at most `max` uses across all profiles per `per`.
+struct global_cap_view {
+  std::uint64_t max = 0;
+  duration per{};
+};
+
+/// What the caller may need to know about one compiled action (or the fallback);
+/// views into the compiled policy, valid while it lives.
+struct action_info {
+  action_view action;
+  std::vector<std::string_view> channels;
+  std::vector<std::string_view> placements;         ///< empty: any placement
+  std::vector<std::string_view> required_purposes;  ///< the action's `requires`
+  std::optional<global_cap_view> global_cap;
+  bool learns = false;  ///< propensity is `learn`: feed shown/accepted/dismissed counts
+};
+
 class policy {
 public:
   virtual ~policy() = default;
@@ -124,11 +149,29 @@ public:
   virtual std::string_view source() const noexcept = 0;
   virtual std::size_t action_count() const noexcept = 0;
   /// Index of an action id (for feedback validation and learned counts), or npos.
+  /// The fallback's id answers action_count().
   virtual std::size_t find_action(std::string_view id) const noexcept = 0;
   /// The longest window any cap, cooldown or contact policy looks back, so that the
   /// caller knows how long decision records must be kept.
   virtual duration longest_window() const noexcept = 0;
+  /// Evaluates the policy for one request (POLICY.md). Thread-safe, never throws
+  /// (beyond std::bad_alloc), reads no clock: time is req.now. req.profile must not
+  /// be null; its history and decisions must be oldest first (by ts), which lets
+  /// windows stop scanning early. Calls req.counters->try_reserve_global only for an
+  /// action with a global_cap that is about to be returned.
   virtual decision decide(const decide_request& req) const = 0;
+
+  // Additions (defaults keep test doubles of this interface compiling).
+
+  /// Whether the policy has a `fallback`; its index is action_count().
+  virtual bool has_fallback() const noexcept { return false; }
+  /// The action at `index` (action_count() for the fallback), or nullopt.
+  virtual std::optional<action_info> describe(std::size_t index) const {
+    (void)index;
+    return std::nullopt;
+  }
+  /// The policy's schedules, in document order.
+  virtual std::vector<schedule_view> schedules() const { return {}; }
 };
 
 }  // namespace nudge::policies

@@ -1,0 +1,262 @@
+#include "policies/detail/evaluator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace nudge::policies::detail {
+namespace {
+
+bool equal(const scalar& a, const scalar& b) noexcept { return a == b; }
+
+bool ordered(const scalar& a, op kind, const scalar& b) noexcept {
+  auto decide = [kind](auto x, auto y) {
+    switch (kind) {
+      case op::gt:
+        return x > y;
+      case op::gte:
+        return x >= y;
+      case op::lt:
+        return x < y;
+      case op::lte:
+        return x <= y;
+      default:
+        return false;
+    }
+  };
+  if (const double* x = std::get_if<double>(&a))
+    if (const double* y = std::get_if<double>(&b))
+      return decide(*x, *y);
+  if (const std::string* x = std::get_if<std::string>(&a))
+    if (const std::string* y = std::get_if<std::string>(&b))
+      return decide(std::string_view(*x), std::string_view(*y));
+  return false;
+}
+
+template <class Range, class Value>
+bool contains(const Range& range, const Value& value) noexcept {
+  return std::find(range.begin(), range.end(), value) != range.end();
+}
+
+}  // namespace
+
+bool compare(const scalar* actual, const comparison& c) noexcept {
+  if (c.kind == op::exists)
+    return (actual != nullptr) == std::get<bool>(c.value);
+  if (!actual)
+    return false;
+  switch (c.kind) {
+    case op::eq:
+      return equal(*actual, c.value);
+    case op::ne:
+      return actual->index() == c.value.index() && !equal(*actual, c.value);
+    case op::in:
+      return std::any_of(c.list.begin(), c.list.end(),
+                         [actual](const scalar& v) { return equal(*actual, v); });
+    default:
+      return ordered(*actual, c.kind, c.value);
+  }
+}
+
+bool compare(double actual, const comparison& c) noexcept {
+  const scalar value{actual};
+  return compare(&value, c);
+}
+
+evaluator::evaluator(const program& prog, const decide_request& req)
+    : prog_(prog),
+      req_(req),
+      profile_(*req.profile),
+      segment_cache_(prog.segments.size(), -1),
+      model_cache_(prog.models.size(), std::numeric_limits<double>::quiet_NaN()) {}
+
+bool evaluator::matches(const event_record& e, const std::vector<where_entry>& where) const {
+  for (const auto& w : where) {
+    const scalar* actual = e.find(w.path);
+    switch (w.from) {
+      case where_entry::source::literal:
+        for (const auto& c : w.compare)
+          if (!compare(actual, c))
+            return false;
+        break;
+      case where_entry::source::current: {
+        const scalar* other = req_.current ? req_.current->find(w.ref) : nullptr;
+        if (!actual || !other || !equal(*actual, *other))
+          return false;
+        break;
+      }
+      case where_entry::source::param: {
+        const scalar* other = action_ ? action_->find_param(w.ref) : nullptr;
+        if (!actual || !other || !equal(*actual, *other))
+          return false;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+double evaluator::measure(const condition& c) {
+  const auto& history = profile_.history;
+  // History is oldest first: walk back from the newest and stop at the window's edge.
+  std::optional<timestamp> since_ts;
+  if (c.since) {
+    for (auto it = history.rbegin(); it != history.rend(); ++it)
+      if (it->name == *c.since) {
+        since_ts = it->ts;
+        break;
+      }
+  }
+  const timestamp lower =
+      c.within ? req_.now - *c.within : timestamp{duration{std::numeric_limits<std::int64_t>::min()}};
+  double total = 0;
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    if (c.within && it->ts < lower)
+      break;
+    if (since_ts && it->ts <= *since_ts)
+      break;
+    if (it->name != c.name || !matches(*it, c.where))
+      continue;
+    if (c.sum) {
+      if (const scalar* v = it->find(*c.sum))
+        if (const double* d = std::get_if<double>(v))
+          total += *d;
+    } else {
+      total += 1;
+    }
+  }
+  return total;
+}
+
+bool evaluator::eval_segment(std::size_t index) {
+  const segment& s = prog_.segments[index];
+  if (s.uses_param)
+    return eval(s.root);
+  std::int8_t& cached = segment_cache_[index];
+  if (cached < 0)
+    cached = eval(s.root) ? 1 : 0;
+  return cached == 1;
+}
+
+double evaluator::score(std::size_t index) {
+  double& cached = model_cache_[index];
+  if (!std::isnan(cached))
+    return cached;
+  const model& m = prog_.models[index];
+  const action* saved = action_;
+  action_ = nullptr;  // models are shared by all actions: no `$param`
+  double z = m.bias;
+  for (const auto& f : m.features) {
+    const condition& x = prog_.conditions[f.x];
+    const double value = x.kind == cond_kind::event ? measure(x) : (eval(f.x) ? 1.0 : 0.0);
+    z += f.weight * value;
+  }
+  action_ = saved;
+  cached = 1.0 / (1.0 + std::exp(-z));
+  return cached;
+}
+
+bool evaluator::eval(std::uint32_t index) {
+  const condition& c = prog_.conditions[index];
+  switch (c.kind) {
+    case cond_kind::all:
+      for (auto child : c.children)
+        if (!eval(child))
+          return false;
+      return true;
+    case cond_kind::any:
+      for (auto child : c.children)
+        if (eval(child))
+          return true;
+      return false;
+    case cond_kind::negate:
+      return !eval(c.children.front());
+    case cond_kind::event: {
+      const double m = measure(c);
+      for (const auto& cmp : c.compare)
+        if (!compare(m, cmp))
+          return false;
+      return true;
+    }
+    case cond_kind::current:
+      if (!req_.current)
+        return false;
+      if (!c.names.empty() && !contains(c.names, req_.current->name))
+        return false;
+      return matches(*req_.current, c.where);
+    case cond_kind::trait: {
+      const trait* t = profile_.find_trait(c.name);
+      const scalar* actual = t ? &t->value : nullptr;
+      for (const auto& cmp : c.compare)
+        if (!compare(actual, cmp))
+          return false;
+      return true;
+    }
+    case cond_kind::stat: {
+      const auto& stats = profile_.stats;
+      scalar actual;
+      switch (c.stat) {
+        case stat_kind::event_count:
+          actual = static_cast<double>(stats.events);
+          break;
+        case stat_kind::first_seen_ago:
+          if (stats.events == 0)
+            return false;
+          actual = static_cast<double>((req_.now - stats.first_seen).count());
+          break;
+        case stat_kind::last_seen_ago:
+          if (stats.events == 0)
+            return false;
+          actual = static_cast<double>((req_.now - stats.last_seen).count());
+          break;
+      }
+      for (const auto& cmp : c.compare)
+        if (!compare(&actual, cmp))
+          return false;
+      return true;
+    }
+    case cond_kind::segment:
+      return eval_segment(c.ref);
+    case cond_kind::score: {
+      const double s = score(c.ref);
+      for (const auto& cmp : c.compare)
+        if (!compare(s, cmp))
+          return false;
+      return true;
+    }
+    case cond_kind::channel:
+      return contains(c.names, req_.channel);
+    case cond_kind::placement:
+      return !req_.placement.empty() && contains(c.names, req_.placement);
+    case cond_kind::identity:
+      return profile_.has_identity_type(c.name);
+    case cond_kind::consent:
+      return req_.consent && c.ref < req_.consent->size() && (*req_.consent)[c.ref];
+  }
+  return false;
+}
+
+const std::string& evaluator::blame(std::uint32_t index, bool value) {
+  const condition& c = prog_.conditions[index];
+  switch (c.kind) {
+    case cond_kind::all:
+      if (!value)
+        for (auto child : c.children)
+          if (!eval(child))
+            return blame(child, false);
+      break;
+    case cond_kind::any:
+      if (value)
+        for (auto child : c.children)
+          if (eval(child))
+            return blame(child, true);
+      break;
+    case cond_kind::segment:
+      return blame(prog_.segments[c.ref].root, value);
+    default:
+      break;
+  }
+  return c.pointer;
+}
+
+}  // namespace nudge::policies::detail

@@ -1,0 +1,101 @@
+// Small text helpers shared by the compiler and the engine: durations as written in
+// policies, JSON pointer segments, and the stable hash used for the holdout group.
+#pragma once
+
+#include "policies/profile.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nudge::policies::detail {
+
+/// Parses "<digits><unit>" with unit one of ms, s, m, h, d ("500ms", "7d").
+/// Returns nullopt for anything else, including values that would overflow.
+inline std::optional<duration> parse_duration(std::string_view text) noexcept {
+  std::size_t i = 0;
+  std::int64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + (text[i] - '0');
+    if (n > 10'000'000'000LL)  // 1e10 days still fits in int64 milliseconds
+      return std::nullopt;
+    ++i;
+  }
+  if (i == 0)
+    return std::nullopt;
+  const std::string_view unit = text.substr(i);
+  std::int64_t ms_per_unit = 0;
+  if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "m")
+    ms_per_unit = 60'000;
+  else if (unit == "h")
+    ms_per_unit = 3'600'000;
+  else if (unit == "d")
+    ms_per_unit = 86'400'000;
+  else
+    return std::nullopt;
+  return duration{n * ms_per_unit};
+}
+
+/// Appends one reference token to a JSON pointer, escaping '~' and '/' (RFC 6901).
+inline std::string pointer_append(std::string_view base, std::string_view token) {
+  std::string out;
+  out.reserve(base.size() + token.size() + 1);
+  out.append(base);
+  out.push_back('/');
+  for (char c : token) {
+    if (c == '~')
+      out.append("~0");
+    else if (c == '/')
+      out.append("~1");
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+
+inline std::string pointer_append(std::string_view base, std::size_t index) {
+  std::string out(base);
+  out.push_back('/');
+  out.append(std::to_string(index));
+  return out;
+}
+
+/// FNV-1a 64 of `a` + "|" + `b`, mapped to [0, 1). Stable across builds and hosts.
+inline double stable_unit(std::string_view a, std::string_view b) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto feed = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 0x100000001b3ULL;
+    }
+  };
+  feed(a);
+  feed("|");
+  feed(b);
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
+/// splitmix64 as a UniformRandomBitGenerator: tiny state, cheap to seed per draw.
+class splitmix64 {
+public:
+  using result_type = std::uint64_t;
+  explicit splitmix64(std::uint64_t seed) noexcept : state_(seed) {}
+  static constexpr result_type min() noexcept { return 0; }
+  static constexpr result_type max() noexcept { return ~result_type{0}; }
+  result_type operator()() noexcept {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+private:
+  std::uint64_t state_;
+};
+
+}  // namespace nudge::policies::detail

@@ -1,0 +1,155 @@
+// Ranking, ties, max_actions and placements, global reservations, fallback, holdout.
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace nudge::policies;
+using namespace nudge::policies::test;
+
+namespace {
+
+std::shared_ptr<const policy> must_compile(const std::string& doc) {
+  std::string problems;
+  auto p = compile_ok(doc, &problems);
+  INFO(problems);
+  REQUIRE(p);
+  return p;
+}
+
+decision run(const policy& p, std::string_view placement = "", shared_counters* counters = nullptr,
+             const profile_state& profile = profile_builder{}.build()) {
+  static const std::vector<bool> consent = consent_for({"personalization"});
+  auto req = make_request(profile, "web", placement, t0(), &consent);
+  req.counters = counters;
+  return p.decide(req);
+}
+
+std::vector<std::string> ids(const decision& d) {
+  std::vector<std::string> out;
+  for (const auto& a : d.actions)
+    out.emplace_back(a.action.id);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("expected value ranking prefers propensity times value times weight",
+          "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "arbitration": {"max_actions": 3}, "actions": [
+      {"id": "low", "channels": ["web"], "placements": ["p1"], "propensity": 0.1, "value": 10, "priority": 99},
+      {"id": "high", "channels": ["web"], "placements": ["p2"], "propensity": 0.5, "value": 4, "weight": 2},
+      {"id": "mid", "channels": ["web"], "placements": ["p3"], "propensity": 0.2, "value": 10}]})");
+  const auto d = run(*p);
+  CHECK(ids(d) == std::vector<std::string>{"high", "mid", "low"});
+  CHECK(d.actions[0].score == Approx(4.0));
+  CHECK(d.actions[1].score == Approx(2.0));
+  CHECK(d.actions[2].score == Approx(1.0));
+}
+
+TEST_CASE("expected value ties are broken by priority, then by id", "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "arbitration": {"rank_by": "expected_value", "max_actions": 3},
+      "actions": [
+      {"id": "b", "channels": ["web"], "placements": ["p1"], "propensity": 0.5, "value": 2, "priority": 1},
+      {"id": "c", "channels": ["web"], "placements": ["p2"], "propensity": 0.5, "value": 2, "priority": 5},
+      {"id": "a", "channels": ["web"], "placements": ["p3"], "propensity": 0.5, "value": 2, "priority": 1}]})");
+  CHECK(ids(run(*p)) == std::vector<std::string>{"c", "a", "b"});
+}
+
+TEST_CASE("priority ranking ties are broken by expected value, then by id",
+          "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "arbitration": {"rank_by": "priority", "max_actions": 4},
+      "actions": [
+      {"id": "d", "channels": ["web"], "placements": ["p1"], "priority": 5, "propensity": 0.1},
+      {"id": "c", "channels": ["web"], "placements": ["p2"], "priority": 5, "propensity": 0.9},
+      {"id": "b", "channels": ["web"], "placements": ["p3"], "priority": 9, "propensity": 0.01},
+      {"id": "a", "channels": ["web"], "placements": ["p4"], "priority": 5, "propensity": 0.1}]})");
+  CHECK(ids(run(*p)) == std::vector<std::string>{"b", "c", "a", "d"});
+}
+
+TEST_CASE("by default one action is returned, ranked by expected value", "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "actions": [
+      {"id": "a", "channels": ["web"], "propensity": 0.2, "priority": 100},
+      {"id": "b", "channels": ["web"], "propensity": 0.3}]})");
+  const auto d = run(*p);
+  CHECK(ids(d) == std::vector<std::string>{"b"});
+  CHECK(entry_for(d, "a").why == reason::lost_arbitration);
+}
+
+TEST_CASE("at most one action is returned per placement", "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "arbitration": {"max_actions": 3}, "actions": [
+      {"id": "a", "channels": ["web"], "placements": ["banner"], "propensity": 0.9},
+      {"id": "b", "channels": ["web"], "placements": ["banner", "modal"], "propensity": 0.8},
+      {"id": "c", "channels": ["web"], "placements": ["modal"], "propensity": 0.7},
+      {"id": "d", "channels": ["web"], "placements": ["inline"], "propensity": 0.1}]})");
+  SECTION("each action's first placement when the request names none") {
+    const auto d = run(*p);
+    CHECK(ids(d) == std::vector<std::string>{"a", "c", "d"});
+    CHECK(d.actions[1].placement == "modal");
+    CHECK(entry_for(d, "b").why == reason::lost_arbitration);
+  }
+  SECTION("the request's placement") {
+    const auto d = run(*p, "modal");
+    CHECK(ids(d) == std::vector<std::string>{"b"});
+    CHECK(entry_for(d, "a").why == reason::wrong_placement);
+    CHECK(entry_for(d, "c").why == reason::lost_arbitration);
+  }
+}
+
+TEST_CASE("an action whose global reservation fails is skipped for the next one",
+          "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "actions": [
+      {"id": "coupon", "channels": ["web"], "propensity": 0.9, "global_cap": {"max": 1, "per": "24h"}},
+      {"id": "other", "channels": ["web"], "propensity": 0.1}]})");
+  fake_counters counters;
+  counters.global_room[0] = 1;
+  CHECK(ids(run(*p, "", &counters)) == std::vector<std::string>{"coupon"});
+  CHECK(counters.reservations == 1);
+  // Racing: available when checked, gone when reserved.
+  struct racing : fake_counters {
+    bool global_available(std::size_t, timestamp) override { return true; }
+  } race;
+  race.global_room[0] = 0;
+  const auto d = run(*p, "", &race);
+  CHECK(ids(d) == std::vector<std::string>{"other"});
+  CHECK(entry_for(d, "coupon").why == reason::global_capped);
+}
+
+TEST_CASE("the fallback is returned only when nothing else is and it is eligible",
+          "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "actions": [
+      {"id": "a", "channels": ["web"], "requires": ["personalization"], "when": {"event": "x"}}],
+      "fallback": {"id": "house", "channels": ["web"], "when": {"not": {"trait": "opted_out", "eq": true}},
+                   "payload": {"template": "house"}}})");
+  const auto now = t0();
+  const auto with_x = profile_builder{}.event("x", now).build();
+  CHECK(ids(run(*p, "", nullptr, with_x)) == std::vector<std::string>{"a"});
+  const auto plain = profile_builder{}.build();
+  const auto d = run(*p, "banner", nullptr, plain);
+  REQUIRE(ids(d) == std::vector<std::string>{"house"});
+  CHECK(d.actions[0].action.index == p->action_count());
+  CHECK(d.actions[0].action.payload_json == R"({"template":"house"})");
+  CHECK(d.actions[0].placement == "banner");
+  CHECK(d.actions[0].score == Approx(1.0));
+  const auto opted_out = profile_builder{}.trait("opted_out", true).build();
+  const auto none = run(*p, "", nullptr, opted_out);
+  CHECK(none.actions.empty());
+  CHECK(entry_for(none, "house").why == reason::condition_false);
+}
+
+TEST_CASE("the holdout group is a stable share of profiles", "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "holdout": 0.25, "holdout_salt": "q4",
+      "actions": [{"id": "a", "channels": ["web"]}]})");
+  int held = 0;
+  for (int i = 0; i < 2000; ++i) {
+    profile_builder b;
+    b.state.id = "p-" + std::to_string(i);
+    const auto profile = b.build();
+    const auto first = run(*p, "", nullptr, profile);
+    const auto again = run(*p, "", nullptr, profile);
+    CHECK(first.holdout == again.holdout);
+    CHECK(first.actions.empty() == first.holdout);
+    held += first.holdout ? 1 : 0;
+  }
+  CHECK(held > 400);
+  CHECK(held < 600);
+}

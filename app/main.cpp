@@ -1,1 +1,83 @@
-int main() { return 0; }
+// nudge: serve, client, policy check. Exit codes: 0 ok, 1 runtime failure,
+// 2 invalid usage, config or policy.
+#include "app/client.hpp"
+#include "app/config.hpp"
+#include "app/serve.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace {
+
+std::optional<nudge::app::config> load(const std::optional<std::string>& config_file,
+                                       const std::optional<std::string>& listen,
+                                       const std::optional<std::string>& data,
+                                       const std::optional<std::string>& policy) {
+  std::filesystem::path path;
+  if (config_file)
+    path = *config_file;
+  auto loaded = nudge::app::load_config(config_file ? &path : nullptr);
+  if (auto* err = std::get_if<nudge::app::config_error>(&loaded)) {
+    std::cerr << err->message << '\n';
+    return std::nullopt;
+  }
+  auto cfg = std::get<nudge::app::config>(std::move(loaded));
+  if (auto err = nudge::app::apply_overrides(cfg, listen, data, policy)) {
+    std::cerr << err->message << '\n';
+    return std::nullopt;
+  }
+  return cfg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nudge: real-time next-best-action service"};
+  app.require_subcommand(1);
+
+  std::optional<std::string> config_file, listen, data, policy;
+  auto* serve = app.add_subcommand("serve", "Serve the API (no flags: the embedded default on 127.0.0.1:8080)");
+  serve->add_option("--config", config_file, "TOML config file");
+  serve->add_option("--listen", listen, "HOST:PORT (port 0: any free port)");
+  serve->add_option("--data", data, "data directory (LMDB)");
+  serve->add_option("--policy", policy, "policy JSON file to activate");
+
+  nudge::app::client_options copt;
+  auto* client = app.add_subcommand("client", "Send JSON messages (one per line) over the WebSocket stream, print every reply");
+  client->add_option("url", copt.url, "ws://HOST:PORT[/v1/stream]")->required();
+  client->add_option("file", copt.input_file, "file of messages (default: stdin)");
+  client->add_option("--key", copt.key, "write key");
+  client->add_flag("--msgpack", copt.msgpack, "send MessagePack binary frames");
+
+  std::optional<std::string> check_config;
+  std::string policy_file;
+  auto* pol = app.add_subcommand("policy", "Policy tools");
+  pol->require_subcommand(1);
+  auto* check = pol->add_subcommand("check", "Validate a policy file (exit 0 or 2)");
+  check->add_option("file", policy_file, "policy JSON")->required();
+  check->add_option("--config", check_config, "config whose purposes and identity types apply");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  if (*serve) {
+    auto cfg = load(config_file, listen, data, policy);
+    if (!cfg)
+      return 2;
+    return nudge::app::serve(std::move(*cfg));
+  }
+  if (*client)
+    return nudge::app::run_client(copt);
+  if (*check) {
+    auto cfg = load(check_config, std::nullopt, std::nullopt, std::nullopt);
+    if (!cfg)
+      return 2;
+    return nudge::app::policy_check(*cfg, policy_file);
+  }
+  return 2;
+}

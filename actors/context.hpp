@@ -1,0 +1,80 @@
+// What every profile actor shares: options, the active policy, storage, the
+// journal writer, the directory and the counters behind /metrics. Created once by
+// the composition root (app/) and outlives the actor system.
+#pragma once
+
+#include "policies/policy.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor_system;
+}
+namespace nudge::storage {
+class env;
+}
+
+namespace nudge::actors {
+
+class journal;
+class directory;
+
+struct profile_options {
+  std::size_t history_max_events = 500;
+  std::chrono::milliseconds history_max_age = std::chrono::hours(24 * 400);
+  std::chrono::milliseconds idle_passivate = std::chrono::minutes(10);
+  std::size_t max_active = 1000000;
+  std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
+  /// Consent purposes in config order and their defaults (true: granted).
+  std::vector<std::string> purposes{"analytics", "personalization", "marketing_email",
+                                    "marketing_sms", "marketing_push"};
+  std::vector<bool> purpose_defaults = std::vector<bool>(5, false);
+  /// A snapshot is written after this many journal entries (and on passivation).
+  std::uint64_t snapshot_every = 64;
+  /// Decisions kept per profile at most (caps look back through them).
+  std::size_t decisions_max = 200;
+};
+
+/// Counters for /metrics and /v1/stats; relaxed atomics, any thread.
+struct service_metrics {
+  std::atomic<std::uint64_t> messages{0};
+  std::atomic<std::uint64_t> events{0};
+  std::atomic<std::uint64_t> decisions{0};
+  std::atomic<std::uint64_t> decisions_with_actions{0};
+  std::atomic<std::uint64_t> duplicates{0};
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> activations{0};
+  std::atomic<std::uint64_t> passivations{0};
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> decision_ns_total{0};
+};
+
+/// The active policy; swapped atomically, each decision keeps the one it started with.
+class policy_holder {
+public:
+  std::shared_ptr<const policies::policy> get() const { return ptr_.load(std::memory_order_acquire); }
+  void set(std::shared_ptr<const policies::policy> p) { ptr_.store(std::move(p), std::memory_order_release); }
+
+private:
+  std::atomic<std::shared_ptr<const policies::policy>> ptr_;
+};
+
+struct context {
+  profile_options options;
+  storage::env* env = nullptr;
+  journal* writer = nullptr;
+  directory* dir = nullptr;
+  caf::actor_system* system = nullptr;
+  policy_holder policy;
+  service_metrics metrics;
+  /// Called (on the writer thread) once the identity links of a record are settled.
+  std::function<void(const std::vector<policies::identity>&, const std::string&)> on_links_settled;
+};
+
+}  // namespace nudge::actors

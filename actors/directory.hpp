@@ -1,0 +1,75 @@
+// Profile id → live profile actor. Sharded by id hash; each shard's mutex is held
+// only for a look-up, a spawn or a removal, and sends happen under it so that a
+// passivating actor can tell for certain that nothing more will reach it.
+#pragma once
+
+#include "actors/message.hpp"
+#include "storage/profile_table.hpp"
+
+#include <atomic>
+#include <memory>
+
+#include <caf/actor.hpp>
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace nudge::actors {
+
+struct context;
+
+class directory {
+public:
+  explicit directory(context& ctx) : ctx_(ctx) {}
+
+  /// Sends `env` to the actor of `profile_id`, spawning (activating) it if needed.
+  void dispatch(const std::string& profile_id, envelope_ptr env);
+
+  /// Called by a profile actor that wants to leave memory: removes it when `self`
+  /// is still the registered actor and `mailbox_empty()` holds under the lock.
+  template <class Pred>
+  bool remove_if_idle(const std::string& profile_id, const caf::actor& self, Pred mailbox_empty) {
+    auto& s = shard_for(profile_id);
+    std::lock_guard<std::mutex> guard(s.mtx);
+    auto it = s.actors.find(profile_id);
+    if (it == s.actors.end() || it->second != self || !mailbox_empty())
+      return false;
+    s.actors.erase(it);
+    active_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  /// A passivated profile's state waits here until its snapshot is committed, so
+  /// that an activation in between starts from it rather than from older storage.
+  void park(const std::string& profile_id, std::shared_ptr<const storage::profile_snapshot> snap);
+  /// The snapshot committed: forget it (only if it is still `snap`).
+  void unpark(const std::string& profile_id, const storage::profile_snapshot* snap);
+
+  bool is_active(const std::string& profile_id) {
+    auto& s = shard_for(profile_id);
+    std::lock_guard<std::mutex> guard(s.mtx);
+    return s.actors.count(profile_id) > 0 || s.parked.count(profile_id) > 0;
+  }
+
+  /// Asks every live actor to persist and leave (shutdown).
+  void passivate_all();
+
+  std::uint64_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
+
+private:
+  struct shard {
+    std::mutex mtx;
+    std::unordered_map<std::string, caf::actor> actors;
+    std::unordered_map<std::string, std::shared_ptr<const storage::profile_snapshot>> parked;
+  };
+  shard& shard_for(const std::string& id) { return shards_[std::hash<std::string>{}(id) % shards_.size()]; }
+
+  context& ctx_;
+  std::array<shard, 16> shards_;
+  std::atomic<std::uint64_t> active_{0};
+};
+
+}  // namespace nudge::actors

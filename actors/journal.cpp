@@ -1,0 +1,111 @@
+#include "actors/journal.hpp"
+
+#include "actors/wire.hpp"
+#include "storage/env.hpp"
+#include "storage/errc.hpp"
+#include "storage/identity_table.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace nudge::actors {
+
+journal::journal(storage::env& env, std::chrono::milliseconds dedupe_window)
+  : env_(env), dedupe_window_(dedupe_window), thread_([this] { run(); }) {
+}
+
+journal::~journal() {
+  stop();
+}
+
+void journal::submit(write_record rec) {
+  {
+    std::lock_guard<std::mutex> guard(mtx_);
+    pending_.push_back(std::move(rec));
+  }
+  cv_.notify_one();
+}
+
+void journal::stop() {
+  {
+    std::lock_guard<std::mutex> guard(mtx_);
+    if (stopping_ && !thread_.joinable())
+      return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+journal_stats journal::stats() const {
+  journal_stats s;
+  s.commits = commits_.load(std::memory_order_relaxed);
+  s.records = records_.load(std::memory_order_relaxed);
+  s.failed_records = failed_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> guard(mtx_);
+  s.backlog = pending_.size();
+  return s;
+}
+
+void journal::run() {
+  std::vector<write_record> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mtx_);
+      cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty() && stopping_)
+        return;
+      batch.swap(pending_);
+    }
+    commit_batch(batch);
+    batch.clear();
+  }
+}
+
+void journal::commit_batch(std::vector<write_record>& batch) {
+  bool gc = ++commits_since_gc_ >= 1000;
+  if (gc)
+    commits_since_gc_ = 0;
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  auto ec = env_.commit([&](storage::write_txn& txn) {
+    for (auto& rec : batch) {
+      if (rec.entry)
+        storage::journal_table::append(txn, rec.profile_id, *rec.entry);
+      if (rec.snapshot)
+        storage::profile_table::put(txn, *rec.snapshot);
+      if (rec.prune_upto > 0)
+        storage::journal_table::prune(txn, rec.profile_id, rec.prune_upto);
+      for (const auto& id : rec.links)
+        storage::identity_table::put(txn, id, rec.profile_id);
+      if (rec.dedupe)
+        storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+    }
+    // Old dedupe buckets are dropped whole, a bounded slice per commit.
+    if (gc)
+      storage::dedupe_table::drop_before(txn, now - dedupe_window_ - std::chrono::hours(24), 10000);
+  });
+  bool ok = !ec;
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  records_.fetch_add(batch.size(), std::memory_order_relaxed);
+  if (!ok) {
+    failed_.fetch_add(batch.size(), std::memory_order_relaxed);
+    spdlog::error("journal commit of {} records failed: {}", batch.size(), ec.message());
+  }
+  bool full = ec == storage::errc::map_full;
+  for (auto& rec : batch) {
+    if (rec.sink) {
+      if (ok)
+        rec.sink->deliver(rec.slot, encode_for(rec.format, std::move(rec.reply)), 200);
+      else
+        rec.sink->deliver(rec.slot,
+                          encode_for(rec.format,
+                                     error_reply(rec.request_id, full ? "overloaded" : "internal",
+                                                 full ? "storage is full" : "storage commit failed")),
+                          full ? 503 : 500);
+    }
+    if (rec.on_done)
+      rec.on_done(ok);
+  }
+}
+
+}  // namespace nudge::actors

@@ -1,0 +1,92 @@
+// The journal writer: the one thread that owns LMDB write transactions.
+//
+// Profile actors (any thread) submit() write records; the writer drains everything
+// pending into ONE transaction (group commit: hundreds of records under load, one
+// when idle, no artificial wait), commits it (and syncs it in "power" durability),
+// then releases the replies of that batch in submit order. A reply therefore never
+// goes out before its message is on disk. When a commit fails, every record of the
+// batch is answered with an error (`overloaded` when the map is full, else
+// `internal`) and its on_done(false) lets the owner reload from storage.
+#pragma once
+
+#include "actors/message.hpp"
+#include "storage/dedupe_table.hpp"
+#include "storage/journal_table.hpp"
+#include "storage/profile_table.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace nudge::storage {
+class env;
+}
+
+namespace nudge::actors {
+
+struct write_record {
+  std::string profile_id;
+  std::optional<storage::journal_entry> entry;
+  std::optional<storage::profile_snapshot> snapshot;
+  std::uint64_t prune_upto = 0;  ///< journal entries up to this seq are dropped
+  std::vector<policies::identity> links;  ///< identity index entries → profile_id
+  std::optional<storage::dedupe_entry> dedupe;
+  std::string dedupe_source;
+  std::string dedupe_id;
+  // The reply released after the commit (sink may be null).
+  std::shared_ptr<reply_sink> sink;
+  std::size_t slot = 0;
+  wire_format format = wire_format::json;
+  std::string request_id;
+  std::string reply;  ///< JSON; transcoded for MessagePack requests
+  std::function<void(bool committed)> on_done;
+};
+
+struct journal_stats {
+  std::uint64_t commits = 0;
+  std::uint64_t records = 0;
+  std::uint64_t failed_records = 0;
+  std::uint64_t backlog = 0;
+};
+
+class journal {
+public:
+  /// Starts the writer thread. `env` must outlive the journal.
+  journal(storage::env& env, std::chrono::milliseconds dedupe_window);
+  ~journal();
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// Queues a record; thread-safe, never blocks on I/O.
+  void submit(write_record rec);
+
+  /// Commits what is pending, then stops the thread. Idempotent.
+  void stop();
+
+  journal_stats stats() const;
+
+private:
+  void run();
+  void commit_batch(std::vector<write_record>& batch);
+
+  storage::env& env_;
+  std::chrono::milliseconds dedupe_window_;
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<write_record> pending_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::uint64_t commits_since_gc_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace nudge::actors

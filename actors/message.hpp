@@ -1,0 +1,65 @@
+// A validated inbound message (API.md section 3) and where its reply goes.
+// Built by the gateway on a Beast thread, then owned by exactly one profile actor.
+#pragma once
+
+#include "policies/profile.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nudge::actors {
+
+enum class message_kind { event, consent, feedback, decide, get_profile };
+enum class wire_format { json, msgpack };
+
+/// Receives the encoded reply of one message. Implementations post to their own
+/// executor (a Beast strand); deliver() may be called from any thread, exactly once
+/// per message.
+class reply_sink {
+public:
+  virtual ~reply_sink() = default;
+  /// `slot` is the position of the message in its HTTP batch (0 on a stream);
+  /// `status` an HTTP status hint (200 for success).
+  virtual void deliver(std::size_t slot, std::string bytes, int status) = 0;
+};
+
+struct consent_change {
+  std::string purpose;
+  bool granted = false;
+  std::optional<policies::timestamp> expires;
+};
+
+struct inbound {
+  message_kind kind = message_kind::event;
+  std::string id;
+  std::string source;
+  std::string name;
+  std::optional<policies::timestamp> ts;
+  std::vector<policies::identity> identities;        ///< normalised, blocked ones dropped
+  std::vector<policies::identity> identities_added;  ///< those that belong to the resolved profile
+  std::string channel;
+  std::string placement;
+  std::vector<policies::property> properties;
+  std::vector<policies::trait> traits;
+  std::vector<consent_change> consent;
+  std::string consent_source;
+  std::string decision_id;
+  std::string action;
+  std::string outcome;
+  bool explain = false;
+};
+
+/// An inbound message with its reply route.
+struct envelope {
+  inbound msg;
+  std::shared_ptr<reply_sink> sink;
+  std::size_t slot = 0;
+  wire_format format = wire_format::json;
+};
+
+using envelope_ptr = std::shared_ptr<envelope>;
+
+}  // namespace nudge::actors

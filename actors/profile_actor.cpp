@@ -1,0 +1,394 @@
+#include <utility>
+
+#include "actors/profile_actor.hpp"
+
+#include "actors/context.hpp"
+#include "actors/directory.hpp"
+#include "actors/ids.hpp"
+#include "actors/journal.hpp"
+#include "actors/profile_logic.hpp"
+#include "actors/type_ids.hpp"
+#include "actors/wire.hpp"
+#include "storage/dedupe_table.hpp"
+#include "storage/env.hpp"
+#include "storage/journal_table.hpp"
+#include "storage/profile_table.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <random>
+
+namespace nudge::actors {
+
+namespace {
+
+using policies::timestamp;
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+timestamp now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+struct profile_actor_state {
+  static inline const char* name = "profile";
+
+  context* ctx = nullptr;
+  policies::profile_state profile;
+  policies::profile_state blank;  ///< what decisions see without `personalization`
+  std::uint64_t seq = 0;
+  std::uint64_t snapshot_seq = 0;
+  bool loaded_ok = true;
+  /// Replies of the latest messages (source \0 id → JSON), which also covers
+  /// messages applied but not yet committed.
+  std::deque<std::pair<std::string, std::string>> recent;
+  std::mt19937_64 rng{std::random_device{}()};
+  rapidjson::StringBuffer buf;
+};
+
+using self_ptr = caf::stateful_actor<profile_actor_state>*;
+
+void load(profile_actor_state& st, const std::string& id) {
+  st.profile = {};
+  st.profile.id = id;
+  st.blank.id = id;
+  st.seq = st.snapshot_seq = 0;
+  std::error_code ec;
+  auto txn = st.ctx->env->read();
+  if (auto snap = storage::profile_table::get(txn, id, ec)) {
+    st.profile = std::move(snap->state);
+    st.seq = st.snapshot_seq = snap->seq;
+  }
+  if (ec) {
+    spdlog::error("profile {}: snapshot unreadable: {}", id, ec.message());
+    st.loaded_ok = false;
+    return;
+  }
+  auto tail = storage::journal_table::read_after(txn, id, st.seq, ec);
+  if (ec) {
+    spdlog::error("profile {}: journal unreadable: {}", id, ec.message());
+    st.loaded_ok = false;
+    return;
+  }
+  for (const auto& e : tail) {
+    apply_entry(st.profile, e, st.ctx->options);
+    if (e.decision)
+      apply_decision(st.profile, *e.decision, st.ctx->options);
+    st.seq = std::max(st.seq, e.seq);
+  }
+  st.loaded_ok = true;
+}
+
+void remember(profile_actor_state& st, std::string key, const std::string& reply) {
+  st.recent.emplace_back(std::move(key), reply);
+  if (st.recent.size() > 32)
+    st.recent.pop_front();
+}
+
+std::string dedupe_key(const inbound& m) {
+  std::string k = m.source;
+  k.push_back('\0');
+  k += m.id;
+  return k;
+}
+
+/// Answers `env` without changing anything, in commit order (so a duplicate's reply
+/// never overtakes the commit of the message it repeats).
+void reply_barrier(profile_actor_state& st, const envelope& env, std::string reply) {
+  write_record rec;
+  rec.profile_id = st.profile.id;
+  rec.sink = env.sink;
+  rec.slot = env.slot;
+  rec.format = env.format;
+  rec.request_id = env.msg.id;
+  rec.reply = std::move(reply);
+  st.ctx->writer->submit(std::move(rec));
+}
+
+void reply_now(const envelope& env, std::string json, int status) {
+  if (env.sink)
+    env.sink->deliver(env.slot, encode_for(env.format, std::move(json)), status);
+}
+
+void write_decision_reply(profile_actor_state& st, const inbound& m, const policies::policy& pol,
+                          const policies::decision& d, const std::string& decision_id) {
+  st.buf.Clear();
+  json_writer w(st.buf);
+  w.StartObject();
+  w.Key("type"); w.String("decision");
+  w.Key("id"); w.String(m.id);
+  w.Key("decision_id"); w.String(decision_id);
+  w.Key("profile_id"); w.String(st.profile.id);
+  auto version = pol.version();
+  w.Key("policy_version"); w.String(version.data(), static_cast<rapidjson::SizeType>(version.size()));
+  w.Key("actions");
+  w.StartArray();
+  for (const auto& a : d.actions) {
+    w.StartObject();
+    w.Key("action"); w.String(a.action.id.data(), static_cast<rapidjson::SizeType>(a.action.id.size()));
+    w.Key("channel"); w.String(a.channel.data(), static_cast<rapidjson::SizeType>(a.channel.size()));
+    w.Key("placement"); w.String(a.placement.data(), static_cast<rapidjson::SizeType>(a.placement.size()));
+    w.Key("score"); w.Double(a.score);
+    w.Key("payload");
+    w.RawValue(a.action.payload_json.data(), a.action.payload_json.size(), rapidjson::kObjectType);
+    w.EndObject();
+  }
+  w.EndArray();
+  if (d.holdout) {
+    w.Key("holdout"); w.Bool(true);
+  }
+  if (m.explain) {
+    w.Key("explain");
+    w.StartObject();
+    for (const auto& e : d.explain) {
+      w.Key(e.action.data(), static_cast<rapidjson::SizeType>(e.action.size()));
+      w.StartObject();
+      w.Key("eligible"); w.Bool(e.why == policies::reason::eligible);
+      if (e.why != policies::reason::eligible) {
+        auto r = policies::to_string(e.why);
+        w.Key("reason"); w.String(r.data(), static_cast<rapidjson::SizeType>(r.size()));
+        if (!e.detail.empty()) {
+          bool pointer = e.why == policies::reason::condition_false || e.why == policies::reason::suppressed;
+          w.Key(pointer ? "pointer" : e.why == policies::reason::consent_missing ? "purpose" : "detail");
+          w.String(e.detail);
+        }
+      }
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+void write_ack(profile_actor_state& st, const inbound& m) {
+  st.buf.Clear();
+  json_writer w(st.buf);
+  w.StartObject();
+  w.Key("type"); w.String("ack");
+  w.Key("id"); w.String(m.id);
+  w.Key("profile_id"); w.String(st.profile.id);
+  w.EndObject();
+}
+
+void handle(self_ptr self, envelope_ptr env) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  auto& m = env->msg;
+  if (!st.loaded_ok) {
+    load(st, st.profile.id);
+    if (!st.loaded_ok) {
+      reply_now(*env, error_reply(m.id, "internal", "profile could not be loaded"), 500);
+      return;
+    }
+  }
+  auto now = now_ms();
+  if (m.kind == message_kind::get_profile) {
+    reply_now(*env, profile_json(st.profile, ctx->options, now), 200);
+    return;
+  }
+  ctx->metrics.messages.fetch_add(1, std::memory_order_relaxed);
+
+  // Idempotency: the latest replies in memory, then the dedupe table.
+  auto key = dedupe_key(m);
+  for (auto it = st.recent.rbegin(); it != st.recent.rend(); ++it)
+    if (it->first == key) {
+      ctx->metrics.duplicates.fetch_add(1, std::memory_order_relaxed);
+      reply_barrier(st, *env, mark_duplicate(it->second));
+      return;
+    }
+  {
+    std::error_code ec;
+    auto txn = ctx->env->read();
+    if (auto hit = storage::dedupe_table::get(txn, m.source, m.id, now, ctx->options.dedupe_window, ec)) {
+      ctx->metrics.duplicates.fetch_add(1, std::memory_order_relaxed);
+      reply_barrier(st, *env, mark_duplicate(hit->reply));
+      return;
+    }
+  }
+
+  auto pol = ctx->policy.get();
+  const auto& opt = ctx->options;
+  storage::journal_entry entry;
+  entry.message_id = m.id;
+  entry.source = m.source;
+  entry.received = now;
+  for (const auto& id : m.identities_added)
+    if (std::find(st.profile.identities.begin(), st.profile.identities.end(), id) == st.profile.identities.end())
+      entry.identities_added.push_back(id);
+  bool analytics = consent_granted(st.profile, opt, "analytics", now);
+  auto ts = m.ts.value_or(now);
+  std::optional<policies::event_record> current;
+
+  switch (m.kind) {
+    case message_kind::event:
+      current = policies::event_record{m.id, m.name, ts, m.channel, m.properties};
+      ctx->metrics.events.fetch_add(1, std::memory_order_relaxed);
+      if (analytics) {
+        entry.event = *current;
+        entry.traits = m.traits;
+        for (auto& t : entry.traits)
+          t.ts = ts;
+      }
+      break;
+    case message_kind::consent:
+      for (const auto& c : m.consent)
+        entry.consent.push_back({c.purpose, c.granted, ts, m.consent_source, c.expires});
+      break;
+    case message_kind::feedback: {
+      if (pol->find_action(m.action) == static_cast<std::size_t>(-1)) {
+        reply_now(*env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"), 400);
+        return;
+      }
+      if (!m.decision_id.empty() &&
+          std::none_of(st.profile.decisions.begin(), st.profile.decisions.end(),
+                       [&](const auto& d) { return d.decision_id == m.decision_id; })) {
+        reply_now(*env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"), 400);
+        return;
+      }
+      if (analytics) {
+        policies::event_record ev{m.id, "action_" + m.outcome, ts, m.channel, {}};
+        ev.properties.push_back({"action", m.action});
+        if (!m.decision_id.empty())
+          ev.properties.push_back({"decision_id", m.decision_id});
+        entry.event = std::move(ev);
+      }
+      break;
+    }
+    case message_kind::decide:
+    case message_kind::get_profile:
+      break;
+  }
+  entry.seq = ++st.seq;
+  apply_entry(st.profile, entry, opt);
+
+  std::string reply;
+  if (m.kind == message_kind::event || m.kind == message_kind::decide) {
+    auto started = std::chrono::steady_clock::now();
+    auto bits = consent_bits(st.profile, opt, now);
+    bool personal = consent_granted(st.profile, opt, "personalization", now);
+    policies::decide_request req;
+    req.profile = personal ? &st.profile : &st.blank;
+    req.current = current ? &*current : nullptr;
+    req.channel = m.channel;
+    req.placement = m.placement;
+    req.now = now;
+    req.consent = &bits;
+    req.explain = m.explain;
+    req.counters = nullptr;
+    req.random_seed = st.rng();
+    auto d = pol->decide(req);
+    auto decision_id = new_id('d');
+    if (!d.actions.empty()) {
+      policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout};
+      for (const auto& a : d.actions)
+        rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
+      apply_decision(st.profile, rec, opt);
+      entry.decision = std::move(rec);
+      ctx->metrics.decisions_with_actions.fetch_add(1, std::memory_order_relaxed);
+    }
+    write_decision_reply(st, m, *pol, d, decision_id);
+    ctx->metrics.decisions.fetch_add(1, std::memory_order_relaxed);
+    ctx->metrics.decision_ns_total.fetch_add(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
+      std::memory_order_relaxed);
+  } else {
+    write_ack(st, m);
+  }
+  reply.assign(st.buf.GetString(), st.buf.GetSize());
+  remember(st, key, reply);
+
+  write_record rec;
+  rec.profile_id = st.profile.id;
+  rec.links = entry.identities_added;
+  rec.dedupe = storage::dedupe_entry{now, st.profile.id, reply};
+  rec.dedupe_source = m.source;
+  rec.dedupe_id = m.id;
+  rec.entry = std::move(entry);
+  if (st.seq - st.snapshot_seq >= opt.snapshot_every) {
+    rec.snapshot = storage::profile_snapshot{st.profile, st.seq};
+    rec.prune_upto = st.seq;
+    st.snapshot_seq = st.seq;
+  }
+  rec.sink = env->sink;
+  rec.slot = env->slot;
+  rec.format = env->format;
+  rec.request_id = m.id;
+  rec.reply = std::move(reply);
+  if (!m.identities_added.empty() || !rec.links.empty()) {
+    rec.on_done = [hook = ctx->on_links_settled, links = m.identities_added, pid = st.profile.id,
+                   self_handle = caf::actor{self}](bool ok) {
+      if (hook)
+        hook(links, pid);
+      if (!ok)
+        caf::anon_send(self_handle, reload_atom_v);
+    };
+  } else {
+    rec.on_done = [self_handle = caf::actor{self}](bool ok) {
+      if (!ok)
+        caf::anon_send(self_handle, reload_atom_v);
+    };
+  }
+  ctx->writer->submit(std::move(rec));
+}
+
+void passivate(self_ptr self) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  if (!ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
+    return;
+  if (st.loaded_ok) {
+    auto snap = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
+    ctx->dir->park(st.profile.id, snap);
+    write_record rec;
+    rec.profile_id = st.profile.id;
+    if (st.seq > st.snapshot_seq) {
+      rec.snapshot = *snap;
+      rec.prune_upto = st.seq;
+    }
+    rec.on_done = [dir = ctx->dir, pid = st.profile.id, snap](bool) { dir->unpark(pid, snap.get()); };
+    ctx->writer->submit(std::move(rec));
+  }
+  ctx->metrics.passivations.fetch_add(1, std::memory_order_relaxed);
+  self->quit();
+}
+
+caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
+                            std::shared_ptr<const storage::profile_snapshot> parked) {
+  self->state.ctx = ctx;
+  if (parked) {
+    // Journal entries behind this snapshot may still be pending: start from it.
+    self->state.profile = parked->state;
+    self->state.blank.id = id;
+    self->state.seq = self->state.snapshot_seq = parked->seq;
+  } else {
+    load(self->state, id);
+  }
+  ctx->metrics.activations.fetch_add(1, std::memory_order_relaxed);
+  return {
+    [=](apply_atom, envelope_ptr env) { handle(self, std::move(env)); },
+    [=](reload_atom) {
+      auto pid = self->state.profile.id;
+      load(self->state, pid);
+      self->state.recent.clear();
+    },
+    [=](passivate_atom) { passivate(self); },
+    caf::after(ctx->options.idle_passivate) >> [=] { passivate(self); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_profile(context& ctx, const std::string& profile_id,
+                         std::shared_ptr<const storage::profile_snapshot> parked) {
+  return ctx.system->spawn(profile_actor, &ctx, profile_id, std::move(parked));
+}
+
+}  // namespace nudge::actors

@@ -1,0 +1,244 @@
+#include "actors/profile_logic.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace nudge::actors {
+
+namespace {
+
+using policies::timestamp;
+
+void add_stats(policies::lifetime_stats& s, const policies::event_record& ev) {
+  if (s.events == 0 || ev.ts < s.first_seen)
+    s.first_seen = ev.ts;
+  if (s.events == 0 || ev.ts > s.last_seen)
+    s.last_seen = ev.ts;
+  ++s.events;
+  auto it = std::find_if(s.by_name.begin(), s.by_name.end(), [&](const auto& n) { return n.name == ev.name; });
+  if (it == s.by_name.end()) {
+    s.by_name.push_back({ev.name, 0, {}});
+    it = std::prev(s.by_name.end());
+  }
+  ++it->count;
+  for (const auto& prop : ev.properties) {
+    const double* num = std::get_if<double>(&prop.value);
+    if (!num)
+      continue;
+    auto sit = std::find_if(it->sums.begin(), it->sums.end(), [&](const auto& kv) { return kv.first == prop.path; });
+    if (sit == it->sums.end())
+      it->sums.emplace_back(prop.path, *num);
+    else
+      sit->second += *num;
+  }
+}
+
+void write_ts(rapidjson::Writer<rapidjson::StringBuffer>& w, timestamp ts) {
+  auto ms = ts.time_since_epoch().count();
+  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  int frac = static_cast<int>(ms - static_cast<long long>(secs) * 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  w.String(buf, static_cast<rapidjson::SizeType>(n));
+}
+
+void write_scalar(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::scalar& v) {
+  std::visit(
+    [&](const auto& x) {
+      using T = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<T, std::monostate>) w.Null();
+      else if constexpr (std::is_same_v<T, bool>) w.Bool(x);
+      else if constexpr (std::is_same_v<T, double>) w.Double(x);
+      else w.String(x.data(), static_cast<rapidjson::SizeType>(x.size()));
+    },
+    v);
+}
+
+void write_event(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::event_record& e) {
+  w.StartObject();
+  w.Key("id"); w.String(e.id);
+  w.Key("name"); w.String(e.name);
+  w.Key("ts"); write_ts(w, e.ts);
+  w.Key("channel"); w.String(e.channel);
+  w.Key("properties");
+  w.StartObject();
+  for (const auto& p : e.properties) {
+    w.Key(p.path.data(), static_cast<rapidjson::SizeType>(p.path.size()));
+    write_scalar(w, p.value);
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
+}  // namespace
+
+bool consent_granted(const policies::profile_state& p, const profile_options& opt, std::string_view purpose,
+                     policies::timestamp now) {
+  for (const auto& c : p.consent)
+    if (c.purpose == purpose) {
+      if (c.expires && *c.expires <= now)
+        break;
+      return c.granted;
+    }
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i)
+    if (opt.purposes[i] == purpose)
+      return opt.purpose_defaults[i];
+  return false;
+}
+
+std::vector<bool> consent_bits(const policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
+  std::vector<bool> bits(opt.purposes.size());
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i)
+    bits[i] = consent_granted(p, opt, opt.purposes[i], now);
+  return bits;
+}
+
+void apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt) {
+  if (p.created_at == timestamp{})
+    p.created_at = e.received;
+  p.updated_at = std::max(p.updated_at, e.received);
+  for (const auto& id : e.identities_added)
+    if (std::find(p.identities.begin(), p.identities.end(), id) == p.identities.end())
+      p.identities.push_back(id);
+  for (const auto& c : e.consent) {
+    auto it = std::find_if(p.consent.begin(), p.consent.end(), [&](const auto& x) { return x.purpose == c.purpose; });
+    if (it == p.consent.end())
+      p.consent.push_back(c);
+    else
+      *it = c;
+    // Withdrawing analytics purges what was retained of the profile's behaviour.
+    if (c.purpose == "analytics" && !c.granted) {
+      p.history.clear();
+      p.stats = {};
+      p.traits.clear();
+    }
+  }
+  for (const auto& t : e.traits) {
+    auto it = std::find_if(p.traits.begin(), p.traits.end(), [&](const auto& x) { return x.key == t.key; });
+    if (it == p.traits.end())
+      p.traits.push_back(t);
+    else if (t.ts >= it->ts)
+      *it = t;
+  }
+  if (e.event) {
+    const auto& ev = *e.event;
+    add_stats(p.stats, ev);
+    // History stays in time order; events that arrive late are placed by their ts.
+    auto pos = std::upper_bound(p.history.begin(), p.history.end(), ev.ts,
+                                [](timestamp ts, const auto& h) { return ts < h.ts; });
+    p.history.insert(pos, ev);
+    while (p.history.size() > opt.history_max_events)
+      p.history.pop_front();
+    auto cutoff = e.received - opt.history_max_age;
+    while (!p.history.empty() && p.history.front().ts < cutoff)
+      p.history.pop_front();
+  }
+}
+
+void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt) {
+  p.decisions.push_back(d);
+  while (p.decisions.size() > opt.decisions_max)
+    p.decisions.pop_front();
+}
+
+std::string profile_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("profile_id"); w.String(p.id);
+  w.Key("created_at"); write_ts(w, p.created_at);
+  w.Key("updated_at"); write_ts(w, p.updated_at);
+  w.Key("identities");
+  w.StartArray();
+  for (const auto& id : p.identities) {
+    w.StartObject();
+    w.Key("type"); w.String(id.type);
+    w.Key("value"); w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("merged_from");
+  w.StartArray();
+  for (const auto& m : p.merged_from) w.String(m);
+  w.EndArray();
+  w.Key("traits");
+  w.StartObject();
+  for (const auto& t : p.traits) {
+    w.Key(t.key.data(), static_cast<rapidjson::SizeType>(t.key.size()));
+    write_scalar(w, t.value);
+  }
+  w.EndObject();
+  w.Key("consent");
+  w.StartObject();
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i) {
+    const auto& purpose = opt.purposes[i];
+    w.Key(purpose.data(), static_cast<rapidjson::SizeType>(purpose.size()));
+    w.StartObject();
+    w.Key("state"); w.String(consent_granted(p, opt, purpose, now) ? "granted" : "denied");
+    for (const auto& c : p.consent)
+      if (c.purpose == purpose) {
+        w.Key("ts"); write_ts(w, c.ts);
+        w.Key("source"); w.String(c.source);
+        if (c.expires) { w.Key("expires"); write_ts(w, *c.expires); }
+      }
+    w.EndObject();
+  }
+  w.EndObject();
+  w.Key("stats");
+  w.StartObject();
+  w.Key("events"); w.Uint64(p.stats.events);
+  if (p.stats.events > 0) {
+    w.Key("first_seen"); write_ts(w, p.stats.first_seen);
+    w.Key("last_seen"); write_ts(w, p.stats.last_seen);
+  } else {
+    w.Key("first_seen"); w.Null();
+    w.Key("last_seen"); w.Null();
+  }
+  w.Key("by_name");
+  w.StartObject();
+  for (const auto& n : p.stats.by_name) {
+    w.Key(n.name.data(), static_cast<rapidjson::SizeType>(n.name.size()));
+    w.StartObject();
+    w.Key("count"); w.Uint64(n.count);
+    w.Key("sum");
+    w.StartObject();
+    for (const auto& [k, v] : n.sums) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); w.Double(v); }
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
+  w.Key("recent_events");
+  w.StartArray();
+  for (const auto& e : p.history) write_event(w, e);
+  w.EndArray();
+  w.Key("recent_decisions");
+  w.StartArray();
+  for (const auto& d : p.decisions) {
+    w.StartObject();
+    w.Key("decision_id"); w.String(d.decision_id);
+    w.Key("id"); w.String(d.request_id);
+    w.Key("ts"); write_ts(w, d.ts);
+    w.Key("channel"); w.String(d.channel);
+    w.Key("placement"); w.String(d.placement);
+    w.Key("policy_version"); w.String(d.policy_version);
+    w.Key("holdout"); w.Bool(d.holdout);
+    w.Key("actions");
+    w.StartArray();
+    for (const auto& a : d.actions) w.String(a.action);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace nudge::actors

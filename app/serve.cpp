@@ -1,0 +1,235 @@
+#include <utility>
+
+#include "app/serve.hpp"
+
+#include "actors/context.hpp"
+#include "actors/directory.hpp"
+#include "actors/identity_resolver.hpp"
+#include "actors/journal.hpp"
+#include "actors/type_ids.hpp"
+#include "embedded_policy.hpp"
+#include "net/gateway.hpp"
+#include "net/server.hpp"
+#include "policies/policy.hpp"
+#include "storage/env.hpp"
+#include "storage/meta_table.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace nudge::app {
+
+namespace {
+
+constexpr std::string_view active_policy_key = "active_policy";
+
+policies::policy_limits limits_for(const config& cfg) {
+  policies::policy_limits l;
+  l.purposes = cfg.consent.purposes;
+  for (const auto& id : cfg.identities)
+    l.identity_types.push_back(id.name);
+  return l;
+}
+
+std::optional<std::string> read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in)
+    return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void print_problems(std::string_view file, const std::vector<policies::problem>& problems) {
+  for (const auto& p : problems)
+    std::cerr << file << ": " << (p.path.empty() ? "(document)" : p.path) << ": " << p.message << '\n';
+}
+
+net::gateway_options gateway_options_for(const config& cfg) {
+  net::gateway_options g;
+  g.max_message_bytes = cfg.server.max_message_bytes;
+  g.max_connections = cfg.server.max_connections;
+  g.ws_idle_timeout = cfg.server.ws_idle_timeout;
+  g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
+  g.admin_token = cfg.server.admin_token;
+  g.purposes = cfg.consent.purposes;
+  for (const auto& t : cfg.identities) {
+    net::identity_rule r;
+    r.type = t.name;
+    r.priority = t.priority;
+    r.normalize = t.normalize == identity_normalize::email   ? net::normalizer::email
+                  : t.normalize == identity_normalize::phone ? net::normalizer::phone
+                                                             : net::normalizer::none;
+    r.hash = t.hash;
+    r.anonymous = t.anonymous;
+    for (const auto& b : t.blocked) {
+      if (b.size() >= 2 && b.front() == '/' && b.back() == '/')
+        r.blocked_patterns.emplace_back(b.substr(1, b.size() - 2), std::regex::ECMAScript | std::regex::optimize);
+      else
+        r.blocked_exact.push_back(b);
+    }
+    g.identities.push_back(std::move(r));
+  }
+  std::stable_sort(g.identities.begin(), g.identities.end(),
+                   [](const auto& a, const auto& b) { return a.priority < b.priority; });
+  for (const auto& s : cfg.sources)
+    if (s.kind == source_kind::stream)
+      g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins});
+  return g;
+}
+
+}  // namespace
+
+int policy_check(const config& cfg, const std::filesystem::path& file) {
+  auto text = read_file(file);
+  if (!text) {
+    std::cerr << file.string() << ": cannot read the file\n";
+    return 2;
+  }
+  auto res = policies::compile(*text, limits_for(cfg));
+  if (!res.compiled) {
+    print_problems(file.string(), res.problems);
+    return 2;
+  }
+  std::cout << file.string() << ": valid, version " << res.compiled->version() << '\n';
+  return 0;
+}
+
+int serve(config cfg) {
+  std::vector<std::string> notices;
+  if (auto err = resolve_secrets(cfg, notices)) {
+    std::cerr << err->message << '\n';
+    return 2;
+  }
+
+  // Storage first: it is destroyed last.
+  storage::env_options eo;
+  eo.dir = cfg.server.data_dir;
+  eo.map_size_initial = cfg.storage.map_size_initial;
+  eo.map_size_max = cfg.storage.map_size_max;
+  eo.sync_each_commit = cfg.durability.mode == durability_mode::power;
+  std::error_code ec;
+  auto env = storage::env::open(eo, ec);
+  if (!env) {
+    std::cerr << "storage " << eo.dir.string() << ": " << ec.message() << '\n';
+    return 1;
+  }
+
+  // The policy: --policy, else the one last activated, else the embedded example.
+  auto limits = limits_for(cfg);
+  std::string policy_text;
+  std::string policy_origin;
+  if (!cfg.policy_file.empty()) {
+    auto text = read_file(cfg.policy_file);
+    if (!text) {
+      std::cerr << cfg.policy_file.string() << ": cannot read the file\n";
+      return 2;
+    }
+    policy_text = std::move(*text);
+    policy_origin = cfg.policy_file.string();
+  } else {
+    auto txn = env->read();
+    if (auto stored = storage::meta_table::get(txn, active_policy_key)) {
+      policy_text = std::move(*stored);
+      policy_origin = "stored active policy";
+    } else {
+      policy_text = std::string(embedded_retail_policy);
+      policy_origin = "embedded retail policy";
+    }
+  }
+  auto compiled = policies::compile(policy_text, limits);
+  if (!compiled.compiled) {
+    print_problems(policy_origin, compiled.problems);
+    return 2;
+  }
+  if (auto cec = env->commit([&](storage::write_txn& txn) {
+        storage::meta_table::put(txn, active_policy_key, compiled.compiled->source());
+      })) {
+    std::cerr << "storage: cannot record the active policy: " << cec.message() << '\n';
+    return 1;
+  }
+
+  // Signals are taken by sigwait below; every thread started from here inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  caf::actor_system_config caf_cfg;
+  caf_cfg.add_message_types<caf::id_block::nudge>();
+  caf_cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, std::thread::hardware_concurrency())));
+  caf_cfg.set("logger.console", caf::atom("none"));
+  auto system = std::make_unique<caf::actor_system>(caf_cfg);
+
+  actors::context ctx;
+  ctx.options.history_max_events = cfg.profiles.history_max_events;
+  ctx.options.history_max_age = cfg.profiles.history_max_age;
+  ctx.options.idle_passivate = cfg.profiles.idle_passivate;
+  ctx.options.max_active = cfg.profiles.max_active;
+  ctx.options.dedupe_window = cfg.durability.dedupe_window;
+  ctx.options.purposes = cfg.consent.purposes;
+  ctx.options.purpose_defaults.clear();
+  for (const auto& p : cfg.consent.purposes) {
+    auto it = cfg.consent.overrides.find(p);
+    ctx.options.purpose_defaults.push_back(it != cfg.consent.overrides.end() ? it->second : cfg.consent.default_granted);
+  }
+  ctx.env = env.get();
+  ctx.system = system.get();
+  ctx.policy.set(compiled.compiled);
+  actors::journal writer(*env, cfg.durability.dedupe_window);
+  ctx.writer = &writer;
+  actors::directory dir(ctx);
+  ctx.dir = &dir;
+  actors::identity_resolver resolver(*env);
+  ctx.on_links_settled = [&resolver](const std::vector<policies::identity>& links, const std::string& pid) {
+    resolver.settled(links, pid);
+  };
+
+  net::gateway gw(gateway_options_for(cfg), ctx, resolver);
+  net::server srv(gw, 1);
+  auto port = srv.start(cfg.server.listen_host, cfg.server.listen_port, ec);
+  if (port == 0) {
+    std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port << ": " << ec.message() << '\n';
+    writer.stop();
+    return 1;
+  }
+  gw.ready = true;
+  for (const auto& n : notices)
+    std::cout << n << '\n';
+  std::cout << "policy " << compiled.compiled->version() << " (" << policy_origin << ")\n";
+  auto host = cfg.server.listen_host.find(':') != std::string::npos ? "[" + cfg.server.listen_host + "]"
+                                                                     : cfg.server.listen_host;
+  std::cout << "listening on http://" << host << ':' << port << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+
+  // 1. No new connections; 2. in-flight messages finish (bounded wait);
+  // 3. active profiles persist and leave; 4. the writer drains; 5. close.
+  gw.ready = false;
+  srv.stop_accepting();
+  auto wait_for = [](auto pred, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!pred() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  wait_for([&] { return gw.inflight.load() <= 0; }, std::chrono::seconds(5));
+  dir.passivate_all();
+  wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
+  srv.stop();
+  writer.stop();
+  system.reset();
+  env->sync();
+  return 0;
+}
+
+}  // namespace nudge::app

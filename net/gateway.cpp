@@ -1,0 +1,96 @@
+#include <utility>
+
+#include "net/gateway.hpp"
+
+#include "actors/directory.hpp"
+#include "actors/journal.hpp"
+#include "storage/env.hpp"
+#include "storage/journal_table.hpp"
+#include "storage/profile_table.hpp"
+
+#include <openssl/crypto.h>
+
+#include <sstream>
+
+namespace nudge::net {
+
+namespace {
+
+bool equal_ct(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || a.empty())
+    return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+const stream_source* gateway::source_for_key(std::string_view key) const {
+  const stream_source* found = nullptr;
+  for (const auto& s : opts_.sources)  // no early exit: the time does not depend on which key
+    if (equal_ct(s.write_key, key))
+      found = &s;
+  return found;
+}
+
+bool gateway::is_admin(std::string_view token) const {
+  return equal_ct(opts_.admin_token, token);
+}
+
+void gateway::dispatch(actors::envelope_ptr env) {
+  auto res = resolver_.resolve(env->msg.identities);
+  env->msg.identities_added = std::move(res.added);
+  dispatch_to(res.profile_id, std::move(env));
+}
+
+void gateway::dispatch_to(const std::string& profile_id, actors::envelope_ptr env) {
+  ctx_.dir->dispatch(profile_id, std::move(env));
+}
+
+bool gateway::profile_exists(const std::string& profile_id) {
+  std::error_code ec;
+  auto txn = ctx_.env->read();
+  if (storage::profile_table::get(txn, profile_id, ec))
+    return true;
+  return !storage::journal_table::read_after(txn, profile_id, 0, ec).empty();
+}
+
+std::string gateway::metrics_text() const {
+  const auto& m = ctx_.metrics;
+  auto js = ctx_.writer->stats();
+  std::ostringstream o;
+  auto counter = [&](const char* name, const char* help, std::uint64_t v, const char* type = "counter") {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << v << '\n';
+  };
+  counter("nudge_messages_total", "Messages applied by profile actors.", m.messages.load());
+  counter("nudge_events_total", "Events applied.", m.events.load());
+  counter("nudge_decisions_total", "Decisions made.", m.decisions.load());
+  counter("nudge_decisions_with_actions_total", "Decisions that returned at least one action.", m.decisions_with_actions.load());
+  counter("nudge_duplicates_total", "Messages answered as duplicates.", m.duplicates.load());
+  counter("nudge_profile_activations_total", "Profile actors started.", m.activations.load());
+  counter("nudge_profile_passivations_total", "Profile actors persisted and stopped.", m.passivations.load());
+  counter("nudge_profiles_active", "Profile actors in memory.", ctx_.dir->active(), "gauge");
+  counter("nudge_connections", "Open connections.", connections.load(), "gauge");
+  counter("nudge_ws_dropped_total", "WebSocket clients dropped for not reading.", ws_dropped.load());
+  counter("nudge_journal_commits_total", "LMDB commits by the journal writer.", js.commits);
+  counter("nudge_journal_records_total", "Records committed by the journal writer.", js.records);
+  counter("nudge_journal_failed_records_total", "Records whose commit failed.", js.failed_records);
+  counter("nudge_journal_backlog", "Records waiting for the journal writer.", js.backlog, "gauge");
+  counter("nudge_decision_seconds_sum_ns", "Total time spent deciding, in nanoseconds.", m.decision_ns_total.load());
+  return o.str();
+}
+
+std::string gateway::stats_json() const {
+  const auto& m = ctx_.metrics;
+  auto js = ctx_.writer->stats();
+  auto decisions = m.decisions.load();
+  std::ostringstream o;
+  o << "{\"profiles\":{\"active\":" << ctx_.dir->active() << ",\"stored\":" << ctx_.env->entries(ctx_.env->profiles())
+    << "},\"messages\":" << m.messages.load() << ",\"events\":" << m.events.load() << ",\"decisions\":" << decisions
+    << ",\"duplicates\":" << m.duplicates.load() << ",\"decision_mean_us\":"
+    << (decisions ? static_cast<double>(m.decision_ns_total.load()) / 1000.0 / static_cast<double>(decisions) : 0.0)
+    << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
+    << ",\"failed\":" << js.failed_records << "},\"connections\":" << connections.load() << "}";
+  return o.str();
+}
+
+}  // namespace nudge::net

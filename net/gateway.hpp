@@ -1,0 +1,54 @@
+// The gateway's shared state: options, credentials, and the hand-off of decoded
+// messages to the actors. Sessions (one strand each) call it concurrently; it
+// never waits for an actor: it resolves identities and enqueues, nothing more.
+#pragma once
+
+#include "actors/context.hpp"
+#include "actors/identity_resolver.hpp"
+#include "actors/message.hpp"
+#include "net/gateway_options.hpp"
+
+#include <atomic>
+#include <string>
+#include <string_view>
+
+namespace nudge::net {
+
+class gateway {
+public:
+  gateway(gateway_options opts, actors::context& ctx, actors::identity_resolver& resolver)
+    : opts_(std::move(opts)), ctx_(ctx), resolver_(resolver) {}
+
+  const gateway_options& options() const noexcept { return opts_; }
+  actors::context& ctx() noexcept { return ctx_; }
+  actors::identity_resolver& resolver() noexcept { return resolver_; }
+
+  /// The stream source whose write key this is (constant-time compare), or null.
+  const stream_source* source_for_key(std::string_view key) const;
+  /// Whether `token` is the admin token (constant-time compare).
+  bool is_admin(std::string_view token) const;
+
+  /// Resolves `env`'s identities (unless the caller already did) and sends it to
+  /// its profile actor. The reply arrives through env->sink.
+  void dispatch(actors::envelope_ptr env);
+  /// As dispatch, with a resolution the caller cached.
+  void dispatch_to(const std::string& profile_id, actors::envelope_ptr env);
+
+  /// Whether a profile with this id is active or stored.
+  bool profile_exists(const std::string& profile_id);
+
+  std::string metrics_text() const;
+  std::string stats_json() const;
+
+  std::atomic<bool> ready{false};
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> ws_dropped{0};
+  std::atomic<std::int64_t> inflight{0};
+
+private:
+  gateway_options opts_;
+  actors::context& ctx_;
+  actors::identity_resolver& resolver_;
+};
+
+}  // namespace nudge::net

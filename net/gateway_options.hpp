@@ -1,0 +1,44 @@
+// What the gateway needs from the config, as plain data (filled by app/).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace nudge::net {
+
+enum class normalizer { none, email, phone };
+
+struct identity_rule {
+  std::string type;
+  int priority = 100;  ///< 1 is the highest
+  normalizer normalize = normalizer::none;
+  bool hash = false;   ///< store `sha256:HEX` of the normalised value
+  bool anonymous = false;
+  std::vector<std::string> blocked_exact;
+  std::vector<std::regex> blocked_patterns;
+};
+
+struct stream_source {
+  std::string id;
+  std::string write_key;
+  std::string channel;
+  std::vector<std::string> allowed_origins;  ///< empty: any Origin
+};
+
+struct gateway_options {
+  std::size_t max_message_bytes = 65536;
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds ws_idle_timeout = std::chrono::minutes(5);
+  std::size_t ws_max_pending_bytes = 4u << 20;
+  std::size_t ws_max_inflight = 256;  ///< messages awaiting a reply before reads pause
+  std::chrono::seconds http_timeout{30};
+  std::vector<identity_rule> identities;  ///< sorted by priority, highest first
+  std::vector<stream_source> sources;
+  std::string admin_token;
+  std::vector<std::string> purposes;  ///< configured consent purposes
+};
+
+}  // namespace nudge::net

@@ -1,0 +1,345 @@
+#include "net/http_session.hpp"
+
+#include "actors/wire.hpp"
+#include "net/decoder.hpp"
+#include "net/gateway.hpp"
+#include "actors/directory.hpp"
+#include "net/ws_session.hpp"
+
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <mutex>
+
+namespace nudge::net {
+
+namespace {
+
+using response = http::response<http::string_body>;
+
+std::string_view target_path(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+/// The value of query parameter `name`, percent-decoded, or nullopt.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return std::nullopt;
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      std::string out;
+      auto raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size()) {
+          auto hex = std::string(raw.substr(i + 1, 2));
+          char* end = nullptr;
+          long v = std::strtol(hex.c_str(), &end, 16);
+          if (end == hex.c_str() + 2) {
+            out.push_back(static_cast<char>(v));
+            i += 2;
+            continue;
+          }
+        }
+        out.push_back(raw[i] == '+' ? ' ' : raw[i]);
+      }
+      return out;
+    }
+    if (amp == std::string_view::npos)
+      break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string_view bearer(const http::request<http::string_body>& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end())
+    return {};
+  std::string_view v = it->value();
+  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
+    return v.substr(7);
+  return {};
+}
+
+response make_response(unsigned version, http::status status, std::string body,
+                       std::string_view type = "application/json") {
+  response res{status, version};
+  res.set(http::field::server, "nudge");
+  res.set(http::field::content_type, type);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+response error_response(unsigned version, http::status status, std::string_view code, std::string_view message) {
+  return make_response(version, status, actors::http_error(code, message));
+}
+
+/// Collects the replies of one HTTP request (one message or a batch) and writes the
+/// response once all are in. deliver() may run on any thread.
+class http_reply_sink : public actors::reply_sink {
+public:
+  http_reply_sink(std::shared_ptr<http_session> session, tcp::socket::executor_type ex, unsigned version,
+                  std::size_t count, bool batch)
+    : session_(std::move(session)), ex_(std::move(ex)), version_(version), results_(count), remaining_(count),
+      batch_(batch) {}
+
+  void deliver(std::size_t slot, std::string bytes, int status) override {
+    {
+      std::lock_guard<std::mutex> guard(mtx_);
+      results_[slot] = std::move(bytes);
+      if (!batch_)
+        status_ = status;
+    }
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      finish();
+  }
+
+  /// For replies made on the session's strand before anything was dispatched.
+  void set(std::size_t slot, std::string bytes, int status) { deliver(slot, std::move(bytes), status); }
+
+private:
+  void finish() {
+    std::string body;
+    if (batch_) {
+      body = "{\"results\":[";
+      for (std::size_t i = 0; i < results_.size(); ++i) {
+        if (i) body.push_back(',');
+        body += results_[i];
+      }
+      body += "]}";
+    } else {
+      body = std::move(results_[0]);
+    }
+    asio::post(ex_, [s = session_, v = version_, status = status_, body = std::move(body)]() mutable {
+      s->write(make_response(v, static_cast<http::status>(status), std::move(body)));
+    });
+  }
+
+  std::shared_ptr<http_session> session_;
+  tcp::socket::executor_type ex_;
+  unsigned version_;
+  std::mutex mtx_;
+  std::vector<std::string> results_;
+  std::atomic<std::size_t> remaining_;
+  bool batch_;
+  int status_ = 200;
+};
+
+int status_for_code(std::string_view code) {
+  if (code == "unauthorized") return 401;
+  if (code == "too_large") return 413;
+  if (code == "rate_limited") return 429;
+  if (code == "overloaded") return 503;
+  if (code == "internal") return 500;
+  return 400;
+}
+
+}  // namespace
+
+http_session::http_session(tcp::socket&& socket, gateway& gw) : stream_(std::move(socket)), gw_(gw) {
+  gw_.connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+http_session::~http_session() {
+  gw_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void http_session::run() {
+  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->body_limit(gw_.options().max_message_bytes);
+  parser_->header_limit(16 * 1024);
+  stream_.expires_after(gw_.options().http_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  if (ec == http::error::body_limit) {
+    keep_alive_ = false;
+    return write(error_response(11, http::status::payload_too_large, "too_large", "body over max_message_bytes"));
+  }
+  if (ec == http::error::header_limit) {
+    keep_alive_ = false;
+    return write(error_response(11, http::status::request_header_fields_too_large, "too_large", "headers too large"));
+  }
+  if (ec) {
+    keep_alive_ = false;
+    return write(error_response(11, http::status::bad_request, "invalid_message", "malformed HTTP request"));
+  }
+  auto req = parser_->release();
+  version_ = req.version();
+  keep_alive_ = req.keep_alive();
+  route(req);
+}
+
+void http_session::write(http::response<http::string_body> res) {
+  res.version(version_);
+  res.keep_alive(keep_alive_);
+  bool close = res.need_eof();
+  auto sp = std::make_shared<response>(std::move(res));
+  response_ = sp;
+  http::async_write(stream_, *sp, beast::bind_front_handler(&http_session::on_write, shared_from_this(), close));
+}
+
+void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
+  response_.reset();
+  if (ec)
+    return;
+  if (close) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  do_read();
+}
+
+void http_session::route(http::request<http::string_body>& req) {
+  auto v = req.version();
+  auto path = target_path(req.target());
+  auto method = req.method();
+
+  if (path == "/healthz") {
+    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    return write(make_response(v, http::status::ok, "{\"status\":\"ok\"}"));
+  }
+  if (path == "/readyz") {
+    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (gw_.ready.load())
+      return write(make_response(v, http::status::ok, "{\"status\":\"ready\"}"));
+    return write(error_response(v, http::status::service_unavailable, "overloaded", "not ready"));
+  }
+  if (path == "/metrics") {
+    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    return write(make_response(v, http::status::ok, gw_.metrics_text(), "text/plain; version=0.0.4"));
+  }
+
+  if (path == "/v1/stream") {
+    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    auto key = query_param(req.target(), "key");
+    const stream_source* src = gw_.source_for_key(key ? std::string_view(*key) : bearer(req));
+    if (!src)
+      return write(error_response(v, http::status::unauthorized, "unauthorized", "a valid write key is required"));
+    if (!src->allowed_origins.empty()) {
+      auto it = req.find(http::field::origin);
+      bool ok = false;
+      if (it != req.end())
+        for (const auto& o : src->allowed_origins)
+          if (o == it->value()) ok = true;
+      if (!ok)
+        return write(error_response(v, http::status::forbidden, "unauthorized", "Origin not allowed"));
+    }
+    if (!websocket::is_upgrade(req))
+      return write(error_response(v, http::status::bad_request, "invalid_message", "a WebSocket upgrade is required"));
+    stream_.expires_never();
+    std::make_shared<ws_session>(stream_.release_socket(), gw_, *src)->run(std::move(req));
+    return;
+  }
+
+  if (path == "/v1/events" || path == "/v1/decide") {
+    if (method != http::verb::post) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
+    auto key = query_param(req.target(), "key");
+    const stream_source* src = gw_.source_for_key(key ? std::string_view(*key) : bearer(req));
+    if (!src)
+      return write(error_response(v, http::status::unauthorized, "unauthorized", "a valid write key is required"));
+    auto ct = req.find(http::field::content_type);
+    if (ct != req.end() && ct->value().find("json") == std::string_view::npos)
+      return write(error_response(v, http::status::unsupported_media_type, "invalid_message", "send application/json"));
+    rapidjson::Document doc;
+    doc.Parse(req.body().data(), req.body().size());
+    if (doc.HasParseError() || !doc.IsObject())
+      return write(error_response(v, http::status::bad_request, "invalid_message", "the body is not a JSON object"));
+    std::vector<const rapidjson::Value*> items;
+    bool batch = false;
+    if (auto b = doc.FindMember("batch"); b != doc.MemberEnd() && path == "/v1/events") {
+      if (!b->value.IsArray() || b->value.Size() == 0 || b->value.Size() > 1000 || doc.MemberCount() != 1)
+        return write(error_response(v, http::status::bad_request, "invalid_message", "/batch: an array of 1 to 1000 messages"));
+      batch = true;
+      for (const auto& e : b->value.GetArray()) items.push_back(&e);
+    } else {
+      items.push_back(&doc);
+    }
+    decoder dec(gw_.options());
+    std::vector<actors::envelope_ptr> envs;
+    auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(), batch);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      auto env = std::make_shared<actors::envelope>();
+      decode_error err;
+      bool ok = dec.decode_value(items[i], *src, env->msg, err);
+      if (ok && path == "/v1/decide" && env->msg.kind != actors::message_kind::decide) {
+        ok = false;
+        err.code = "invalid_message";
+        err.message = "/type: POST /v1/decide takes a decide message";
+      }
+      if (!ok) {
+        sink->set(i, actors::error_reply(err.id, err.code, err.message), status_for_code(err.code));
+        continue;
+      }
+      env->sink = sink;
+      env->slot = i;
+      envs.push_back(std::move(env));
+    }
+    for (auto& env : envs)
+      gw_.dispatch(std::move(env));
+    return;
+  }
+
+  if (path.substr(0, 13) == "/v1/profiles/" || path == "/v1/profiles" || path == "/v1/stats" ||
+      path.substr(0, 10) == "/v1/policy") {
+    if (!gw_.is_admin(bearer(req)))
+      return write(error_response(v, http::status::unauthorized, "unauthorized", "the admin token is required"));
+    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (path == "/v1/stats")
+      return write(make_response(v, http::status::ok, gw_.stats_json()));
+    if (path == "/v1/policy") {
+      auto pol = gw_.ctx().policy.get();
+      return write(make_response(v, http::status::ok, std::string(pol->source())));
+    }
+    std::string profile_id;
+    if (path == "/v1/profiles") {
+      auto ident = query_param(req.target(), "identity");
+      auto colon = ident ? ident->find(':') : std::string::npos;
+      if (!ident || colon == std::string::npos)
+        return write(error_response(v, http::status::bad_request, "invalid_message", "identity=TYPE:VALUE is required"));
+      decoder dec(gw_.options());
+      const auto* rule = dec.rule(std::string_view(*ident).substr(0, colon));
+      if (!rule)
+        return write(error_response(v, http::status::bad_request, "unknown_identity_type", "not a configured identity type"));
+      std::string norm;
+      if (!dec.normalize(*rule, std::string_view(*ident).substr(colon + 1), norm))
+        return write(error_response(v, http::status::not_found, "not_found", "no profile holds this identity"));
+      auto pid = gw_.resolver().find({rule->type, norm});
+      if (!pid)
+        return write(error_response(v, http::status::not_found, "not_found", "no profile holds this identity"));
+      profile_id = *pid;
+    } else {
+      profile_id = std::string(path.substr(13));
+      if (profile_id.empty() || profile_id.find('/') != std::string::npos)
+        return write(error_response(v, http::status::not_found, "not_found", "no such endpoint"));
+      if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
+        return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
+    }
+    auto env = std::make_shared<actors::envelope>();
+    env->msg.kind = actors::message_kind::get_profile;
+    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+    gw_.dispatch_to(profile_id, std::move(env));
+    return;
+  }
+  return write(error_response(v, http::status::not_found, "not_found", "no such endpoint"));
+}
+
+}  // namespace nudge::net

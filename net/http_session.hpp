@@ -1,0 +1,41 @@
+// One HTTP connection: reads requests one at a time (each with a deadline and a
+// body limit), routes them, and upgrades GET /v1/stream to a ws_session after
+// checking the write key and the Origin allowlist. Requests that go to actors are
+// answered through a reply sink posted back to this session's strand; no handler
+// ever waits for an actor.
+#pragma once
+
+#include "net/beast.hpp"
+
+#include <memory>
+#include <optional>
+
+namespace nudge::net {
+
+class gateway;
+
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket&& socket, gateway& gw);
+  ~http_session();
+  void run();
+
+  /// Sends `res` and reads the next request (or closes). On the strand.
+  void write(http::response<http::string_body> res);
+
+private:
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t n);
+  void on_write(bool close, beast::error_code ec, std::size_t n);
+  void route(http::request<http::string_body>& req);
+
+  beast::tcp_stream stream_;
+  gateway& gw_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<void> response_;  ///< keeps the response alive during async_write
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+};
+
+}  // namespace nudge::net

@@ -1,0 +1,31 @@
+// The listener and its io_context threads. start() binds and begins accepting;
+// stop_accepting() closes the acceptor (SIGTERM's first step); stop() ends every
+// connection and joins the threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace nudge::net {
+
+class gateway;
+
+class server {
+public:
+  server(gateway& gw, int threads);
+  ~server();
+
+  /// Binds host:port (port 0: any free port) and starts accepting. Returns the bound
+  /// port, or 0 with `ec` set.
+  std::uint16_t start(const std::string& host, std::uint16_t port, std::error_code& ec);
+  void stop_accepting();
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace nudge::net

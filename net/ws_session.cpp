@@ -1,0 +1,141 @@
+#include "net/ws_session.hpp"
+
+#include "actors/wire.hpp"
+#include "net/gateway.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace nudge::net {
+
+ws_session::ws_session(tcp::socket&& socket, gateway& gw, const stream_source& source)
+  : ws_(std::move(socket)), gw_(gw), source_(source), decoder_(gw.options()) {
+  gw_.connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+ws_session::~ws_session() {
+  gw_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ws_session::run(http::request<http::string_body> req) {
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout t;
+  t.handshake_timeout = std::chrono::seconds(30);
+  t.idle_timeout = gw_.options().ws_idle_timeout;
+  t.keep_alive_pings = true;  // ping at half the idle time; close when no answer
+  ws_.set_option(t);
+  ws_.read_message_max(gw_.options().max_message_bytes);
+  websocket::permessage_deflate pmd;
+  pmd.server_enable = false;
+  ws_.set_option(pmd);
+  ws_.set_option(websocket::stream_base::decorator(
+    [](websocket::response_type& res) { res.set(http::field::server, "nudge"); }));
+  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+}
+
+void ws_session::on_accept(beast::error_code ec) {
+  if (ec)
+    return;
+  do_read();
+}
+
+void ws_session::do_read() {
+  if (closed_ || reading_ || inflight_ >= gw_.options().ws_max_inflight)
+    return;
+  reading_ = true;
+  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+}
+
+void ws_session::on_read(beast::error_code ec, std::size_t n) {
+  reading_ = false;
+  if (ec) {
+    // message_too_big: Beast has already failed the connection with close code 1009.
+    closed_ = true;
+    return;
+  }
+  auto data = buffer_.cdata();
+  handle_frame({static_cast<const char*>(data.data()), n},
+               ws_.got_text() ? actors::wire_format::json : actors::wire_format::msgpack);
+  buffer_.consume(buffer_.size());
+  do_read();
+}
+
+void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
+  auto env = std::make_shared<actors::envelope>();
+  decode_error err;
+  if (!decoder_.decode(bytes, fmt, source_, env->msg, err)) {
+    send(actors::encode_for(fmt, actors::error_reply(err.id, err.code, err.message)));
+    return;
+  }
+  env->sink = shared_from_this();
+  env->format = fmt;
+  ++inflight_;
+  gw_.inflight.fetch_add(1, std::memory_order_relaxed);
+  // Fast path: the same identities as the previous message skip resolution.
+  if (!cached_profile_.empty() && env->msg.identities == cached_ids_) {
+    env->msg.identities_added = cached_added_;
+    gw_.dispatch_to(cached_profile_, std::move(env));
+    return;
+  }
+  auto res = gw_.resolver().resolve(env->msg.identities);
+  cached_ids_ = env->msg.identities;
+  cached_profile_ = res.profile_id;
+  cached_added_ = res.added;
+  env->msg.identities_added = std::move(res.added);
+  gw_.dispatch_to(res.profile_id, std::move(env));
+}
+
+void ws_session::deliver(std::size_t, std::string bytes, int) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
+    --self->inflight_;
+    self->gw_.inflight.fetch_sub(1, std::memory_order_relaxed);
+    self->send(std::move(bytes));
+    self->do_read();
+  });
+}
+
+void ws_session::send(std::string bytes) {
+  if (closed_)
+    return;
+  if (queued_bytes_ + bytes.size() > gw_.options().ws_max_pending_bytes) {
+    drop();
+    return;
+  }
+  queued_bytes_ += bytes.size();
+  queue_.push_back(std::move(bytes));
+  if (queue_.size() > 1)
+    return;
+  do_write();
+}
+
+void ws_session::do_write() {
+  // A JSON reply starts with '{'; a MessagePack map never does (0x7b is a fixint).
+  const auto& front = queue_.front();
+  ws_.text(!front.empty() && front[0] == '{');
+  ws_.async_write(asio::buffer(front), beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+}
+
+void ws_session::on_write(beast::error_code ec, std::size_t) {
+  if (ec) {
+    closed_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
+    return;
+  }
+  queued_bytes_ -= queue_.front().size();
+  queue_.pop_front();
+  if (!queue_.empty() && !closed_)
+    do_write();
+}
+
+void ws_session::drop() {
+  // The peer stopped reading: a close handshake would queue behind the stuck write,
+  // so the socket is closed outright.
+  closed_ = true;
+  gw_.ws_dropped.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("dropping a WebSocket client of source {}: unsent replies over the bound", source_.id);
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+}  // namespace nudge::net

@@ -1,0 +1,60 @@
+// A WebSocket connection on GET /v1/stream (after the upgrade).
+//
+// Runs on its own strand. Reads one frame at a time into one reused buffer, decodes
+// it, answers bad messages at once and hands good ones to the gateway; replies come
+// back through deliver() (any thread) which posts onto the strand. One async_write
+// in flight, a queue behind it bounded by ws_max_pending_bytes: a client that stops
+// reading is dropped once its unsent replies pass the bound. Reading pauses while
+// ws_max_inflight messages await replies. Frames over max_message_bytes close the
+// connection with 1009; idle peers are pinged and closed when they stop answering.
+#pragma once
+
+#include "actors/message.hpp"
+#include "net/beast.hpp"
+#include "net/decoder.hpp"
+
+#include <deque>
+#include <memory>
+#include <string>
+
+namespace nudge::net {
+
+class gateway;
+
+class ws_session : public actors::reply_sink, public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(tcp::socket&& socket, gateway& gw, const stream_source& source);
+  ~ws_session() override;
+
+  /// Accepts the upgrade `req` (already authenticated) and starts reading.
+  void run(http::request<http::string_body> req);
+
+  void deliver(std::size_t slot, std::string bytes, int status) override;
+
+private:
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t n);
+  void handle_frame(std::string_view bytes, actors::wire_format fmt);
+  void send(std::string bytes);
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t n);
+  void drop();
+
+  websocket::stream<beast::tcp_stream> ws_;
+  gateway& gw_;
+  const stream_source& source_;
+  decoder decoder_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::size_t inflight_ = 0;
+  bool reading_ = false;
+  bool closed_ = false;
+  // Resolution cache: the last identity set this connection sent and its profile.
+  std::vector<policies::identity> cached_ids_;
+  std::string cached_profile_;
+  std::vector<policies::identity> cached_added_;
+};
+
+}  // namespace nudge::net

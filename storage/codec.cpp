@@ -1,0 +1,438 @@
+#include "storage/codec.hpp"
+
+#include <limits>
+#include <string_view>
+
+#include <msgpack.hpp>
+
+namespace nudge::storage {
+namespace {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+using msgpack::object;
+namespace type = msgpack::type;
+
+// ---- encoding ----------------------------------------------------------------------
+
+void pack_array(packer& p, std::size_t n) { p.pack_array(static_cast<std::uint32_t>(n)); }
+
+void pack_str(packer& p, std::string_view s) {
+  p.pack_str(static_cast<std::uint32_t>(s.size()));
+  p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+void pack_bin(packer& p, std::string_view s) {
+  p.pack_bin(static_cast<std::uint32_t>(s.size()));
+  p.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+void pack_ts(packer& p, policies::timestamp ts) {
+  p.pack_int64(static_cast<std::int64_t>(ts.time_since_epoch().count()));
+}
+
+void pack_scalar(packer& p, const policies::scalar& v) {
+  if (const auto* b = std::get_if<bool>(&v))
+    *b ? p.pack_true() : p.pack_false();
+  else if (const auto* d = std::get_if<double>(&v))
+    p.pack_double(*d);
+  else if (const auto* s = std::get_if<std::string>(&v))
+    pack_str(p, *s);
+  else
+    p.pack_nil();
+}
+
+void pack_identity(packer& p, const policies::identity& i) {
+  pack_array(p, 2);
+  pack_str(p, i.type);
+  pack_str(p, i.value);
+}
+
+void pack_trait(packer& p, const policies::trait& t) {
+  pack_array(p, 3);
+  pack_str(p, t.key);
+  pack_scalar(p, t.value);
+  pack_ts(p, t.ts);
+}
+
+void pack_event(packer& p, const policies::event_record& e) {
+  pack_array(p, 5);
+  pack_str(p, e.id);
+  pack_str(p, e.name);
+  pack_ts(p, e.ts);
+  pack_str(p, e.channel);
+  pack_array(p, e.properties.size());
+  for (const auto& prop : e.properties) {
+    pack_array(p, 2);
+    pack_str(p, prop.path);
+    pack_scalar(p, prop.value);
+  }
+}
+
+void pack_decision(packer& p, const policies::decision_record& d) {
+  pack_array(p, 8);
+  pack_str(p, d.decision_id);
+  pack_str(p, d.request_id);
+  pack_ts(p, d.ts);
+  pack_str(p, d.channel);
+  pack_str(p, d.placement);
+  pack_str(p, d.policy_version);
+  pack_array(p, d.actions.size());
+  for (const auto& a : d.actions) {
+    pack_array(p, 3);
+    pack_str(p, a.action);
+    pack_str(p, a.channel);
+    pack_str(p, a.placement);
+  }
+  d.holdout ? p.pack_true() : p.pack_false();
+}
+
+void pack_consent(packer& p, const policies::consent_record& c) {
+  pack_array(p, 5);
+  pack_str(p, c.purpose);
+  c.granted ? p.pack_true() : p.pack_false();
+  pack_ts(p, c.ts);
+  pack_str(p, c.source);
+  if (c.expires)
+    pack_ts(p, *c.expires);
+  else
+    p.pack_nil();
+}
+
+void pack_stats(packer& p, const policies::lifetime_stats& s) {
+  pack_array(p, 4);
+  p.pack_uint64(s.events);
+  pack_ts(p, s.first_seen);
+  pack_ts(p, s.last_seen);
+  pack_array(p, s.by_name.size());
+  for (const auto& n : s.by_name) {
+    pack_array(p, 3);
+    pack_str(p, n.name);
+    p.pack_uint64(n.count);
+    pack_array(p, n.sums.size());
+    for (const auto& [key, sum] : n.sums) {
+      pack_array(p, 2);
+      pack_str(p, key);
+      p.pack_double(sum);
+    }
+  }
+}
+
+template <class Range, class Pack>
+void pack_each(packer& p, const Range& items, Pack pack_one) {
+  pack_array(p, items.size());
+  for (const auto& item : items)
+    pack_one(p, item);
+}
+
+void pack_state(packer& p, const policies::profile_state& s) {
+  pack_array(p, 10);
+  pack_str(p, s.id);
+  pack_ts(p, s.created_at);
+  pack_ts(p, s.updated_at);
+  pack_each(p, s.identities, pack_identity);
+  pack_each(p, s.merged_from, [](packer& q, const std::string& id) { pack_str(q, id); });
+  pack_each(p, s.traits, pack_trait);
+  pack_stats(p, s.stats);
+  pack_each(p, s.history, pack_event);
+  pack_each(p, s.decisions, pack_decision);
+  pack_each(p, s.consent, pack_consent);
+}
+
+// ---- decoding ----------------------------------------------------------------------
+// Any mismatch throws bad_value (or msgpack throws); decode() turns both into corrupt.
+
+struct bad_value {};
+
+struct array_view {
+  const object* items;
+  std::uint32_t size;
+  const object& operator[](std::uint32_t i) const { return items[i]; }
+  const object* begin() const { return items; }
+  const object* end() const { return items + size; }
+};
+
+array_view as_array(const object& o, std::uint32_t min_size) {
+  if (o.type != type::ARRAY || o.via.array.size < min_size)
+    throw bad_value{};
+  return {o.via.array.ptr, o.via.array.size};
+}
+
+void read(const object& o, std::string& out) {
+  if (o.type != type::STR)
+    throw bad_value{};
+  out.assign(o.via.str.ptr, o.via.str.size);
+}
+
+void read_bytes(const object& o, std::string& out) {
+  if (o.type == type::BIN)
+    out.assign(o.via.bin.ptr, o.via.bin.size);
+  else
+    read(o, out);
+}
+
+std::uint64_t as_u64(const object& o) {
+  if (o.type != type::POSITIVE_INTEGER)
+    throw bad_value{};
+  return o.via.u64;
+}
+
+std::int64_t as_i64(const object& o) {
+  if (o.type == type::NEGATIVE_INTEGER)
+    return o.via.i64;
+  if (o.type == type::POSITIVE_INTEGER &&
+      o.via.u64 <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return static_cast<std::int64_t>(o.via.u64);
+  throw bad_value{};
+}
+
+bool as_bool(const object& o) {
+  if (o.type != type::BOOLEAN)
+    throw bad_value{};
+  return o.via.boolean;
+}
+
+double as_double(const object& o) {
+  switch (o.type) {
+    case type::FLOAT32:
+    case type::FLOAT64:
+      return o.via.f64;
+    case type::POSITIVE_INTEGER:
+      return static_cast<double>(o.via.u64);
+    case type::NEGATIVE_INTEGER:
+      return static_cast<double>(o.via.i64);
+    default:
+      throw bad_value{};
+  }
+}
+
+policies::timestamp as_ts(const object& o) {
+  return policies::timestamp{std::chrono::milliseconds{as_i64(o)}};
+}
+
+void read(const object& o, policies::scalar& out) {
+  switch (o.type) {
+    case type::NIL:
+      out = std::monostate{};
+      return;
+    case type::BOOLEAN:
+      out = o.via.boolean;
+      return;
+    case type::STR:
+      out = std::string(o.via.str.ptr, o.via.str.size);
+      return;
+    default:
+      out = as_double(o);
+  }
+}
+
+void read(const object& o, policies::identity& out) {
+  auto a = as_array(o, 2);
+  read(a[0], out.type);
+  read(a[1], out.value);
+}
+
+void read(const object& o, policies::trait& out) {
+  auto a = as_array(o, 3);
+  read(a[0], out.key);
+  read(a[1], out.value);
+  out.ts = as_ts(a[2]);
+}
+
+void read(const object& o, policies::property& out) {
+  auto a = as_array(o, 2);
+  read(a[0], out.path);
+  read(a[1], out.value);
+}
+
+void read(const object& o, policies::shown_action& out) {
+  auto a = as_array(o, 3);
+  read(a[0], out.action);
+  read(a[1], out.channel);
+  read(a[2], out.placement);
+}
+
+// Declared ahead so that read_all (a template) sees every overload.
+void read(const object& o, policies::event_record& out);
+void read(const object& o, policies::decision_record& out);
+void read(const object& o, policies::consent_record& out);
+void read(const object& o, std::pair<std::string, double>& out);
+void read(const object& o, policies::name_stats& out);
+
+template <class Container>
+void read_all(const object& o, Container& out) {
+  auto a = as_array(o, 0);
+  out.clear();
+  out.resize(a.size);
+  std::uint32_t i = 0;
+  for (auto& item : out)
+    read(a[i++], item);
+}
+
+void read(const object& o, policies::event_record& out) {
+  auto a = as_array(o, 5);
+  read(a[0], out.id);
+  read(a[1], out.name);
+  out.ts = as_ts(a[2]);
+  read(a[3], out.channel);
+  read_all(a[4], out.properties);
+}
+
+void read(const object& o, policies::decision_record& out) {
+  auto a = as_array(o, 8);
+  read(a[0], out.decision_id);
+  read(a[1], out.request_id);
+  out.ts = as_ts(a[2]);
+  read(a[3], out.channel);
+  read(a[4], out.placement);
+  read(a[5], out.policy_version);
+  read_all(a[6], out.actions);
+  out.holdout = as_bool(a[7]);
+}
+
+void read(const object& o, policies::consent_record& out) {
+  auto a = as_array(o, 5);
+  read(a[0], out.purpose);
+  out.granted = as_bool(a[1]);
+  out.ts = as_ts(a[2]);
+  read(a[3], out.source);
+  if (a[4].type == type::NIL)
+    out.expires.reset();
+  else
+    out.expires = as_ts(a[4]);
+}
+
+void read(const object& o, std::pair<std::string, double>& out) {
+  auto a = as_array(o, 2);
+  read(a[0], out.first);
+  out.second = as_double(a[1]);
+}
+
+void read(const object& o, policies::name_stats& out) {
+  auto a = as_array(o, 3);
+  read(a[0], out.name);
+  out.count = as_u64(a[1]);
+  read_all(a[2], out.sums);
+}
+
+void read(const object& o, policies::lifetime_stats& out) {
+  auto a = as_array(o, 4);
+  out.events = as_u64(a[0]);
+  out.first_seen = as_ts(a[1]);
+  out.last_seen = as_ts(a[2]);
+  read_all(a[3], out.by_name);
+}
+
+void read(const object& o, policies::profile_state& out) {
+  auto a = as_array(o, 10);
+  read(a[0], out.id);
+  out.created_at = as_ts(a[1]);
+  out.updated_at = as_ts(a[2]);
+  read_all(a[3], out.identities);
+  read_all(a[4], out.merged_from);
+  read_all(a[5], out.traits);
+  read(a[6], out.stats);
+  read_all(a[7], out.history);
+  read_all(a[8], out.decisions);
+  read_all(a[9], out.consent);
+}
+
+template <class T>
+void read_optional(const object& o, std::optional<T>& out) {
+  if (o.type == type::NIL) {
+    out.reset();
+    return;
+  }
+  read(o, out.emplace());
+}
+
+// Unpacks exactly one value and checks its schema version; `body` reads the fields.
+template <class Body>
+std::error_code decode_value(std::span<const std::byte> bytes, std::uint32_t min_fields,
+                             Body body) {
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle handle = msgpack::unpack(
+        reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset);
+    if (offset != bytes.size())
+      return errc::corrupt;
+    auto a = as_array(handle.get(), min_fields + 1);
+    if (as_u64(a[0]) != codec_version)
+      return errc::corrupt;
+    body(a);
+    return {};
+  } catch (...) {
+    // msgpack's parse errors, bad_value, and bad_alloc on absurd sizes alike.
+    return errc::corrupt;
+  }
+}
+
+}  // namespace
+
+void encode(const profile_snapshot& value, msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(value.seq);
+  pack_state(p, value.state);
+}
+
+void encode(const journal_entry& value, msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 10);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(value.seq);
+  pack_str(p, value.message_id);
+  pack_str(p, value.source);
+  pack_ts(p, value.received);
+  if (value.event)
+    pack_event(p, *value.event);
+  else
+    p.pack_nil();
+  pack_each(p, value.traits, pack_trait);
+  pack_each(p, value.identities_added, pack_identity);
+  pack_each(p, value.consent, pack_consent);
+  if (value.decision)
+    pack_decision(p, *value.decision);
+  else
+    p.pack_nil();
+}
+
+void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 4);
+  p.pack_uint64(codec_version);
+  pack_ts(p, value.ts);
+  pack_str(p, value.profile_id);
+  pack_bin(p, value.reply);
+}
+
+std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) {
+  return decode_value(bytes, 2, [&](const array_view& a) {
+    out.seq = as_u64(a[1]);
+    read(a[2], out.state);
+  });
+}
+
+std::error_code decode(std::span<const std::byte> bytes, journal_entry& out) {
+  return decode_value(bytes, 9, [&](const array_view& a) {
+    out.seq = as_u64(a[1]);
+    read(a[2], out.message_id);
+    read(a[3], out.source);
+    out.received = as_ts(a[4]);
+    read_optional(a[5], out.event);
+    read_all(a[6], out.traits);
+    read_all(a[7], out.identities_added);
+    read_all(a[8], out.consent);
+    read_optional(a[9], out.decision);
+  });
+}
+
+std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out) {
+  return decode_value(bytes, 3, [&](const array_view& a) {
+    out.ts = as_ts(a[1]);
+    read(a[2], out.profile_id);
+    read_bytes(a[3], out.reply);
+  });
+}
+
+}  // namespace nudge::storage

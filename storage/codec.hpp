@@ -1,0 +1,37 @@
+// MessagePack encoding of the stored values. Every value is a msgpack array whose
+// first element is its schema version (codec_version), then the fields in a fixed
+// order; timestamps are int64 milliseconds since the epoch, policies::scalar is nil,
+// bool, float64 or str. Decoders ignore trailing fields they do not know (so a field
+// can be appended without a new version) and report errc::corrupt for anything else
+// that does not match: bad bytes, a wrong type, another schema version. No function
+// here throws except std::bad_alloc from encode. Any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <system_error>
+
+#include <msgpack/sbuffer.hpp>
+
+#include "storage/dedupe_entry.hpp"
+#include "storage/errc.hpp"
+#include "storage/journal_entry.hpp"
+#include "storage/profile_snapshot.hpp"
+
+namespace nudge::storage {
+
+inline constexpr std::uint64_t codec_version = 1;
+
+/// Appends the encoding to `out` (clear it first to reuse it for one value).
+void encode(const profile_snapshot& value, msgpack::sbuffer& out);
+void encode(const journal_entry& value, msgpack::sbuffer& out);
+void encode(const dedupe_entry& value, msgpack::sbuffer& out);
+
+/// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
+/// leaves `out` unspecified.
+std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
+std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
+std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
+
+}  // namespace nudge::storage

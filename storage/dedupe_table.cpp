@@ -1,0 +1,132 @@
+#include "storage/dedupe_table.hpp"
+
+#include <cstdint>
+#include <string>
+
+#include "storage/codec.hpp"
+#include "storage/detail/lmdb_ops.hpp"
+#include "storage/env.hpp"
+
+namespace nudge::storage::dedupe_table {
+namespace {
+
+constexpr std::int64_t ms_per_day = 24 * 60 * 60 * 1000;
+constexpr std::size_t day_bytes = 4;
+
+// Days since the epoch (UTC), clamped to the u32 range of the key.
+std::uint32_t day_of(policies::timestamp ts) {
+  const std::int64_t ms = ts.time_since_epoch().count();
+  if (ms < 0)
+    return 0;
+  const std::int64_t day = ms / ms_per_day;
+  return day > std::numeric_limits<std::uint32_t>::max()
+             ? std::numeric_limits<std::uint32_t>::max()
+             : static_cast<std::uint32_t>(day);
+}
+
+void make_key(std::string& key, std::uint32_t day, std::string_view source,
+              std::string_view id) {
+  key.clear();
+  key.reserve(day_bytes + source.size() + 1 + id.size());
+  detail::append_be32(key, day);
+  key.append(source);
+  key.push_back('\0');
+  key.append(id);
+}
+
+}  // namespace
+
+std::optional<dedupe_entry> get(read_txn& tx, std::string_view source, std::string_view id,
+                                policies::timestamp now, std::chrono::milliseconds window,
+                                std::error_code& ec) {
+  ec.clear();
+  if (!tx) {
+    ec = errc::txn_failed;
+    return std::nullopt;
+  }
+  if (window < std::chrono::milliseconds::zero())
+    return std::nullopt;
+  const policies::timestamp oldest = now - window;
+  const std::uint32_t first_day = day_of(oldest);
+  const std::uint32_t last_day = day_of(now);
+  std::string key;
+  // Newest bucket first: a recent duplicate is the common case.
+  for (std::uint32_t day = last_day;; --day) {
+    make_key(key, day, source, id);
+    auto value = detail::get(tx, tx.environment().dedupe(), key, ec);
+    if (ec)
+      return std::nullopt;
+    if (value) {
+      dedupe_entry entry;
+      if ((ec = decode(detail::to_bytes(*value), entry)))
+        return std::nullopt;
+      if (entry.ts >= oldest)
+        return entry;
+    }
+    if (day == first_day)
+      break;
+  }
+  return std::nullopt;
+}
+
+void put(write_txn& tx, std::string_view source, std::string_view id, const dedupe_entry& entry) {
+  detail::check_usable(tx);
+  auto& buffer = detail::value_buffer(tx);
+  encode(entry, buffer);
+  std::string& key = detail::key_buffer(tx);
+  make_key(key, day_of(entry.ts), source, id);
+  detail::put(tx, tx.environment().dedupe(), key,
+              std::string_view(buffer.data(), buffer.size()));
+}
+
+std::size_t drop_before(write_txn& tx, policies::timestamp cutoff, std::size_t max_entries) {
+  detail::check_usable(tx);
+  // A bucket lies wholly before `cutoff` when its day is before cutoff's day.
+  const std::uint32_t cutoff_day = day_of(cutoff);
+  int rc = MDB_SUCCESS;
+  detail::cursor cur(tx.get(), tx.environment().dedupe(), rc);
+  if (rc != MDB_SUCCESS)
+    detail::fail(tx, rc);
+  MDB_val k{};
+  MDB_val v{};
+  std::size_t deleted = 0;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  while (rc == MDB_SUCCESS && deleted < max_entries) {
+    if (k.mv_size < day_bytes ||
+        detail::read_be32(static_cast<const char*>(k.mv_data)) >= cutoff_day)
+      break;
+    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+      detail::fail(tx, rc);
+    ++deleted;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    detail::fail(tx, rc);
+  return deleted;
+}
+
+std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
+  detail::check_usable(tx);
+  int rc = MDB_SUCCESS;
+  detail::cursor cur(tx.get(), tx.environment().dedupe(), rc);
+  if (rc != MDB_SUCCESS)
+    detail::fail(tx, rc);
+  MDB_val k{};
+  MDB_val v{};
+  std::size_t deleted = 0;
+  dedupe_entry entry;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  while (rc == MDB_SUCCESS) {
+    if (!decode(detail::to_bytes(v), entry) && entry.profile_id == profile_id) {
+      if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+        detail::fail(tx, rc);
+      ++deleted;
+    }
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    detail::fail(tx, rc);
+  return deleted;
+}
+
+}  // namespace nudge::storage::dedupe_table

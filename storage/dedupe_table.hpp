@@ -1,0 +1,47 @@
+// The dedupe table: idempotency keys per source, time-bucketed by UTC day so that
+// expired days are dropped whole. Key: big-endian u32 day number (days since the
+// epoch) + source + '\0' + message id; value: dedupe_entry (msgpack). Sources must
+// not contain '\0'.
+//
+// Reads take a read_txn (any thread); writes take the write_txn of an env::commit
+// (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+#include "policies/profile.hpp"
+#include "storage/dedupe_entry.hpp"
+#include "storage/read_txn.hpp"
+#include "storage/write_txn.hpp"
+
+namespace nudge::storage::dedupe_table {
+
+/// The entry for (source, id) accepted within [now - window, now]: looks in every day
+/// bucket that range touches (two for a 24 h window) and returns an entry only when
+/// entry.ts >= now - window. nullopt when there is none, or on failure with `ec` set
+/// (corrupt: undecodable value).
+std::optional<dedupe_entry> get(read_txn& tx, std::string_view source, std::string_view id,
+                                policies::timestamp now, std::chrono::milliseconds window,
+                                std::error_code& ec);
+
+/// Records (source, id) in the bucket of entry.ts, replacing an equal key.
+void put(write_txn& tx, std::string_view source, std::string_view id, const dedupe_entry& entry);
+
+/// Deletes the entries of every bucket whose whole day lies before `cutoff` (call it
+/// with cutoff = now - window), oldest first, at most `max_entries` of them; returns
+/// how many. When it returns max_entries, more may remain: call again in a later
+/// commit to keep each transaction small.
+std::size_t drop_before(write_txn& tx, policies::timestamp cutoff,
+                        std::size_t max_entries = std::numeric_limits<std::size_t>::max());
+
+/// Deletes every entry that names `profile_id` (erasure). A full scan: it decodes
+/// every entry, so it is only for rare calls; undecodable entries are left alone.
+/// Returns how many were deleted.
+std::size_t erase_profile(write_txn& tx, std::string_view profile_id);
+
+}  // namespace nudge::storage::dedupe_table

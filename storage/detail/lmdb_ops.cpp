@@ -1,0 +1,71 @@
+#include "storage/detail/lmdb_ops.hpp"
+
+#include <cerrno>
+
+namespace nudge::storage::detail {
+
+errc from_mdb(int rc) noexcept {
+  switch (rc) {
+    case MDB_SUCCESS:
+      return errc::ok;
+    case MDB_MAP_FULL:
+      return errc::map_full;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return errc::corrupt;
+    default:
+      break;
+  }
+  // Positive codes are errno values from the file system; EINVAL is misuse.
+  if (rc > 0 && rc != EINVAL)
+    return errc::io_error;
+  return errc::txn_failed;
+}
+
+void fail(write_txn& tx, int rc) {
+  int& stored = write_access::rc(tx);
+  if (stored == 0)
+    stored = rc;
+  throw txn_aborted{};
+}
+
+std::optional<MDB_val> get(const read_txn& tx, MDB_dbi dbi, std::string_view key,
+                           std::error_code& ec) noexcept {
+  if (!tx) {
+    ec = errc::txn_failed;
+    return std::nullopt;
+  }
+  MDB_val k = to_val(key);
+  MDB_val v{};
+  int rc = mdb_get(tx.get(), dbi, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return std::nullopt;
+  if (rc != MDB_SUCCESS) {
+    ec = from_mdb(rc);
+    return std::nullopt;
+  }
+  return v;
+}
+
+void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value) {
+  check_usable(tx);
+  MDB_val k = to_val(key);
+  MDB_val v = to_val(value);
+  if (int rc = mdb_put(tx.get(), dbi, &k, &v, 0); rc != MDB_SUCCESS)
+    fail(tx, rc);
+}
+
+bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
+  check_usable(tx);
+  MDB_val k = to_val(key);
+  int rc = mdb_del(tx.get(), dbi, &k, nullptr);
+  if (rc == MDB_NOTFOUND)
+    return false;
+  if (rc != MDB_SUCCESS)
+    fail(tx, rc);
+  return true;
+}
+
+}  // namespace nudge::storage::detail

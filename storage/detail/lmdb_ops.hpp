@@ -1,0 +1,115 @@
+// Internal helpers shared by the table implementations: MDB_val conversions,
+// big-endian keys, LMDB return codes to errc, and the write-failure path.
+// Not for use outside storage/.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <msgpack/sbuffer.hpp>
+
+#include "storage/errc.hpp"
+#include "storage/read_txn.hpp"
+#include "storage/write_txn.hpp"
+
+namespace nudge::storage::detail {
+
+/// Thrown by a failing write operation to unwind `apply`; caught by env::commit.
+struct txn_aborted {};
+
+struct write_access {
+  static int& rc(write_txn& tx) noexcept { return tx.mdb_rc_; }
+  static msgpack::sbuffer& value_buffer(write_txn& tx) noexcept { return tx.value_buffer_; }
+  static std::string& key_buffer(write_txn& tx) noexcept { return tx.key_buffer_; }
+};
+
+inline MDB_val to_val(std::string_view s) noexcept {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view to_view(const MDB_val& v) noexcept {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+inline std::span<const std::byte> to_bytes(const MDB_val& v) noexcept {
+  return {static_cast<const std::byte*>(v.mv_data), v.mv_size};
+}
+
+inline void append_be32(std::string& out, std::uint32_t x) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((x >> shift) & 0xff));
+}
+inline void append_be64(std::string& out, std::uint64_t x) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((x >> shift) & 0xff));
+}
+inline std::uint32_t read_be32(const char* p) noexcept {
+  std::uint32_t x = 0;
+  for (int i = 0; i < 4; ++i)
+    x = (x << 8) | static_cast<unsigned char>(p[i]);
+  return x;
+}
+inline std::uint64_t read_be64(const char* p) noexcept {
+  std::uint64_t x = 0;
+  for (int i = 0; i < 8; ++i)
+    x = (x << 8) | static_cast<unsigned char>(p[i]);
+  return x;
+}
+
+/// The errc for an LMDB (or errno) return code other than 0 and MDB_NOTFOUND.
+errc from_mdb(int rc) noexcept;
+
+/// Fails the write transaction with `rc` (keeps the first error) and unwinds.
+[[noreturn]] void fail(write_txn& tx, int rc);
+
+/// Throws txn_aborted if the transaction already failed.
+inline void check_usable(write_txn& tx) {
+  if (tx.failed())
+    throw txn_aborted{};
+}
+
+/// mdb_get on a read transaction: the value, nullopt on MDB_NOTFOUND; on another
+/// failure (or an empty read_txn) sets `ec` and returns nullopt.
+std::optional<MDB_val> get(const read_txn& tx, MDB_dbi dbi, std::string_view key,
+                           std::error_code& ec) noexcept;
+
+/// mdb_put; fails the transaction on error.
+void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value);
+
+/// mdb_del; false when the key was absent; fails the transaction on other errors.
+bool del(write_txn& tx, MDB_dbi dbi, std::string_view key);
+
+/// The encoded value in the txn's scratch buffer, cleared first.
+inline msgpack::sbuffer& value_buffer(write_txn& tx) noexcept {
+  auto& b = write_access::value_buffer(tx);
+  b.clear();
+  return b;
+}
+inline std::string& key_buffer(write_txn& tx) noexcept {
+  auto& k = write_access::key_buffer(tx);
+  k.clear();
+  return k;
+}
+
+/// RAII cursor over one table; closes on destruction.
+class cursor {
+ public:
+  cursor(MDB_txn* txn, MDB_dbi dbi, int& rc) noexcept { rc = mdb_cursor_open(txn, dbi, &c_); }
+  ~cursor() {
+    if (c_)
+      mdb_cursor_close(c_);
+  }
+  cursor(const cursor&) = delete;
+  cursor& operator=(const cursor&) = delete;
+  MDB_cursor* get() const noexcept { return c_; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+};
+
+}  // namespace nudge::storage::detail

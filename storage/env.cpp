@@ -1,0 +1,276 @@
+#include "storage/env.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "storage/detail/lmdb_ops.hpp"
+
+namespace nudge::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr unsigned env_flags = MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD;
+constexpr MDB_dbi max_dbs = 32;
+constexpr unsigned max_readers = 512;
+// Reset read handles kept for reuse; more than this many concurrent readers end
+// their handles instead (each pooled handle keeps one of the 512 reader slots).
+constexpr std::size_t read_pool_max = 32;
+
+// Read transactions this thread holds (on any env). A thread that already holds one
+// may open another even while a map growth waits, since the growth is waiting for
+// that thread anyway: holding it back would deadlock.
+thread_local int read_depth = 0;
+
+std::error_code make_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::create_directories(dir, ec)) {
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec)
+      return errc::io_error;
+  }
+  if (ec || !fs::is_directory(dir, ec))
+    return errc::io_error;
+  return {};
+}
+
+std::uint64_t page_size() {
+  long p = ::sysconf(_SC_PAGESIZE);
+  return p > 0 ? static_cast<std::uint64_t>(p) : 4096;
+}
+
+}  // namespace
+
+std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) {
+  ec.clear();
+  if (options.dir.empty()) {
+    ec = errc::io_error;
+    return nullptr;
+  }
+  if ((ec = make_dir(options.dir)))
+    return nullptr;
+
+  std::unique_ptr<env> e(new env(options));
+  const std::uint64_t page = page_size();
+  auto& o = e->options_;
+  o.map_size_max = std::max(page, o.map_size_max / page * page);
+  o.map_size_initial = std::min(o.map_size_max, (o.map_size_initial + page - 1) / page * page);
+  o.map_size_initial = std::max(o.map_size_initial, page);
+
+  int rc = mdb_env_create(&e->env_);
+  if (rc == MDB_SUCCESS)
+    rc = mdb_env_set_mapsize(e->env_, o.map_size_initial);
+  if (rc == MDB_SUCCESS)
+    rc = mdb_env_set_maxdbs(e->env_, max_dbs);
+  if (rc == MDB_SUCCESS)
+    rc = mdb_env_set_maxreaders(e->env_, max_readers);
+  if (rc == MDB_SUCCESS)
+    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags, 0600);
+  if (rc != MDB_SUCCESS) {
+    ec = detail::from_mdb(rc);
+    return nullptr;  // ~env closes the handle, as mdb_env_open's contract asks
+  }
+  int stale = 0;
+  mdb_reader_check(e->env_, &stale);
+
+  MDB_envinfo info{};
+  mdb_env_info(e->env_, &info);
+  e->map_size_.store(info.me_mapsize, std::memory_order_relaxed);
+
+  if ((ec = e->open_tables()))
+    return nullptr;
+  return e;
+}
+
+std::error_code env::open_tables() {
+  bool schema_ok = true;
+  auto ec = commit([&](write_txn& tx) {
+    schema_ok = true;
+    const std::pair<const char*, MDB_dbi*> tables[] = {
+        {"profiles", &profiles_}, {"journal", &journal_}, {"identities", &identities_},
+        {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
+    };
+    for (const auto& [name, dbi] : tables)
+      if (int rc = mdb_dbi_open(tx.get(), name, MDB_CREATE, dbi); rc != MDB_SUCCESS)
+        detail::fail(tx, rc);
+
+    MDB_val key = detail::to_val("schema_version");
+    MDB_val value{};
+    int rc = mdb_get(tx.get(), meta_, &key, &value);
+    if (rc == MDB_NOTFOUND)
+      detail::put(tx, meta_, "schema_version", schema_version);
+    else if (rc != MDB_SUCCESS)
+      detail::fail(tx, rc);
+    else
+      schema_ok = detail::to_view(value) == schema_version;
+  });
+  if (ec)
+    return ec;
+  return schema_ok ? std::error_code{} : make_error_code(errc::corrupt);
+}
+
+env::~env() {
+  for (MDB_txn* txn : read_pool_)
+    mdb_txn_abort(txn);
+  if (env_ != nullptr)
+    mdb_env_close(env_);
+}
+
+void env::enter_reader() const {
+  std::unique_lock lock(gate_mutex_);
+  if (read_depth == 0)
+    gate_cv_.wait(lock, [this] { return !resizing_; });
+  ++readers_;
+  ++read_depth;
+}
+
+void env::leave_reader(MDB_txn* txn) const noexcept {
+  if (read_depth > 0)
+    --read_depth;
+  if (txn != nullptr)
+    mdb_txn_reset(txn);
+  bool pooled = false;
+  bool wake = false;
+  {
+    std::lock_guard lock(gate_mutex_);
+    if (txn != nullptr && read_pool_.size() < read_pool_max) {
+      read_pool_.push_back(txn);  // capacity reserved in read(): cannot throw
+      pooled = true;
+    }
+    --readers_;
+    wake = resizing_ && readers_ == 0;
+  }
+  if (txn != nullptr && !pooled)
+    mdb_txn_abort(txn);
+  if (wake)
+    gate_cv_.notify_all();
+}
+
+read_txn env::read() const {
+  std::error_code ignored;
+  return read(ignored);
+}
+
+read_txn env::read(std::error_code& ec) const {
+  ec.clear();
+  MDB_txn* txn = nullptr;
+  enter_reader();
+  {
+    std::lock_guard lock(gate_mutex_);
+    if (!read_pool_.empty()) {
+      txn = read_pool_.back();
+      read_pool_.pop_back();
+    } else if (read_pool_.capacity() < read_pool_max) {
+      read_pool_.reserve(read_pool_max);
+    }
+  }
+  int rc = MDB_SUCCESS;
+  if (txn != nullptr) {
+    rc = mdb_txn_renew(txn);
+    if (rc != MDB_SUCCESS) {
+      mdb_txn_abort(txn);
+      txn = nullptr;
+    }
+  }
+  if (txn == nullptr)
+    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != MDB_SUCCESS) {
+    leave_reader(nullptr);
+    ec = detail::from_mdb(rc);
+    return {};
+  }
+  return read_txn(this, txn);
+}
+
+std::error_code env::grow_map(std::uint64_t new_size) {
+  std::unique_lock lock(gate_mutex_);
+  resizing_ = true;
+  gate_cv_.wait(lock, [this] { return readers_ == 0; });
+  // The lock stays held: no reader can begin while the map moves.
+  int rc = mdb_env_set_mapsize(env_, new_size);
+  if (rc == MDB_SUCCESS) {
+    MDB_envinfo info{};
+    mdb_env_info(env_, &info);
+    map_size_.store(info.me_mapsize, std::memory_order_relaxed);
+  }
+  resizing_ = false;
+  lock.unlock();
+  gate_cv_.notify_all();
+  // A failed remap leaves LMDB without a map: nothing more can be done with it.
+  return rc == MDB_SUCCESS ? std::error_code{} : make_error_code(errc::io_error);
+}
+
+std::error_code env::commit(const std::function<void(write_txn&)>& apply) {
+  for (;;) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      // Another process grew the map: adopt its size and begin again.
+      if (auto ec = grow_map(0))
+        return ec;
+      continue;
+    }
+    if (rc != MDB_SUCCESS)
+      return detail::from_mdb(rc);
+
+    write_txn tx(this, txn, value_buffer_, key_buffer_);
+    bool threw = false;
+    try {
+      apply(tx);
+    } catch (const detail::txn_aborted&) {
+    } catch (...) {
+      threw = true;
+    }
+    if (tx.failed() || threw) {
+      mdb_txn_abort(txn);
+      rc = tx.mdb_rc_;
+      if (rc == 0)
+        return errc::txn_failed;
+    } else {
+      rc = mdb_txn_commit(txn);  // frees the txn, also on failure
+    }
+
+    if (rc == MDB_MAP_FULL) {
+      const std::uint64_t current = map_size();
+      if (current >= options_.map_size_max)
+        return errc::map_full;
+      if (auto ec = grow_map(std::min(current * 2, options_.map_size_max)))
+        return ec;
+      continue;  // run `apply` again from scratch in the larger map
+    }
+    if (rc != MDB_SUCCESS)
+      return detail::from_mdb(rc);
+    if (options_.sync_each_commit)
+      return sync();
+    return {};
+  }
+}
+
+std::error_code env::sync() {
+  if (int rc = mdb_env_sync(env_, 1); rc != MDB_SUCCESS)
+    return errc::io_error;
+  return {};
+}
+
+std::error_code env::copy_to(const fs::path& dir) const {
+  if (auto ec = make_dir(dir))
+    return ec;
+  enter_reader();
+  int rc = mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT);
+  leave_reader(nullptr);
+  return rc == MDB_SUCCESS ? std::error_code{} : make_error_code(errc::io_error);
+}
+
+std::uint64_t env::entries(MDB_dbi dbi) const {
+  read_txn tx = read();
+  if (!tx)
+    return 0;
+  MDB_stat st{};
+  if (mdb_stat(tx.get(), dbi, &st) != MDB_SUCCESS)
+    return 0;
+  return st.ms_entries;
+}
+
+}  // namespace nudge::storage

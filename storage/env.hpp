@@ -1,0 +1,136 @@
+// The process's one LMDB environment: data.mdb in env_options::dir, with every named
+// table opened at start.
+//
+// Created first and destroyed last by app/ (every read_txn must end before it does).
+// Threads:
+//  - read() and the const accessors may be called from any thread;
+//  - commit() and sync() only from the writer (one thread, or one detached actor);
+//  - copy_to() from any thread, also while writes go on.
+// Not-found is never an error; failures are storage::errc codes.
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <msgpack/sbuffer.hpp>
+
+#include "storage/env_options.hpp"
+#include "storage/errc.hpp"
+#include "storage/read_txn.hpp"
+#include "storage/write_txn.hpp"
+
+namespace nudge::storage {
+
+class env {
+ public:
+  /// The value of meta key "schema_version" that this build writes and accepts.
+  static constexpr std::string_view schema_version = "1";
+
+  /// Opens (creating if needed) the environment: MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD
+  /// (syncing is explicit), 32 named dbs, 512 readers; clears stale reader slots
+  /// (mdb_reader_check); opens every table in one committed transaction and checks
+  /// the stored schema version (errc::corrupt when it is another one).
+  /// Returns nullptr and sets `ec` (io_error, corrupt, txn_failed) on failure.
+  static std::unique_ptr<env> open(const env_options& options, std::error_code& ec);
+
+  ~env();
+  env(const env&) = delete;
+  env& operator=(const env&) = delete;
+
+  /// Begins a read-only transaction, reusing a pooled handle when one is free. Waits
+  /// while the writer grows the map. On failure (e.g. MDB_READERS_FULL) the returned
+  /// txn is empty (`!txn`) and every table read through it reports txn_failed.
+  read_txn read() const;
+  read_txn read(std::error_code& ec) const;
+
+  /// Runs `apply` inside ONE write transaction and commits it.
+  /// On MDB_MAP_FULL: aborts, grows the map (doubling, capped at map_size_max; waits
+  /// until no read_txn is open) and runs `apply` again from scratch, so `apply` must
+  /// be re-runnable and must not act outside the transaction. Returns
+  ///  - errc::map_full when map_size_max is not enough (nothing was written, the env
+  ///    stays usable for smaller commits),
+  ///  - errc::txn_failed when `apply` threw, or LMDB refused an operation or commit,
+  ///  - errc::io_error when the commit or (sync_each_commit) the sync failed to reach
+  ///    the disk: the data may be committed without being durable.
+  /// The caller keeps failures sticky (the writer refuses further writes).
+  /// Writer thread only; never while this thread holds a read_txn.
+  std::error_code commit(const std::function<void(write_txn&)>& apply);
+
+  /// Flushes committed data to disk (mdb_env_sync force). Writer thread, or after it
+  /// stopped. io_error on failure.
+  std::error_code sync();
+
+  /// Current map size in bytes; grows, never shrinks while open. Any thread.
+  std::uint64_t map_size() const noexcept { return map_size_.load(std::memory_order_relaxed); }
+
+  const env_options& options() const noexcept { return options_; }
+
+  // The named tables, valid for the env's lifetime.
+  MDB_dbi profiles() const noexcept { return profiles_; }
+  MDB_dbi journal() const noexcept { return journal_; }
+  MDB_dbi identities() const noexcept { return identities_; }
+  MDB_dbi aliases() const noexcept { return aliases_; }
+  MDB_dbi dedupe() const noexcept { return dedupe_; }
+  MDB_dbi meta() const noexcept { return meta_; }
+
+  /// Writes a consistent, compacted copy (mdb_env_copy2, MDB_CP_COMPACT) of the
+  /// committed state to `dir`/data.mdb, creating `dir` (0700) if missing; it must not
+  /// already hold a data.mdb. Only live pages are copied, so data erased before the
+  /// copy is not in it. Safe while writes go on; delays map growth until it is done.
+  /// io_error on failure. Any thread.
+  std::error_code copy_to(const std::filesystem::path& dir) const;
+
+  /// Number of entries in `dbi` at the latest commit (mdb_stat ms_entries); 0 when
+  /// no read transaction could begin. Any thread.
+  std::uint64_t entries(MDB_dbi dbi) const;
+
+  /// The raw LMDB environment, for tools and tests.
+  MDB_env* get() const noexcept { return env_; }
+
+ private:
+  friend class read_txn;
+
+  explicit env(const env_options& options) : options_(options) {}
+
+  std::error_code open_tables();
+  std::error_code grow_map(std::uint64_t new_size);
+  void enter_reader() const;
+  void leave_reader(MDB_txn* txn) const noexcept;
+
+  env_options options_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi profiles_ = 0;
+  MDB_dbi journal_ = 0;
+  MDB_dbi identities_ = 0;
+  MDB_dbi aliases_ = 0;
+  MDB_dbi dedupe_ = 0;
+  MDB_dbi meta_ = 0;
+  std::atomic<std::uint64_t> map_size_{0};
+
+  // The resize gate: readers count themselves in; a map growth waits for zero and
+  // holds new readers back meanwhile (mdb_env_set_mapsize needs no live txn). It
+  // also guards the pool of reset read handles.
+  mutable std::mutex gate_mutex_;
+  mutable std::condition_variable gate_cv_;
+  mutable std::size_t readers_ = 0;
+  mutable bool resizing_ = false;
+  mutable std::vector<MDB_txn*> read_pool_;
+
+  // Writer-thread scratch, reused by every commit.
+  msgpack::sbuffer value_buffer_;
+  std::string key_buffer_;
+};
+
+}  // namespace nudge::storage

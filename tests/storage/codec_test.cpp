@@ -1,0 +1,148 @@
+#include <catch2/catch.hpp>
+
+#include <msgpack.hpp>
+
+#include "storage/codec.hpp"
+#include "test_support.hpp"
+
+namespace nudge::storage {
+namespace {
+
+using test::at_ms;
+
+std::span<const std::byte> bytes_of(const msgpack::sbuffer& b) {
+  return std::as_bytes(std::span<const char>(b.data(), b.size()));
+}
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+TEST_CASE("a full profile snapshot survives an encode/decode round trip", "[storage][codec]") {
+  profile_snapshot in{test::full_profile("p-1"), 42};
+  msgpack::sbuffer buf;
+  encode(in, buf);
+
+  profile_snapshot out;
+  out.state.traits.push_back({"stale", 1.0, {}});  // decode overwrites what was there
+  REQUIRE(!decode(bytes_of(buf), out));
+  CHECK(out.seq == 42);
+  CHECK(test::same(in.state, out.state));
+  // spot checks, so that a field missed by both sides of same() would still show
+  REQUIRE(out.state.consent.size() == 2);
+  CHECK(out.state.consent[0].expires == at_ms(1'800'000'000'000));
+  CHECK_FALSE(out.state.consent[1].expires.has_value());
+  CHECK(std::holds_alternative<std::monostate>(out.state.traits[3].value));
+  CHECK(out.state.traits[3].ts == at_ms(-5));
+  CHECK(std::get<bool>(out.state.traits[1].value));
+  CHECK(out.state.decisions[1].holdout);
+  CHECK(out.state.stats.by_name[0].sums[1] == std::pair<std::string, double>{"qty", 3.0});
+}
+
+TEST_CASE("an empty profile snapshot round-trips", "[storage][codec]") {
+  profile_snapshot in;
+  msgpack::sbuffer buf;
+  encode(in, buf);
+  profile_snapshot out{test::full_profile("x"), 9};
+  REQUIRE(!decode(bytes_of(buf), out));
+  CHECK(out.seq == 0);
+  CHECK(test::same(in.state, out.state));
+}
+
+TEST_CASE("scalars are stored as their natural msgpack types", "[storage][codec]") {
+  profile_snapshot in;
+  in.state.traits = {{"n", std::monostate{}, {}},
+                     {"b", true, {}},
+                     {"d", 2.5, {}},
+                     {"s", std::string("x"), {}}};
+  msgpack::sbuffer buf;
+  encode(in, buf);
+  auto handle = msgpack::unpack(buf.data(), buf.size());
+  const auto& root = handle.get();
+  REQUIRE(root.type == msgpack::type::ARRAY);
+  CHECK(root.via.array.ptr[0].as<std::uint64_t>() == codec_version);
+  const auto& traits = root.via.array.ptr[2].via.array.ptr[5];
+  REQUIRE(traits.via.array.size == 4);
+  CHECK(traits.via.array.ptr[0].via.array.ptr[1].type == msgpack::type::NIL);
+  CHECK(traits.via.array.ptr[1].via.array.ptr[1].type == msgpack::type::BOOLEAN);
+  CHECK(traits.via.array.ptr[2].via.array.ptr[1].type == msgpack::type::FLOAT64);
+  CHECK(traits.via.array.ptr[3].via.array.ptr[1].type == msgpack::type::STR);
+  CHECK(traits.via.array.ptr[0].via.array.ptr[2].type == msgpack::type::POSITIVE_INTEGER);
+}
+
+TEST_CASE("a journal entry round-trips with and without its optional parts",
+          "[storage][codec]") {
+  msgpack::sbuffer buf;
+  SECTION("every part set") {
+    journal_entry in = test::sample_entry(7);
+    encode(in, buf);
+    journal_entry out;
+    REQUIRE(!decode(bytes_of(buf), out));
+    CHECK(test::same(in, out));
+  }
+  SECTION("no event, no decision") {
+    journal_entry in;
+    in.seq = 1;
+    in.message_id = "c-1";
+    in.source = "cmp";
+    in.consent = {{"marketing_sms", false, at_ms(5), "cmp", at_ms(6)}};
+    encode(in, buf);
+    journal_entry out = test::sample_entry(99);
+    REQUIRE(!decode(bytes_of(buf), out));
+    CHECK_FALSE(out.event.has_value());
+    CHECK_FALSE(out.decision.has_value());
+    CHECK(test::same(in, out));
+  }
+}
+
+TEST_CASE("a dedupe entry round-trips its opaque reply bytes", "[storage][codec]") {
+  dedupe_entry in{at_ms(1'790'000'000'000), "p-7", std::string("\x00\xff{\"a\":1}", 9)};
+  msgpack::sbuffer buf;
+  encode(in, buf);
+  dedupe_entry out;
+  REQUIRE(!decode(bytes_of(buf), out));
+  CHECK(out.ts == in.ts);
+  CHECK(out.profile_id == in.profile_id);
+  CHECK(out.reply == in.reply);
+}
+
+TEST_CASE("corrupt bytes decode to errc::corrupt", "[storage][codec]") {
+  msgpack::sbuffer good;
+  encode(profile_snapshot{test::full_profile("p-1"), 3}, good);
+  const std::string valid(good.data(), good.size());
+  profile_snapshot out;
+
+  SECTION("empty input") { CHECK(decode(bytes_of(std::string()), out) == errc::corrupt); }
+  SECTION("garbage") {
+    CHECK(decode(bytes_of(std::string("\xc1\xc1\xc1 not msgpack")), out) == errc::corrupt);
+  }
+  SECTION("truncated") {
+    for (std::size_t n : {std::size_t{1}, valid.size() / 2, valid.size() - 1})
+      CHECK(decode(bytes_of(valid.substr(0, n)), out) == errc::corrupt);
+  }
+  SECTION("trailing bytes") { CHECK(decode(bytes_of(valid + "x"), out) == errc::corrupt); }
+  SECTION("another schema version") {
+    std::string other = valid;
+    REQUIRE(static_cast<unsigned char>(other[1]) == codec_version);  // fixint after fixarray
+    other[1] = 2;
+    CHECK(decode(bytes_of(other), out) == errc::corrupt);
+  }
+  SECTION("a value of another type") {
+    msgpack::sbuffer b;
+    encode(test::sample_entry(1), b);
+    CHECK(decode(bytes_of(b), out) == errc::corrupt);
+    dedupe_entry d;
+    CHECK(decode(bytes_of(valid), d) == errc::corrupt);
+  }
+  SECTION("a wrong field type") {
+    msgpack::sbuffer b;
+    msgpack::packer<msgpack::sbuffer> p(b);
+    p.pack_array(3);
+    p.pack_uint64(codec_version);
+    p.pack(std::string("not a seq"));
+    p.pack_nil();
+    CHECK(decode(bytes_of(b), out) == errc::corrupt);
+  }
+}
+
+}  // namespace
+}  // namespace nudge::storage

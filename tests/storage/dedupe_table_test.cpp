@@ -1,0 +1,126 @@
+#include <catch2/catch.hpp>
+
+#include "storage/dedupe_table.hpp"
+#include "test_support.hpp"
+
+namespace nudge::storage {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::int64_t day_ms = 86'400'000;
+const policies::timestamp day_start = test::at_ms(20'000 * day_ms);  // a UTC midnight
+const policies::timestamp now = day_start + 1h;
+constexpr std::chrono::milliseconds window = 24h;
+
+dedupe_entry entry_at(policies::timestamp ts, std::string profile = "p-1") {
+  return {ts, std::move(profile), "reply@" + std::to_string(ts.time_since_epoch().count())};
+}
+
+TEST_CASE("a dedupe key is found within the window across a day boundary",
+          "[storage][dedupe]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    dedupe_table::put(tx, "web", "today", entry_at(now - 10min));
+    dedupe_table::put(tx, "web", "yesterday", entry_at(now - 2h));  // previous UTC day
+    dedupe_table::put(tx, "web", "edge", entry_at(now - window));   // exactly the window
+    dedupe_table::put(tx, "web", "expired", entry_at(now - window - 1ms));
+    dedupe_table::put(tx, "web", "old", entry_at(now - 50h));
+    dedupe_table::put(tx, "helpdesk", "other-source", entry_at(now - 1min));
+  }));
+  auto tx = e->read();
+  std::error_code ec;
+  auto get = [&](std::string_view source, std::string_view id) {
+    return dedupe_table::get(tx, source, id, now, window, ec);
+  };
+  auto today = get("web", "today");
+  REQUIRE(today);
+  CHECK(today->ts == now - 10min);
+  CHECK(today->profile_id == "p-1");
+  CHECK(today->reply == entry_at(now - 10min).reply);
+
+  auto yesterday = get("web", "yesterday");
+  REQUIRE(yesterday);
+  CHECK(yesterday->ts == now - 2h);
+  CHECK(get("web", "edge").has_value());
+  CHECK_FALSE(get("web", "expired"));  // same bucket as "yesterday", but out of the window
+  CHECK_FALSE(get("web", "old"));
+  CHECK_FALSE(get("web", "other-source"));
+  CHECK(get("helpdesk", "other-source").has_value());
+  CHECK_FALSE(get("web", "never-seen"));
+  CHECK(!ec);
+
+  SECTION("a shorter window looks at one bucket only") {
+    CHECK(dedupe_table::get(tx, "web", "today", now, 30min, ec).has_value());
+    CHECK_FALSE(dedupe_table::get(tx, "web", "yesterday", now, 30min, ec));
+  }
+  SECTION("a longer window reaches older buckets") {
+    CHECK(dedupe_table::get(tx, "web", "old", now, 72h, ec).has_value());
+  }
+}
+
+TEST_CASE("drop_before removes whole days before the cutoff and nothing newer",
+          "[storage][dedupe]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (int i = 0; i < 5; ++i) {
+      const auto n = std::to_string(i);
+      dedupe_table::put(tx, "web", "d3-" + n, entry_at(day_start - 72h + 1h * i));
+      dedupe_table::put(tx, "web", "d2-" + n, entry_at(day_start - 48h + 1h * i));
+      dedupe_table::put(tx, "web", "d1-" + n, entry_at(day_start - 24h + 1h * i));
+      dedupe_table::put(tx, "web", "d0-" + n, entry_at(day_start + 1min * i));
+    }
+  }));
+  const auto cutoff = now - window;  // inside day D-1: days D-3 and D-2 go
+
+  SECTION("in bounded steps") {
+    std::vector<std::size_t> steps;
+    for (;;) {
+      std::size_t n = 0;
+      REQUIRE(!e->commit([&](write_txn& tx) { n = dedupe_table::drop_before(tx, cutoff, 4); }));
+      steps.push_back(n);
+      if (n < 4)
+        break;
+    }
+    CHECK(steps == std::vector<std::size_t>{4, 4, 2});
+  }
+  SECTION("in one call") {
+    std::size_t n = 0;
+    REQUIRE(!e->commit([&](write_txn& tx) { n = dedupe_table::drop_before(tx, cutoff); }));
+    CHECK(n == 10);
+  }
+  CHECK(e->entries(e->dedupe()) == 10);
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK(dedupe_table::get(tx, "web", "d1-0", now, 96h, ec).has_value());
+  CHECK(dedupe_table::get(tx, "web", "d0-4", now, 96h, ec).has_value());
+  CHECK_FALSE(dedupe_table::get(tx, "web", "d2-4", now, 96h, ec));
+  CHECK_FALSE(dedupe_table::get(tx, "web", "d3-0", now, 96h, ec));
+  CHECK(!ec);
+}
+
+TEST_CASE("erase_profile removes every dedupe entry naming the profile",
+          "[storage][dedupe]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (int i = 0; i < 50; ++i) {
+      const auto n = std::to_string(i);
+      dedupe_table::put(tx, "web", "a-" + n, entry_at(now - 1h * i, "p-erase"));
+      dedupe_table::put(tx, "web", "b-" + n, entry_at(now - 1h * i, "p-keep"));
+    }
+  }));
+  std::size_t erased = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { erased = dedupe_table::erase_profile(tx, "p-erase"); }));
+  CHECK(erased == 50);
+  CHECK(e->entries(e->dedupe()) == 50);
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK_FALSE(dedupe_table::get(tx, "web", "a-0", now, window, ec));
+  CHECK(dedupe_table::get(tx, "web", "b-0", now, window, ec).has_value());
+}
+
+}  // namespace
+}  // namespace nudge::storage

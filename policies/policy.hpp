@@ -61,20 +61,29 @@ public:
   virtual std::pair<double, double> learned(std::size_t action_index) = 0;
 };
 
-/// Why an action was not eligible (API.md section 3, `explain`).
+/// Why an action was not eligible (API.md section 3, `explain`). decide() checks in
+/// the order wrong_channel, wrong_placement, consent_missing, condition_false,
+/// suppressed, capped, cooldown, global_capped, contact_policy, holdout; the first
+/// that applies is reported. Pointers are RFC 6901 pointers into the document.
 enum class reason {
-  eligible,
-  condition_false,   ///< detail: JSON pointer of the failing condition
-  suppressed,        ///< detail: JSON pointer of the suppress condition that held
-  consent_missing,   ///< detail: the purpose
-  capped,
-  cooldown,
-  global_capped,
-  contact_policy,
-  lost_arbitration,
-  wrong_channel,
-  wrong_placement,
-  holdout,
+  eligible,          ///< chosen (or, for the fallback, returned)
+  /// detail: pointer of the deepest condition that made `when` false: descends
+  /// into the first false child of `all` and into a referenced segment's definition
+  /// ("/actions/1/when/all/0", "/segments/cart_left/all/1"); stops at an `any` whose
+  /// children are all false, at a `not`, and at every other shape.
+  condition_false,
+  /// detail: pointer of what made `suppress` hold: descends into the first true
+  /// child of `any` and into segments; stops at `all`, `not` and other shapes.
+  suppressed,
+  consent_missing,   ///< detail: the purpose (a `requires` entry or marketing_<channel>)
+  capped,            ///< detail: pointer of the full cap ("/actions/1/cap/0")
+  cooldown,          ///< detail: pointer of the running one ("/actions/1/cooldown/after_dismissed")
+  global_capped,     ///< shared_counters said no (availability or reservation)
+  contact_policy,    ///< detail: "/contact_policy"
+  lost_arbitration,  ///< eligible but ranked out (for the fallback: an action was chosen)
+  wrong_channel,     ///< detail: the request's channel
+  wrong_placement,   ///< detail: the request's placement
+  holdout,           ///< eligible, but the profile is in the control group
 };
 std::string_view to_string(reason r) noexcept;
 
@@ -92,6 +101,12 @@ struct action_view {
   std::string_view payload_msgpack;
 };
 
+/// Views into the compiled policy, except `placement` when the request named a
+/// placement that the action does not list (an action without placements): then it
+/// views the request's string.
+///
+/// Defaults: a missing `propensity` is 1.0, `value` 1.0, `weight` 1.0, `priority` 0;
+/// a `learn` propensity without counters is the prior mean A / (A + B).
 struct chosen_action {
   action_view action;
   double score = 0;             ///< expected value = propensity × value × weight

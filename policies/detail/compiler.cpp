@@ -101,6 +101,25 @@ void pack(const json& v, msgpack::packer<msgpack::sbuffer>& out) {
   }
 }
 
+/// Nesting limit for the whole document; compiling, serialising and evaluating
+/// recurse, so depth is bounded before any of them runs.
+constexpr int max_depth = 64;
+
+bool deeper_than(const json& v, int limit) {
+  if (limit < 0)
+    return true;
+  if (v.IsObject()) {
+    for (const auto& m : v.GetObject())
+      if (deeper_than(m.value, limit - 1))
+        return true;
+  } else if (v.IsArray()) {
+    for (const auto& item : v.GetArray())
+      if (deeper_than(item, limit - 1))
+        return true;
+  }
+  return false;
+}
+
 /// What an OP's VALUE must be.
 enum class value_kind { scalar_any, number, duration };
 
@@ -123,7 +142,9 @@ public:
 
   std::vector<problem> run(std::string_view text) {
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    // Iterative parsing: a hostile document cannot exhaust the stack.
+    doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseIterativeFlag>(text.data(),
+                                                                                   text.size());
     if (doc.HasParseError()) {
       fail("", std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
                    ": " + rapidjson::GetParseError_En(doc.GetParseError()));
@@ -131,6 +152,10 @@ public:
     }
     if (!doc.IsObject()) {
       fail("", "a policy must be a JSON object");
+      return std::move(problems_);
+    }
+    if (deeper_than(doc, max_depth)) {
+      fail("", "the document nests deeper than " + std::to_string(max_depth) + " levels");
       return std::move(problems_);
     }
     out_.purposes = limits_.purposes;
@@ -310,7 +335,7 @@ private:
         ++i;
       }
     }
-    const bool acyclic = check_cycles();
+    const bool acyclic = check_cycles() && check_reference_depth();
 
     if (auto v = doc.FindMember("actions"); v == doc.MemberEnd()) {
       fail("/actions", "actions is required");
@@ -776,6 +801,32 @@ private:
       }
     }
     return ok;
+  }
+
+  /// Bounds chains of segment and model references (evaluation recurses along them).
+  bool check_reference_depth() {
+    // Longest-path relaxation on the (acyclic) graph: converges within as many rounds
+    // as the longest chain, and stops as soon as one chain is too long.
+    const std::size_t n = edges_.size();
+    std::vector<int> depth(n, 0);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (std::size_t u = 0; u < n; ++u)
+        for (auto v : edges_[u])
+          if (depth[v] + 1 > depth[u]) {
+            depth[u] = depth[v] + 1;
+            changed = true;
+            if (depth[u] > max_depth) {
+              fail(u < out_.segments.size()
+                       ? out_.segments[u].pointer
+                       : pointer_append("/models", out_.models[u - out_.segments.size()].id),
+                   "segment and model references nest deeper than " + std::to_string(max_depth) +
+                       " levels");
+              return false;
+            }
+          }
+    }
+    return true;
   }
 
   void propagate_param_use() {

@@ -244,3 +244,37 @@ TEST_CASE("every problem is reported, not only the first", "[policies][validatio
   CHECK(has_problem_at(problems, "/actions/0/cap/0/per"));
   CHECK(has_problem_at(problems, "/holdout"));
 }
+
+TEST_CASE("deep nesting is a problem, not a crash", "[policies][validation]") {
+  std::string deep = R"({"channel": "web"})";
+  for (int i = 0; i < 100; ++i)
+    deep = R"({"not": )" + deep + "}";
+  require_problem_at(with_action(R"("when": )" + deep), "");
+  const std::string hostile(100000, '[');
+  CHECK_FALSE(compile(hostile, policy_limits{}).problems.empty());
+
+  std::string segments = R"("s0": {"channel": "web"})";
+  for (int i = 1; i < 100; ++i)
+    segments += ", \"s" + std::to_string(i) + R"(": {"segment": "s)" + std::to_string(i - 1) + "\"}";
+  const auto problems =
+      problems_of(R"({"version": "1", "actions": [], "segments": {)" + segments + "}}");
+  CHECK_FALSE(problems.empty());
+}
+
+TEST_CASE("payloads are kept as compact JSON and MessagePack", "[policies][validation]") {
+  auto result = compile(with_action(R"("payload": {"a": [1, -2, 2.5, true, null, "x"]})"),
+                        policy_limits{});
+  REQUIRE(result.compiled);
+  const auto info = result.compiled->describe(0);
+  REQUIRE(info);
+  CHECK(info->action.payload_json == R"({"a":[1,-2,2.5,true,null,"x"]})");
+  const std::string expected("\x81\xa1"
+                             "a\x96\x01\xfe\xcb\x40\x04\x00\x00\x00\x00\x00\x00\xc3\xc0\xa1x",
+                             19);
+  CHECK(info->action.payload_msgpack == expected);
+  auto none = compile(with_action(""), policy_limits{});
+  REQUIRE(none.compiled);
+  CHECK(none.compiled->describe(0)->action.payload_json == "null");
+  CHECK(none.compiled->describe(0)->action.payload_msgpack == std::string("\xc0"));
+  CHECK_FALSE(none.compiled->describe(1));
+}

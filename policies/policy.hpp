@@ -95,7 +95,7 @@ struct explain_entry {
 
 /// A compiled action, as decide() returns it.
 struct action_view {
-  std::size_t index = 0;          ///< position in `actions`; the fallback is actions().size()
+  std::size_t index = 0;          ///< position in `actions`; the fallback is action_count()
   std::string_view id;
   std::string_view payload_json;  ///< compact JSON text, "null" when absent
   std::string_view payload_msgpack;
@@ -171,9 +171,10 @@ public:
   virtual duration longest_window() const noexcept = 0;
   /// Evaluates the policy for one request (POLICY.md). Thread-safe, never throws
   /// (beyond std::bad_alloc), reads no clock: time is req.now. req.profile must not
-  /// be null; its history and decisions must be oldest first (by ts), which lets
-  /// windows stop scanning early. Calls req.counters->try_reserve_global only for an
-  /// action with a global_cap that is about to be returned.
+  /// be null (null: an empty decision); its history and decisions must be oldest
+  /// first (by ts), which lets windows stop scanning early. Calls
+  /// req.counters->try_reserve_global only for an action with a global_cap that is
+  /// about to be returned.
   virtual decision decide(const decide_request& req) const = 0;
 
   // Additions (defaults keep test doubles of this interface compiling).

@@ -178,6 +178,18 @@ void write_ack(profile_actor_state& st, const inbound& m) {
   w.EndObject();
 }
 
+/// A message refused by the profile: nothing of it stays, not even the links the
+/// resolver reserved for it, nor the actor of a profile that it would have created.
+void refuse(self_ptr self, const envelope& env, std::string json) {
+  auto& st = self->state;
+  if (st.ctx->on_links_settled && !env.msg.identities_added.empty())
+    st.ctx->on_links_settled(env.msg.identities_added, st.profile.id);
+  reply_now(env, std::move(json), 400);
+  if (st.seq == 0 && st.profile.identities.empty() &&
+      st.ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
+    self->quit();
+}
+
 void handle(self_ptr self, envelope_ptr env) {
   auto& st = self->state;
   auto* ctx = st.ctx;
@@ -244,13 +256,13 @@ void handle(self_ptr self, envelope_ptr env) {
       break;
     case message_kind::feedback: {
       if (pol->find_action(m.action) == static_cast<std::size_t>(-1)) {
-        reply_now(*env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"), 400);
+        refuse(self, *env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"));
         return;
       }
       if (!m.decision_id.empty() &&
           std::none_of(st.profile.decisions.begin(), st.profile.decisions.end(),
                        [&](const auto& d) { return d.decision_id == m.decision_id; })) {
-        reply_now(*env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"), 400);
+        refuse(self, *env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"));
         return;
       }
       if (analytics) {

@@ -1,0 +1,348 @@
+#include <utility>
+
+#include "tests/integration/harness.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace nudge::test {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+temp_dir::temp_dir() {
+  std::random_device rd;
+  path = std::filesystem::temp_directory_path() / ("nudge-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(path);
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+std::string file_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  auto out = s.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return out;
+}
+
+namespace {
+
+pid_t spawn(const std::vector<std::string>& args, int& out_fd, int in_fd = -1) {
+  int fds[2];
+  if (::pipe(fds) != 0)
+    throw std::runtime_error("pipe failed");
+  pid_t pid = ::fork();
+  if (pid < 0)
+    throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    if (in_fd >= 0)
+      ::dup2(in_fd, 0);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    std::vector<char*> argv;
+    std::string bin = NUDGE_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  ::close(fds[1]);
+  out_fd = fds[0];
+  return pid;
+}
+
+int wait_exit(pid_t pid, std::chrono::seconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+}  // namespace
+
+server_process::server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra)
+  : output_(std::make_shared<std::string>()), output_mtx_(std::make_shared<std::mutex>()) {
+  std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--data", data_dir.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  pid_ = spawn(args, out_fd_);
+  std::string buf;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const std::string marker = "listening on http://127.0.0.1:";
+  while (port_ == 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+    if (left <= 0)
+      break;
+    pollfd pfd{out_fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left)) <= 0)
+      break;
+    char chunk[4096];
+    auto n = ::read(out_fd_, chunk, sizeof chunk);
+    if (n <= 0)
+      break;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    auto pos = buf.find(marker);
+    if (pos != std::string::npos && buf.find('\n', pos) != std::string::npos)
+      port_ = std::atoi(buf.c_str() + pos + marker.size());
+  }
+  *output_ = buf;
+  if (port_ == 0) {
+    ::kill(pid_, SIGKILL);
+    wait_exit(pid_, std::chrono::seconds(5));
+    throw std::runtime_error("nudge serve did not start: " + buf);
+  }
+  drain_ = std::thread([fd = out_fd_, out = output_, mtx = output_mtx_] {
+    char chunk[4096];
+    for (;;) {
+      auto n = ::read(fd, chunk, sizeof chunk);
+      if (n <= 0)
+        return;
+      std::lock_guard<std::mutex> guard(*mtx);
+      out->append(chunk, static_cast<std::size_t>(n));
+    }
+  });
+  write_key_ = file_text(data_dir / "web.key");
+  admin_token_ = file_text(data_dir / "admin.token");
+}
+
+server_process::~server_process() {
+  if (pid_ > 0)
+    stop(SIGKILL);
+}
+
+int server_process::stop(int sig) {
+  if (pid_ <= 0)
+    return -1;
+  ::kill(pid_, sig);
+  int rc = wait_exit(pid_, std::chrono::seconds(20));
+  pid_ = -1;
+  if (drain_.joinable())
+    drain_.join();
+  ::close(out_fd_);
+  return rc;
+}
+
+std::string server_process::output() const {
+  std::lock_guard<std::mutex> guard(*output_mtx_);
+  return *output_;
+}
+
+int run_nudge(const std::vector<std::string>& args, std::string& out, const std::string& stdin_text) {
+  int in_fds[2] = {-1, -1};
+  if (!stdin_text.empty() || true) {
+    if (::pipe(in_fds) != 0)
+      throw std::runtime_error("pipe failed");
+  }
+  int out_fd = -1;
+  pid_t pid = spawn(args, out_fd, in_fds[0]);
+  ::close(in_fds[0]);
+  std::thread feeder([fd = in_fds[1], text = stdin_text] {
+    std::size_t off = 0;
+    while (off < text.size()) {
+      auto n = ::write(fd, text.data() + off, text.size() - off);
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+  });
+  out.clear();
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+    if (left <= 0) break;
+    pollfd pfd{out_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) break;
+    char chunk[4096];
+    auto n = ::read(out_fd, chunk, sizeof chunk);
+    if (n <= 0) break;
+    out.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(out_fd);
+  int rc = wait_exit(pid, std::chrono::seconds(5));
+  feeder.join();
+  return rc;
+}
+
+namespace {
+
+/// Runs the io_context until `done` or the deadline; false on timeout.
+bool run_until(asio::io_context& ioc, const bool& done, std::chrono::milliseconds limit) {
+  ioc.restart();
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!done && std::chrono::steady_clock::now() < until)
+    ioc.run_one_for(std::chrono::milliseconds(20));
+  return done;
+}
+
+}  // namespace
+
+http_result http_call(int port, const std::string& method, const std::string& target, const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(10));
+  http_result out;
+  bool done = false;
+  beast::error_code ec;
+  stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
+                       [&](beast::error_code e) { ec = e; done = true; });
+  if (!run_until(ioc, done, std::chrono::seconds(10)) || ec)
+    return out;
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  done = false;
+  http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
+  if (!run_until(ioc, done, std::chrono::seconds(10)) || ec)
+    return out;
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  done = false;
+  http::async_read(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
+  if (!run_until(ioc, done, std::chrono::seconds(10)) || ec)
+    return out;
+  out.status = static_cast<int>(parser.get().result_int());
+  out.body = parser.get().body();
+  return out;
+}
+
+struct ws_client::impl {
+  asio::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::flat_buffer buf;
+  bool open = false;
+};
+
+ws_client::ws_client() : impl_(std::make_unique<impl>()) {
+}
+
+ws_client::~ws_client() {
+  close();
+}
+
+int ws_client::connect(int port, const std::string& query, const std::vector<std::pair<std::string, std::string>>& headers) {
+  bool done = false;
+  beast::error_code ec;
+  auto& lowest = beast::get_lowest_layer(impl_->ws);
+  lowest.expires_after(std::chrono::seconds(10));
+  lowest.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
+                       [&](beast::error_code e) { ec = e; done = true; });
+  if (!run_until(impl_->ioc, done, std::chrono::seconds(10)) || ec)
+    return 0;
+  impl_->ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+    for (const auto& [k, v] : headers) req.set(k, v);
+  }));
+  websocket::response_type res;
+  done = false;
+  impl_->ws.async_handshake(res, "127.0.0.1", "/v1/stream" + query, [&](beast::error_code e) { ec = e; done = true; });
+  if (!run_until(impl_->ioc, done, std::chrono::seconds(10)))
+    return 0;
+  lowest.expires_never();
+  impl_->ws.read_message_max(64 << 20);
+  if (ec)
+    return res.result_int() ? static_cast<int>(res.result_int()) : 0;
+  impl_->open = true;
+  return 101;
+}
+
+bool ws_client::send(const std::string& bytes, bool text) {
+  impl_->ws.text(text);
+  bool done = false;
+  beast::error_code ec;
+  impl_->ws.async_write(asio::buffer(bytes), [&](beast::error_code e, std::size_t) { ec = e; done = true; });
+  return run_until(impl_->ioc, done, std::chrono::seconds(10)) && !ec;
+}
+
+std::optional<std::string> ws_client::read(std::chrono::milliseconds timeout, bool* text) {
+  bool done = false;
+  beast::error_code ec;
+  impl_->buf.clear();
+  impl_->ws.async_read(impl_->buf, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
+  if (!run_until(impl_->ioc, done, timeout)) {
+    beast::get_lowest_layer(impl_->ws).cancel();
+    run_until(impl_->ioc, done, std::chrono::seconds(2));
+    impl_->open = false;
+    return std::nullopt;
+  }
+  if (ec) {
+    impl_->open = false;
+    return std::nullopt;
+  }
+  if (text)
+    *text = impl_->ws.got_text();
+  return beast::buffers_to_string(impl_->buf.data());
+}
+
+int ws_client::close_code() const {
+  return static_cast<int>(impl_->ws.reason().code);
+}
+
+void ws_client::close() {
+  if (!impl_->open)
+    return;
+  impl_->open = false;
+  bool done = false;
+  impl_->ws.async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
+  run_until(impl_->ioc, done, std::chrono::seconds(2));
+}
+
+rapidjson::Document parse(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.c_str(), json.size());
+  return d;
+}
+
+rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others) {
+  for (int i = 0; i < 10000; ++i) {
+    auto frame = ws.read();
+    if (!frame)
+      break;
+    auto d = parse(*frame);
+    if (d.IsObject() && d.HasMember("id") && d["id"].IsString() && id == d["id"].GetString())
+      return d;
+    if (others)
+      others->push_back(*frame);
+  }
+  return parse("{}");
+}
+
+}  // namespace nudge::test

@@ -1,0 +1,92 @@
+// Test harness for integration tests: starts the real `nudge serve` binary on
+// 127.0.0.1:0 with a temporary data dir, and talks to it over real WebSocket and
+// HTTP connections. Every wait is bounded.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace nudge::test {
+
+/// A fresh directory under the system temp dir, removed on destruction.
+struct temp_dir {
+  temp_dir();
+  ~temp_dir();
+  std::filesystem::path path;
+};
+
+class server_process {
+public:
+  /// Starts `nudge serve --listen 127.0.0.1:0 --data DIR` plus `extra` arguments and
+  /// waits (at most 20 s) for its "listening on" line. Throws on failure.
+  server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra = {});
+  ~server_process();
+
+  int port() const { return port_; }
+  const std::string& write_key() const { return write_key_; }
+  const std::string& admin_token() const { return admin_token_; }
+  /// Sends `sig` and waits (at most 20 s) for the exit; returns the exit status
+  /// (128 + signal when killed by one).
+  int stop(int sig);
+  /// Everything the process printed on stdout so far.
+  std::string output() const;
+
+private:
+  int pid_ = -1;
+  int port_ = 0;
+  int out_fd_ = -1;
+  std::string write_key_;
+  std::string admin_token_;
+  std::shared_ptr<std::string> output_;
+  std::shared_ptr<std::mutex> output_mtx_;
+  std::thread drain_;
+};
+
+/// Runs `nudge ARGS...` to completion (at most 30 s) and returns its exit status;
+/// stdout and stderr are captured together into `out`.
+int run_nudge(const std::vector<std::string>& args, std::string& out, const std::string& stdin_text = "");
+
+struct http_result {
+  int status = 0;
+  std::string body;
+};
+
+/// One HTTP request on a new connection, bounded by 10 s.
+http_result http_call(int port, const std::string& method, const std::string& target, const std::string& body = "",
+                      const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+/// A WebSocket client (async Beast operations driven with deadlines).
+class ws_client {
+public:
+  ws_client();
+  ~ws_client();
+  /// Connects to /v1/stream (plus `query`). Returns 101 on success, else the HTTP
+  /// status of the refused upgrade (or 0 on a transport error).
+  int connect(int port, const std::string& query, const std::vector<std::pair<std::string, std::string>>& headers = {});
+  bool send(const std::string& bytes, bool text = true);
+  /// The next frame, or nullopt on timeout or close.
+  std::optional<std::string> read(std::chrono::milliseconds timeout = std::chrono::seconds(10), bool* text = nullptr);
+  /// The close code the server sent (after read() returned nullopt because of a close).
+  int close_code() const;
+  void close();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+rapidjson::Document parse(const std::string& json);
+
+/// The reply whose "id" is `id` among the next frames (others are kept for later).
+rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others = nullptr);
+
+std::string file_text(const std::filesystem::path& p);
+
+}  // namespace nudge::test

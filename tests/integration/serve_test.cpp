@@ -1,0 +1,146 @@
+// The process and its HTTP surface: start-up, config errors, health, POST /v1/events,
+// and the newcomer's `nudge client`.
+#include "tests/integration/harness.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using namespace nudge::test;
+
+namespace {
+
+std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
+  auto p = dir / name;
+  std::ofstream out(p);
+  out << text;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("healthz and readyz answer 200 once serving", "[serve][integration]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  CHECK(http_call(srv.port(), "GET", "/healthz").status == 200);
+  CHECK(http_call(srv.port(), "GET", "/readyz").status == 200);
+  CHECK(http_call(srv.port(), "GET", "/nope").status == 404);
+  auto metrics = http_call(srv.port(), "GET", "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find("nudge_messages_total") != std::string::npos);
+}
+
+TEST_CASE("generated keys are kept in the data dir with mode 0600 and reused", "[serve][integration]") {
+  temp_dir dir;
+  std::string key;
+  {
+    server_process srv(dir.path);
+    key = srv.write_key();
+    CHECK(key.rfind("wk_", 0) == 0);
+    CHECK(srv.output().find(key) != std::string::npos);
+  }
+  auto perms = std::filesystem::status(dir.path / "admin.token").permissions();
+  CHECK((perms & std::filesystem::perms::group_all) == std::filesystem::perms::none);
+  CHECK((perms & std::filesystem::perms::others_all) == std::filesystem::perms::none);
+  server_process again(dir.path);
+  CHECK(again.write_key() == key);
+  CHECK(again.output().find(key) == std::string::npos);  // printed only when generated
+}
+
+TEST_CASE("an invalid config stops the start with exit 2 naming the key", "[serve][integration][config]") {
+  temp_dir dir;
+  struct bad {
+    std::string toml;
+    std::string needle;
+  };
+  std::vector<bad> cases = {
+    {"[server]\nmax_conections = 5\n", "server.max_conections"},
+    {"[server]\nmax_connections = \"many\"\n", "server.max_connections"},
+    {"[durability]\ndedupe_window = \"24 hours\"\n", "durability.dedupe_window"},
+    {"[[destinations]]\nid = \"esp\"\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"s\"\nchannels = [\"email\"]\n", "destinations"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.toml);
+    auto cfg = write_file(dir.path, "bad.toml", c.toml);
+    std::string out;
+    CHECK(run_nudge({"serve", "--config", cfg.string(), "--listen", "127.0.0.1:0", "--data", (dir.path / "d").string()}, out) == 2);
+    CHECK(out.find(c.needle) != std::string::npos);
+  }
+}
+
+TEST_CASE("an invalid policy file stops the start with exit 2 and its JSON pointer", "[serve][integration][policy]") {
+  temp_dir dir;
+  auto pol = write_file(dir.path, "bad.json", R"({"version":"x","actions":[{"id":"a","channels":[]}]})");
+  std::string out;
+  CHECK(run_nudge({"serve", "--policy", pol.string(), "--listen", "127.0.0.1:0", "--data", (dir.path / "d").string()}, out) == 2);
+  CHECK(out.find("/actions/0/channels") != std::string::npos);
+  CHECK(run_nudge({"policy", "check", pol.string()}, out) == 2);
+  CHECK(run_nudge({"policy", "check", std::string(NUDGE_SOURCE_DIR) + "/policies/examples/retail.json"}, out) == 0);
+}
+
+TEST_CASE("POST /v1/events takes one message or a batch and answers in order", "[serve][integration][http]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + srv.write_key()},
+                                                           {"Content-Type", "application/json"}};
+  auto single = http_call(srv.port(), "POST", "/v1/events",
+                          R"({"type":"event","id":"h-1","name":"page_view","identities":{"anonymous_id":"a-h"}})", auth);
+  CHECK(single.status == 200);
+  CHECK(parse(single.body)["type"].GetString() == std::string("decision"));
+
+  auto batch = http_call(srv.port(), "POST", "/v1/events",
+                         R"({"batch":[{"type":"event","id":"h-2","name":"page_view","identities":{"anonymous_id":"a-h"}},)"
+                         R"({"type":"event","id":"h-3","name":"BAD","identities":{"anonymous_id":"a-h"}},)"
+                         R"({"type":"event","id":"h-1","name":"page_view","identities":{"anonymous_id":"a-h"}}]})",
+                         auth);
+  REQUIRE(batch.status == 200);
+  auto b = parse(batch.body);
+  REQUIRE(b["results"].Size() == 3);
+  CHECK(b["results"][0]["id"].GetString() == std::string("h-2"));
+  CHECK(b["results"][1]["code"].GetString() == std::string("invalid_message"));
+  CHECK(b["results"][2]["duplicate"].GetBool());
+
+  auto bad = http_call(srv.port(), "POST", "/v1/events", R"({"type":"event","id":"h-4"})", auth);
+  CHECK(bad.status == 400);
+  CHECK(http_call(srv.port(), "POST", "/v1/events", "{}", {{"Content-Type", "application/json"}}).status == 401);
+  CHECK(http_call(srv.port(), "POST", "/v1/events", "{}",
+                  {{"Authorization", "Bearer " + srv.admin_token()}, {"Content-Type", "application/json"}}).status == 401);
+  CHECK(http_call(srv.port(), "POST", "/v1/events", std::string(70000, ' '), auth).status == 413);
+  CHECK(http_call(srv.port(), "POST", "/v1/events", "<xml/>",
+                  {{"Authorization", "Bearer " + srv.write_key()}, {"Content-Type", "text/xml"}}).status == 415);
+  CHECK(http_call(srv.port(), "GET", "/v1/events", "", auth).status == 405);
+}
+
+TEST_CASE("admin endpoints refuse a missing or wrong token and write keys", "[serve][integration][auth]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  for (const std::string& token : {std::string(""), std::string("wrong"), srv.write_key()}) {
+    auto res = http_call(srv.port(), "GET", "/v1/stats", "", {{"Authorization", "Bearer " + token}});
+    CHECK(res.status == 401);
+  }
+  CHECK(http_call(srv.port(), "GET", "/v1/stats", "", {{"Authorization", "Bearer " + srv.admin_token()}}).status == 200);
+}
+
+TEST_CASE("nudge client sends the first session and prints one reply per message", "[serve][integration][client]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  std::string out;
+  auto session = std::string(NUDGE_SOURCE_DIR) + "/docs/session.jsonl";
+  int rc = run_nudge({"client", "ws://127.0.0.1:" + std::to_string(srv.port()), session, "--key", srv.write_key()}, out);
+  INFO(out);
+  CHECK(rc == 0);
+  std::istringstream lines(out);
+  std::string line;
+  int replies = 0, decisions = 0;
+  while (std::getline(lines, line)) {
+    auto d = parse(line);
+    if (!d.IsObject() || !d.HasMember("type"))
+      continue;
+    ++replies;
+    if (d["type"].GetString() == std::string("decision"))
+      ++decisions;
+  }
+  CHECK(replies == 7);
+  CHECK(decisions == 5);
+}

@@ -7,7 +7,8 @@
 // While it lives it holds a reader share of the env's resize gate: the writer cannot
 // grow the map until it ends. Keep it short (decode or copy, then drop it), and never
 // hold one on the writer thread while calling env::commit (that would wait forever on
-// a map growth). Values read through it point into the map and die with it.
+// a map growth). A thread may hold several at once. Values read through it point into
+// the map and die with it; the table functions return copies.
 #pragma once
 
 #include <lmdb.h>

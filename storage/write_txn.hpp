@@ -43,7 +43,7 @@ class write_txn {
 
   const class env* env_;
   MDB_txn* txn_;
-  int mdb_rc_ = 0;  // first LMDB error (or -1 for a non-LMDB failure)
+  int mdb_rc_ = 0;  // the first LMDB error; 0 while the txn is usable
   // Scratch buffers owned by the env and reused across commits, so that encoding a
   // value or building a key does not allocate per record.
   msgpack::sbuffer& value_buffer_;

@@ -38,6 +38,12 @@ timestamp now_ms() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
+/// Seeds per-actor generators without a random_device open per activation.
+std::uint64_t seed_source() {
+  thread_local std::mt19937_64 seeds{std::random_device{}()};
+  return seeds();
+}
+
 struct profile_actor_state {
   static inline const char* name = "profile";
 
@@ -47,10 +53,12 @@ struct profile_actor_state {
   std::uint64_t seq = 0;
   std::uint64_t snapshot_seq = 0;
   bool loaded_ok = true;
+  /// When the last message arrived; the idle check passivates after idle_passivate.
+  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   /// Replies of the latest messages (source \0 id → JSON), which also covers
   /// messages applied but not yet committed.
   std::deque<std::pair<std::string, std::string>> recent;
-  std::mt19937_64 rng{std::random_device{}()};
+  std::mt19937_64 rng{seed_source()};
   rapidjson::StringBuffer buf;
 };
 
@@ -351,11 +359,12 @@ void handle(self_ptr self, envelope_ptr env) {
   ctx->writer->submit(std::move(rec));
 }
 
-void passivate(self_ptr self) {
+/// Persists and stops the actor unless a message is waiting; true when it stopped.
+bool passivate(self_ptr self) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   if (!ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
-    return;
+    return false;
   if (st.loaded_ok) {
     auto snap = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
     ctx->dir->park(st.profile.id, snap);
@@ -370,6 +379,7 @@ void passivate(self_ptr self) {
   }
   ctx->metrics.passivations.fetch_add(1, std::memory_order_relaxed);
   self->quit();
+  return true;
 }
 
 caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
@@ -384,15 +394,28 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
     load(self->state, id);
   }
   ctx->metrics.activations.fetch_add(1, std::memory_order_relaxed);
+  self->delayed_send(self, ctx->options.idle_passivate, idle_atom_v);
   return {
-    [=](apply_atom, envelope_ptr env) { handle(self, std::move(env)); },
+    [=](apply_atom, envelope_ptr env) {
+      self->state.last_active = std::chrono::steady_clock::now();
+      handle(self, std::move(env));
+    },
     [=](reload_atom) {
       auto pid = self->state.profile.id;
       load(self->state, pid);
       self->state.recent.clear();
     },
     [=](passivate_atom) { passivate(self); },
-    caf::after(ctx->options.idle_passivate) >> [=] { passivate(self); },
+    // One timer per idle period instead of a timeout re-armed by every message.
+    [=](idle_atom) {
+      auto idle_for = std::chrono::steady_clock::now() - self->state.last_active;
+      if (idle_for >= ctx->options.idle_passivate) {
+        if (passivate(self))
+          return;
+        idle_for = std::chrono::steady_clock::duration::zero();
+      }
+      self->delayed_send(self, ctx->options.idle_passivate - idle_for, idle_atom_v);
+    },
   };
 }
 

@@ -12,6 +12,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(nudge, caf::first_custom_type_id)
   CAF_ADD_ATOM(nudge, nudge::actors, apply_atom, "apply")
   CAF_ADD_ATOM(nudge, nudge::actors, passivate_atom, "passivate")
   CAF_ADD_ATOM(nudge, nudge::actors, reload_atom, "reload")
+  CAF_ADD_ATOM(nudge, nudge::actors, idle_atom, "idle")
 CAF_END_TYPE_ID_BLOCK(nudge)
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nudge::actors::envelope_ptr)

@@ -167,6 +167,9 @@ int serve(config cfg) {
   caf_cfg.add_message_types<caf::id_block::nudge>();
   caf_cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, std::thread::hardware_concurrency())));
   caf_cfg.set("logger.console", caf::atom("none"));
+  // Work stealing parks idle workers in sleeps of up to 10 ms, which a message then
+  // waits out; the sharing policy wakes a worker through a condition variable instead.
+  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
   auto system = std::make_unique<caf::actor_system>(caf_cfg);
 
   actors::context ctx;

@@ -285,3 +285,44 @@ TEST_CASE("a client that never reads is dropped while others are served", "[stre
   auto metrics = http_call(srv.port(), "GET", "/metrics");
   CHECK(metrics.body.find("nudge_ws_dropped_total 1") != std::string::npos);
 }
+
+TEST_CASE("an Origin outside a source's allowlist is refused with 403", "[stream][integration][auth]") {
+  temp_dir dir;
+  auto cfg = dir.path / "origins.toml";
+  {
+    std::ofstream out(cfg);
+    out << "[[sources]]\nid = \"web\"\nkind = \"stream\"\nwrite_key = \"wk_origin_test_key\"\nchannel = \"web\"\n"
+           "allowed_origins = [\"https://shop.example\"]\n";
+  }
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  ws_client good, bad, none;
+  CHECK(good.connect(srv.port(), "?key=wk_origin_test_key", {{"Origin", "https://shop.example"}}) == 101);
+  CHECK(bad.connect(srv.port(), "?key=wk_origin_test_key", {{"Origin", "https://evil.example"}}) == 403);
+  CHECK(none.connect(srv.port(), "?key=wk_origin_test_key") == 403);
+  REQUIRE(good.send(event("o-1", "a-o", "page_view")));
+  CHECK(std::string(read_reply(good, "o-1")["type"].GetString()) == "decision");
+}
+
+TEST_CASE("power durability syncs and still answers every message", "[stream][integration][durability]") {
+  temp_dir dir;
+  auto cfg = dir.path / "power.toml";
+  {
+    std::ofstream out(cfg);
+    out << "[durability]\nmode = \"power\"\n";
+  }
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), key_query(srv)) == 101);
+  REQUIRE(ws.send(consent_all("c-1", "a-pw")));
+  read_reply(ws, "c-1");
+  for (int i = 0; i < 64; ++i)
+    REQUIRE(ws.send(event("p-" + std::to_string(i), "a-pw", "page_view")));
+  for (int i = 0; i < 64; ++i) {
+    auto frame = ws.read();
+    REQUIRE(frame);
+    CHECK(std::string(parse(*frame)["type"].GetString()) == "decision");
+  }
+  auto res = http_call(srv.port(), "GET", "/v1/profiles?identity=anonymous_id:a-pw", "",
+                       {{"Authorization", "Bearer " + srv.admin_token()}});
+  CHECK(parse(res.body)["stats"]["events"].GetUint64() == 64);
+}

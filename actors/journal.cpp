@@ -4,6 +4,7 @@
 #include "storage/env.hpp"
 #include "storage/errc.hpp"
 #include "storage/identity_table.hpp"
+#include "storage/meta_table.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -79,6 +80,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::identity_table::put(txn, id, rec.profile_id);
       if (rec.dedupe)
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+      for (const auto& [key, value] : rec.meta)
+        storage::meta_table::put(txn, key, value);
     }
     // Old dedupe buckets are dropped whole, a bounded slice per commit.
     if (gc)
@@ -93,6 +96,9 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   }
   bool full = ec == storage::errc::map_full;
   for (auto& rec : batch) {
+    // on_done first: what it changes (an activated policy) holds before the reply.
+    if (rec.on_done)
+      rec.on_done(ok);
     if (rec.sink) {
       if (ok)
         rec.sink->deliver(rec.slot, encode_for(rec.format, std::move(rec.reply)), 200);
@@ -103,8 +109,6 @@ void journal::commit_batch(std::vector<write_record>& batch) {
                                                  full ? "storage is full" : "storage commit failed")),
                           full ? 503 : 500);
     }
-    if (rec.on_done)
-      rec.on_done(ok);
   }
 }
 

@@ -38,6 +38,7 @@ struct write_record {
   std::uint64_t prune_upto = 0;  ///< journal entries up to this seq are dropped
   std::vector<policies::identity> links;  ///< identity index entries → profile_id
   std::optional<storage::dedupe_entry> dedupe;
+  std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;
   std::string dedupe_id;
   // The reply released after the commit (sink may be null).

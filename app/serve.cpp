@@ -28,7 +28,7 @@ namespace nudge::app {
 
 namespace {
 
-constexpr std::string_view active_policy_key = "active_policy";
+constexpr std::string_view active_policy_key = "active_policy";  // also written by net/http_session
 
 policies::policy_limits limits_for(const config& cfg) {
   policies::policy_limits l;
@@ -60,6 +60,7 @@ net::gateway_options gateway_options_for(const config& cfg) {
   g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
   g.admin_token = cfg.server.admin_token;
   g.purposes = cfg.consent.purposes;
+  g.policy_limits = limits_for(cfg);
   for (const auto& t : cfg.identities) {
     net::identity_rule r;
     r.type = t.name;

@@ -1,6 +1,8 @@
 // What the gateway needs from the config, as plain data (filled by app/).
 #pragma once
 
+#include "policies/policy.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <regex>
@@ -39,6 +41,7 @@ struct gateway_options {
   std::vector<stream_source> sources;
   std::string admin_token;
   std::vector<std::string> purposes;  ///< configured consent purposes
+  policies::policy_limits policy_limits;  ///< what PUT /v1/policy validates against
 };
 
 }  // namespace nudge::net

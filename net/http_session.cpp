@@ -4,9 +4,13 @@
 #include "net/decoder.hpp"
 #include "net/gateway.hpp"
 #include "actors/directory.hpp"
+#include "actors/journal.hpp"
+#include "policies/policy.hpp"
 #include "net/ws_session.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <mutex>
@@ -208,6 +212,53 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
   do_read();
 }
 
+void http_session::policy_update(http::request<http::string_body>& req, bool activate) {
+  auto v = req.version();
+  auto res = policies::compile(req.body(), gw_.options().policy_limits);
+  if (!res.compiled) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("error");
+    w.StartObject();
+    w.Key("code"); w.String("invalid_message");
+    auto msg = "the policy has " + std::to_string(res.problems.size()) + " problem(s); nothing was activated";
+    w.Key("message"); w.String(msg.c_str(), static_cast<rapidjson::SizeType>(msg.size()));
+    w.Key("details");
+    w.StartArray();
+    for (const auto& p : res.problems) {
+      w.StartObject();
+      w.Key("path"); w.String(p.path.c_str(), static_cast<rapidjson::SizeType>(p.path.size()));
+      w.Key("message"); w.String(p.message.c_str(), static_cast<rapidjson::SizeType>(p.message.size()));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.EndObject();
+    return write(make_response(v, http::status::bad_request, std::string(buf.GetString(), buf.GetSize())));
+  }
+  std::string version(res.compiled->version());
+  std::string body = "{\"valid\":true,\"version\":";
+  {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.String(version.c_str(), static_cast<rapidjson::SizeType>(version.size()));
+    body.append(buf.GetString(), buf.GetSize());
+  }
+  if (!activate)
+    return write(make_response(v, http::status::ok, body + "}"));
+  // Persist first, then swap: decisions already running keep the policy they hold.
+  actors::write_record rec;
+  rec.meta.emplace_back("active_policy", std::string(res.compiled->source()));
+  rec.sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  rec.reply = body + ",\"active\":true}";
+  rec.on_done = [&ctx = gw_.ctx(), compiled = res.compiled](bool ok) {
+    if (ok)
+      ctx.policy.set(compiled);
+  };
+  gw_.ctx().writer->submit(std::move(rec));
+}
+
 void http_session::route(http::request<http::string_body>& req) {
   auto v = req.version();
   auto path = target_path(req.target());
@@ -302,6 +353,11 @@ void http_session::route(http::request<http::string_body>& req) {
       path.substr(0, 10) == "/v1/policy") {
     if (!gw_.is_admin(bearer(req)))
       return write(error_response(v, http::status::unauthorized, "unauthorized", "the admin token is required"));
+    if (path == "/v1/policy/validate" || (path == "/v1/policy" && method == http::verb::put)) {
+      if (method != (path == "/v1/policy" ? http::verb::put : http::verb::post))
+        return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
+      return policy_update(req, path == "/v1/policy");
+    }
     if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
     if (path == "/v1/stats")
       return write(make_response(v, http::status::ok, gw_.stats_json()));

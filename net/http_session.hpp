@@ -28,6 +28,8 @@ private:
   void on_read(beast::error_code ec, std::size_t n);
   void on_write(bool close, beast::error_code ec, std::size_t n);
   void route(http::request<http::string_body>& req);
+  /// POST /v1/policy/validate, PUT /v1/policy (activate: persisted, then swapped).
+  void policy_update(http::request<http::string_body>& req, bool activate);
 
   beast::tcp_stream stream_;
   gateway& gw_;

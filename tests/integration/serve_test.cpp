@@ -144,3 +144,39 @@ TEST_CASE("nudge client sends the first session and prints one reply per message
   CHECK(replies == 7);
   CHECK(decisions == 5);
 }
+
+TEST_CASE("PUT /v1/policy swaps atomically, refuses an invalid policy with every error, and survives a restart", "[serve][integration][policy]") {
+  temp_dir dir;
+  std::string retail = file_text(std::string(NUDGE_SOURCE_DIR) + "/policies/examples/retail.json");
+  auto swapped = retail;
+  swapped.replace(swapped.find("retail-example-1"), 16, "retail-example-2");
+  std::vector<std::pair<std::string, std::string>> admin;
+  {
+    server_process srv(dir.path);
+    admin = {{"Authorization", "Bearer " + srv.admin_token()}, {"Content-Type", "application/json"}};
+    std::vector<std::pair<std::string, std::string>> write = {{"Authorization", "Bearer " + srv.write_key()},
+                                                              {"Content-Type", "application/json"}};
+    auto bad = http_call(srv.port(), "PUT", "/v1/policy",
+                         R"({"version":"broken","actions":[{"id":"Bad Id","channels":[]},{"id":"x","channels":["web"],"when":{"segment":"nope"}}]})",
+                         admin);
+    CHECK(bad.status == 400);
+    auto b = parse(bad.body);
+    REQUIRE(b["error"]["details"].IsArray());
+    CHECK(b["error"]["details"].Size() >= 3);
+    CHECK(bad.body.find("/actions/0/channels") != std::string::npos);
+    CHECK(bad.body.find("/actions/1/when/segment") != std::string::npos);
+    CHECK(http_call(srv.port(), "POST", "/v1/policy/validate", swapped, admin).status == 200);
+    CHECK(http_call(srv.port(), "PUT", "/v1/policy", swapped, write).status == 401);
+    auto e1 = http_call(srv.port(), "POST", "/v1/events",
+                        R"({"type":"event","id":"p-1","name":"page_view","identities":{"anonymous_id":"a-pol"}})", write);
+    CHECK(parse(e1.body)["policy_version"].GetString() == std::string("retail-example-1"));
+    REQUIRE(http_call(srv.port(), "PUT", "/v1/policy", swapped, admin).status == 200);
+    auto e2 = http_call(srv.port(), "POST", "/v1/events",
+                        R"({"type":"event","id":"p-2","name":"page_view","identities":{"anonymous_id":"a-pol"}})", write);
+    CHECK(parse(e2.body)["policy_version"].GetString() == std::string("retail-example-2"));
+  }
+  server_process srv(dir.path);
+  auto active = http_call(srv.port(), "GET", "/v1/policy", "", {{"Authorization", "Bearer " + srv.admin_token()}});
+  CHECK(active.status == 200);
+  CHECK(parse(active.body)["version"].GetString() == std::string("retail-example-2"));
+}

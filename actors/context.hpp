@@ -24,6 +24,7 @@ namespace nudge::actors {
 
 class journal;
 class directory;
+class counter_store;
 
 struct profile_options {
   std::size_t history_max_events = 500;
@@ -70,6 +71,7 @@ struct context {
   storage::env* env = nullptr;
   journal* writer = nullptr;
   directory* dir = nullptr;
+  counter_store* counters = nullptr;
   caf::actor_system* system = nullptr;
   policy_holder policy;
   service_metrics metrics;

@@ -7,6 +7,7 @@
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
 #include "actors/profile_logic.hpp"
+#include "actors/shared_counters.hpp"
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
 #include "storage/dedupe_table.hpp"
@@ -273,6 +274,14 @@ void handle(self_ptr self, envelope_ptr env) {
         refuse(self, *env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"));
         return;
       }
+      {
+        // The group of the decision answered (or of the latest one) for holdout stats.
+        bool holdout = !st.profile.decisions.empty() && st.profile.decisions.back().holdout;
+        for (const auto& d : st.profile.decisions)
+          if (!m.decision_id.empty() && d.decision_id == m.decision_id)
+            holdout = d.holdout;
+        ctx->counters->feedback(m.action, m.outcome, holdout);
+      }
       if (analytics) {
         policies::event_record ev{m.id, "action_" + m.outcome, ts, m.channel, {}};
         ev.properties.push_back({"action", m.action});
@@ -302,10 +311,12 @@ void handle(self_ptr self, envelope_ptr env) {
     req.now = now;
     req.consent = &bits;
     req.explain = m.explain;
-    req.counters = nullptr;
+    auto counters = ctx->counters->view(pol);
+    req.counters = counters.get();
     req.random_seed = st.rng();
     auto d = pol->decide(req);
     auto decision_id = new_id('d');
+    ctx->counters->decided(d.holdout);
     if (!d.actions.empty()) {
       policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout};
       for (const auto& a : d.actions)
@@ -337,6 +348,7 @@ void handle(self_ptr self, envelope_ptr env) {
     rec.prune_upto = st.seq;
     st.snapshot_seq = st.seq;
   }
+  rec.meta = ctx->counters->take_dirty();
   rec.sink = env->sink;
   rec.slot = env->slot;
   rec.format = env->format;

@@ -6,6 +6,7 @@
 #include "actors/directory.hpp"
 #include "actors/identity_resolver.hpp"
 #include "actors/journal.hpp"
+#include "actors/shared_counters.hpp"
 #include "actors/type_ids.hpp"
 #include "embedded_policy.hpp"
 #include "net/gateway.hpp"
@@ -190,6 +191,9 @@ int serve(config cfg) {
   ctx.policy.set(compiled.compiled);
   actors::journal writer(*env, cfg.durability.dedupe_window);
   ctx.writer = &writer;
+  actors::counter_store counters;
+  counters.load(*env, *compiled.compiled);
+  ctx.counters = &counters;
   actors::directory dir(ctx);
   ctx.dir = &dir;
   actors::identity_resolver resolver(*env);

@@ -4,6 +4,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/journal.hpp"
+#include "actors/shared_counters.hpp"
 #include "storage/env.hpp"
 #include "storage/journal_table.hpp"
 #include "storage/profile_table.hpp"
@@ -89,7 +90,8 @@ std::string gateway::stats_json() const {
     << ",\"duplicates\":" << m.duplicates.load() << ",\"decision_mean_us\":"
     << (decisions ? static_cast<double>(m.decision_ns_total.load()) / 1000.0 / static_cast<double>(decisions) : 0.0)
     << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
-    << ",\"failed\":" << js.failed_records << "},\"connections\":" << connections.load() << "}";
+    << ",\"failed\":" << js.failed_records << "},\"holdout\":" << ctx_.counters->holdout_json()
+    << ",\"connections\":" << connections.load() << "}";
   return o.str();
 }
 

@@ -50,6 +50,8 @@ struct inbound {
   std::string action;
   std::string outcome;
   bool explain = false;
+  /// Sent by an operator (PUT /v1/profiles/{id}/consent): answered with the consent state.
+  bool admin = false;
 };
 
 /// An inbound message with its reply route.

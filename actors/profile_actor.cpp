@@ -330,6 +330,10 @@ void handle(self_ptr self, envelope_ptr env) {
     ctx->metrics.decision_ns_total.fetch_add(
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
       std::memory_order_relaxed);
+  } else if (m.admin) {
+    st.buf.Clear();
+    for (char c : consent_state_json(st.profile, opt, now))
+      st.buf.Put(c);
   } else {
     write_ack(st, m);
   }

@@ -148,6 +148,36 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
     p.decisions.pop_front();
 }
 
+static void write_consent(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::profile_state& p,
+                   const profile_options& opt, policies::timestamp now) {
+  w.StartObject();
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i) {
+    const auto& purpose = opt.purposes[i];
+    w.Key(purpose.data(), static_cast<rapidjson::SizeType>(purpose.size()));
+    w.StartObject();
+    w.Key("state"); w.String(consent_granted(p, opt, purpose, now) ? "granted" : "denied");
+    for (const auto& c : p.consent)
+      if (c.purpose == purpose) {
+        w.Key("ts"); write_ts(w, c.ts);
+        w.Key("source"); w.String(c.source);
+        if (c.expires) { w.Key("expires"); write_ts(w, *c.expires); }
+      }
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+std::string consent_state_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("profile_id"); w.String(p.id);
+  w.Key("consent");
+  write_consent(w, p, opt, now);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
 std::string profile_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -176,21 +206,7 @@ std::string profile_json(const policies::profile_state& p, const profile_options
   }
   w.EndObject();
   w.Key("consent");
-  w.StartObject();
-  for (std::size_t i = 0; i < opt.purposes.size(); ++i) {
-    const auto& purpose = opt.purposes[i];
-    w.Key(purpose.data(), static_cast<rapidjson::SizeType>(purpose.size()));
-    w.StartObject();
-    w.Key("state"); w.String(consent_granted(p, opt, purpose, now) ? "granted" : "denied");
-    for (const auto& c : p.consent)
-      if (c.purpose == purpose) {
-        w.Key("ts"); write_ts(w, c.ts);
-        w.Key("source"); w.String(c.source);
-        if (c.expires) { w.Key("expires"); write_ts(w, *c.expires); }
-      }
-    w.EndObject();
-  }
-  w.EndObject();
+  write_consent(w, p, opt, now);
   w.Key("stats");
   w.StartObject();
   w.Key("events"); w.Uint64(p.stats.events);

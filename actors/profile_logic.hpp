@@ -25,6 +25,9 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
 /// Records a decision (bounded by opt.decisions_max).
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt);
 
+/// `{"profile_id": ..., "consent": {PURPOSE: {"state": ..., "ts": ..., "source": ...}}}`.
+std::string consent_state_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now);
+
 /// The profile object of API.md section 4 as JSON.
 std::string profile_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now);
 

@@ -220,7 +220,8 @@ bool decoder::decode(std::string_view bytes, actors::wire_format fmt, const stre
   return decode_value(&doc, source, out, err);
 }
 
-bool decoder::decode_value(const void* value, const stream_source& source, inbound& out, decode_error& err) {
+bool decoder::decode_value(const void* value, const stream_source& source, inbound& out, decode_error& err,
+                           bool need_identities) {
   const auto& v = *static_cast<const rapidjson::Value*>(value);
   auto fail = [&](std::string code, std::string msg) {
     err.code = std::move(code);
@@ -368,9 +369,9 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       return fail("invalid_message", "/" + std::string(key) + ": unknown key for a " + std::string(type) + " message");
     }
   }
-  if (v.FindMember("identities") == v.MemberEnd())
+  if (need_identities && v.FindMember("identities") == v.MemberEnd())
     return fail("invalid_message", "/identities: required");
-  if (out.identities.empty())
+  if (need_identities && out.identities.empty())
     return fail("invalid_message", "/identities: every value is a blocked placeholder");
   if (out.kind == message_kind::event && out.name.empty())
     return fail("invalid_message", "/name: required");

@@ -34,7 +34,8 @@ public:
 
   /// Decodes an already parsed JSON value (one element of an HTTP batch); `value` is
   /// a `const rapidjson::Value*` passed as void to keep RapidJSON out of this header.
-  bool decode_value(const void* value, const stream_source& source, actors::inbound& out, decode_error& err);
+  bool decode_value(const void* value, const stream_source& source, actors::inbound& out, decode_error& err,
+                    bool need_identities = true);
 
   /// Normalises one identity (for look-ups by identity). False when blocked or empty.
   bool normalize(const identity_rule& rule, std::string_view raw, std::string& out) const;

@@ -4,6 +4,7 @@
 #include "net/decoder.hpp"
 #include "net/gateway.hpp"
 #include "actors/directory.hpp"
+#include "actors/ids.hpp"
 #include "actors/journal.hpp"
 #include "policies/policy.hpp"
 #include "net/ws_session.hpp"
@@ -259,6 +260,38 @@ void http_session::policy_update(http::request<http::string_body>& req, bool act
   gw_.ctx().writer->submit(std::move(rec));
 }
 
+void http_session::consent_update(http::request<http::string_body>& req, const std::string& profile_id) {
+  auto v = req.version();
+  if (profile_id.empty() || profile_id.find('/') != std::string::npos ||
+      (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id)))
+    return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
+  rapidjson::Document doc;
+  doc.Parse(req.body().data(), req.body().size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return write(error_response(v, http::status::bad_request, "invalid_message", "the body is a JSON object"));
+  for (const auto& m : doc.GetObject()) {
+    std::string_view k{m.name.GetString(), m.name.GetStringLength()};
+    if (k != "purposes" && k != "source")
+      return write(error_response(v, http::status::bad_request, "invalid_message", "/" + std::string(k) + ": unknown key"));
+  }
+  // The body is a consent message without identities: the profile is in the path.
+  auto& alloc = doc.GetAllocator();
+  auto id = actors::new_id('c');
+  doc.AddMember("type", "consent", alloc);
+  doc.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), alloc), alloc);
+  static const stream_source admin_source{"admin", "", "admin", {}};
+  auto env = std::make_shared<actors::envelope>();
+  decoder dec(gw_.options());
+  decode_error err;
+  if (!dec.decode_value(&doc, admin_source, env->msg, err, false))
+    return write(error_response(v, http::status::bad_request, err.code, err.message));
+  env->msg.admin = true;
+  if (env->msg.consent_source.empty())
+    env->msg.consent_source = "admin";
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  gw_.dispatch_to(profile_id, std::move(env));
+}
+
 void http_session::route(http::request<http::string_body>& req) {
   auto v = req.version();
   auto path = target_path(req.target());
@@ -357,6 +390,11 @@ void http_session::route(http::request<http::string_body>& req) {
       if (method != (path == "/v1/policy" ? http::verb::put : http::verb::post))
         return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
       return policy_update(req, path == "/v1/policy");
+    }
+    if (path.size() > 21 && path.substr(0, 13) == "/v1/profiles/" && path.substr(path.size() - 8) == "/consent") {
+      if (method != http::verb::put)
+        return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use PUT"));
+      return consent_update(req, std::string(path.substr(13, path.size() - 21)));
     }
     if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
     if (path == "/v1/stats")

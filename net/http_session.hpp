@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace nudge::net {
 
@@ -29,6 +30,8 @@ private:
   void on_write(bool close, beast::error_code ec, std::size_t n);
   void route(http::request<http::string_body>& req);
   /// POST /v1/policy/validate, PUT /v1/policy (activate: persisted, then swapped).
+  /// PUT /v1/profiles/{id}/consent: applied as a consent message of source "admin".
+  void consent_update(http::request<http::string_body>& req, const std::string& profile_id);
   void policy_update(http::request<http::string_body>& req, bool activate);
 
   beast::tcp_stream stream_;

@@ -167,3 +167,42 @@ TEST_CASE("a holdout group gets only the fallback and is reported in /v1/stats",
   CHECK(stats["holdout"]["control"]["decisions"].GetUint64() == static_cast<std::uint64_t>(control));
   CHECK(stats["holdout"]["treatment"]["decisions"].GetUint64() == static_cast<std::uint64_t>(treatment));
 }
+
+TEST_CASE("consent changes hold for the very next message, also when set by an operator", "[policy][integration][consent]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  std::vector<std::pair<std::string, std::string>> admin = {{"Authorization", "Bearer " + srv.admin_token()},
+                                                            {"Content-Type", "application/json"}};
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-0","identities":{"anonymous_id":"a-cs"},"purposes":{"analytics":"granted"}})"));
+  std::string profile = read_reply(ws, "c-0")["profile_id"].GetString();
+  REQUIRE(ws.send(ev("e-1", "a-cs", "cart_add", R"(,"ts":")" + iso_ago(std::chrono::hours(2)) + "\"")));
+  read_reply(ws, "e-1");
+  REQUIRE(ws.send(ev("e-2", "a-cs", "page_view", R"(,"explain":true)")));
+  auto before = read_reply(ws, "e-2");
+  CHECK(std::string(before["explain"]["cart_recovery"]["reason"].GetString()) == "consent_missing");
+
+  auto put = http_call(srv.port(), "PUT", "/v1/profiles/" + profile + "/consent",
+                       R"({"purposes":{"personalization":"granted"},"source":"support-call"})", admin);
+  REQUIRE(put.status == 200);
+  auto state = parse(put.body);
+  CHECK(std::string(state["consent"]["personalization"]["state"].GetString()) == "granted");
+  CHECK(std::string(state["consent"]["personalization"]["source"].GetString()) == "support-call");
+  REQUIRE(ws.send(ev("e-3", "a-cs", "page_view")));
+  CHECK(first_action(read_reply(ws, "e-3")) == "cart_recovery");
+
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-1","identities":{"anonymous_id":"a-cs"},"purposes":{"personalization":"denied"}})"));
+  read_reply(ws, "c-1");
+  REQUIRE(ws.send(ev("e-4", "a-cs", "page_view")));
+  CHECK(first_action(read_reply(ws, "e-4")) != "cart_recovery");
+
+  // Withdrawing analytics purges the retained history and stats.
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-2","identities":{"anonymous_id":"a-cs"},"purposes":{"analytics":"denied"}})"));
+  read_reply(ws, "c-2");
+  auto p = parse(http_call(srv.port(), "GET", "/v1/profiles/" + profile, "", admin).body);
+  CHECK(p["stats"]["events"].GetUint64() == 0);
+  CHECK(p["recent_events"].Size() == 0);
+  CHECK(http_call(srv.port(), "PUT", "/v1/profiles/p-nope/consent", R"({"purposes":{"analytics":"granted"}})", admin).status == 404);
+  CHECK(http_call(srv.port(), "PUT", "/v1/profiles/" + profile + "/consent", R"({"purposes":{"telepathy":"granted"}})", admin).status == 400);
+}

@@ -3,10 +3,14 @@
 #include "app/client.hpp"
 #include "app/config.hpp"
 #include "app/serve.hpp"
+#include "net/webhook.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 
 namespace {
 
@@ -58,6 +62,11 @@ int main(int argc, char** argv) {
   check->add_option("file", policy_file, "policy JSON")->required();
   check->add_option("--config", check_config, "config whose purposes and identity types apply");
 
+  std::string sign_secret, sign_file;
+  auto* sign = app.add_subcommand("sign", "Print the Nudge-Signature header for a webhook body (for testing with curl)");
+  sign->add_option("--secret", sign_secret, "the webhook source's secret")->required();
+  sign->add_option("file", sign_file, "the body (default: stdin)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,6 +82,23 @@ int main(int argc, char** argv) {
   }
   if (*client)
     return nudge::app::run_client(copt);
+  if (*sign) {
+    std::string body;
+    if (sign_file.empty() || sign_file == "-") {
+      body.assign(std::istreambuf_iterator<char>(std::cin), {});
+    } else {
+      std::ifstream in(sign_file, std::ios::binary);
+      if (!in) {
+        std::cerr << sign_file << ": cannot read the file\n";
+        return 2;
+      }
+      body.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    auto t = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    std::cout << "Nudge-Signature: t=" << t << ",v1=" << nudge::net::webhook_signature(sign_secret, t, body) << '\n';
+    return 0;
+  }
   if (*check) {
     auto cfg = load(check_config, std::nullopt, std::nullopt, std::nullopt);
     if (!cfg)

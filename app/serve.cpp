@@ -81,9 +81,17 @@ net::gateway_options gateway_options_for(const config& cfg) {
   }
   std::stable_sort(g.identities.begin(), g.identities.end(),
                    [](const auto& a, const auto& b) { return a.priority < b.priority; });
-  for (const auto& s : cfg.sources)
-    if (s.kind == source_kind::stream)
+  for (const auto& s : cfg.sources) {
+    if (s.kind == source_kind::stream) {
       g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins});
+      continue;
+    }
+    net::webhook_source w{s.id, s.secret, s.channel, s.map.id, s.map.name, s.map.ts, {}, {}, {}};
+    w.identities.assign(s.map.identities.begin(), s.map.identities.end());
+    w.properties.assign(s.map.properties.begin(), s.map.properties.end());
+    w.names.assign(s.map.names.begin(), s.map.names.end());
+    g.webhooks.push_back(std::move(w));
+  }
   return g;
 }
 

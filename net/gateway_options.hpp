@@ -30,6 +30,20 @@ struct stream_source {
   std::vector<std::string> allowed_origins;  ///< empty: any Origin
 };
 
+/// A support tool posting signed JSON to POST /v1/webhooks/{id}; `map` holds JSON
+/// pointers into its body (API.md section 2, examples/nudge.toml).
+struct webhook_source {
+  std::string id;
+  std::string secret;
+  std::string channel;
+  std::string id_pointer;
+  std::string name_pointer;
+  std::string ts_pointer;  ///< empty: time of receipt
+  std::vector<std::pair<std::string, std::string>> identities;  ///< type → pointer
+  std::vector<std::pair<std::string, std::string>> properties;  ///< name → pointer
+  std::vector<std::pair<std::string, std::string>> names;       ///< value at name → event name
+};
+
 struct gateway_options {
   std::size_t max_message_bytes = 65536;
   std::size_t max_connections = 10000;
@@ -39,6 +53,8 @@ struct gateway_options {
   std::chrono::seconds http_timeout{30};
   std::vector<identity_rule> identities;  ///< sorted by priority, highest first
   std::vector<stream_source> sources;
+  std::vector<webhook_source> webhooks;
+  std::chrono::seconds webhook_tolerance{300};  ///< |now - t| allowed in Nudge-Signature
   std::string admin_token;
   std::vector<std::string> purposes;  ///< configured consent purposes
   policies::policy_limits policy_limits;  ///< what PUT /v1/policy validates against

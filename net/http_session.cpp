@@ -7,6 +7,7 @@
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
 #include "policies/policy.hpp"
+#include "net/webhook.hpp"
 #include "net/ws_session.hpp"
 
 #include <rapidjson/document.h>
@@ -379,6 +380,36 @@ void http_session::route(http::request<http::string_body>& req) {
     }
     for (auto& env : envs)
       gw_.dispatch(std::move(env));
+    return;
+  }
+
+  if (path.substr(0, 13) == "/v1/webhooks/") {
+    auto name = path.substr(13);
+    const webhook_source* src = nullptr;
+    for (const auto& w : gw_.options().webhooks)
+      if (w.id == name) src = &w;
+    if (!src)
+      return write(error_response(v, http::status::not_found, "not_found", "no webhook source of that name"));
+    if (method != http::verb::post)
+      return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
+    auto sig = req.find("Nudge-Signature");
+    if (sig == req.end() ||
+        !verify_webhook_signature(sig->value(), src->secret, req.body(), std::chrono::system_clock::now(),
+                                  gw_.options().webhook_tolerance))
+      return write(error_response(v, http::status::unauthorized, "unauthorized",
+                                  "missing, malformed, stale or wrong Nudge-Signature"));
+    std::string event_json;
+    mapping_error merr;
+    if (!map_webhook_body(*src, req.body(), event_json, merr))
+      return write(error_response(v, http::status::unprocessable_entity, "invalid_message", merr.message));
+    stream_source as_stream{src->id, "", src->channel, {}};
+    decoder dec(gw_.options());
+    auto env = std::make_shared<actors::envelope>();
+    decode_error err;
+    if (!dec.decode(event_json, actors::wire_format::json, as_stream, env->msg, err))
+      return write(error_response(v, http::status::unprocessable_entity, err.code, "mapped event: " + err.message));
+    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+    gw_.dispatch(std::move(env));
     return;
   }
 

@@ -219,7 +219,6 @@ TEST_CASE("deploy/nudge.toml is refused only for what this build does not suppor
   const auto f = example_path.string();
   CHECK(std::get<config_error>(loaded).message ==
         f + ": profiles.anonymous_ttl: not supported by this build yet\n" +
-        f + ": sources[2].kind: not supported by this build yet\n" +
         f + ": destinations: not supported by this build yet");
 }
 
@@ -314,7 +313,7 @@ TEST_CASE("with every gate lifted deploy/nudge.toml parses completely", "[config
 TEST_CASE("the feature gate refuses each unsupported key that is present", "[config][app]") {
   CHECK(not_yet_supported_keys() ==
         std::vector<std::string>{"server.tls_cert", "server.tls_key", "profiles.anonymous_ttl",
-                                 "sources.kind=webhook", "sources.rate_limit", "destinations"});
+                                 "sources.rate_limit", "destinations"});
   CHECK(error_of("[server]\ntls_cert = \"a.pem\"\ntls_key = \"b.pem\"\n") ==
         "nudge.toml: server.tls_cert: not supported by this build yet\n"
         "nudge.toml: server.tls_key: not supported by this build yet");
@@ -334,8 +333,6 @@ rate_limit = { per_second = 10, burst = 20 }
 )") == "nudge.toml: sources[1].rate_limit: not supported by this build yet");
   CHECK(error_of("[[destinations]]\nid = \"x\"\n") ==
         "nudge.toml: destinations: not supported by this build yet");
-  CHECK(error_of("[[sources]]\nid = \"h\"\nkind = \"webhook\"\n") ==
-        "nudge.toml: sources[0].kind: not supported by this build yet");
 }
 
 TEST_CASE("a lifted gate lets the key through to validation", "[config][app]") {
@@ -365,7 +362,7 @@ rate_limit = { per_second = 5 }
                    "rate_limit = { burst = 3 }\n") ==
           "nudge.toml: sources[0].rate_limit.per_second: required");
   }
-  CHECK(not_yet_supported_keys().size() == 6);
+  CHECK(not_yet_supported_keys().size() == 5);
   {
     const lifted_gate cert("server.tls_cert");
     const lifted_gate key("server.tls_key");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nudge::actors {
@@ -24,6 +25,11 @@ public:
   /// `slot` is the position of the message in its HTTP batch (0 on a stream);
   /// `status` an HTTP status hint (200 for success).
   virtual void deliver(std::size_t slot, std::string bytes, int status) = 0;
+  /// A live connection's channel, to which decisions arising without a request on it
+  /// are pushed; empty for sinks that take no pushes (HTTP requests).
+  virtual std::string_view push_channel() const noexcept { return {}; }
+  /// Sends a push (a JSON decision with "id": null). Any thread.
+  virtual void push(std::string /*json*/) {}
 };
 
 struct consent_change {

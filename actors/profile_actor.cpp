@@ -60,6 +60,8 @@ struct profile_actor_state {
   /// messages applied but not yet committed.
   std::deque<std::pair<std::string, std::string>> recent;
   std::mt19937_64 rng{seed_source()};
+  /// Live connections that sent messages for this profile (pushes go to them).
+  std::vector<std::weak_ptr<reply_sink>> attached;
   rapidjson::StringBuffer buf;
 };
 
@@ -128,12 +130,25 @@ void reply_now(const envelope& env, std::string json, int status) {
 }
 
 void write_decision_reply(profile_actor_state& st, const inbound& m, const policies::policy& pol,
-                          const policies::decision& d, const std::string& decision_id) {
+                          const policies::decision& d, const std::string& decision_id, bool push = false) {
   st.buf.Clear();
   json_writer w(st.buf);
   w.StartObject();
   w.Key("type"); w.String("decision");
-  w.Key("id"); w.String(m.id);
+  w.Key("id");
+  if (push) {
+    w.Null();
+    w.Key("trigger");
+    w.StartObject();
+    w.Key("type"); w.String("event");
+    w.Key("id"); w.String(m.id);
+    w.Key("name"); w.String(m.name);
+    w.Key("channel"); w.String(m.channel);
+    w.Key("source"); w.String(m.source);
+    w.EndObject();
+  } else {
+    w.String(m.id);
+  }
   w.Key("decision_id"); w.String(decision_id);
   w.Key("profile_id"); w.String(st.profile.id);
   auto version = pol.version();
@@ -154,7 +169,7 @@ void write_decision_reply(profile_actor_state& st, const inbound& m, const polic
   if (d.holdout) {
     w.Key("holdout"); w.Bool(true);
   }
-  if (m.explain) {
+  if (m.explain && !push) {
     w.Key("explain");
     w.StartObject();
     for (const auto& e : d.explain) {
@@ -199,6 +214,80 @@ void refuse(self_ptr self, const envelope& env, std::string json) {
     self->quit();
 }
 
+void attach(profile_actor_state& st, const std::shared_ptr<reply_sink>& sink) {
+  if (!sink || sink->push_channel().empty())
+    return;
+  std::erase_if(st.attached, [](const auto& w) { return w.expired(); });
+  for (const auto& w : st.attached)
+    if (w.lock() == sink)
+      return;
+  if (st.attached.size() < 16)
+    st.attached.push_back(sink);
+}
+
+/// An event that arrived on one channel may yield actions for the profile's live
+/// connections on other channels: each such channel gets a decision of its own,
+/// journaled like any decision (it counts as shown) and pushed after its commit.
+void push_decisions(self_ptr self, const envelope& env, const policies::event_record& current,
+                    const std::shared_ptr<const policies::policy>& pol, policies::timestamp now) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  const auto& m = env.msg;
+  std::vector<std::string> done;
+  for (const auto& w : st.attached) {
+    auto sink = w.lock();
+    if (!sink || sink == env.sink)
+      continue;
+    std::string channel(sink->push_channel());
+    if (channel == m.channel || std::find(done.begin(), done.end(), channel) != done.end())
+      continue;
+    done.push_back(channel);
+    std::vector<std::shared_ptr<reply_sink>> targets;
+    for (const auto& other : st.attached)
+      if (auto t = other.lock(); t && t != env.sink && t->push_channel() == channel)
+        targets.push_back(std::move(t));
+    auto bits = consent_bits(st.profile, ctx->options, now);
+    bool personal = consent_granted(st.profile, ctx->options, "personalization", now);
+    auto counters = ctx->counters->view(pol);
+    policies::decide_request req;
+    req.profile = personal ? &st.profile : &st.blank;
+    req.current = &current;
+    req.channel = channel;
+    req.now = now;
+    req.consent = &bits;
+    req.counters = counters.get();
+    req.random_seed = st.rng();
+    auto d = pol->decide(req);
+    // The fallback alone is no reason to interrupt a connection.
+    if (d.actions.empty() || (d.actions.size() == 1 && d.actions[0].action.index == pol->action_count()))
+      continue;
+    auto decision_id = new_id('d');
+    policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout};
+    for (const auto& a : d.actions)
+      rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
+    apply_decision(st.profile, rec, ctx->options);
+    ctx->counters->decided(d.holdout);
+    write_decision_reply(st, m, *pol, d, decision_id, true);
+    std::string json(st.buf.GetString(), st.buf.GetSize());
+    storage::journal_entry entry;
+    entry.seq = ++st.seq;
+    entry.message_id = m.id + "#push:" + channel;
+    entry.source = m.source;
+    entry.received = now;
+    entry.decision = std::move(rec);
+    write_record wr;
+    wr.profile_id = st.profile.id;
+    wr.entry = std::move(entry);
+    wr.meta = ctx->counters->take_dirty();
+    wr.on_done = [targets = std::move(targets), json = std::move(json)](bool ok) {
+      if (ok)
+        for (const auto& t : targets)
+          t->push(json);
+    };
+    ctx->writer->submit(std::move(wr));
+  }
+}
+
 void handle(self_ptr self, envelope_ptr env) {
   auto& st = self->state;
   auto* ctx = st.ctx;
@@ -216,6 +305,7 @@ void handle(self_ptr self, envelope_ptr env) {
     return;
   }
   ctx->metrics.messages.fetch_add(1, std::memory_order_relaxed);
+  attach(st, env->sink);
 
   // Idempotency: the latest replies in memory, then the dedupe table.
   auto key = dedupe_key(m);
@@ -373,6 +463,8 @@ void handle(self_ptr self, envelope_ptr env) {
     };
   }
   ctx->writer->submit(std::move(rec));
+  if (current && !st.attached.empty())
+    push_decisions(self, *env, *current, pol, now);
 }
 
 /// Persists and stops the actor unless a message is waiting; true when it stopped.

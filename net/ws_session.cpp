@@ -93,6 +93,12 @@ void ws_session::deliver(std::size_t, std::string bytes, int) {
   });
 }
 
+void ws_session::push(std::string json) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), json = std::move(json)]() mutable {
+    self->send(std::move(json));
+  });
+}
+
 void ws_session::send(std::string bytes) {
   if (closed_)
     return;

@@ -30,6 +30,8 @@ public:
   void run(http::request<http::string_body> req);
 
   void deliver(std::size_t slot, std::string bytes, int status) override;
+  std::string_view push_channel() const noexcept override { return source_.channel; }
+  void push(std::string json) override;
 
 private:
   void on_accept(beast::error_code ec);

@@ -69,7 +69,7 @@ std::string first_action(const rapidjson::Value& d) {
 
 }  // namespace
 
-TEST_CASE("a signed ticket.created suppresses promotions for that person and ticket.solved lifts it", "[webhook][integration]") {
+TEST_CASE("a signed ticket.created is pushed to the live connection, suppresses promotions, and ticket.solved lifts it", "[webhook][integration]") {
   temp_dir dir;
   auto cfg = dir.path / "nudge.toml";
   {
@@ -114,6 +114,14 @@ TEST_CASE("a signed ticket.created suppresses promotions for that person and tic
   REQUIRE(ok.status == 200);
   auto d = parse(ok.body);
   CHECK(std::string(d["type"].GetString()) == "decision");
+  // Jane's live web connection is pushed the decision for its channel.
+  auto pushed = ws.read();
+  REQUIRE(pushed);
+  auto pd = parse(*pushed);
+  CHECK(pd["id"].IsNull());
+  CHECK(first_action(pd) == "service_recovery");
+  CHECK(std::string(pd["trigger"]["name"].GetString()) == "support_ticket_opened");
+  CHECK(std::string(pd["actions"][0]["channel"].GetString()) == "web");
   auto again = post("/v1/webhooks/helpdesk", created, signature_for(created));
   CHECK(again.status == 200);
   CHECK(parse(again.body)["duplicate"].GetBool());

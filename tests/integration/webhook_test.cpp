@@ -142,3 +142,32 @@ TEST_CASE("a signed ticket.created is pushed to the live connection, suppresses 
   CHECK(std::string(after["explain"]["promo_sku42"]["reason"].GetString()) == "capped");
   CHECK(std::string(after["explain"]["service_recovery"]["reason"].GetString()) == "condition_false");
 }
+
+TEST_CASE("a decide on support/agent_panel for a high-value caller with recent tickets returns retention_offer", "[webhook][integration][decide]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  const std::string who = R"("identities":{"phone":"+44 20 7946 0000"})";
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-1",)" + who + R"(,"purposes":{"analytics":"granted","personalization":"granted"}})"));
+  read_reply(ws, "c-1");
+  REQUIRE(ws.send(R"({"type":"event","id":"p-1","name":"purchase",)" + who + R"(,"properties":{"price":620.0}})"));
+  read_reply(ws, "p-1");
+  for (int i = 0; i < 3; ++i) {
+    auto id = "t-" + std::to_string(i);
+    REQUIRE(ws.send(R"({"type":"event","id":")" + id + R"(","name":"support_ticket_opened","channel":"support",)" + who + "}"));
+    read_reply(ws, id);
+  }
+  auto res = http_call(srv.port(), "POST", "/v1/decide",
+                       R"({"type":"decide","id":"q-1","identities":{"phone":"+442079460000"},"channel":"support","placement":"agent_panel","explain":true})",
+                       {{"Authorization", "Bearer " + srv.write_key()}, {"Content-Type", "application/json"}});
+  REQUIRE(res.status == 200);
+  auto d = parse(res.body);
+  CHECK(first_action(d) == "retention_offer");
+  CHECK(d["explain"]["retention_offer"]["eligible"].GetBool());
+  CHECK(std::string(d["explain"]["promo_sku42"]["reason"].GetString()) == "wrong_channel");
+  // decide records no event.
+  auto p = parse(http_call(srv.port(), "GET", "/v1/profiles?identity=phone:%2B442079460000", "",
+                           {{"Authorization", "Bearer " + srv.admin_token()}}).body);
+  CHECK(p["stats"]["events"].GetUint64() == 4);
+}

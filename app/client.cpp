@@ -1,4 +1,5 @@
 #include "app/client.hpp"
+#include "net/ws_url.hpp"
 
 #include <utility> // before Boost: asio's awaitable.hpp uses std::exchange (STYLE.md)
 
@@ -40,83 +41,6 @@ using tcp = net::ip::tcp;
 constexpr int max_convert_depth = 64;
 constexpr std::chrono::seconds connect_timeout{10};
 
-struct parsed_url {
-  std::string host; // IPv6 without brackets
-  std::string port;
-  std::string target; // path and query
-};
-
-std::optional<parsed_url> parse_url(std::string_view text, std::string& error) {
-  constexpr std::string_view scheme = "ws://";
-  if (text.substr(0, 6) == "wss://") {
-    error = "wss not supported yet";
-    return std::nullopt;
-  }
-  if (text.substr(0, scheme.size()) != scheme) {
-    error = "the URL must start with ws://";
-    return std::nullopt;
-  }
-  text.remove_prefix(scheme.size());
-  const std::size_t authority_end = text.find_first_of("/?#");
-  std::string_view authority = text.substr(0, authority_end);
-  std::string_view rest =
-      authority_end == std::string_view::npos ? std::string_view{} : text.substr(authority_end);
-  rest = rest.substr(0, rest.find('#'));
-  parsed_url url;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      error = "unclosed '[' in the host";
-      return std::nullopt;
-    }
-    url.host = std::string(authority.substr(1, close - 1));
-    authority.remove_prefix(close + 1);
-    if (!authority.empty() && authority.front() != ':') {
-      error = "unexpected characters after ']'";
-      return std::nullopt;
-    }
-    port = authority.empty() ? std::string_view{} : authority.substr(1);
-    if (authority.empty())
-      port = "80";
-  } else {
-    const std::size_t colon = authority.rfind(':');
-    url.host = std::string(authority.substr(0, colon));
-    port = colon == std::string_view::npos ? std::string_view{"80"} : authority.substr(colon + 1);
-  }
-  if (url.host.empty()) {
-    error = "the URL has no host";
-    return std::nullopt;
-  }
-  if (port.empty() || port.size() > 5 ||
-      port.find_first_not_of("0123456789") != std::string_view::npos ||
-      std::stoul(std::string(port)) > 65535) {
-    error = "bad port '" + std::string(port) + "'";
-    return std::nullopt;
-  }
-  url.port = std::string(port);
-  const std::size_t query = rest.find('?');
-  const std::string_view path = rest.substr(0, query);
-  url.target = path.empty() ? "/v1/stream" : std::string(path);
-  if (query != std::string_view::npos)
-    url.target += std::string(rest.substr(query));
-  return url;
-}
-
-void append_key(std::string& target, std::string_view key) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  target += target.find('?') == std::string::npos ? "?key=" : "&key=";
-  for (unsigned char c : key) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      target += static_cast<char>(c);
-    } else {
-      target += '%';
-      target += hex[c >> 4];
-      target += hex[c & 15];
-    }
-  }
-}
 
 // ---- JSON <-> MessagePack ----------------------------------------------------------
 
@@ -333,7 +257,7 @@ bool read_input(const client_options& options, std::vector<outgoing>& out) {
 // while reading replies, and ends with exit_code_ set.
 class client_connection {
 public:
-  client_connection(net::io_context& ioc, const client_options& options, parsed_url url,
+  client_connection(net::io_context& ioc, const client_options& options, nudge::net::ws_url url,
                     std::vector<outgoing> messages)
       : options_(options), url_(std::move(url)), resolver_(ioc), ws_(ioc), timer_(ioc),
         messages_(std::move(messages)) {
@@ -531,7 +455,7 @@ private:
   }
 
   const client_options& options_;
-  parsed_url url_;
+  nudge::net::ws_url url_;
   tcp::resolver resolver_;
   websocket::stream<beast::tcp_stream> ws_;
   net::steady_timer timer_;
@@ -551,13 +475,13 @@ private:
 int run_client(const client_options& options) {
   try {
     std::string error;
-    auto url = parse_url(options.url, error);
+    auto url = nudge::net::parse_ws_url(options.url, error);
     if (!url) {
       std::cerr << "nudge client: " << options.url << ": " << error << "\n";
       return 2;
     }
     if (!options.key.empty())
-      append_key(url->target, options.key);
+      nudge::net::append_key(url->target, options.key);
     if (options.reply_timeout.count() <= 0) {
       std::cerr << "nudge client: the reply timeout must be positive\n";
       return 2;

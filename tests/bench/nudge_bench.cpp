@@ -5,7 +5,7 @@
 // Exit: 0 when the run completed; 1 when no connection came up, or on any error with
 // --fail-on-error; 2 on bad usage.
 #include "tests/bench/bench_run.hpp"
-#include "tests/bench/ws_url.hpp"
+#include "net/ws_url.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
-  auto parsed = nudge::bench::parse_ws_url(url, error);
+  auto parsed = nudge::net::parse_ws_url(url, error);
   if (!parsed) {
     std::cerr << "nudge_bench: --url " << url << ": " << error << "\n";
     return 2;
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
     if (bearer)
       s.bearer = key;
     else
-      nudge::bench::append_key(s.target, key);
+      nudge::net::append_key(s.target, key);
   }
   s.format =
       format == "json" ? nudge::bench::wire_format::json : nudge::bench::wire_format::msgpack;

@@ -1,20 +1,21 @@
-// ws://HOST[:PORT][/PATH][?QUERY] split into what a Beast handshake needs. Pure; no
-// allocation beyond the result. wss:// is refused: the bench speaks plain TCP only.
+// ws://HOST[:PORT][/PATH][?QUERY] split into what a Beast WebSocket handshake needs,
+// shared by `nudge client` and the benchmark tool. Pure, header-only, any thread.
+// wss:// is refused: TLS is not in this build.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace nudge::bench {
+namespace nudge::net {
 
+/// The parts of a ws:// URL; the target defaults to /v1/stream, the port to 80.
 struct ws_url {
-  std::string host;   // IPv6 without its brackets
-  std::string port;   // "80" when absent
-  std::string target; // "/v1/stream" when the URL has no path; the query kept
+  std::string host; // IPv6 without brackets
+  std::string port;
+  std::string target; // path and query
 };
 
-/// The parsed URL, or nullopt with `error` set.
 inline std::optional<ws_url> parse_ws_url(std::string_view text, std::string& error) {
   constexpr std::string_view scheme = "ws://";
   if (text.substr(0, 6) == "wss://") {
@@ -26,40 +27,46 @@ inline std::optional<ws_url> parse_ws_url(std::string_view text, std::string& er
     return std::nullopt;
   }
   text.remove_prefix(scheme.size());
-  const std::size_t authority_end = text.find_first_of("/?");
+  const std::size_t authority_end = text.find_first_of("/?#");
   std::string_view authority = text.substr(0, authority_end);
   std::string_view rest =
       authority_end == std::string_view::npos ? std::string_view{} : text.substr(authority_end);
+  rest = rest.substr(0, rest.find('#'));
   ws_url url;
+  std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) {
-      error = "unclosed [ in the host";
+      error = "unclosed '[' in the host";
       return std::nullopt;
     }
     url.host = std::string(authority.substr(1, close - 1));
     authority.remove_prefix(close + 1);
     if (!authority.empty() && authority.front() != ':') {
-      error = "junk after ]";
+      error = "unexpected characters after ']'";
       return std::nullopt;
     }
-    url.port = authority.empty() ? "80" : std::string(authority.substr(1));
+    port = authority.empty() ? std::string_view{} : authority.substr(1);
+    if (authority.empty())
+      port = "80";
   } else {
     const std::size_t colon = authority.rfind(':');
     url.host = std::string(authority.substr(0, colon));
-    url.port = colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
+    port = colon == std::string_view::npos ? std::string_view{"80"} : authority.substr(colon + 1);
   }
   if (url.host.empty()) {
     error = "the URL has no host";
     return std::nullopt;
   }
-  if (url.port.empty() || url.port.find_first_not_of("0123456789") != std::string::npos ||
-      url.port.size() > 5 || std::stoul(url.port) > 65535) {
-    error = "bad port '" + url.port + "'";
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos ||
+      std::stoul(std::string(port)) > 65535) {
+    error = "bad port '" + std::string(port) + "'";
     return std::nullopt;
   }
+  url.port = std::string(port);
   const std::size_t query = rest.find('?');
-  std::string_view path = rest.substr(0, query);
+  const std::string_view path = rest.substr(0, query);
   url.target = path.empty() ? "/v1/stream" : std::string(path);
   if (query != std::string_view::npos)
     url.target += std::string(rest.substr(query));
@@ -82,4 +89,4 @@ inline void append_key(std::string& target, std::string_view key) {
   }
 }
 
-} // namespace nudge::bench
+}  // namespace nudge::net

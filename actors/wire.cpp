@@ -110,7 +110,7 @@ std::string mark_duplicate(std::string_view json_reply) {
 
 bool json_to_msgpack(std::string_view json, std::string& out) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError())
     return false;
   msgpack::sbuffer sbuf;

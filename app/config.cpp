@@ -511,7 +511,7 @@ void parse_webhook_map(const section& source, const std::vector<identity_type_co
   for (const auto& [type, pointer] : m.identities) {
     const auto path = child_path(t.key_path("identities"), type);
     const bool known = std::any_of(identities.begin(), identities.end(),
-                                   [&](const auto& i) { return i.name == type; });
+                                   [&type = type](const auto& i) { return i.name == type; });
     if (!known) fail(path, "not a configured identity type");
     check_pointer(path, pointer);
   }

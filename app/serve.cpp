@@ -2,6 +2,8 @@
 
 #include "app/serve.hpp"
 
+#include "app/options.hpp"
+
 #include "actors/context.hpp"
 #include "actors/directory.hpp"
 #include "actors/identity_resolver.hpp"
@@ -31,14 +33,6 @@ namespace {
 
 constexpr std::string_view active_policy_key = "active_policy";  // also written by net/http_session
 
-policies::policy_limits limits_for(const config& cfg) {
-  policies::policy_limits l;
-  l.purposes = cfg.consent.purposes;
-  for (const auto& id : cfg.identities)
-    l.identity_types.push_back(id.name);
-  return l;
-}
-
 std::optional<std::string> read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in)
@@ -53,48 +47,6 @@ void print_problems(std::string_view file, const std::vector<policies::problem>&
     std::cerr << file << ": " << (p.path.empty() ? "(document)" : p.path) << ": " << p.message << '\n';
 }
 
-net::gateway_options gateway_options_for(const config& cfg) {
-  net::gateway_options g;
-  g.max_message_bytes = cfg.server.max_message_bytes;
-  g.max_connections = cfg.server.max_connections;
-  g.ws_idle_timeout = cfg.server.ws_idle_timeout;
-  g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
-  g.admin_token = cfg.server.admin_token;
-  g.purposes = cfg.consent.purposes;
-  g.policy_limits = limits_for(cfg);
-  for (const auto& t : cfg.identities) {
-    net::identity_rule r;
-    r.type = t.name;
-    r.priority = t.priority;
-    r.normalize = t.normalize == identity_normalize::email   ? net::normalizer::email
-                  : t.normalize == identity_normalize::phone ? net::normalizer::phone
-                                                             : net::normalizer::none;
-    r.hash = t.hash;
-    r.anonymous = t.anonymous;
-    for (const auto& b : t.blocked) {
-      if (b.size() >= 2 && b.front() == '/' && b.back() == '/')
-        r.blocked_patterns.emplace_back(b.substr(1, b.size() - 2), std::regex::ECMAScript | std::regex::optimize);
-      else
-        r.blocked_exact.push_back(b);
-    }
-    g.identities.push_back(std::move(r));
-  }
-  std::stable_sort(g.identities.begin(), g.identities.end(),
-                   [](const auto& a, const auto& b) { return a.priority < b.priority; });
-  for (const auto& s : cfg.sources) {
-    if (s.kind == source_kind::stream) {
-      g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins});
-      continue;
-    }
-    net::webhook_source w{s.id, s.secret, s.channel, s.map.id, s.map.name, s.map.ts, {}, {}, {}};
-    w.identities.assign(s.map.identities.begin(), s.map.identities.end());
-    w.properties.assign(s.map.properties.begin(), s.map.properties.end());
-    w.names.assign(s.map.names.begin(), s.map.names.end());
-    g.webhooks.push_back(std::move(w));
-  }
-  return g;
-}
-
 }  // namespace
 
 int policy_check(const config& cfg, const std::filesystem::path& file) {
@@ -103,7 +55,7 @@ int policy_check(const config& cfg, const std::filesystem::path& file) {
     std::cerr << file.string() << ": cannot read the file\n";
     return 2;
   }
-  auto res = policies::compile(*text, limits_for(cfg));
+  auto res = policies::compile(*text, policy_limits_for(cfg));
   if (!res.compiled) {
     print_problems(file.string(), res.problems);
     return 2;
@@ -133,7 +85,7 @@ int serve(config cfg) {
   }
 
   // The policy: --policy, else the one last activated, else the embedded example.
-  auto limits = limits_for(cfg);
+  auto limits = policy_limits_for(cfg);
   std::string policy_text;
   std::string policy_origin;
   if (!cfg.policy_file.empty()) {

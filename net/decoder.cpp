@@ -1,6 +1,7 @@
 #include "net/decoder.hpp"
 
 #include "actors/wire.hpp"
+#include "net/detail/json_depth.hpp"
 
 #include <openssl/evp.h>
 #include <rapidjson/document.h>
@@ -63,17 +64,6 @@ bool to_scalar(const rapidjson::Value& v, policies::scalar& out) {
   else if (v.IsString()) out = std::string(v.GetString(), v.GetStringLength());
   else return false;
   return true;
-}
-
-int depth_of(const rapidjson::Value& v) {
-  int d = 0;
-  if (v.IsObject())
-    for (const auto& m : v.GetObject()) d = std::max(d, depth_of(m.value));
-  else if (v.IsArray())
-    for (const auto& e : v.GetArray()) d = std::max(d, depth_of(e));
-  else
-    return 0;
-  return d + 1;
 }
 
 void flatten(const rapidjson::Value& obj, std::string& prefix, std::vector<policies::property>& out) {
@@ -210,7 +200,7 @@ bool decoder::decode(std::string_view bytes, actors::wire_format fmt, const stre
     json = impl_->text;
   }
   auto& doc = impl_->doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<detail::untrusted_parse_flags>(json.data(), json.size());
   if (doc.HasParseError()) {
     err = {"", "invalid_message",
            std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) + ": " +
@@ -297,7 +287,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
     } else if (key == "properties" && out.kind == message_kind::event) {
       if (!val.IsObject())
         return fail("invalid_message", "/properties: an object");
-      if (depth_of(val) > max_property_depth)
+      if (detail::deeper_than(val, max_property_depth))
         return fail("invalid_message", "/properties: nested deeper than 8");
       std::string prefix;
       flatten(val, prefix, out.properties);
@@ -307,7 +297,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       for (const auto& t : val.GetObject()) {
         policies::scalar s;
         if (!to_scalar(t.value, s)) {
-          if (depth_of(t.value) > max_property_depth)
+          if (detail::deeper_than(t.value, max_property_depth))
             return fail("invalid_message", "/traits: nested deeper than 8");
           s = json_text(t.value);
         }

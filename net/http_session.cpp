@@ -2,6 +2,7 @@
 
 #include "actors/wire.hpp"
 #include "net/decoder.hpp"
+#include "net/detail/json_depth.hpp"
 #include "net/gateway.hpp"
 #include "actors/directory.hpp"
 #include "actors/ids.hpp"
@@ -267,7 +268,7 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
       (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id)))
     return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
   rapidjson::Document doc;
-  doc.Parse(req.body().data(), req.body().size());
+  doc.Parse<detail::untrusted_parse_flags>(req.body().data(), req.body().size());
   if (doc.HasParseError() || !doc.IsObject())
     return write(error_response(v, http::status::bad_request, "invalid_message", "the body is a JSON object"));
   for (const auto& m : doc.GetObject()) {
@@ -345,7 +346,7 @@ void http_session::route(http::request<http::string_body>& req) {
     if (ct != req.end() && ct->value().find("json") == std::string_view::npos)
       return write(error_response(v, http::status::unsupported_media_type, "invalid_message", "send application/json"));
     rapidjson::Document doc;
-    doc.Parse(req.body().data(), req.body().size());
+    doc.Parse<detail::untrusted_parse_flags>(req.body().data(), req.body().size());
     if (doc.HasParseError() || !doc.IsObject())
       return write(error_response(v, http::status::bad_request, "invalid_message", "the body is not a JSON object"));
     std::vector<const rapidjson::Value*> items;

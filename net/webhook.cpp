@@ -1,5 +1,7 @@
 #include "net/webhook.hpp"
 
+#include "net/detail/json_depth.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -54,6 +56,8 @@ bool verify_webhook_signature(std::string_view header, std::string_view secret, 
 
 namespace {
 
+constexpr int max_body_depth = 64;
+
 const rapidjson::Value* at(const rapidjson::Document& doc, const std::string& pointer) {
   rapidjson::Pointer p(pointer.c_str(), pointer.size());
   return p.IsValid() ? p.Get(doc) : nullptr;
@@ -72,9 +76,14 @@ bool as_text(const rapidjson::Value& v, std::string& out) {
 
 bool map_webhook_body(const webhook_source& src, std::string_view body, std::string& event_json, mapping_error& err) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  doc.Parse<detail::untrusted_parse_flags>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     err.message = "the body is not a JSON object";
+    return false;
+  }
+  // Mapped properties are copied with a recursive writer.
+  if (detail::deeper_than(doc, max_body_depth)) {
+    err.message = "the body nests deeper than " + std::to_string(max_body_depth) + " levels";
     return false;
   }
   std::string id, name_raw;

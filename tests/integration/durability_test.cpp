@@ -24,12 +24,8 @@ std::string purchase(const std::string& id, const std::string& anon) {
          R"("},"properties":{"price":1.5}})";
 }
 
-rapidjson::Document profile_by_anon(const server_process& srv, const std::string& anon, int* status = nullptr) {
-  auto res = http_call(srv.port(), "GET", "/v1/profiles?identity=anonymous_id:" + anon, "",
-                       {{"Authorization", "Bearer " + srv.admin_token()}});
-  if (status)
-    *status = res.status;
-  return parse(res.body);
+rapidjson::Document profile_by_anon(const server_process& srv, const std::string& anon) {
+  return profile_by_identity(srv, "anonymous_id:" + anon);
 }
 
 }  // namespace

@@ -53,7 +53,21 @@ std::string file_text(const std::filesystem::path& p) {
 
 namespace {
 
-pid_t spawn(const std::vector<std::string>& args, int& out_fd, int in_fd = -1) {
+pid_t spawn(const std::vector<std::string>& args, int& out_fd, int in_fd = -1,
+            const std::vector<std::string>& env = {}) {
+  // argv and envp are built before fork: the child only dup2()s and execs.
+  std::string bin = NUDGE_BINARY;
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  argv.push_back(bin.data());
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy;
+  for (char** e = environ; *e; ++e) env_copy.emplace_back(*e);
+  env_copy.insert(env_copy.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
   int fds[2];
   if (::pipe(fds) != 0)
     throw std::runtime_error("pipe failed");
@@ -67,13 +81,7 @@ pid_t spawn(const std::vector<std::string>& args, int& out_fd, int in_fd = -1) {
       ::dup2(in_fd, 0);
     ::close(fds[0]);
     ::close(fds[1]);
-    std::vector<char*> argv;
-    std::string bin = NUDGE_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
+    ::execve(bin.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   ::close(fds[1]);
@@ -97,11 +105,12 @@ int wait_exit(pid_t pid, std::chrono::seconds limit) {
 
 }  // namespace
 
-server_process::server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra)
+server_process::server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra,
+                               const std::vector<std::string>& env)
   : output_(std::make_shared<std::string>()), output_mtx_(std::make_shared<std::mutex>()) {
   std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--data", data_dir.string()};
   args.insert(args.end(), extra.begin(), extra.end());
-  pid_ = spawn(args, out_fd_);
+  pid_ = spawn(args, out_fd_, -1, env);
   std::string buf;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   const std::string marker = "listening on http://127.0.0.1:";
@@ -329,6 +338,14 @@ rapidjson::Document parse(const std::string& json) {
   rapidjson::Document d;
   d.Parse(json.c_str(), json.size());
   return d;
+}
+
+rapidjson::Document profile_by_identity(const server_process& srv, const std::string& type_value, int* status) {
+  auto res = http_call(srv.port(), "GET", "/v1/profiles?identity=" + type_value, "",
+                       {{"Authorization", "Bearer " + srv.admin_token()}});
+  if (status)
+    *status = res.status;
+  return parse(res.body);
 }
 
 rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others) {

@@ -24,9 +24,11 @@ struct temp_dir {
 
 class server_process {
 public:
-  /// Starts `nudge serve --listen 127.0.0.1:0 --data DIR` plus `extra` arguments and
-  /// waits (at most 20 s) for its "listening on" line. Throws on failure.
-  server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra = {});
+  /// Starts `nudge serve --listen 127.0.0.1:0 --data DIR` plus `extra` arguments, with
+  /// `env` ("NAME=VALUE") added to the environment, and waits (at most 20 s) for its
+  /// "listening on" line. Throws on failure.
+  server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra = {},
+                 const std::vector<std::string>& env = {});
   ~server_process();
 
   int port() const { return port_; }
@@ -83,6 +85,10 @@ private:
 };
 
 rapidjson::Document parse(const std::string& json);
+
+/// GET /v1/profiles?identity=TYPE:VALUE with the admin token; `status` gets the HTTP status.
+rapidjson::Document profile_by_identity(const server_process& srv, const std::string& type_value,
+                                        int* status = nullptr);
 
 /// The reply whose "id" is `id` among the next frames (others are kept for later).
 rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others = nullptr);

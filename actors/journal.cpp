@@ -68,7 +68,19 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   if (gc)
     commits_since_gc_ = 0;
   auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-  auto ec = env_.commit([&](storage::write_txn& txn) {
+  // A failed commit or sync is sticky (like LevelDB's bg_error_): what it wrote may or
+  // may not be on disk, so nothing more is written or acknowledged until a sync of the
+  // whole environment succeeds. A full map is not sticky: LMDB wrote nothing.
+  std::error_code ec;
+  if (sticky_) {
+    if (env_.sync()) {
+      ec = sticky_;
+    } else {
+      spdlog::warn("journal: storage syncs again, writes resume (after: {})", sticky_.message());
+      sticky_.clear();
+    }
+  }
+  if (!ec) ec = env_.commit([&](storage::write_txn& txn) {
     for (auto& rec : batch) {
       if (rec.entry)
         storage::journal_table::append(txn, rec.profile_id, *rec.entry);
@@ -95,6 +107,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     spdlog::error("journal commit of {} records failed: {}", batch.size(), ec.message());
   }
   bool full = ec == storage::errc::map_full;
+  if (!ok && !full)
+    sticky_ = ec;
   for (auto& rec : batch) {
     // on_done first: what it changes (an activated policy) holds before the reply.
     if (rec.on_done)

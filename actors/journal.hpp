@@ -87,6 +87,9 @@ private:
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::uint64_t commits_since_gc_ = 0;
+  /// Writer thread only: the failure that makes the writer refuse writes until a full
+  /// sync of the environment succeeds again (see commit_batch).
+  std::error_code sticky_;
   std::thread thread_;
 };
 

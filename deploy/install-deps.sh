@@ -9,6 +9,7 @@ packages=(
   libcaf-dev libboost-dev libmsgpack-cxx-dev liblmdb-dev catch2
   rapidjson-dev libtomlplusplus-dev libcli11-dev libssl-dev libspdlog-dev
   curl
+  clang libclang-rt-14-dev   # tests/fuzz (libFuzzer)
 )
 
 missing=()

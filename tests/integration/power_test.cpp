@@ -1,0 +1,239 @@
+// durability = "power" against the real binary with an LD_PRELOAD shim
+// (sync_shim.cpp) that logs every msync/fsync/fdatasync and fails them on request.
+// A SIGKILL cannot tell a missing sync from a present one; the shim can: it proves a
+// sync of the data file precedes every reply, and that a failing sync (EIO, ENOSPC)
+// yields error replies, never a success, after which the service recovers.
+#include "tests/integration/harness.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+using namespace nudge::test;
+
+namespace {
+
+struct shim_files {
+  explicit shim_files(const temp_dir& dir) : log(dir.path / "shim.log"), control(dir.path / "shim.control") {
+    std::ofstream(control).flush();
+  }
+  std::filesystem::path log;
+  std::filesystem::path control;
+
+  std::vector<std::string> env(const std::filesystem::path& data) const {
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    return {std::string("LD_PRELOAD=") + NUDGE_SYNC_SHIM, "NUDGE_SHIM_LOG=" + log.string(),
+            "NUDGE_SHIM_CONTROL=" + control.string(), "NUDGE_SHIM_PATH=" + data.string(),
+            // Under ASan the shim is loaded ahead of the sanitizer runtime.
+            std::string("ASAN_OPTIONS=verify_asan_link_order=0") + (asan ? std::string(":") + asan : "")};
+  }
+  /// Lines of the log that start with `kind` ("S" sync calls, "W" data-file writes).
+  std::vector<std::string> lines(char kind) const {
+    std::ifstream in(log);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty() && line[0] == kind)
+        out.push_back(line);
+    return out;
+  }
+  std::size_t syncs() const { return lines('S').size(); }
+  /// Fails the next `count` sync calls with `err`.
+  void fail_syncs(std::size_t count, int err) const {
+    auto from = syncs() + 1;
+    std::ofstream(control) << "sync " << from << " " << from + count << " " << err << "\n";
+  }
+  void fail_writes(int err) const { std::ofstream(control) << "write 1 1000000000 " << err << "\n"; }
+  void clear() const { std::ofstream(control).flush(); }
+};
+
+std::filesystem::path power_config(const temp_dir& dir) {
+  auto cfg = dir.path / "power.toml";
+  std::ofstream(cfg) << "[durability]\nmode = \"power\"\n";
+  return cfg;
+}
+
+std::string purchase(const std::string& id) {
+  return R"({"type":"event","id":")" + id + R"(","name":"purchase","identities":{"anonymous_id":"a-pw"},"properties":{"price":1}})";
+}
+
+std::string type_of(const rapidjson::Document& d) {
+  return d.IsObject() && d.HasMember("type") && d["type"].IsString() ? d["type"].GetString() : "";
+}
+
+std::uint64_t events(const server_process& srv) {
+  auto p = profile_by_identity(srv, "anonymous_id:a-pw");
+  return p.IsObject() && p.HasMember("stats") ? p["stats"]["events"].GetUint64() : 0;
+}
+
+std::uint64_t journal_commits(const server_process& srv) {
+  auto s = parse(http_call(srv.port(), "GET", "/v1/stats", "", {{"Authorization", "Bearer " + srv.admin_token()}}).body);
+  return s["journal"]["commits"].GetUint64();
+}
+
+void grant(ws_client& ws) {
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-pw","identities":{"anonymous_id":"a-pw"},"purposes":{"analytics":"granted"}})"));
+  REQUIRE(type_of(read_reply(ws, "c-pw")) == "ack");
+}
+
+}  // namespace
+
+TEST_CASE("power durability: a sync of the data file precedes every reply", "[durability][power][integration]") {
+  temp_dir dir;
+  shim_files shim(dir);
+  const auto data = dir.path / "data";
+  server_process srv(data, {"--config", power_config(dir).string()}, shim.env(data));
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  grant(ws);
+
+  SECTION("one message at a time: the sync count grows between each send and its reply") {
+    for (int i = 0; i < 40; ++i) {
+      const auto before = shim.syncs();
+      REQUIRE(ws.send(purchase("e-" + std::to_string(i))));
+      auto reply = read_reply(ws, "e-" + std::to_string(i));
+      REQUIRE(type_of(reply) == "decision");
+      INFO("message " << i);
+      CHECK(shim.syncs() > before);
+    }
+    // Each of them is a sync of the LMDB map (msync, MDB_WRITEMAP) that succeeded.
+    for (const auto& line : shim.lines('S'))
+      CHECK((line.find(" msync 0") != std::string::npos || line.find(" fsync 0") != std::string::npos ||
+             line.find(" fdatasync 0") != std::string::npos));
+  }
+  SECTION("pipelined: at least one sync per journal commit, and every reply after one") {
+    const auto syncs_before = shim.syncs();
+    const auto commits_before = journal_commits(srv);
+    const int n = 300;
+    for (int i = 0; i < n; ++i) REQUIRE(ws.send(purchase("p-" + std::to_string(i))));
+    for (int i = 0; i < n; ++i) {
+      auto frame = ws.read();
+      REQUIRE(frame);
+      REQUIRE(type_of(parse(*frame)) == "decision");
+    }
+    const auto commits = journal_commits(srv) - commits_before;
+    const auto syncs = shim.syncs() - syncs_before;
+    INFO("commits " << commits << ", syncs " << syncs);
+    CHECK(commits >= 1);
+    CHECK(syncs >= commits);
+    CHECK(events(srv) == static_cast<std::uint64_t>(n));
+  }
+}
+
+TEST_CASE("process durability does not sync per commit (the shim's control case)", "[durability][integration]") {
+  temp_dir dir;
+  shim_files shim(dir);
+  const auto data = dir.path / "data";
+  server_process srv(data, {}, shim.env(data));
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  grant(ws);
+  const auto before = shim.syncs();
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(ws.send(purchase("e-" + std::to_string(i))));
+    REQUIRE(type_of(read_reply(ws, "e-" + std::to_string(i))) == "decision");
+  }
+  CHECK(shim.syncs() == before);
+}
+
+TEST_CASE("a failing sync gets error replies, never a success, and the service recovers consistently",
+          "[durability][power][integration][faults]") {
+  temp_dir dir;
+  shim_files shim(dir);
+  const auto data = dir.path / "data";
+  auto errno_value = GENERATE(5 /* EIO */, 28 /* ENOSPC */);
+  INFO("errno " << errno_value);
+  std::set<std::string> sent;
+  {
+    server_process srv(data, {"--config", power_config(dir).string()}, shim.env(data));
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    grant(ws);
+    for (int i = 0; i < 5; ++i) {
+      sent.insert("ok-" + std::to_string(i));
+      REQUIRE(ws.send(purchase("ok-" + std::to_string(i))));
+      REQUIRE(type_of(read_reply(ws, "ok-" + std::to_string(i))) == "decision");
+    }
+
+    // Three syncs fail: the commit's own, then the writer's recovery attempts before
+    // each of the next two batches. All three messages are refused.
+    shim.fail_syncs(3, errno_value);
+    std::vector<std::string> refused;
+    for (int i = 0; i < 3; ++i) {
+      const auto id = "f-" + std::to_string(i);
+      sent.insert(id);
+      REQUIRE(ws.send(purchase(id)));
+      auto reply = read_reply(ws, id);
+      REQUIRE(type_of(reply) == "error");
+      CHECK(std::string(reply["code"].GetString()) == "internal");
+      refused.push_back(id);
+    }
+
+    // The next sync succeeds: writes resume.
+    sent.insert("after-0");
+    REQUIRE(ws.send(purchase("after-0")));
+    REQUIRE(type_of(read_reply(ws, "after-0")) == "decision");
+
+    // Resending the refused messages: each is applied once. The first was committed
+    // before its sync failed, so it answers as a duplicate; the other two met the
+    // sticky failure, were not written at all, and are applied now.
+    for (const auto& id : refused) {
+      REQUIRE(ws.send(purchase(id)));
+      auto reply = read_reply(ws, id);
+      REQUIRE(type_of(reply) == "decision");
+      INFO(id);
+      CHECK((reply.HasMember("duplicate") && reply["duplicate"].GetBool()) == (id == "f-0"));
+    }
+    CHECK(events(srv) == sent.size());
+    srv.stop(SIGKILL);
+  }
+  shim.clear();
+  server_process srv(data, {"--config", power_config(dir).string()}, shim.env(data));
+  REQUIRE(http_call(srv.port(), "GET", "/readyz").status == 200);
+  CHECK(events(srv) == sent.size());
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  for (const auto& id : sent) {
+    REQUIRE(ws.send(purchase(id)));
+    auto reply = read_reply(ws, id);
+    REQUIRE(type_of(reply) == "decision");
+    CHECK(reply["duplicate"].GetBool());
+  }
+}
+
+TEST_CASE("ENOSPC on writes to the data dir never turns into a success reply", "[durability][power][integration][faults]") {
+  temp_dir dir;
+  shim_files shim(dir);
+  const auto data = dir.path / "data";
+  server_process srv(data, {"--config", power_config(dir).string()}, shim.env(data));
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  grant(ws);
+  shim.fail_writes(28);
+  std::size_t decisions = 0, errors = 0;
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(ws.send(purchase("w-" + std::to_string(i))));
+    auto reply = read_reply(ws, "w-" + std::to_string(i));
+    const auto t = type_of(reply);
+    REQUIRE((t == "decision" || t == "error"));
+    (t == "decision" ? decisions : errors) += 1;
+  }
+  std::size_t failed_writes = 0;  // lines "W N CALL ERRNO" with a non-zero errno
+  for (const auto& line : shim.lines('W'))
+    failed_writes += line.substr(line.rfind(' ') + 1) != "0";
+  INFO("data-file writes failed: " << failed_writes << ", decisions " << decisions << ", errors " << errors);
+  // LMDB with MDB_WRITEMAP commits through the shared mapping and a sync; when it does
+  // no write() to the data file, ENOSPC there cannot arise and every reply is a success.
+  if (failed_writes == 0)
+    CHECK(decisions == 20);
+  else
+    CHECK(errors > 0);
+  shim.clear();
+  REQUIRE(ws.send(purchase("w-after")));
+  REQUIRE(type_of(read_reply(ws, "w-after")) == "decision");
+  CHECK(events(srv) == decisions + 1);
+}

@@ -1,0 +1,154 @@
+// An LD_PRELOAD shim for durability tests: wraps msync/fsync/fdatasync and
+// write/pwrite/pwrite64, counts them, logs them and fails them on request.
+//
+//   NUDGE_SHIM_LOG=FILE      every sync call appends "S N CALL RESULT" (N counts sync
+//                            calls from 1, process-wide), written before the call
+//                            returns, so a line precedes whatever the caller does next;
+//                            every write to a file under NUDGE_SHIM_PATH appends
+//                            "W N CALL RESULT"
+//   NUDGE_SHIM_PATH=PATH     writes counted (and failed) are those to files whose path starts with PATH
+//   NUDGE_SHIM_CONTROL=FILE  re-read at every call: lines "sync FROM TO ERRNO" and
+//                            "write FROM TO ERRNO" make calls numbered FROM <= N < TO
+//                            fail with ERRNO (e.g. 5 EIO, 28 ENOSPC) without running
+//
+// Only the test's server loads it; nothing in the service knows about it.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+std::atomic<long> sync_calls{0};
+std::atomic<long> write_calls{0};
+
+template <class F>
+F next(const char* name) {
+  void* sym = ::dlsym(RTLD_NEXT, name);
+  F f;
+  std::memcpy(&f, &sym, sizeof f);
+  return f;
+}
+
+// Raw syscalls for the shim's own I/O: they must not recurse into the wrappers.
+void log_line(const char* kind, long n, const char* call, int result) {
+  const char* path = std::getenv("NUDGE_SHIM_LOG");
+  if (!path)
+    return;
+  int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (fd < 0)
+    return;
+  char line[128];
+  int len = std::snprintf(line, sizeof line, "%s %ld %s %d\n", kind, n, call, result);
+  ::syscall(SYS_write, fd, line, static_cast<std::size_t>(len));
+  ::syscall(SYS_close, fd);
+}
+
+/// The errno to fail call number `n` of `kind` ("sync" or "write") with, or 0.
+int injected(const char* kind, long n) {
+  const char* path = std::getenv("NUDGE_SHIM_CONTROL");
+  if (!path)
+    return 0;
+  int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0)
+    return 0;
+  char buf[512];
+  long len = ::syscall(SYS_read, fd, buf, sizeof buf - 1);
+  ::syscall(SYS_close, fd);
+  if (len <= 0)
+    return 0;
+  buf[len] = '\0';
+  for (char* line = buf; line && *line;) {
+    char* eol = std::strchr(line, '\n');
+    if (eol)
+      *eol = '\0';
+    char what[16];
+    long from = 0, to = 0;
+    int err = 0;
+    if (std::sscanf(line, "%15s %ld %ld %d", what, &from, &to, &err) == 4 && std::strcmp(what, kind) == 0 &&
+        n >= from && n < to)
+      return err;
+    line = eol ? eol + 1 : nullptr;
+  }
+  return 0;
+}
+
+template <class Call>
+int on_sync(const char* name, Call call) {
+  long n = ++sync_calls;
+  int err = injected("sync", n);
+  int rc = err ? -1 : call();
+  int saved = err ? err : errno;
+  log_line("S", n, name, rc == 0 ? 0 : saved);
+  errno = saved;
+  return rc;
+}
+
+bool watched(int fd) {
+  const char* dir = std::getenv("NUDGE_SHIM_PATH");
+  if (!dir || fd < 0)
+    return false;
+  char link[64], target[4096];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  long len = ::syscall(SYS_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+  if (len <= 0)
+    return false;
+  target[len] = '\0';
+  return std::strncmp(target, dir, std::strlen(dir)) == 0;
+}
+
+template <class Call>
+ssize_t on_write(int fd, const char* name, Call call) {
+  if (!watched(fd))
+    return call();
+  long n = ++write_calls;
+  int err = injected("write", n);
+  ssize_t rc = err ? -1 : call();
+  int saved = err ? err : errno;
+  log_line("W", n, name, rc >= 0 ? 0 : saved);
+  errno = saved;
+  return rc;
+}
+
+}  // namespace
+
+extern "C" {
+
+int msync(void* addr, size_t length, int flags) {
+  static auto real = next<int (*)(void*, size_t, int)>("msync");
+  return on_sync("msync", [&] { return real(addr, length, flags); });
+}
+
+int fsync(int fd) {
+  static auto real = next<int (*)(int)>("fsync");
+  return on_sync("fsync", [&] { return real(fd); });
+}
+
+int fdatasync(int fd) {
+  static auto real = next<int (*)(int)>("fdatasync");
+  return on_sync("fdatasync", [&] { return real(fd); });
+}
+
+ssize_t write(int fd, const void* buf, size_t count) {
+  static auto real = next<ssize_t (*)(int, const void*, size_t)>("write");
+  return on_write(fd, "write", [&] { return real(fd, buf, count); });
+}
+
+ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
+  static auto real = next<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
+  return on_write(fd, "pwrite", [&] { return real(fd, buf, count, offset); });
+}
+
+ssize_t pwrite64(int fd, const void* buf, size_t count, off64_t offset) {
+  static auto real = next<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
+  return on_write(fd, "pwrite64", [&] { return real(fd, buf, count, offset); });
+}
+
+}  // extern "C"

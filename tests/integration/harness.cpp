@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -338,6 +339,40 @@ rapidjson::Document parse(const std::string& json) {
   rapidjson::Document d;
   d.Parse(json.c_str(), json.size());
   return d;
+}
+
+sync_shim::sync_shim(const temp_dir& dir) : log_(dir.path / "shim.log"), control_(dir.path / "shim.control") {
+  std::ofstream(control_).flush();
+}
+
+std::vector<std::string> sync_shim::env(const std::filesystem::path& data) const {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return {std::string("LD_PRELOAD=") + NUDGE_SYNC_SHIM, "NUDGE_SHIM_LOG=" + log_.string(),
+          "NUDGE_SHIM_CONTROL=" + control_.string(), "NUDGE_SHIM_PATH=" + data.string(),
+          // Under ASan the shim is loaded ahead of the sanitizer runtime.
+          std::string("ASAN_OPTIONS=verify_asan_link_order=0") + (asan ? std::string(":") + asan : "")};
+}
+
+std::vector<std::string> sync_shim::lines(char kind) const {
+  std::ifstream in(log_);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] == kind)
+      out.push_back(line);
+  return out;
+}
+
+void sync_shim::fail_syncs(std::size_t count, int err) const {
+  auto from = syncs() + 1;
+  std::ofstream(control_) << "sync " << from << " " << from + count << " " << err << "\n";
+}
+
+void sync_shim::fail_writes(int err) const {
+  std::ofstream(control_) << "write 1 1000000000 " << err << "\n";
+}
+
+void sync_shim::clear() const {
+  std::ofstream(control_).flush();
 }
 
 rapidjson::Document profile_by_identity(const server_process& srv, const std::string& type_value, int* status) {

@@ -84,6 +84,27 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// Drives the LD_PRELOAD shim of sync_shim.cpp through its files in a temp dir: the
+/// log of sync calls and data-file writes, and the control file that fails them.
+class sync_shim {
+public:
+  explicit sync_shim(const temp_dir& dir);
+  /// Environment for server_process: preload the shim, watch writes under `data`.
+  std::vector<std::string> env(const std::filesystem::path& data) const;
+  /// Lines of the log that start with `kind` ('S' sync calls, 'W' data-file writes).
+  std::vector<std::string> lines(char kind) const;
+  std::size_t syncs() const { return lines('S').size(); }
+  /// Fails the next `count` sync calls with `err`.
+  void fail_syncs(std::size_t count, int err) const;
+  /// Fails every later write to a file under the data dir with `err`.
+  void fail_writes(int err) const;
+  void clear() const;
+
+private:
+  std::filesystem::path log_;
+  std::filesystem::path control_;
+};
+
 rapidjson::Document parse(const std::string& json);
 
 /// GET /v1/profiles?identity=TYPE:VALUE with the admin token; `status` gets the HTTP status.

@@ -9,47 +9,12 @@
 
 #include <signal.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 using namespace nudge::test;
 
 namespace {
-
-struct shim_files {
-  explicit shim_files(const temp_dir& dir) : log(dir.path / "shim.log"), control(dir.path / "shim.control") {
-    std::ofstream(control).flush();
-  }
-  std::filesystem::path log;
-  std::filesystem::path control;
-
-  std::vector<std::string> env(const std::filesystem::path& data) const {
-    const char* asan = std::getenv("ASAN_OPTIONS");
-    return {std::string("LD_PRELOAD=") + NUDGE_SYNC_SHIM, "NUDGE_SHIM_LOG=" + log.string(),
-            "NUDGE_SHIM_CONTROL=" + control.string(), "NUDGE_SHIM_PATH=" + data.string(),
-            // Under ASan the shim is loaded ahead of the sanitizer runtime.
-            std::string("ASAN_OPTIONS=verify_asan_link_order=0") + (asan ? std::string(":") + asan : "")};
-  }
-  /// Lines of the log that start with `kind` ("S" sync calls, "W" data-file writes).
-  std::vector<std::string> lines(char kind) const {
-    std::ifstream in(log);
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty() && line[0] == kind)
-        out.push_back(line);
-    return out;
-  }
-  std::size_t syncs() const { return lines('S').size(); }
-  /// Fails the next `count` sync calls with `err`.
-  void fail_syncs(std::size_t count, int err) const {
-    auto from = syncs() + 1;
-    std::ofstream(control) << "sync " << from << " " << from + count << " " << err << "\n";
-  }
-  void fail_writes(int err) const { std::ofstream(control) << "write 1 1000000000 " << err << "\n"; }
-  void clear() const { std::ofstream(control).flush(); }
-};
 
 std::filesystem::path power_config(const temp_dir& dir) {
   auto cfg = dir.path / "power.toml";
@@ -84,7 +49,7 @@ void grant(ws_client& ws) {
 
 TEST_CASE("power durability: a sync of the data file precedes every reply", "[durability][power][integration]") {
   temp_dir dir;
-  shim_files shim(dir);
+  sync_shim shim(dir);
   const auto data = dir.path / "data";
   server_process srv(data, {"--config", power_config(dir).string()}, shim.env(data));
   ws_client ws;
@@ -126,7 +91,7 @@ TEST_CASE("power durability: a sync of the data file precedes every reply", "[du
 
 TEST_CASE("process durability does not sync per commit (the shim's control case)", "[durability][integration]") {
   temp_dir dir;
-  shim_files shim(dir);
+  sync_shim shim(dir);
   const auto data = dir.path / "data";
   server_process srv(data, {}, shim.env(data));
   ws_client ws;
@@ -143,7 +108,7 @@ TEST_CASE("process durability does not sync per commit (the shim's control case)
 TEST_CASE("a failing sync gets error replies, never a success, and the service recovers consistently",
           "[durability][power][integration][faults]") {
   temp_dir dir;
-  shim_files shim(dir);
+  sync_shim shim(dir);
   const auto data = dir.path / "data";
   auto errno_value = GENERATE(5 /* EIO */, 28 /* ENOSPC */);
   INFO("errno " << errno_value);
@@ -207,7 +172,7 @@ TEST_CASE("a failing sync gets error replies, never a success, and the service r
 
 TEST_CASE("ENOSPC on writes to the data dir never turns into a success reply", "[durability][power][integration][faults]") {
   temp_dir dir;
-  shim_files shim(dir);
+  sync_shim shim(dir);
   const auto data = dir.path / "data";
   server_process srv(data, {"--config", power_config(dir).string()}, shim.env(data));
   ws_client ws;

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -64,7 +65,14 @@ pid_t spawn(const std::vector<std::string>& args, int& out_fd, int in_fd = -1,
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_copy;
-  for (char** e = environ; *e; ++e) env_copy.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    std::string_view var(*e);
+    const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& x) {
+      return x.substr(0, x.find('=') + 1) == var.substr(0, var.find('=') + 1);
+    });
+    if (!replaced)
+      env_copy.emplace_back(var);
+  }
   env_copy.insert(env_copy.end(), env.begin(), env.end());
   std::vector<char*> envp;
   for (auto& e : env_copy) envp.push_back(e.data());

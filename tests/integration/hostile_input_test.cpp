@@ -53,7 +53,7 @@ channel = "support"
   "ticket.created" = "support_ticket_opened"
 )";
   server_process srv(dir.path / "data", {"--config", cfg.string()});
-  const int depth = 4 << 20;  // 8 MiB of brackets
+  const int depth = 2 << 20;  // 4 MiB of brackets
 
   SECTION("POST /v1/events: 400 invalid_message") {
     auto res = http_call(srv.port(), "POST", "/v1/events", std::string(static_cast<std::size_t>(depth), '['),

@@ -156,9 +156,12 @@ int serve(config cfg) {
   ctx.counters = &counters;
   actors::directory dir(ctx);
   ctx.dir = &dir;
-  actors::identity_resolver resolver(*env);
-  ctx.on_links_settled = [&resolver](const std::vector<policies::identity>& links, const std::string& pid) {
-    resolver.settled(links, pid);
+  std::vector<actors::identity_limit> identity_limits;
+  for (const auto& t : cfg.identities)
+    identity_limits.push_back({t.name, t.limit});
+  actors::identity_resolver resolver(*env, std::move(identity_limits));
+  ctx.on_resolution_settled = [&resolver](std::uint64_t ticket) {
+    resolver.settled(ticket);
   };
 
   net::gateway gw(gateway_options_for(cfg), ctx, resolver);

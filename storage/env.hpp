@@ -84,6 +84,8 @@ class env {
   MDB_dbi aliases() const noexcept { return aliases_; }
   MDB_dbi dedupe() const noexcept { return dedupe_; }
   MDB_dbi meta() const noexcept { return meta_; }
+  /// The identity index read the other way: profile id → its identities.
+  MDB_dbi members() const noexcept { return members_; }
 
   /// Writes a consistent, compacted copy (mdb_env_copy2, MDB_CP_COMPACT) of the
   /// committed state to `dir`/data.mdb, creating `dir` (0700) if missing; it must not
@@ -117,6 +119,7 @@ class env {
   MDB_dbi aliases_ = 0;
   MDB_dbi dedupe_ = 0;
   MDB_dbi meta_ = 0;
+  MDB_dbi members_ = 0;
   std::atomic<std::uint64_t> map_size_{0};
 
   // The resize gate: readers count themselves in; a map growth waits for zero and

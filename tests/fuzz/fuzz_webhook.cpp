@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string event_json;
   net::mapping_error merr;
   if (net::map_webhook_body(hook, body, event_json, merr)) {
-    net::stream_source as_source{hook.id, {}, hook.channel, {}};
+    net::stream_source as_source{hook.id, {}, hook.channel, {}, nullptr};
     actors::inbound msg;
     net::decode_error err;
     (void)dec.decode(event_json, actors::wire_format::json, as_source, msg, err);

@@ -1,86 +1,76 @@
-#include "actors/wire.hpp"
+// Identity normalisation, hashing and blocked placeholders (API.md section 5), as the
+// gateway's decoder applies them to every message.
 #include "net/decoder.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <string>
+#include <atomic>
 
-using namespace nudge;
-
+namespace nudge::net {
 namespace {
 
-net::gateway_options options() {
-  net::gateway_options o;
-  net::identity_rule user;
-  user.type = "user_id";
-  user.priority = 1;
-  o.identities.push_back(user);
-  o.purposes = {"analytics"};
+gateway_options options_with_rules(std::atomic<std::uint64_t>* blocked) {
+  gateway_options o;
+  identity_rule user{"user_id", 1, normalizer::none, false, false, {"null", "undefined"}, {}};
+  user.blocked_patterns.emplace_back("^-?1$");
+  identity_rule email{"email", 2, normalizer::email, false, false, {}, {}};
+  identity_rule phone{"phone", 3, normalizer::phone, true, false, {}, {}};
+  identity_rule device{"device_id", 4, normalizer::none, false, true, {}, {}};
+  device.blocked_patterns.emplace_back("^0+(-0+)*$");
+  o.identities = {user, email, phone, device};
+  o.blocked_seen = blocked;
   return o;
 }
 
-const net::stream_source web{"web", "wk_test", "web", {}};
+const stream_source web{"web", "wk", "web", {}, nullptr};
+
+TEST_CASE("email is trimmed and lowercased; phone keeps + and digits and is hashed", "[net][identity]") {
+  std::atomic<std::uint64_t> blocked{0};
+  auto opts = options_with_rules(&blocked);
+  decoder dec(opts);
+  std::string out;
+  REQUIRE(dec.normalize(*dec.rule("email"), "  Jane.Doe@Example.COM \t", out));
+  CHECK(out == "jane.doe@example.com");
+  REQUIRE(dec.normalize(*dec.rule("phone"), "+44 (20) 7946-0000", out));
+  // sha256("+442079460000")
+  CHECK(out == "sha256:543f9cda443b9c55ebcf8ab34b586f9dc34948776b73de02393c41d5f8edc356");
+}
+
+TEST_CASE("blocked placeholders are dropped wherever they appear and counted", "[net][identity]") {
+  std::atomic<std::uint64_t> blocked{0};
+  auto opts = options_with_rules(&blocked);
+  decoder dec(opts);
+  actors::inbound msg;
+  decode_error err;
+  REQUIRE(dec.decode(R"({"type":"event","id":"e-1","name":"page_view","identities":{"user_id":"null","device_id":"ios-1"}})",
+                     actors::wire_format::json, web, msg, err));
+  REQUIRE(msg.identities.size() == 1);
+  CHECK(msg.identities[0].type == "device_id");
+  CHECK(blocked == 1);
+  // A pattern blocks too; a message left with no identity is an invalid_message.
+  actors::inbound only;
+  CHECK_FALSE(dec.decode(R"({"type":"event","id":"e-2","name":"page_view","identities":{"user_id":"-1","device_id":"000-000"}})",
+                         actors::wire_format::json, web, only, err));
+  CHECK(err.code == "invalid_message");
+  CHECK(blocked == 3);
+  std::string out;
+  CHECK(dec.normalize(*dec.rule("user_id"), "u-10", out));
+  CHECK(out == "u-10");
+}
+
+TEST_CASE("identities are ordered by priority, highest first", "[net][identity]") {
+  auto opts = options_with_rules(nullptr);
+  decoder dec(opts);
+  actors::inbound msg;
+  decode_error err;
+  REQUIRE(dec.decode(R"({"type":"event","id":"e-1","name":"login","identities":{"device_id":"ios-1","email":"A@B.C","user_id":"u-1"}})",
+                     actors::wire_format::json, web, msg, err));
+  REQUIRE(msg.identities.size() == 3);
+  CHECK(msg.identities[0].type == "user_id");
+  CHECK(msg.identities[1].type == "email");
+  CHECK(msg.identities[1].value == "a@b.c");
+  CHECK(msg.identities[2].type == "device_id");
+}
 
 }  // namespace
-
-// Found by reasoning about tests/fuzz/fuzz_decode_json: RapidJSON's recursive parser
-// overflowed the stack on deep nesting, and max_message_bytes allows 16 MiB.
-TEST_CASE("a message nested millions of levels deep is refused, not a stack overflow", "[decoder][hostile]") {
-  auto opts = options();
-  net::decoder dec(opts);
-  actors::inbound msg;
-  net::decode_error err;
-
-  SECTION("bare arrays") {
-    std::string text(4 << 20, '[');
-    REQUIRE_FALSE(dec.decode(text, actors::wire_format::json, web, msg, err));
-    CHECK(err.code == "invalid_message");
-  }
-  SECTION("inside properties and traits, well-formed") {
-    for (std::string key : {"properties", "traits"}) {
-      std::string text = R"({"type":"event","id":"e-1","name":"x","identities":{"user_id":"u-1"},")" + key +
-                         R"(":{"a":)";
-      constexpr int depth = 1 << 20;
-      for (int i = 0; i < depth; ++i) text += "[";
-      for (int i = 0; i < depth; ++i) text += "]";
-      text += "}}";
-      REQUIRE_FALSE(dec.decode(text, actors::wire_format::json, web, msg, err));
-      CHECK(err.code == "invalid_message");
-      CHECK(err.id == "e-1");
-      CHECK(err.message == "/" + key + ": nested deeper than 8");
-    }
-  }
-}
-
-TEST_CASE("properties nested exactly to the limit are accepted and flattened", "[decoder]") {
-  auto opts = options();
-  net::decoder dec(opts);
-  actors::inbound msg;
-  net::decode_error err;
-  std::string text = R"({"type":"event","id":"e-1","name":"x","identities":{"user_id":"u-1"},"properties":)";
-  for (int i = 0; i < 7; ++i) text += R"({"a":)";
-  text += "[1]";
-  for (int i = 0; i < 7; ++i) text += "}";
-  text += "}";
-  REQUIRE(dec.decode(text, actors::wire_format::json, web, msg, err));
-  REQUIRE(msg.properties.size() == 1);
-  CHECK(msg.properties[0].path == "a.a.a.a.a.a.a");
-  CHECK(std::get<std::string>(msg.properties[0].value) == "[1]");
-}
-
-TEST_CASE("a MessagePack frame nested past the limit or claiming a huge array is refused", "[decoder][hostile]") {
-  auto opts = options();
-  net::decoder dec(opts);
-  actors::inbound msg;
-  net::decode_error err;
-  SECTION("nesting") {
-    std::string bytes(1 << 20, '\x91');  // fixarray of one element, a million times
-    REQUIRE_FALSE(dec.decode(bytes, actors::wire_format::msgpack, web, msg, err));
-  }
-  SECTION("array32 of 4 billion elements in 5 bytes") {
-    std::string bytes("\xdd\xff\xff\xff\xff", 5);
-    REQUIRE_FALSE(dec.decode(bytes, actors::wire_format::msgpack, web, msg, err));
-  }
-  CHECK(err.code == "invalid_message");
-  CHECK(err.message == "not a valid MessagePack map");
-}
+}  // namespace nudge::net

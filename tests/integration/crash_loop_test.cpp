@@ -22,8 +22,10 @@ namespace {
 
 constexpr int cycles = 20;
 constexpr int connections = 3;
-constexpr int window = 16;                  // messages in flight per connection
-constexpr int max_new_per_cycle = 600;      // per connection, bounds the test's length
+constexpr std::size_t window = 16;  // messages in flight per connection
+// New messages per connection and cycle at most: far more than fit before the kill,
+// so that every kill lands mid-stream; it only bounds a kill that never comes.
+constexpr int max_new_per_cycle = 1'000'000;
 const std::vector<std::string> anons = {"a-cl0", "a-cl1", "a-cl2", "a-cl3"};
 
 std::string purchase(const std::string& id, const std::string& anon) {
@@ -42,32 +44,49 @@ struct client_log {
   const std::string& anon(int seq) const { return anons[static_cast<std::size_t>(seq) % anons.size()]; }
 };
 
-/// Streams: first the messages still without a reply, then new ones, `window` at a
-/// time, until the connection dies or `max_new` new messages were sent. Returns
-/// whether every reply it read was a decision (never an error).
-bool stream(int port, const std::string& key, client_log& log, int max_new) {
+struct stream_result {
+  bool all_decisions = true;  ///< every reply read was a decision, never an error
+  bool cut = false;           ///< the connection died (or never opened) before the end
+};
+
+/// Streams `window` messages at a time, first those still without a reply, then up to
+/// `max_new` new ones, until the connection dies or nothing is left.
+stream_result stream(int port, const std::string& key, client_log& log, int max_new) {
+  stream_result r;
   ws_client ws;
-  if (ws.connect(port, "?key=" + key) != 101)
-    return true;  // the server was killed before this connection got in
-  std::vector<int> todo(log.unreplied.begin(), log.unreplied.end());
-  const int new_end = log.next_seq + max_new;
-  for (int s = log.next_seq; s < new_end; ++s) todo.push_back(s);
-  log.next_seq = new_end;
-  log.unreplied.insert(todo.begin(), todo.end());
-  bool all_decisions = true;
-  for (std::size_t at = 0; at < todo.size(); at += window) {
-    const std::size_t end = std::min(todo.size(), at + window);
-    std::size_t sent = at;
-    for (; sent < end; ++sent)
-      if (!ws.send(purchase(log.id(todo[sent]), log.anon(todo[sent]))))
+  if (ws.connect(port, "?key=" + key) != 101) {
+    r.cut = true;  // the server was killed before this connection got in
+    return r;
+  }
+  const std::vector<int> resend(log.unreplied.begin(), log.unreplied.end());
+  std::size_t resent = 0;
+  int fresh = 0;
+  for (;;) {
+    std::vector<int> batch;
+    while (batch.size() < window && resent < resend.size()) batch.push_back(resend[resent++]);
+    while (batch.size() < window && fresh < max_new) {
+      batch.push_back(log.next_seq++);
+      ++fresh;
+    }
+    if (batch.empty())
+      return r;
+    std::size_t sent = 0;
+    for (; sent < batch.size(); ++sent) {
+      log.unreplied.insert(batch[sent]);  // before sending: a failed send may still have gone out
+      if (!ws.send(purchase(log.id(batch[sent]), log.anon(batch[sent])))) {
+        r.cut = true;
         break;
-    for (std::size_t i = at; i < sent; ++i) {
+      }
+    }
+    for (std::size_t i = 0; i < sent; ++i) {
       auto frame = ws.read(std::chrono::seconds(5));
-      if (!frame)
-        return all_decisions;
+      if (!frame) {
+        r.cut = true;
+        return r;
+      }
       auto d = parse(*frame);
       if (!d.IsObject() || !d.HasMember("type") || std::string(d["type"].GetString()) != "decision") {
-        all_decisions = false;
+        r.all_decisions = false;
         continue;
       }
       const std::string id = d["id"].GetString();
@@ -75,10 +94,9 @@ bool stream(int port, const std::string& key, client_log& log, int max_new) {
       log.unreplied.erase(seq);
       log.replied.insert(seq);
     }
-    if (sent < end)
-      return all_decisions;
+    if (r.cut)
+      return r;
   }
-  return all_decisions;
 }
 
 }  // namespace
@@ -105,36 +123,34 @@ TEST_CASE("20 SIGKILLs under load from several connections: every replied messag
   }
 
   std::atomic<bool> only_decisions{true};
-  std::size_t kills_under_load = 0;
+  std::atomic<int> cut_streams{0};
   for (int cycle = 0; cycle < cycles; ++cycle) {
     server_process srv(dir.path);
     REQUIRE(http_call(srv.port(), "GET", "/readyz").status == 200);
     std::vector<std::thread> clients;
     for (auto& l : logs)
       clients.emplace_back([&, port = srv.port(), key = srv.write_key()] {
-        if (!stream(port, key, l, max_new_per_cycle))
+        auto r = stream(port, key, l, max_new_per_cycle);
+        if (!r.all_decisions)
           only_decisions = false;
+        if (r.cut)
+          ++cut_streams;
       });
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(10, 300)(rng)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 300)(rng)));
     srv.stop(SIGKILL);
     for (auto& t : clients) t.join();
-    std::size_t unreplied = 0;
-    for (const auto& l : logs) unreplied += l.unreplied.size();
-    if (unreplied > 0)
-      ++kills_under_load;
   }
   CHECK(only_decisions);
-  // The kills are random: most must have hit while messages were in flight, or the
-  // test proved nothing.
-  INFO("kills with messages in flight: " << kills_under_load);
-  CHECK(kills_under_load >= cycles / 2);
+  // Every stream ends by the kill, never by running out of messages.
+  CHECK(cut_streams == cycles * connections);
 
   // A last start: send what still has no reply, then count.
   server_process srv(dir.path);
   REQUIRE(http_call(srv.port(), "GET", "/readyz").status == 200);
   for (auto& l : logs) {
-    for (int attempt = 0; attempt < 3 && !l.unreplied.empty(); ++attempt)
-      CHECK(stream(srv.port(), srv.write_key(), l, 0));
+    auto r = stream(srv.port(), srv.write_key(), l, 0);
+    CHECK(r.all_decisions);
+    CHECK_FALSE(r.cut);
     REQUIRE(l.unreplied.empty());
   }
   std::map<std::string, std::uint64_t> sent_to;

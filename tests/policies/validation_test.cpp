@@ -278,3 +278,21 @@ TEST_CASE("payloads are kept as compact JSON and MessagePack", "[policies][valid
   CHECK(none.compiled->describe(0)->action.payload_msgpack == std::string("\xc0"));
   CHECK_FALSE(none.compiled->describe(1));
 }
+
+// Found by tests/fuzz/fuzz_policy_compile: RapidJSON 1.1.0's full-precision parser read
+// a zero significand with an exponent as garbage ("0.0e300" as -1.1e-280).
+TEST_CASE("a zero written with an exponent compiles as zero", "[policies][validation]") {
+  for (std::string zero : {"0e200", "0.0e300", "-0E+200", "0.000e-5"}) {
+    INFO(zero);
+    const auto result = compile(with_action(R"("value": )" + zero + R"(, "payload": {"s": "0e9 \"0e9"}, "weight": 1e2)"),
+                                policy_limits{});
+    REQUIRE(result.compiled);
+    const std::string source(result.compiled->source());
+    INFO(source);
+    const auto at = source.find(R"("value":)");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(source.substr(at + 8, source.find(',', at) - at - 8)) == 0.0);
+    CHECK(source.find(R"("weight":100.0)") != std::string::npos);
+    CHECK(source.find(R"("s":"0e9 \"0e9")") != std::string::npos);
+  }
+}

@@ -25,6 +25,8 @@ namespace nudge::actors {
 class journal;
 class directory;
 class counter_store;
+class timer_service;
+class outbox_service;
 
 struct profile_options {
   std::size_t history_max_events = 500;
@@ -54,6 +56,8 @@ struct service_metrics {
   std::atomic<std::uint64_t> passivations{0};
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> decision_ns_total{0};
+  std::atomic<std::uint64_t> schedule_fires{0};       ///< timers that fired and decided
+  std::atomic<std::uint64_t> schedule_no_identity{0};  ///< sends skipped: no identity for the channel
 };
 
 /// The active policy; swapped atomically, each decision keeps the one it started with.
@@ -72,6 +76,8 @@ struct context {
   journal* writer = nullptr;
   directory* dir = nullptr;
   counter_store* counters = nullptr;
+  timer_service* timers = nullptr;  ///< null: armed timers are stored but fire only after a restart
+  outbox_service* outbox = nullptr;  ///< null: no destinations
   caf::actor_system* system = nullptr;
   policy_holder policy;
   service_metrics metrics;

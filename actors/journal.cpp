@@ -5,6 +5,8 @@
 #include "storage/errc.hpp"
 #include "storage/identity_table.hpp"
 #include "storage/meta_table.hpp"
+#include "storage/outbox_table.hpp"
+#include "storage/timer_table.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -82,6 +84,16 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
       for (const auto& [key, value] : rec.meta)
         storage::meta_table::put(txn, key, value);
+      for (const auto& t : rec.timer_erases)
+        storage::timer_table::erase(txn, t);
+      for (const auto& t : rec.timer_puts)
+        storage::timer_table::put(txn, t);
+      for (const auto& o : rec.outbox_puts)
+        storage::outbox_table::put(txn, o);
+      for (const auto& key : rec.outbox_erases)
+        storage::outbox_table::erase(txn, key);
+      for (const auto& o : rec.outbox_failed)
+        storage::outbox_table::mark_failed(txn, o);
     }
     // Old dedupe buckets are dropped whole, a bounded slice per commit.
     if (gc)

@@ -12,7 +12,9 @@
 #include "actors/message.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/journal_table.hpp"
+#include "storage/outbox_entry.hpp"
 #include "storage/profile_table.hpp"
+#include "storage/timer_key.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -41,6 +43,12 @@ struct write_record {
   std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;
   std::string dedupe_id;
+  // Schedules and destinations (actors/schedule_logic.hpp, actors/outbox_service.hpp).
+  std::vector<storage::timer_key> timer_erases;  ///< applied before timer_puts
+  std::vector<storage::timer_key> timer_puts;
+  std::vector<storage::outbox_entry> outbox_puts;
+  std::vector<std::string> outbox_erases;          ///< keys of delivered entries
+  std::vector<storage::outbox_entry> outbox_failed;  ///< moved to the failed table
   // The reply released after the commit (sink may be null).
   std::shared_ptr<reply_sink> sink;
   std::size_t slot = 0;

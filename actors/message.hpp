@@ -13,7 +13,8 @@
 
 namespace nudge::actors {
 
-enum class message_kind { event, consent, feedback, decide, get_profile };
+/// `fire`: a schedule's timer came due (actors/timer_service); it has no sink.
+enum class message_kind { event, consent, feedback, decide, get_profile, fire };
 enum class wire_format { json, msgpack };
 
 /// Receives the encoded reply of one message. Implementations post to their own
@@ -58,6 +59,9 @@ struct inbound {
   bool explain = false;
   /// Sent by an operator (PUT /v1/profiles/{id}/consent): answered with the consent state.
   bool admin = false;
+  /// `fire` only: the schedule and the due time of the timer that fired.
+  std::string schedule_id;
+  policies::timestamp due{};
 };
 
 /// An inbound message with its reply route.

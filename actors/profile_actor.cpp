@@ -6,8 +6,11 @@
 #include "actors/directory.hpp"
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
+#include "actors/outbox_service.hpp"
 #include "actors/profile_logic.hpp"
+#include "actors/schedule_logic.hpp"
 #include "actors/shared_counters.hpp"
+#include "actors/timer_service.hpp"
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
 #include "storage/dedupe_table.hpp"
@@ -140,11 +143,14 @@ void write_decision_reply(profile_actor_state& st, const inbound& m, const polic
     w.Null();
     w.Key("trigger");
     w.StartObject();
-    w.Key("type"); w.String("event");
-    w.Key("id"); w.String(m.id);
+    bool fire = m.kind == message_kind::fire;
+    w.Key("type"); w.String(fire ? "schedule" : "event");
+    w.Key("id"); w.String(fire ? m.schedule_id : m.id);
     w.Key("name"); w.String(m.name);
     w.Key("channel"); w.String(m.channel);
-    w.Key("source"); w.String(m.source);
+    if (!fire) {
+      w.Key("source"); w.String(m.source);
+    }
     w.EndObject();
   } else {
     w.String(m.id);
@@ -259,7 +265,7 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     req.random_seed = st.rng();
     auto d = pol->decide(req);
     // The fallback alone is no reason to interrupt a connection.
-    if (d.actions.empty() || (d.actions.size() == 1 && d.actions[0].action.index == pol->action_count()))
+    if (!worth_sending(d, *pol))
       continue;
     auto decision_id = new_id('d');
     policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout};
@@ -288,6 +294,56 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
   }
 }
 
+/// A timer that fired but is no longer armed at that time (re-armed, cancelled,
+/// fired before, or its schedule left the policy): only its index entry goes.
+void drop_fire(profile_actor_state& st, const inbound& m) {
+  write_record rec;
+  rec.profile_id = st.profile.id;
+  rec.timer_erases.push_back({m.due, st.profile.id, m.schedule_id});
+  st.ctx->writer->submit(std::move(rec));
+}
+
+/// Adds to `rec` the timer index writes of its message and, for a firing whose
+/// decision is worth sending (`decision_id` set), the outbox entries of the channel's
+/// destinations (same commit); after the commit the timer service and the outbox
+/// hear of them and the decision is pushed to every live connection of the profile.
+void add_schedule_effects(profile_actor_state& st, write_record& rec, const inbound& m,
+                          const std::vector<policies::armed_timer>& timers_before, const std::string& decision_id,
+                          policies::timestamp now) {
+  auto* ctx = st.ctx;
+  timer_writes(st.profile, timers_before, rec.timer_erases, rec.timer_puts);
+  std::vector<std::shared_ptr<reply_sink>> targets;
+  if (!decision_id.empty()) {
+    ctx->metrics.schedule_fires.fetch_add(1, std::memory_order_relaxed);
+    std::string body;
+    for (const auto* d : ctx->outbox ? ctx->outbox->destinations_for(m.channel) : std::vector<const destination*>{}) {
+      if (body.empty() && !outbox_body(st.profile, m.channel, rec.reply, body)) {
+        ctx->metrics.schedule_no_identity.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      rec.outbox_puts.push_back({st.profile.id, decision_id, d->id, now, body});
+    }
+    for (const auto& w : st.attached)
+      if (auto t = w.lock())
+        targets.push_back(std::move(t));
+  }
+  if (rec.timer_puts.empty() && rec.timer_erases.empty() && rec.outbox_puts.empty() && targets.empty())
+    return;
+  rec.on_done = [prev = std::move(rec.on_done), ctx, puts = rec.timer_puts, erases = rec.timer_erases,
+                 outbox = rec.outbox_puts, targets = std::move(targets), json = rec.reply](bool ok) mutable {
+    if (prev)
+      prev(ok);
+    if (!ok)
+      return;
+    if (ctx->timers)
+      ctx->timers->armed(puts, erases);
+    if (ctx->outbox && !outbox.empty())
+      ctx->outbox->added(std::move(outbox));
+    for (const auto& t : targets)
+      t->push(json);
+  };
+}
+
 void handle(self_ptr self, envelope_ptr env) {
   auto& st = self->state;
   auto* ctx = st.ctx;
@@ -302,6 +358,10 @@ void handle(self_ptr self, envelope_ptr env) {
   auto now = now_ms();
   if (m.kind == message_kind::get_profile) {
     reply_now(*env, profile_json(st.profile, ctx->options, now), 200);
+    return;
+  }
+  if (m.kind == message_kind::fire && !accept_fire(st.profile, *ctx->policy.get(), m)) {
+    drop_fire(st, m);
     return;
   }
   ctx->metrics.messages.fetch_add(1, std::memory_order_relaxed);
@@ -340,6 +400,7 @@ void handle(self_ptr self, envelope_ptr env) {
 
   switch (m.kind) {
     case message_kind::event:
+    case message_kind::fire:
       current = policies::event_record{m.id, m.name, ts, m.channel, m.properties};
       ctx->metrics.events.fetch_add(1, std::memory_order_relaxed);
       if (analytics) {
@@ -385,11 +446,14 @@ void handle(self_ptr self, envelope_ptr env) {
     case message_kind::get_profile:
       break;
   }
+  entry.timers = timer_changes(st.profile, *pol, m, analytics, ts);
+  auto timers_before = st.profile.timers;
   entry.seq = ++st.seq;
   apply_entry(st.profile, entry, opt);
+  std::string fire_decision_id;  // set when a firing's decision goes out
 
   std::string reply;
-  if (m.kind == message_kind::event || m.kind == message_kind::decide) {
+  if (m.kind == message_kind::event || m.kind == message_kind::decide || m.kind == message_kind::fire) {
     auto started = std::chrono::steady_clock::now();
     auto bits = consent_bits(st.profile, opt, now);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
@@ -407,7 +471,10 @@ void handle(self_ptr self, envelope_ptr env) {
     auto d = pol->decide(req);
     auto decision_id = new_id('d');
     ctx->counters->decided(d.holdout);
-    if (!d.actions.empty()) {
+    bool fire = m.kind == message_kind::fire;
+    if (fire && worth_sending(d, *pol))
+      fire_decision_id = decision_id;
+    if (!d.actions.empty() && (!fire || !fire_decision_id.empty())) {
       policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout};
       for (const auto& a : d.actions)
         rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
@@ -415,7 +482,7 @@ void handle(self_ptr self, envelope_ptr env) {
       entry.decision = std::move(rec);
       ctx->metrics.decisions_with_actions.fetch_add(1, std::memory_order_relaxed);
     }
-    write_decision_reply(st, m, *pol, d, decision_id);
+    write_decision_reply(st, m, *pol, d, decision_id, fire);
     ctx->metrics.decisions.fetch_add(1, std::memory_order_relaxed);
     ctx->metrics.decision_ns_total.fetch_add(
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
@@ -462,8 +529,9 @@ void handle(self_ptr self, envelope_ptr env) {
         caf::anon_send(self_handle, reload_atom_v);
     };
   }
+  add_schedule_effects(st, rec, m, timers_before, fire_decision_id, now);
   ctx->writer->submit(std::move(rec));
-  if (current && !st.attached.empty())
+  if (current && !st.attached.empty() && m.kind != message_kind::fire)
     push_decisions(self, *env, *current, pol, now);
 }
 

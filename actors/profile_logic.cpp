@@ -1,5 +1,7 @@
 #include "actors/profile_logic.hpp"
 
+#include "actors/schedule_logic.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -140,6 +142,7 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
     while (!p.history.empty() && p.history.front().ts < cutoff)
       p.history.pop_front();
   }
+  apply_timer_changes(p, e.timers);
 }
 
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt) {

@@ -6,10 +6,14 @@
 #include "actors/directory.hpp"
 #include "actors/identity_resolver.hpp"
 #include "actors/journal.hpp"
+#include "actors/outbox_service.hpp"
 #include "actors/shared_counters.hpp"
+#include "actors/timer_service.hpp"
 #include "actors/type_ids.hpp"
 #include "embedded_policy.hpp"
 #include "net/gateway.hpp"
+#include "net/http_client.hpp"
+#include "net/webhook.hpp"
 #include "net/server.hpp"
 #include "policies/policy.hpp"
 #include "storage/env.hpp"
@@ -93,6 +97,23 @@ net::gateway_options gateway_options_for(const config& cfg) {
     g.webhooks.push_back(std::move(w));
   }
   return g;
+}
+
+std::vector<actors::destination> destinations_for(const config& cfg) {
+  std::vector<actors::destination> out;
+  for (const auto& d : cfg.destinations)
+    out.push_back({d.id, d.url, d.secret, d.channels, d.timeout, static_cast<int>(d.max_attempts)});
+  return out;
+}
+
+/// A signed POST (`Nudge-Signature: t=UNIX,v1=HEX`, exactly as webhooks are signed).
+actors::outbox_service::send_fn signed_sender(net::http_client& client) {
+  return [&client](const actors::destination& d, const std::string& body, actors::outbox_service::completion done) {
+    auto t = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    net::http_client::headers h{{"Nudge-Signature", "t=" + t + ",v1=" + net::webhook_signature(d.secret, t, body)}};
+    client.post(d.url, body, std::move(h), d.timeout, std::move(done));
+  };
 }
 
 }  // namespace
@@ -208,6 +229,12 @@ int serve(config cfg) {
   ctx.on_links_settled = [&resolver](const std::vector<policies::identity>& links, const std::string& pid) {
     resolver.settled(links, pid);
   };
+  // Outbound: destinations get a client with its own io thread; timers fire from start.
+  net::http_client http_out;
+  actors::outbox_service outbox(ctx, destinations_for(cfg), signed_sender(http_out));
+  ctx.outbox = &outbox;
+  actors::timer_service timers(ctx);
+  ctx.timers = &timers;
 
   net::gateway gw(gateway_options_for(cfg), ctx, resolver);
   net::server srv(gw, 1);
@@ -239,6 +266,10 @@ int serve(config cfg) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   };
   wait_for([&] { return gw.inflight.load() <= 0; }, std::chrono::seconds(5));
+  // No more firings or deliveries; what is pending stays in LMDB for the next start.
+  timers.stop();
+  http_out.stop();
+  outbox.stop();
   dir.passivate_all();
   wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
   srv.stop();

@@ -4,6 +4,8 @@
 
 #include "actors/directory.hpp"
 #include "actors/journal.hpp"
+#include "actors/outbox_service.hpp"
+#include "actors/timer_service.hpp"
 #include "actors/shared_counters.hpp"
 #include "storage/env.hpp"
 #include "storage/journal_table.hpp"
@@ -55,6 +57,16 @@ bool gateway::profile_exists(const std::string& profile_id) {
   return !storage::journal_table::read_after(txn, profile_id, 0, ec).empty();
 }
 
+void gateway::schedule_stats(std::ostream& o) const {
+  auto os = ctx_.outbox ? ctx_.outbox->stats() : actors::outbox_stats{};
+  auto ts = ctx_.timers ? ctx_.timers->stats() : actors::timer_stats{};
+  o << "\"timers\":{\"armed\":" << ctx_.env->entries(ctx_.env->timers()) << ",\"fired\":" << ts.fired
+    << ",\"decisions_sent\":" << ctx_.metrics.schedule_fires.load()
+    << ",\"no_identity\":" << ctx_.metrics.schedule_no_identity.load() << "},\"outbox\":{\"backlog\":" << os.pending
+    << ",\"failed\":" << os.failed << ",\"delivered\":" << os.delivered << ",\"attempts\":" << os.attempts
+    << ",\"retries\":" << os.retries << ",\"in_flight\":" << os.in_flight << "}";
+}
+
 std::string gateway::metrics_text() const {
   const auto& m = ctx_.metrics;
   auto js = ctx_.writer->stats();
@@ -77,6 +89,17 @@ std::string gateway::metrics_text() const {
   counter("nudge_journal_failed_records_total", "Records whose commit failed.", js.failed_records);
   counter("nudge_journal_backlog", "Records waiting for the journal writer.", js.backlog, "gauge");
   counter("nudge_decision_seconds_sum_ns", "Total time spent deciding, in nanoseconds.", m.decision_ns_total.load());
+  auto os = ctx_.outbox ? ctx_.outbox->stats() : actors::outbox_stats{};
+  counter("nudge_timers_armed", "Schedule timers armed (stored).", ctx_.env->entries(ctx_.env->timers()), "gauge");
+  counter("nudge_timers_fired_total", "Schedule timers that came due and were dispatched.",
+          ctx_.timers ? ctx_.timers->stats().fired : 0);
+  counter("nudge_schedule_decisions_sent_total", "Firings whose decision went to destinations and connections.",
+          m.schedule_fires.load());
+  counter("nudge_outbox_backlog", "Outbox entries waiting for delivery.", os.pending, "gauge");
+  counter("nudge_outbox_failed", "Outbox entries given up after max_attempts (kept).", os.failed, "gauge");
+  counter("nudge_outbox_delivered_total", "Outbox entries acknowledged with a 2xx.", os.delivered);
+  counter("nudge_outbox_attempts_total", "Delivery attempts.", os.attempts);
+  counter("nudge_outbox_retries_total", "Delivery attempts that failed and were retried or given up.", os.retries);
   return o.str();
 }
 
@@ -91,7 +114,9 @@ std::string gateway::stats_json() const {
     << (decisions ? static_cast<double>(m.decision_ns_total.load()) / 1000.0 / static_cast<double>(decisions) : 0.0)
     << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
     << ",\"failed\":" << js.failed_records << "},\"holdout\":" << ctx_.counters->holdout_json()
-    << ",\"connections\":" << connections.load() << "}";
+    << ",\"connections\":" << connections.load() << ",";
+  schedule_stats(o);
+  o << "}";
   return o.str();
 }
 

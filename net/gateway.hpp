@@ -9,6 +9,7 @@
 #include "net/gateway_options.hpp"
 
 #include <atomic>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,9 @@ public:
   std::atomic<std::int64_t> inflight{0};
 
 private:
+  /// `"timers": {...}, "outbox": {...}` for stats_json.
+  void schedule_stats(std::ostream& o) const;
+
   gateway_options opts_;
   actors::context& ctx_;
   actors::identity_resolver& resolver_;

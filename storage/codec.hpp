@@ -17,6 +17,7 @@
 #include "storage/dedupe_entry.hpp"
 #include "storage/errc.hpp"
 #include "storage/journal_entry.hpp"
+#include "storage/outbox_entry.hpp"
 #include "storage/profile_snapshot.hpp"
 
 namespace nudge::storage {
@@ -27,11 +28,14 @@ inline constexpr std::uint64_t codec_version = 1;
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
+/// Only `created` and `body`: the ids live in the outbox key.
+void encode(const outbox_entry& value, msgpack::sbuffer& out);
 
 /// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
 /// leaves `out` unspecified.
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
+std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);
 
 }  // namespace nudge::storage

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +78,40 @@ public:
   /// The close code the server sent (after read() returned nullopt because of a close).
   int close_code() const;
   void close();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// One request the receiver got.
+struct received_request {
+  std::string method;
+  std::string target;
+  std::string body;
+  std::string signature;  ///< the Nudge-Signature header
+  int answered = 0;       ///< the status it was answered with
+};
+
+/// A local HTTP receiver (Beast, 127.0.0.1:0, its own io thread) that records every
+/// request and answers with the status `status_for` picks (200 by default).
+class http_receiver {
+public:
+  using status_fn = std::function<int(const received_request&)>;
+  explicit http_receiver(status_fn status_for = nullptr);
+  ~http_receiver();
+  http_receiver(const http_receiver&) = delete;
+  http_receiver& operator=(const http_receiver&) = delete;
+
+  int port() const;
+  /// http://127.0.0.1:PORT/hook
+  std::string url() const;
+  void set_status(status_fn status_for);
+  std::vector<received_request> requests() const;
+  std::size_t count() const;
+  /// Waits (bounded) until `pred(requests())` holds; returns whether it did.
+  bool wait_until(const std::function<bool(const std::vector<received_request>&)>& pred,
+                  std::chrono::milliseconds limit) const;
 
 private:
   struct impl;

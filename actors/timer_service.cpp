@@ -135,7 +135,9 @@ void timer_service::run() {
       for (auto& t : due) {
         auto env = std::make_shared<envelope>();
         env->msg.kind = message_kind::fire;
-        env->msg.id = "schedule:" + t.schedule_id + ":" + std::to_string(t.due.time_since_epoch().count());
+        // Unique per profile: ids are deduplicated per source across profiles.
+        env->msg.id = "schedule:" + t.schedule_id + ":" + std::to_string(t.due.time_since_epoch().count()) + ":" +
+                      t.profile_id;
         env->msg.source = "schedule";
         env->msg.schedule_id = std::move(t.schedule_id);
         env->msg.due = t.due;

@@ -58,6 +58,8 @@ struct service_metrics {
   std::atomic<std::uint64_t> decision_ns_total{0};
   std::atomic<std::uint64_t> schedule_fires{0};       ///< timers that fired and decided
   std::atomic<std::uint64_t> schedule_no_identity{0};  ///< sends skipped: no identity for the channel
+  std::atomic<std::uint64_t> identities_blocked{0};
+  std::atomic<std::uint64_t> merges_failed{0};
 };
 
 /// The active policy; swapped atomically, each decision keeps the one it started with.
@@ -81,8 +83,9 @@ struct context {
   caf::actor_system* system = nullptr;
   policy_holder policy;
   service_metrics metrics;
-  /// Called (on the writer thread) once the identity links of a record are settled.
-  std::function<void(const std::vector<policies::identity>&, const std::string&)> on_links_settled;
+  /// Called (on the writer thread, or on the actor for a message never written) once
+  /// what a resolution reserved is settled: identity_resolver::settled.
+  std::function<void(std::uint64_t ticket)> on_resolution_settled;
 };
 
 }  // namespace nudge::actors

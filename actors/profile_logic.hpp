@@ -25,6 +25,13 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
 /// Records a decision (bounded by opt.decisions_max).
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt);
 
+/// Merges `loser` into `survivor` (API.md section 5): identities united, history
+/// united in time order (deduplicated by message id, bounded as usual), stats added,
+/// traits latest-wins per key, consent latest-wins per purpose (denied wins ties),
+/// decisions (caps, cooldowns) united; `loser` and whatever it absorbed before go to
+/// merged_from. Without analytics afterwards, behaviour is purged as on withdrawal.
+void merge_profiles(policies::profile_state& survivor, const policies::profile_state& loser,
+                    const profile_options& opt, policies::timestamp now);
 /// `{"profile_id": ..., "consent": {PURPOSE: {"state": ..., "ts": ..., "source": ...}}}`.
 std::string consent_state_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now);
 

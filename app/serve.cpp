@@ -86,11 +86,15 @@ net::gateway_options gateway_options_for(const config& cfg) {
   std::stable_sort(g.identities.begin(), g.identities.end(),
                    [](const auto& a, const auto& b) { return a.priority < b.priority; });
   for (const auto& s : cfg.sources) {
+    std::shared_ptr<net::token_bucket> limiter;
+    if (s.rate_limit)
+      limiter = std::make_shared<net::token_bucket>(s.rate_limit->per_second,
+                                                    s.rate_limit->burst ? s.rate_limit->burst : s.rate_limit->per_second);
     if (s.kind == source_kind::stream) {
-      g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins});
+      g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins, std::move(limiter)});
       continue;
     }
-    net::webhook_source w{s.id, s.secret, s.channel, s.map.id, s.map.name, s.map.ts, {}, {}, {}};
+    net::webhook_source w{s.id, s.secret, s.channel, s.map.id, s.map.name, s.map.ts, {}, {}, {}, std::move(limiter)};
     w.identities.assign(s.map.identities.begin(), s.map.identities.end());
     w.properties.assign(s.map.properties.begin(), s.map.properties.end());
     w.names.assign(s.map.names.begin(), s.map.names.end());
@@ -225,9 +229,12 @@ int serve(config cfg) {
   ctx.counters = &counters;
   actors::directory dir(ctx);
   ctx.dir = &dir;
-  actors::identity_resolver resolver(*env);
-  ctx.on_links_settled = [&resolver](const std::vector<policies::identity>& links, const std::string& pid) {
-    resolver.settled(links, pid);
+  std::vector<actors::identity_limit> identity_limits;
+  for (const auto& t : cfg.identities)
+    identity_limits.push_back({t.name, t.limit});
+  actors::identity_resolver resolver(*env, std::move(identity_limits));
+  ctx.on_resolution_settled = [&resolver](std::uint64_t ticket) {
+    resolver.settled(ticket);
   };
   // Outbound: destinations get a client with its own io thread; timers fire from start.
   net::http_client http_out;

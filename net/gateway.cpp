@@ -39,9 +39,28 @@ bool gateway::is_admin(std::string_view token) const {
   return equal_ct(opts_.admin_token, token);
 }
 
-void gateway::dispatch(actors::envelope_ptr env) {
-  auto res = resolver_.resolve(env->msg.identities);
-  env->msg.identities_added = std::move(res.added);
+void gateway::dispatch(actors::envelope_ptr env, route_cache* cache) {
+  auto& m = env->msg;
+  if (cache && !cache->profile_id.empty() && cache->generation == resolver_.generation() && m.identities == cache->ids) {
+    m.identities_added = cache->added;
+    dispatch_to(cache->profile_id, std::move(env));
+    return;
+  }
+  // Read before resolving: a merge that this very resolution makes bumps it, and
+  // then the next message resolves again (and finds the merge settled).
+  auto generation = resolver_.generation();
+  auto res = resolver_.resolve(m.identities);
+  if (cache) {
+    bool plain = res.merged.empty() && res.given_up.empty();
+    cache->ids = m.identities;
+    cache->profile_id = plain ? res.profile_id : std::string();
+    cache->added = res.added;
+    cache->generation = generation;
+  }
+  m.identities_added = std::move(res.added);
+  m.merge_from = std::move(res.merged);
+  m.given_up = std::move(res.given_up);
+  m.resolution_ticket = res.ticket;
   dispatch_to(res.profile_id, std::move(env));
 }
 
@@ -88,6 +107,10 @@ std::string gateway::metrics_text() const {
   counter("nudge_journal_records_total", "Records committed by the journal writer.", js.records);
   counter("nudge_journal_failed_records_total", "Records whose commit failed.", js.failed_records);
   counter("nudge_journal_backlog", "Records waiting for the journal writer.", js.backlog, "gauge");
+  counter("nudge_identity_merges_total", "Profiles merged away into another (API.md section 5).", resolver_.merges());
+  counter("nudge_identity_links_given_up_total", "Identity links given up for a per-profile limit.", resolver_.given_up());
+  counter("nudge_identity_blocked_total", "Identity values dropped as blocked placeholders.", m.identities_blocked.load());
+  counter("nudge_identity_merges_failed_total", "Merges abandoned (a profile could not hand over its state).", m.merges_failed.load());
   counter("nudge_decision_seconds_sum_ns", "Total time spent deciding, in nanoseconds.", m.decision_ns_total.load());
   auto os = ctx_.outbox ? ctx_.outbox->stats() : actors::outbox_stats{};
   counter("nudge_timers_armed", "Schedule timers armed (stored).", ctx_.env->entries(ctx_.env->timers()), "gauge");
@@ -114,6 +137,8 @@ std::string gateway::stats_json() const {
     << (decisions ? static_cast<double>(m.decision_ns_total.load()) / 1000.0 / static_cast<double>(decisions) : 0.0)
     << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
     << ",\"failed\":" << js.failed_records << "},\"holdout\":" << ctx_.counters->holdout_json()
+    << ",\"identity\":{\"merges\":" << resolver_.merges() << ",\"links_given_up\":" << resolver_.given_up()
+    << ",\"blocked\":" << m.identities_blocked.load() << "}"
     << ",\"connections\":" << connections.load() << ",";
   schedule_stats(o);
   o << "}";

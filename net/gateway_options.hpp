@@ -1,9 +1,13 @@
 // What the gateway needs from the config, as plain data (filled by app/).
 #pragma once
 
+#include "net/token_bucket.hpp"
 #include "policies/policy.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <cstddef>
 #include <regex>
 #include <string>
@@ -28,6 +32,8 @@ struct stream_source {
   std::string write_key;
   std::string channel;
   std::vector<std::string> allowed_origins;  ///< empty: any Origin
+  /// `rate_limit`: shared by every connection and request of the source; null: none.
+  std::shared_ptr<token_bucket> limiter;
 };
 
 /// A support tool posting signed JSON to POST /v1/webhooks/{id}; `map` holds JSON
@@ -42,6 +48,7 @@ struct webhook_source {
   std::vector<std::pair<std::string, std::string>> identities;  ///< type → pointer
   std::vector<std::pair<std::string, std::string>> properties;  ///< name → pointer
   std::vector<std::pair<std::string, std::string>> names;       ///< value at name → event name
+  std::shared_ptr<token_bucket> limiter;  ///< `rate_limit`; null: none
 };
 
 struct gateway_options {
@@ -58,6 +65,9 @@ struct gateway_options {
   std::string admin_token;
   std::vector<std::string> purposes;  ///< configured consent purposes
   policies::policy_limits policy_limits;  ///< what PUT /v1/policy validates against
+  /// Counts identity values dropped as blocked placeholders (set by the gateway to
+  /// its metrics; decoders on any thread add to it).
+  std::atomic<std::uint64_t>* blocked_seen = nullptr;
 };
 
 }  // namespace nudge::net

@@ -261,10 +261,12 @@ void http_session::policy_update(http::request<http::string_body>& req, bool act
   gw_.ctx().writer->submit(std::move(rec));
 }
 
-void http_session::consent_update(http::request<http::string_body>& req, const std::string& profile_id) {
+void http_session::consent_update(http::request<http::string_body>& req, const std::string& requested_id) {
   auto v = req.version();
-  if (profile_id.empty() || profile_id.find('/') != std::string::npos ||
-      (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id)))
+  if (requested_id.empty() || requested_id.find('/') != std::string::npos)
+    return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
+  const auto profile_id = gw_.resolver().canonical(requested_id);
+  if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
     return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
   rapidjson::Document doc;
   doc.Parse(req.body().data(), req.body().size());
@@ -280,7 +282,7 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   auto id = actors::new_id('c');
   doc.AddMember("type", "consent", alloc);
   doc.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), alloc), alloc);
-  static const stream_source admin_source{"admin", "", "admin", {}};
+  static const stream_source admin_source{"admin", "", "admin", {}, nullptr};
   auto env = std::make_shared<actors::envelope>();
   decoder dec(gw_.options());
   decode_error err;
@@ -358,6 +360,9 @@ void http_session::route(http::request<http::string_body>& req) {
     } else {
       items.push_back(&doc);
     }
+    // A batch takes one token per message, all or nothing: nothing of it is applied.
+    if (src->limiter && !src->limiter->try_take(static_cast<double>(items.size())))
+      return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
     decoder dec(gw_.options());
     std::vector<actors::envelope_ptr> envs;
     auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(), batch);
@@ -402,7 +407,9 @@ void http_session::route(http::request<http::string_body>& req) {
     mapping_error merr;
     if (!map_webhook_body(*src, req.body(), event_json, merr))
       return write(error_response(v, http::status::unprocessable_entity, "invalid_message", merr.message));
-    stream_source as_stream{src->id, "", src->channel, {}};
+    if (src->limiter && !src->limiter->try_take(1))
+      return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
+    stream_source as_stream{src->id, "", src->channel, {}, nullptr};
     decoder dec(gw_.options());
     auto env = std::make_shared<actors::envelope>();
     decode_error err;
@@ -455,6 +462,8 @@ void http_session::route(http::request<http::string_body>& req) {
       profile_id = std::string(path.substr(13));
       if (profile_id.empty() || profile_id.find('/') != std::string::npos)
         return write(error_response(v, http::status::not_found, "not_found", "no such endpoint"));
+      // A merged-away id answers the survivor (whose merged_from lists it).
+      profile_id = gw_.resolver().canonical(profile_id);
       if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
         return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
     }

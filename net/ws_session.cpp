@@ -66,22 +66,15 @@ void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
     send(actors::encode_for(fmt, actors::error_reply(err.id, err.code, err.message)));
     return;
   }
+  if (source_.limiter && !source_.limiter->try_take(1)) {
+    send(actors::encode_for(fmt, actors::error_reply(env->msg.id, "rate_limited", "the source's rate limit is exhausted")));
+    return;
+  }
   env->sink = shared_from_this();
   env->format = fmt;
   ++inflight_;
   gw_.inflight.fetch_add(1, std::memory_order_relaxed);
-  // Fast path: the same identities as the previous message skip resolution.
-  if (!cached_profile_.empty() && env->msg.identities == cached_ids_) {
-    env->msg.identities_added = cached_added_;
-    gw_.dispatch_to(cached_profile_, std::move(env));
-    return;
-  }
-  auto res = gw_.resolver().resolve(env->msg.identities);
-  cached_ids_ = env->msg.identities;
-  cached_profile_ = res.profile_id;
-  cached_added_ = res.added;
-  env->msg.identities_added = std::move(res.added);
-  gw_.dispatch_to(res.profile_id, std::move(env));
+  gw_.dispatch(std::move(env), &route_);
 }
 
 void ws_session::deliver(std::size_t, std::string bytes, int) {

@@ -97,6 +97,7 @@ std::error_code env::open_tables() {
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
         {"timers", &timers_},     {"timer_owners", &timer_owners_},
         {"outbox", &outbox_},     {"outbox_failed", &outbox_failed_},
+        {"members", &members_},
     };
     for (const auto& [name, dbi] : tables)
       if (int rc = mdb_dbi_open(tx.get(), name, MDB_CREATE, dbi); rc != MDB_SUCCESS)

@@ -88,6 +88,8 @@ class env {
   MDB_dbi timer_owners() const noexcept { return timer_owners_; }
   MDB_dbi outbox() const noexcept { return outbox_; }
   MDB_dbi outbox_failed() const noexcept { return outbox_failed_; }
+  /// The identity index read the other way: profile id → its identities.
+  MDB_dbi members() const noexcept { return members_; }
 
   /// Writes a consistent, compacted copy (mdb_env_copy2, MDB_CP_COMPACT) of the
   /// committed state to `dir`/data.mdb, creating `dir` (0700) if missing; it must not
@@ -125,6 +127,7 @@ class env {
   MDB_dbi timer_owners_ = 0;
   MDB_dbi outbox_ = 0;
   MDB_dbi outbox_failed_ = 0;
+  MDB_dbi members_ = 0;
   std::atomic<std::uint64_t> map_size_{0};
 
   // The resize gate: readers count themselves in; a map growth waits for zero and

@@ -200,14 +200,18 @@ TEST_CASE("a purchase before the deadline cancels the timer; a re-armed timer fi
   CHECK(got.size() == 2);
 }
 
-TEST_CASE("a timer whose marketing_email consent was withdrawn sends nothing", "[schedule][integration][consent]") {
+TEST_CASE("a timer whose marketing_email consent was withdrawn sends nothing; without analytics none is armed", "[schedule][integration][consent]") {
   http_receiver receiver;
   setup s(receiver);
   server_process srv(s.data, s.args());
   send_batch(srv, {consent_msg("c-w", "withdrawn@example.com"), consent_msg("c-c", "control@example.com"),
+                   R"({"type":"consent","id":"c-n","identities":{"email":"noanalytics@example.com"},)"
+                   R"("purposes":{"marketing_email":"granted","personalization":"granted"}})",
                    event_msg("e-w", "withdrawn@example.com", "cart_add"),
                    event_msg("e-c", "control@example.com", "cart_add"),
+                   event_msg("e-n", "noanalytics@example.com", "cart_add"),
                    consent_msg("c-w2", "withdrawn@example.com", "denied")});
+  CHECK(stats(srv)["timers"]["armed"].GetUint64() == 2);
   REQUIRE(receiver.wait_until([](const auto& got) { return count_for(got, "control@example.com") == 1; },
                               std::chrono::seconds(20)));
   // Both timers came due (the withdrawn one fired and decided on nothing).
@@ -216,6 +220,7 @@ TEST_CASE("a timer whose marketing_email consent was withdrawn sends nothing", "
   }, std::chrono::seconds(10)));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(count_for(receiver.requests(), "withdrawn@example.com") == 0);
+  CHECK(count_for(receiver.requests(), "noanalytics@example.com") == 0);
   CHECK(receiver.count() == 1);
   CHECK(stats(srv)["timers"]["decisions_sent"].GetUint64() == 1);
 }

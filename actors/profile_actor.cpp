@@ -568,7 +568,7 @@ void handle(self_ptr self, envelope_ptr env) {
     case message_kind::get_profile:
       break;
   }
-  entry.timers = timer_changes(st.profile, *pol, m, analytics, ts);
+  entry.timers = timer_changes(st.profile, *pol, m, analytics, now);
   auto timers_before = st.profile.timers;
   entry.seq = ++st.seq;
   apply_entry(st.profile, entry, opt);

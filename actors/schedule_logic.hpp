@@ -6,8 +6,9 @@
 // - Arming needs `analytics` consent: an armed timer records behaviour (when the cart
 //   was filled), and without analytics nothing of it is retained. Withdrawing
 //   analytics disarms every timer. Disarming (`cancel_on`) needs no consent.
-// - The due time is the event's own time (`ts`, default: receipt) plus `after`, so an
-//   event sent late fires on the policy's schedule, possibly at once.
+// - The due time is the time the `on` event is processed plus `after`, whatever its
+//   own `ts`: a backfill of old events arms timers that fire `after` from now rather
+//   than a burst of firings at once.
 // - An event that is both `on` and `cancel_on` of a schedule re-arms it.
 #pragma once
 
@@ -27,7 +28,7 @@ namespace nudge::actors {
 /// The timer changes of `m` for a profile in state `p` (before `m` is applied):
 /// a `fire` disarms its own timer; an event or fire disarms the schedules it cancels
 /// and arms those it starts (when `analytics`); a consent that withdraws analytics
-/// disarms all. `at` is the event's time.
+/// disarms all. `at` is when the message is processed.
 std::vector<storage::timer_change> timer_changes(const policies::profile_state& p, const policies::policy& pol,
                                                  const inbound& m, bool analytics, policies::timestamp at);
 

@@ -195,7 +195,7 @@ TEST_CASE("a purchase before the deadline cancels the timer; a re-armed timer fi
   CHECK(got.size() == 2);
 }
 
-TEST_CASE("a timer whose marketing_email consent was withdrawn sends nothing; without analytics none is armed", "[schedule][integration][consent]") {
+TEST_CASE("a timer whose marketing_email consent was withdrawn sends nothing, and without analytics none is armed", "[schedule][integration][consent]") {
   http_receiver receiver;
   setup s(receiver);
   server_process srv(s.data, s.args());

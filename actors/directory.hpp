@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace nudge::actors {
 
@@ -54,6 +55,14 @@ public:
     return s.actors.count(profile_id) > 0 || s.parked.count(profile_id) > 0;
   }
 
+  /// Erasure: `self`, the actor of `profile_id`, leaves the directory now and the id
+  /// is tombstoned for the life of the process, so that nothing sent to it later
+  /// re-activates it from storage not yet erased: such messages go to
+  /// ctx.redispatch (resolved afresh) instead.
+  void erased(const std::string& profile_id, const caf::actor& self);
+  /// The erasure's commit failed (nothing was deleted): lift the tombstone.
+  void erase_failed(const std::string& profile_id);
+
   /// Asks every live actor to persist and leave (shutdown).
   void passivate_all();
 
@@ -64,6 +73,7 @@ private:
     std::mutex mtx;
     std::unordered_map<std::string, caf::actor> actors;
     std::unordered_map<std::string, std::shared_ptr<const storage::profile_snapshot>> parked;
+    std::unordered_set<std::string> erased;
   };
   shard& shard_for(const std::string& id) { return shards_[std::hash<std::string>{}(id) % shards_.size()]; }
 

@@ -7,8 +7,11 @@
 namespace nudge::actors {
 
 std::optional<std::string> identity_resolver::find_locked(const policies::identity& id) {
-  if (auto it = pending_.find(key(id)); it != pending_.end())
+  if (auto it = pending_.find(key(id)); it != pending_.end()) {
+    if (it->second.empty())
+      return std::nullopt;  // forgotten: being erased
     return it->second;
+  }
   auto txn = env_.read();
   return storage::identity_table::get(txn, id);
 }
@@ -35,7 +38,7 @@ identity_resolver::result identity_resolver::resolve(const std::vector<policies:
   }
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (!known[i])
-      pending_.emplace(key(ids[i]), out.profile_id);
+      pending_.insert_or_assign(key(ids[i]), out.profile_id);
     else if (find_locked(ids[i]) != out.profile_id)
       continue;  // held by another profile: not linked here
     out.added.push_back(ids[i]);
@@ -47,6 +50,23 @@ void identity_resolver::settled(const std::vector<policies::identity>& links, co
   std::lock_guard<std::mutex> guard(mtx_);
   for (const auto& id : links)
     if (auto it = pending_.find(key(id)); it != pending_.end() && it->second == profile_id)
+      pending_.erase(it);
+}
+
+void identity_resolver::forget(const std::vector<policies::identity>& ids, const std::string& profile_id) {
+  {
+    std::lock_guard<std::mutex> guard(mtx_);
+    for (const auto& id : ids)
+      if (find_locked(id) == profile_id)
+        pending_.insert_or_assign(key(id), std::string());
+  }
+  invalidate();
+}
+
+void identity_resolver::forgotten(const std::vector<policies::identity>& ids) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  for (const auto& id : ids)
+    if (auto it = pending_.find(key(id)); it != pending_.end() && it->second.empty())
       pending_.erase(it);
 }
 

@@ -11,6 +11,8 @@
 
 #include "policies/profile.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -42,13 +44,25 @@ public:
   /// The journal committed (or failed to commit) these links: forget them here.
   void settled(const std::vector<policies::identity>& links, const std::string& profile_id);
 
+  /// Connection caches hold a resolution only while generation() is unchanged;
+  /// invalidate() (an erasure, a merge) makes every cached resolution stale.
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  void invalidate() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
+
+  /// Erasure of `profile_id` begins: its identities read as unknown from now on
+  /// (before the erasure commits), so that a new message starts a new profile.
+  void forget(const std::vector<policies::identity>& ids, const std::string& profile_id);
+  /// The erasure committed: the index no longer holds them; drop the markers.
+  void forgotten(const std::vector<policies::identity>& ids);
+
 private:
   static std::string key(const policies::identity& id) { return id.type + '\0' + id.value; }
   std::optional<std::string> find_locked(const policies::identity& id);
 
   storage::env& env_;
   std::mutex mtx_;
-  std::unordered_map<std::string, std::string> pending_;
+  std::unordered_map<std::string, std::string> pending_;  ///< "" marks a forgotten identity
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace nudge::actors

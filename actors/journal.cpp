@@ -4,6 +4,8 @@
 #include "storage/env.hpp"
 #include "storage/errc.hpp"
 #include "storage/identity_table.hpp"
+#include "storage/audit_table.hpp"
+#include "storage/expiry_table.hpp"
 #include "storage/meta_table.hpp"
 
 #include <spdlog/spdlog.h>
@@ -82,6 +84,14 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
       for (const auto& [key, value] : rec.meta)
         storage::meta_table::put(txn, key, value);
+      for (const auto& a : rec.audit)
+        storage::audit_table::append(txn, a);
+      if (rec.expiry_clear)
+        storage::expiry_table::clear(txn, rec.profile_id);
+      else if (rec.expiry_due)
+        storage::expiry_table::set(txn, rec.profile_id, *rec.expiry_due);
+      if (rec.erase)
+        apply_erasure(txn, *rec.erase);
     }
     // Old dedupe buckets are dropped whole, a bounded slice per commit.
     if (gc)

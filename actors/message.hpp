@@ -13,7 +13,7 @@
 
 namespace nudge::actors {
 
-enum class message_kind { event, consent, feedback, decide, get_profile };
+enum class message_kind { event, consent, feedback, decide, get_profile, export_profile, audit_profile, erase_profile };
 enum class wire_format { json, msgpack };
 
 /// Receives the encoded reply of one message. Implementations post to their own
@@ -58,6 +58,9 @@ struct inbound {
   bool explain = false;
   /// Sent by an operator (PUT /v1/profiles/{id}/consent): answered with the consent state.
   bool admin = false;
+  /// erase_profile: also suppress the identities; why ("request", "anonymous_ttl").
+  bool suppress = false;
+  std::string erase_reason;
 };
 
 /// An inbound message with its reply route.

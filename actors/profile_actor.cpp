@@ -4,12 +4,15 @@
 
 #include "actors/context.hpp"
 #include "actors/directory.hpp"
+#include "actors/erasure.hpp"
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
 #include "actors/profile_logic.hpp"
 #include "actors/shared_counters.hpp"
+#include "actors/suppression_list.hpp"
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
+#include "storage/audit_table.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/env.hpp"
 #include "storage/journal_table.hpp"
@@ -63,6 +66,11 @@ struct profile_actor_state {
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
   rapidjson::StringBuffer buf;
+  /// Erased: what still reaches the actor is handed on (ctx->redispatch), then it quits.
+  bool erased = false;
+  /// The due time last written to the expiry index: {} unknown (after activation),
+  /// timestamp::max() none (the profile is not anonymous-only).
+  timestamp expiry_written{};
 };
 
 using self_ptr = caf::stateful_actor<profile_actor_state>*;
@@ -95,6 +103,7 @@ void load(profile_actor_state& st, const std::string& id) {
       apply_decision(st.profile, *e.decision, st.ctx->options);
     st.seq = std::max(st.seq, e.seq);
   }
+  trim_history(st.profile, st.ctx->options, now_ms());
   st.loaded_ok = true;
 }
 
@@ -206,6 +215,7 @@ void write_ack(profile_actor_state& st, const inbound& m) {
 /// resolver reserved for it, nor the actor of a profile that it would have created.
 void refuse(self_ptr self, const envelope& env, std::string json) {
   auto& st = self->state;
+  st.ctx->metrics.refused.fetch_add(1, std::memory_order_relaxed);
   if (st.ctx->on_links_settled && !env.msg.identities_added.empty())
     st.ctx->on_links_settled(env.msg.identities_added, st.profile.id);
   reply_now(env, std::move(json), 400);
@@ -262,9 +272,10 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     if (d.actions.empty() || (d.actions.size() == 1 && d.actions[0].action.index == pol->action_count()))
       continue;
     auto decision_id = new_id('d');
-    policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout};
+    policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout, {}};
     for (const auto& a : d.actions)
       rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
+    rec.relied_on = relied_on(*pol, d, channel, ctx->options, bits, personal);
     apply_decision(st.profile, rec, ctx->options);
     ctx->counters->decided(d.holdout);
     write_decision_reply(st, m, *pol, d, decision_id, true);
@@ -288,10 +299,114 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
   }
 }
 
+bool is_admin_request(const inbound& m) {
+  return m.admin || m.kind == message_kind::get_profile || m.kind == message_kind::export_profile ||
+         m.kind == message_kind::audit_profile || m.kind == message_kind::erase_profile;
+}
+
+/// Retention: keeps the profile's due time in the expiry index at least
+/// anonymous_ttl past its latest message while it is anonymous-only (rewritten once
+/// per tenth of the ttl, not per message), and drops it once it is not.
+void update_expiry(profile_actor_state& st, write_record& rec, timestamp now) {
+  const auto& opt = st.ctx->options;
+  if (opt.anonymous_ttl.count() <= 0)
+    return;
+  if (anonymous_only(st.profile, opt)) {
+    if (st.expiry_written < now + opt.anonymous_ttl) {
+      auto slack = std::clamp<std::chrono::milliseconds>(opt.anonymous_ttl / 10, std::chrono::milliseconds(1),
+                                                          std::chrono::minutes(1));
+      st.expiry_written = now + opt.anonymous_ttl + slack;
+      rec.expiry_due = st.expiry_written;
+    }
+  } else if (st.expiry_written != timestamp::max()) {
+    st.expiry_written = timestamp::max();
+    rec.expiry_clear = true;
+  }
+}
+
+/// DELETE /v1/profiles/{id} and retention's erasure of an idle anonymous profile:
+/// one write record erases everything in one commit; the reply (counts) goes out
+/// after it. From here on the id is tombstoned in the directory and its identities
+/// resolve as unknown, so nothing stale is served and later messages start afresh.
+void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  const auto& opt = ctx->options;
+  const auto& m = env->msg;
+  if (m.erase_reason == "anonymous_ttl") {
+    bool due = opt.anonymous_ttl.count() > 0 && anonymous_only(st.profile, opt) &&
+               now - st.profile.updated_at >= opt.anonymous_ttl;
+    if (!due) {
+      // Touched since it was indexed (or nothing is stored): only move the due time.
+      write_record rec;
+      rec.profile_id = st.profile.id;
+      st.expiry_written = {};
+      if (st.seq == 0 && st.profile.identities.empty())
+        rec.expiry_clear = true;
+      else
+        update_expiry(st, rec, st.profile.updated_at);  // due: ttl after its latest message
+      ctx->writer->submit(std::move(rec));
+      return;
+    }
+  }
+  auto req = std::make_shared<erasure_request>();
+  req->profile_id = st.profile.id;
+  req->identities = st.profile.identities;
+  if (m.suppress && ctx->suppression)
+    for (const auto& id : req->identities)
+      req->suppress_hashes.push_back(ctx->suppression->hash(id));
+  req->erasure_id = new_id('x');
+  req->reason = m.erase_reason.empty() ? "request" : m.erase_reason;
+  req->ts = now;
+  if (ctx->on_erasing)
+    ctx->on_erasing(req->identities, req->profile_id);
+  ctx->dir->erased(req->profile_id, caf::actor{self});
+  st.erased = true;
+  st.profile = {};
+  st.profile.id = req->profile_id;
+  st.recent.clear();
+  st.attached.clear();
+  write_record rec;
+  rec.profile_id = req->profile_id;
+  rec.erase = req;
+  rec.on_done = [req, sink = env->sink, slot = env->slot, format = env->format, ctx](bool ok) {
+    if (ctx->on_erased)
+      ctx->on_erased(req->identities, req->profile_id);
+    if (!ok)
+      ctx->dir->erase_failed(req->profile_id);
+    if (ok) {
+      ctx->metrics.erasures.fetch_add(1, std::memory_order_relaxed);
+      if (ctx->suppression)
+        ctx->suppression->added(req->counts.suppressed);
+    }
+    if (sink)
+      sink->deliver(slot,
+                    encode_for(format, ok ? erasure_reply_json(*req)
+                                          : http_error("internal", "the erasure could not be committed")),
+                    ok ? 200 : 500);
+  };
+  ctx->writer->submit(std::move(rec));
+}
+
 void handle(self_ptr self, envelope_ptr env) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   auto& m = env->msg;
+  if (st.erased) {
+    // Sent before the erasure: an operator's request finds nothing; a message is
+    // resolved again, which now starts a new profile.
+    if (is_admin_request(m)) {
+      reply_now(*env, actors::http_error("not_found", "no such profile"), 404);
+      return;
+    }
+    if (ctx->on_links_settled && !m.identities_added.empty())
+      ctx->on_links_settled(m.identities_added, st.profile.id);
+    m.identities_added.clear();
+    if (ctx->redispatch)
+      ctx->redispatch(std::move(env));
+    return;
+  }
+  auto arrived = std::chrono::steady_clock::now();
   if (!st.loaded_ok) {
     load(st, st.profile.id);
     if (!st.loaded_ok) {
@@ -302,6 +417,27 @@ void handle(self_ptr self, envelope_ptr env) {
   auto now = now_ms();
   if (m.kind == message_kind::get_profile) {
     reply_now(*env, profile_json(st.profile, ctx->options, now), 200);
+    return;
+  }
+  if (m.kind == message_kind::export_profile || m.kind == message_kind::audit_profile) {
+    std::error_code ec;
+    std::vector<storage::audit_record> audit;
+    {
+      auto txn = ctx->env->read();
+      audit = storage::audit_table::read(txn, st.profile.id, ec);
+    }
+    if (ec) {
+      reply_now(*env, actors::http_error("internal", "the audit trail could not be read"), 500);
+      return;
+    }
+    reply_now(*env,
+              m.kind == message_kind::export_profile ? export_json(st.profile, ctx->options, now, audit)
+                                                     : audit_json(st.profile, audit),
+              200);
+    return;
+  }
+  if (m.kind == message_kind::erase_profile) {
+    erase(self, env, now);
     return;
   }
   ctx->metrics.messages.fetch_add(1, std::memory_order_relaxed);
@@ -383,14 +519,21 @@ void handle(self_ptr self, envelope_ptr env) {
     }
     case message_kind::decide:
     case message_kind::get_profile:
+    case message_kind::export_profile:
+    case message_kind::audit_profile:
+    case message_kind::erase_profile:
       break;
   }
   entry.seq = ++st.seq;
+  // Every consent change stays in the audit trail (the profile keeps the latest).
+  std::vector<storage::audit_record> audit;
+  for (const auto& c : entry.consent)
+    audit.push_back({st.profile.id, now, "consent", consent_detail_json(c)});
   apply_entry(st.profile, entry, opt);
+  trim_history(st.profile, opt, now);
 
   std::string reply;
   if (m.kind == message_kind::event || m.kind == message_kind::decide) {
-    auto started = std::chrono::steady_clock::now();
     auto bits = consent_bits(st.profile, opt, now);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
     policies::decide_request req;
@@ -408,17 +551,26 @@ void handle(self_ptr self, envelope_ptr env) {
     auto decision_id = new_id('d');
     ctx->counters->decided(d.holdout);
     if (!d.actions.empty()) {
-      policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout};
+      policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout, {}};
       for (const auto& a : d.actions)
         rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
+      rec.relied_on = relied_on(*pol, d, m.channel, opt, bits, personal);
       apply_decision(st.profile, rec, opt);
       entry.decision = std::move(rec);
       ctx->metrics.decisions_with_actions.fetch_add(1, std::memory_order_relaxed);
+      if (d.actions.size() == 1 && d.actions[0].action.index == pol->action_count())
+        ctx->metrics.decisions_fallback.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ctx->metrics.decisions_empty.fetch_add(1, std::memory_order_relaxed);
     }
+    if (d.holdout)
+      ctx->metrics.decisions_holdout.fetch_add(1, std::memory_order_relaxed);
     write_decision_reply(st, m, *pol, d, decision_id);
     ctx->metrics.decisions.fetch_add(1, std::memory_order_relaxed);
+    auto took = std::chrono::steady_clock::now() - arrived;
+    ctx->metrics.decision_latency.observe(took);
     ctx->metrics.decision_ns_total.fetch_add(
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
       std::memory_order_relaxed);
   } else if (m.admin) {
     st.buf.Clear();
@@ -443,6 +595,8 @@ void handle(self_ptr self, envelope_ptr env) {
     st.snapshot_seq = st.seq;
   }
   rec.meta = ctx->counters->take_dirty();
+  rec.audit = std::move(audit);
+  update_expiry(st, rec, now);
   rec.sink = env->sink;
   rec.slot = env->slot;
   rec.format = env->format;
@@ -507,15 +661,27 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
     [=](apply_atom, envelope_ptr env) {
       self->state.last_active = std::chrono::steady_clock::now();
       handle(self, std::move(env));
+      // Erased and out of the directory: nothing new can arrive once this is empty.
+      if (self->state.erased && self->mailbox().empty())
+        self->quit();
     },
     [=](reload_atom) {
+      if (self->state.erased)
+        return;
       auto pid = self->state.profile.id;
       load(self->state, pid);
       self->state.recent.clear();
     },
-    [=](passivate_atom) { passivate(self); },
+    [=](passivate_atom) {
+      if (!self->state.erased)
+        passivate(self);
+    },
     // One timer per idle period instead of a timeout re-armed by every message.
     [=](idle_atom) {
+      if (self->state.erased) {
+        self->quit();
+        return;
+      }
       auto idle_for = std::chrono::steady_clock::now() - self->state.last_active;
       if (idle_for >= ctx->options.idle_passivate) {
         if (passivate(self))

@@ -5,9 +5,12 @@
 
 #include "actors/context.hpp"
 #include "policies/profile.hpp"
+#include "storage/audit_record.hpp"
 #include "storage/journal_table.hpp"
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace nudge::actors {
 
@@ -24,6 +27,31 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
 
 /// Records a decision (bounded by opt.decisions_max).
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt);
+
+/// Retention: drops history older than now - opt.history_max_age (apply, load, decide).
+void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now);
+
+/// Whether every identity of `p` is of an anonymous type (and it has at least one):
+/// such a profile is erased once idle for opt.anonymous_ttl.
+bool anonymous_only(const policies::profile_state& p, const profile_options& opt);
+
+/// The purposes decision `d` relied on: those its actions require (their `requires`
+/// and marketing_<channel> on email, sms and push) that `bits` grant, and
+/// `personalization` when the decision saw the profile (`personal`).
+std::vector<std::string> relied_on(const policies::policy& pol, const policies::decision& d, std::string_view channel,
+                                   const profile_options& opt, const std::vector<bool>& bits, bool personal);
+
+/// The consent audit record's detail: `{"purpose","state","source","ts","expires"?}`.
+std::string consent_detail_json(const policies::consent_record& c);
+
+/// GET /v1/profiles/{id}/audit: `{"profile_id": ..., "records": [{"ts","kind","detail"}]}`,
+/// the stored records and the profile's kept decisions (kind "decision"), by time.
+std::string audit_json(const policies::profile_state& p, const std::vector<storage::audit_record>& audit);
+
+/// GET /v1/profiles/{id}/export: `{"profile": <profile_json>, "identities", "events",
+/// "decisions", "consent_history", "audit"}`: everything stored about the person.
+std::string export_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
+                        const std::vector<storage::audit_record>& audit);
 
 /// `{"profile_id": ..., "consent": {PURPOSE: {"state": ..., "ts": ..., "source": ...}}}`.
 std::string consent_state_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now);

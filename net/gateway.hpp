@@ -9,6 +9,7 @@
 #include "net/gateway_options.hpp"
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,20 @@ public:
 
   /// Whether a profile with this id is active or stored.
   bool profile_exists(const std::string& profile_id);
+
+  /// When a message carries a suppressed identity (an erasure with ?suppress=true),
+  /// answers it here — `{"type":"decision",...,"suppressed":true,"actions":[]}` or an
+  /// ack with "suppressed": true — and returns true: nothing of it is stored and no
+  /// profile is resolved or created. Call before resolution.
+  bool answer_if_suppressed(const actors::envelope_ptr& env);
+
+  /// A message that reached an erased profile's id: an operator's request is
+  /// answered 404; anything else is resolved again (and so starts a new profile).
+  void redispatch(actors::envelope_ptr env);
+
+  /// The profile an admin path names: a merged-away id answers its survivor; nullopt
+  /// when neither is active nor stored.
+  std::optional<std::string> find_profile(const std::string& id);
 
   std::string metrics_text() const;
   std::string stats_json() const;

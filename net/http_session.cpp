@@ -14,6 +14,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -293,6 +294,50 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   gw_.dispatch_to(profile_id, std::move(env));
 }
 
+bool http_session::privacy_request(http::request<http::string_body>& req, std::string_view rest) {
+  auto v = req.version();
+  auto method = req.method();
+  actors::message_kind kind;
+  std::string_view id = rest;
+  if (rest.size() > 7 && rest.substr(rest.size() - 7) == "/export") {
+    kind = actors::message_kind::export_profile;
+    id = rest.substr(0, rest.size() - 7);
+  } else if (rest.size() > 6 && rest.substr(rest.size() - 6) == "/audit") {
+    kind = actors::message_kind::audit_profile;
+    id = rest.substr(0, rest.size() - 6);
+  } else if (method == http::verb::delete_ && rest.find('/') == std::string_view::npos) {
+    kind = actors::message_kind::erase_profile;
+  } else {
+    return false;
+  }
+  bool erase = kind == actors::message_kind::erase_profile;
+  if (!erase && method != http::verb::get) {
+    write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    return true;
+  }
+  bool suppress = false;
+  if (erase) {
+    auto flag = query_param(req.target(), "suppress");
+    if (flag && *flag != "true" && *flag != "false") {
+      write(error_response(v, http::status::bad_request, "invalid_message", "suppress is true or false"));
+      return true;
+    }
+    suppress = flag && *flag == "true";
+  }
+  auto profile_id = gw_.find_profile(std::string(id));
+  if (!profile_id) {
+    write(error_response(v, http::status::not_found, "not_found", "no such profile"));
+    return true;
+  }
+  auto env = std::make_shared<actors::envelope>();
+  env->msg.kind = kind;
+  env->msg.suppress = suppress;
+  env->msg.erase_reason = erase ? "request" : "";
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  gw_.dispatch_to(*profile_id, std::move(env));
+  return true;
+}
+
 void http_session::route(http::request<http::string_body>& req) {
   auto v = req.version();
   auto path = target_path(req.target());
@@ -422,6 +467,8 @@ void http_session::route(http::request<http::string_body>& req) {
         return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
       return policy_update(req, path == "/v1/policy");
     }
+    if (path.substr(0, 13) == "/v1/profiles/" && privacy_request(req, path.substr(13)))
+      return;
     if (path.size() > 21 && path.substr(0, 13) == "/v1/profiles/" && path.substr(path.size() - 8) == "/consent") {
       if (method != http::verb::put)
         return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use PUT"));

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace nudge::net {
 
@@ -33,6 +34,10 @@ private:
   /// PUT /v1/profiles/{id}/consent: applied as a consent message of source "admin".
   void consent_update(http::request<http::string_body>& req, const std::string& profile_id);
   void policy_update(http::request<http::string_body>& req, bool activate);
+  /// GET /v1/profiles/{id}/export, GET .../audit, DELETE /v1/profiles/{id}[?suppress=true]
+  /// (after the admin check): answered by the profile actor, a merged-away id by its
+  /// survivor. False when `rest` (the path after /v1/profiles/) is none of them.
+  bool privacy_request(http::request<http::string_body>& req, std::string_view rest);
 
   beast::tcp_stream stream_;
   gateway& gw_;

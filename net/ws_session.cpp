@@ -71,11 +71,15 @@ void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
   ++inflight_;
   gw_.inflight.fetch_add(1, std::memory_order_relaxed);
   // Fast path: the same identities as the previous message skip resolution.
-  if (!cached_profile_.empty() && env->msg.identities == cached_ids_) {
+  if (!cached_profile_.empty() && env->msg.identities == cached_ids_ &&
+      cached_generation_ == gw_.resolver().generation()) {
     env->msg.identities_added = cached_added_;
     gw_.dispatch_to(cached_profile_, std::move(env));
     return;
   }
+  if (gw_.answer_if_suppressed(env))
+    return;
+  cached_generation_ = gw_.resolver().generation();
   auto res = gw_.resolver().resolve(env->msg.identities);
   cached_ids_ = env->msg.identities;
   cached_profile_ = res.profile_id;

@@ -56,6 +56,7 @@ private:
   // Resolution cache: the last identity set this connection sent and its profile.
   std::vector<policies::identity> cached_ids_;
   std::string cached_profile_;
+  std::uint64_t cached_generation_ = 0;  ///< resolver generation the cache is valid for
   std::vector<policies::identity> cached_added_;
 };
 

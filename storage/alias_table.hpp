@@ -6,6 +6,7 @@
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,5 +30,9 @@ void put(write_txn& tx, std::string_view merged_id, std::string_view survivor_id
 
 /// True when `merged_id` was present.
 bool erase(write_txn& tx, std::string_view merged_id);
+
+/// Deletes every alias whose survivor is `survivor_id` (erasure); returns how many.
+/// A scan of the whole table: only for rare calls (aliases are one per merge).
+std::size_t erase_to(write_txn& tx, std::string_view survivor_id);
 
 }  // namespace nudge::storage::alias_table

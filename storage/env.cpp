@@ -95,6 +95,8 @@ std::error_code env::open_tables() {
     const std::pair<const char*, MDB_dbi*> tables[] = {
         {"profiles", &profiles_}, {"journal", &journal_}, {"identities", &identities_},
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
+        {"audit", &audit_},       {"suppression", &suppression_},
+        {"expiry", &expiry_},     {"expiry_owner", &expiry_owner_},
     };
     for (const auto& [name, dbi] : tables)
       if (int rc = mdb_dbi_open(tx.get(), name, MDB_CREATE, dbi); rc != MDB_SUCCESS)

@@ -84,6 +84,10 @@ class env {
   MDB_dbi aliases() const noexcept { return aliases_; }
   MDB_dbi dedupe() const noexcept { return dedupe_; }
   MDB_dbi meta() const noexcept { return meta_; }
+  MDB_dbi audit() const noexcept { return audit_; }
+  MDB_dbi suppression() const noexcept { return suppression_; }
+  MDB_dbi expiry() const noexcept { return expiry_; }
+  MDB_dbi expiry_owner() const noexcept { return expiry_owner_; }
 
   /// Writes a consistent, compacted copy (mdb_env_copy2, MDB_CP_COMPACT) of the
   /// committed state to `dir`/data.mdb, creating `dir` (0700) if missing; it must not
@@ -117,6 +121,10 @@ class env {
   MDB_dbi aliases_ = 0;
   MDB_dbi dedupe_ = 0;
   MDB_dbi meta_ = 0;
+  MDB_dbi audit_ = 0;
+  MDB_dbi suppression_ = 0;
+  MDB_dbi expiry_ = 0;
+  MDB_dbi expiry_owner_ = 0;
   std::atomic<std::uint64_t> map_size_{0};
 
   // The resize gate: readers count themselves in; a map growth waits for zero and

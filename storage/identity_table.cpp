@@ -50,4 +50,18 @@ bool erase(write_txn& tx, const policies::identity& id) {
   return detail::del(tx, tx.environment().identities(), key);
 }
 
+bool erase_if_owned(write_txn& tx, const policies::identity& id, std::string_view profile_id) {
+  detail::check_usable(tx);
+  std::string key;
+  make_key(key, id);
+  MDB_val k = detail::to_val(key);
+  MDB_val v{};
+  int rc = mdb_get(tx.get(), tx.environment().identities(), &k, &v);
+  if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && detail::to_view(v) != profile_id))
+    return false;
+  if (rc != MDB_SUCCESS)
+    detail::fail(tx, rc);
+  return detail::del(tx, tx.environment().identities(), key);
+}
+
 }  // namespace nudge::storage::identity_table

@@ -29,4 +29,8 @@ void put(write_txn& tx, const policies::identity& id, std::string_view profile_i
 /// True when `id` was present.
 bool erase(write_txn& tx, const policies::identity& id);
 
+/// Deletes `id` only while it names `profile_id` (erasure must not take an identity
+/// that a later message already linked elsewhere); true when it did.
+bool erase_if_owned(write_txn& tx, const policies::identity& id, std::string_view profile_id);
+
 }  // namespace nudge::storage::identity_table

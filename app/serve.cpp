@@ -289,7 +289,9 @@ int backup(const config& cfg, const std::filesystem::path& dir) {
     return 2;
   }
   // A second process on the same environment: LMDB's lock file coordinates it with
-  // the running service, whose writes go on while the copy reads one snapshot.
+  // the running service, whose writes go on while the copy reads one snapshot. The
+  // copy is then rewritten record by record, so that it holds no remnant of erased
+  // data (see env::scrubbed_copy_to).
   storage::env_options eo;
   eo.dir = cfg.server.data_dir;
   eo.map_size_initial = cfg.storage.map_size_initial;
@@ -300,7 +302,7 @@ int backup(const config& cfg, const std::filesystem::path& dir) {
     std::cerr << "storage " << eo.dir.string() << ": " << ec.message() << '\n';
     return 1;
   }
-  if ((ec = env->copy_to(dir))) {
+  if ((ec = env->scrubbed_copy_to(dir))) {
     std::cerr << "backup to " << dir.string() << ": " << ec.message() << '\n';
     return 1;
   }

@@ -96,6 +96,14 @@ class env {
   /// io_error on failure. Any thread.
   std::error_code copy_to(const std::filesystem::path& dir) const;
 
+  /// A backup with no remnant of erased data: copy_to() into `dir`/.compact, then
+  /// every record of every table rewritten in key order into fresh pages of
+  /// `dir`/data.mdb, and the temporary copy removed. (LMDB's compacted copy keeps
+  /// pages whole, and a live page can still hold the bytes of records deleted from
+  /// it; the rewrite leaves only live records in the file.) Same conditions as
+  /// copy_to(); io_error, or map_full / txn_failed from the rewrite. Any thread.
+  std::error_code scrubbed_copy_to(const std::filesystem::path& dir) const;
+
   /// Number of entries in `dbi` at the latest commit (mdb_stat ms_entries); 0 when
   /// no read transaction could begin. Any thread.
   std::uint64_t entries(MDB_dbi dbi) const;

@@ -41,6 +41,26 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path, ec);
 }
 
+http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
+                       const std::string& body) {
+  return http_call(srv.port(), method, target, body,
+                   {{"Authorization", "Bearer " + srv.admin_token()}, {"Content-Type", "application/json"}});
+}
+
+std::filesystem::path write_config(const std::filesystem::path& dir, const std::string& text) {
+  auto p = dir / "nudge.toml";
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+  return p;
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 std::string file_text(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::ostringstream s;

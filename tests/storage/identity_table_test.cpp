@@ -48,5 +48,28 @@ TEST_CASE("an identity points at one profile until it is moved or erased",
   CHECK(e->entries(e->identities()) == 3);
 }
 
+TEST_CASE("erase_if_owned takes an identity only from the profile that holds it", "[storage][identity]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  const policies::identity mine{"email", "a@example.com"};
+  const policies::identity moved{"device_id", "d-1"};
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    identity_table::put(tx, mine, "p-1");
+    identity_table::put(tx, moved, "p-2");
+  }));
+  bool a = false, b = true, c = true;
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    a = identity_table::erase_if_owned(tx, mine, "p-1");
+    b = identity_table::erase_if_owned(tx, moved, "p-1");
+    c = identity_table::erase_if_owned(tx, {"email", "none@example.com"}, "p-1");
+  }));
+  CHECK(a);
+  CHECK_FALSE(b);
+  CHECK_FALSE(c);
+  auto tx = e->read();
+  CHECK_FALSE(identity_table::get(tx, mine));
+  CHECK(identity_table::get(tx, moved) == std::string("p-2"));
+}
+
 }  // namespace
 }  // namespace nudge::storage

@@ -92,7 +92,19 @@ TEST_CASE("without personalization only context actions and the fallback; consen
   auto chosen = first_action(before);
   CHECK((chosen == "welcome" || chosen == "house_banner"));
 
-  REQUIRE(ws.send(consent("c-2", ids, R"({"personalization":"granted"})")));
+  // A grant that has expired reads as the default (denied); one that has not, as granted.
+  REQUIRE(ws.send(consent("c-x", ids, R"({"personalization":{"state":"granted","expires":")" +
+                                           iso_ago(std::chrono::minutes(1)) + R"("}})")));
+  read_reply(ws, "c-x");
+  REQUIRE(ws.send(event("e-x", ids, "page_view", R"(,"explain":true)")));
+  auto expired = read_reply(ws, "e-x");
+  CHECK(std::string(expired["explain"]["cart_recovery"]["reason"].GetString()) == "consent_missing");
+  auto state = parse(admin_call(srv, "GET", "/v1/profiles/" + std::string(expired["profile_id"].GetString())).body);
+  CHECK(std::string(state["consent"]["personalization"]["state"].GetString()) == "denied");
+  CHECK(state["consent"]["personalization"].HasMember("expires"));
+
+  REQUIRE(ws.send(consent("c-2", ids, R"({"personalization":{"state":"granted","expires":")" +
+                                          iso_ago(std::chrono::minutes(-600)) + R"("}})")));
   read_reply(ws, "c-2");
   REQUIRE(ws.send(event("e-3", ids, "page_view")));
   CHECK(first_action(read_reply(ws, "e-3")) == "cart_recovery");

@@ -61,6 +61,8 @@ struct service_metrics {
   std::atomic<std::uint64_t> passivations{0};
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> decision_ns_total{0};
+  std::atomic<std::uint64_t> identities_blocked{0};
+  std::atomic<std::uint64_t> merges_failed{0};
   // By outcome (/metrics): messages refused by a profile or answered as suppressed,
   // decisions that were only the fallback, empty, or in the holdout group.
   std::atomic<std::uint64_t> refused{0};
@@ -92,15 +94,16 @@ struct context {
   caf::actor_system* system = nullptr;
   policy_holder policy;
   service_metrics metrics;
-  /// Called (on the writer thread) once the identity links of a record are settled.
-  std::function<void(const std::vector<policies::identity>&, const std::string&)> on_links_settled;
+  /// Called (on the writer thread, or on the actor for a message never written) once
+  /// what a resolution reserved is settled: identity_resolver::settled.
+  std::function<void(std::uint64_t ticket)> on_resolution_settled;
   /// Privacy (issue #5): the suppression list, and how a profile actor being erased
   /// hands on the messages that still reach it (resolved again, so that they start a
   /// new profile) and tells resolution that its identities are gone (any thread).
   suppression_list* suppression = nullptr;
   std::function<void(std::shared_ptr<envelope>)> redispatch;
-  std::function<void(const std::vector<policies::identity>&, const std::string&)> on_erasing;
-  std::function<void(const std::vector<policies::identity>&, const std::string&)> on_erased;
+  std::function<void(const std::string& profile_id)> on_erasing;     ///< identity_resolver::erasing
+  std::function<void(const std::string& profile_id)> on_erase_failed;  ///< identity_resolver::erase_failed
 };
 
 }  // namespace nudge::actors

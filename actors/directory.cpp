@@ -10,35 +10,77 @@
 
 namespace nudge::actors {
 
+caf::actor& directory::locate_locked(shard& s, const std::string& profile_id, caf::actor& evict) {
+  auto it = s.actors.find(profile_id);
+  if (it == s.actors.end()) {
+    std::shared_ptr<const storage::profile_snapshot> parked;
+    if (auto p = s.parked.find(profile_id); p != s.parked.end())
+      parked = p->second;
+    it = s.actors.emplace(profile_id, spawn_profile(ctx_, profile_id, std::move(parked))).first;
+    // Past max_active, one other actor of this shard is asked to leave.
+    if (active_.fetch_add(1, std::memory_order_relaxed) + 1 > ctx_.options.max_active)
+      for (auto& [id, a] : s.actors)
+        if (id != profile_id) {
+          evict = a;
+          break;
+        }
+  }
+  return it->second;
+}
+
 void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
+  std::string target = profile_id;
+  // Merges form chains toward ever older ids; the bound only guards against a bug.
+  for (int hops = 0; hops < 64; ++hops) {
+    auto& s = shard_for(target);
+    caf::actor evict;
+    {
+      std::unique_lock<std::mutex> guard(s.mtx);
+      if (auto f = s.forwards.find(target); f != s.forwards.end()) {
+        target = f->second;
+        continue;
+      }
+      if (s.erased.count(target) > 0) {
+        guard.unlock();
+        if (ctx_.redispatch)
+          ctx_.redispatch(std::move(env));
+        return;
+      }
+      caf::anon_send(locate_locked(s, target, evict), apply_atom_v, std::move(env));
+    }
+    if (evict)
+      caf::anon_send(evict, passivate_atom_v);
+    return;
+  }
+}
+
+caf::actor directory::actor_for(const std::string& profile_id) {
   auto& s = shard_for(profile_id);
   caf::actor evict;
+  caf::actor out;
   {
-    std::unique_lock<std::mutex> guard(s.mtx);
-    if (s.erased.count(profile_id) > 0) {
-      guard.unlock();
-      if (ctx_.redispatch)
-        ctx_.redispatch(std::move(env));
-      return;
-    }
-    auto it = s.actors.find(profile_id);
-    if (it == s.actors.end()) {
-      std::shared_ptr<const storage::profile_snapshot> parked;
-      if (auto p = s.parked.find(profile_id); p != s.parked.end())
-        parked = p->second;
-      it = s.actors.emplace(profile_id, spawn_profile(ctx_, profile_id, std::move(parked))).first;
-      // Past max_active, one other actor of this shard is asked to leave.
-      if (active_.fetch_add(1, std::memory_order_relaxed) + 1 > ctx_.options.max_active)
-        for (auto& [id, a] : s.actors)
-          if (id != profile_id) {
-            evict = a;
-            break;
-          }
-    }
-    caf::anon_send(it->second, apply_atom_v, std::move(env));
+    std::lock_guard<std::mutex> guard(s.mtx);
+    out = locate_locked(s, profile_id, evict);
   }
   if (evict)
     caf::anon_send(evict, passivate_atom_v);
+  return out;
+}
+
+void directory::forward(const std::string& from, const std::string& to, const caf::actor& self) {
+  auto& s = shard_for(from);
+  std::lock_guard<std::mutex> guard(s.mtx);
+  if (auto it = s.actors.find(from); it != s.actors.end() && it->second == self) {
+    s.actors.erase(it);
+    active_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  s.forwards[from] = to;
+}
+
+void directory::unforward(const std::string& from) {
+  auto& s = shard_for(from);
+  std::lock_guard<std::mutex> guard(s.mtx);
+  s.forwards.erase(from);
 }
 
 void directory::park(const std::string& profile_id, std::shared_ptr<const storage::profile_snapshot> snap) {

@@ -26,8 +26,19 @@ class directory {
 public:
   explicit directory(context& ctx) : ctx_(ctx) {}
 
-  /// Sends `env` to the actor of `profile_id`, spawning (activating) it if needed.
+  /// Sends `env` to the actor of `profile_id`, spawning (activating) it if needed;
+  /// a profile merged away in this process forwards to its survivor.
   void dispatch(const std::string& profile_id, envelope_ptr env);
+
+  /// The live actor of `profile_id`, spawned (activated) if needed; for a merge's
+  /// survivor to ask a merged-away profile for its state.
+  caf::actor actor_for(const std::string& profile_id);
+
+  /// A merge took `from`'s state: `self` (its actor) leaves the directory and what
+  /// is dispatched to `from` from now on goes to `to`.
+  void forward(const std::string& from, const std::string& to, const caf::actor& self);
+  /// The merge did not commit: `from` activates from storage again.
+  void unforward(const std::string& from);
 
   /// Called by a profile actor that wants to leave memory: removes it when `self`
   /// is still the registered actor and `mailbox_empty()` holds under the lock.
@@ -73,8 +84,12 @@ private:
     std::mutex mtx;
     std::unordered_map<std::string, caf::actor> actors;
     std::unordered_map<std::string, std::shared_ptr<const storage::profile_snapshot>> parked;
+    std::unordered_map<std::string, std::string> forwards;  ///< merged away → survivor
     std::unordered_set<std::string> erased;
   };
+  /// The actor of `profile_id` in `s`, spawned if needed; `evict` gets an actor to
+  /// passivate when max_active is passed. Called with s.mtx held.
+  caf::actor& locate_locked(shard& s, const std::string& profile_id, caf::actor& evict);
   shard& shard_for(const std::string& id) { return shards_[std::hash<std::string>{}(id) % shards_.size()]; }
 
   context& ctx_;

@@ -40,9 +40,9 @@ void apply_erasure(storage::write_txn& tx, erasure_request& req) {
   const auto& id = req.profile_id;
   c.profiles = storage::profile_table::erase(tx, id) ? 1 : 0;
   c.journal = storage::journal_table::erase_all(tx, id);
-  for (const auto& ident : req.identities)
-    if (storage::identity_table::erase_if_owned(tx, ident, id))
-      ++c.identities;
+  // The index says which identities name the profile now (the members table), which
+  // also covers links a merge moved to it since the actor's state was read.
+  c.identities = storage::identity_table::erase_profile(tx, id).size();
   c.dedupe = storage::dedupe_table::erase_profile(tx, id);
   c.aliases = storage::alias_table::erase_to(tx, id);
   c.audit = storage::audit_table::erase_profile(tx, id);

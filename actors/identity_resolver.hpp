@@ -1,12 +1,12 @@
-// Identity → profile resolution. The identity index in LMDB is the source of truth;
-// links created but not yet committed are kept in a pending map so that two
-// messages racing with the same new identity never create two profiles. One mutex
-// serialises resolution (a look-up is an in-memory probe or one LMDB read);
-// connections cache their last result so the fast path skips this entirely.
+// Identity → profile resolution (API.md section 5). The identity index in LMDB is the
+// source of truth; what resolution decided but the journal has not yet committed
+// (new links, merges) is kept here as pending entries under a ticket, so that two
+// messages racing with overlapping identities never create two profiles for one
+// identity. One mutex serialises resolution: a look-up is an in-memory probe plus a
+// few LMDB reads, and connections cache their last result (checked against
+// generation(), which every merge and erasure bumps), so the fast path skips this.
 //
-// This is the simple resolver of the foundation issue: a message whose identities
-// name several profiles goes to the one named by its highest-priority identity and
-// its other identities are not linked (merging is its own issue).
+// All members are thread-safe.
 #pragma once
 
 #include "policies/profile.hpp"
@@ -16,53 +16,111 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace nudge::storage {
 class env;
+class read_txn;
 }
 
 namespace nudge::actors {
 
+/// The resolution-relevant part of one `[identity.TYPE]`.
+struct identity_limit {
+  std::string type;
+  std::uint32_t limit = 1;  ///< values of this type one profile may hold
+};
+
 class identity_resolver {
 public:
-  explicit identity_resolver(storage::env& env) : env_(env) {}
+  identity_resolver(storage::env& env, std::vector<identity_limit> limits);
 
   struct result {
-    std::string profile_id;
-    std::vector<policies::identity> added;  ///< the message's identities that belong to this profile
+    std::string profile_id;  ///< the profile that gets the message (a merge's survivor)
+    std::vector<policies::identity> added;      ///< the message's identities it holds afterwards
+    std::vector<policies::identity> given_up;   ///< links given up for a limit (step 2)
+    std::vector<std::string> merged;            ///< profiles to merge into profile_id, oldest first
+    std::vector<policies::identity> merged_identities;  ///< the identities the merged profiles held
     bool created = false;
+    /// Names the pending entries of this resolution; pass it to settled() once the
+    /// message's record committed (or failed, or was never written). 0: nothing pending.
+    std::uint64_t ticket = 0;
   };
 
-  /// `ids` sorted by priority, highest first. Thread-safe.
-  result resolve(const std::vector<policies::identity>& ids);
+  /// Resolves a message's identities, `ids` sorted by priority, highest first, at most
+  /// one per type, blocked values already dropped.
+  result resolve(std::vector<policies::identity> ids);
 
-  /// The profile holding `id`, if any (pending links included). Thread-safe.
+  /// The (surviving) profile holding `id`, if any, pending links included.
   std::optional<std::string> find(const policies::identity& id);
 
-  /// The journal committed (or failed to commit) these links: forget them here.
-  void settled(const std::vector<policies::identity>& links, const std::string& profile_id);
+  /// `profile_id` itself, or the profile it was merged into (following merges).
+  std::string canonical(std::string_view profile_id);
 
-  /// Connection caches hold a resolution only while generation() is unchanged;
-  /// invalidate() (an erasure, a merge) makes every cached resolution stale.
+  /// The journal committed (or failed to commit, or dropped) what `ticket` reserved:
+  /// forget its pending entries; LMDB now answers for it.
+  void settled(std::uint64_t ticket);
+
+  /// Bumped by every merge and erasure; a connection's cached resolution taken at an
+  /// older generation must be resolved again.
   std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
   void invalidate() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
-  /// Erasure of `profile_id` begins: its identities read as unknown from now on
-  /// (before the erasure commits), so that a new message starts a new profile.
-  void forget(const std::vector<policies::identity>& ids, const std::string& profile_id);
-  /// The erasure committed: the index no longer holds them; drop the markers.
-  void forgotten(const std::vector<policies::identity>& ids);
+  /// Erasure of `profile_id` begins: from now on no identity resolves to it (nor to
+  /// an id merged into it), so that a new message starts a new profile, and cached
+  /// resolutions are invalidated. Kept for the life of the process; the committed
+  /// erasure removes the index entries themselves.
+  void erasing(const std::string& profile_id);
+  /// The erasure did not commit: the profile resolves again.
+  void erase_failed(const std::string& profile_id);
+
+  std::uint64_t merges() const noexcept { return merges_.load(std::memory_order_relaxed); }
+  std::uint64_t given_up() const noexcept { return given_up_.load(std::memory_order_relaxed); }
 
 private:
+  struct pending_link {
+    std::string profile_id;
+    std::uint64_t ticket;
+  };
+  struct pending_member {
+    policies::identity id;
+    std::uint64_t ticket;
+  };
+  struct pending_alias {
+    std::string survivor;
+    std::uint64_t ticket;
+  };
+
+  /// What one ticket reserved, so that settled() removes exactly that.
+  struct reservation {
+    std::vector<std::string> links;    ///< keys in links_
+    std::vector<std::string> members;  ///< profile ids in members_
+    std::vector<std::string> aliases;  ///< merged ids in aliases_
+  };
+
   static std::string key(const policies::identity& id) { return id.type + '\0' + id.value; }
-  std::optional<std::string> find_locked(const policies::identity& id);
+  std::optional<std::string> owner_locked(storage::read_txn& tx, const policies::identity& id);
+  std::string canonical_locked(storage::read_txn& tx, std::string_view profile_id);
+  std::vector<policies::identity> members_locked(storage::read_txn& tx, const std::string& profile_id);
+  bool over_limit_locked(storage::read_txn& tx, const std::vector<std::string>& profiles,
+                         const std::vector<policies::identity>& ids);
+  std::uint32_t limit_of(std::string_view type) const;
 
   storage::env& env_;
+  std::vector<identity_limit> limits_;
   std::mutex mtx_;
-  std::unordered_map<std::string, std::string> pending_;  ///< "" marks a forgotten identity
-  std::atomic<std::uint64_t> generation_{0};
+  std::uint64_t next_ticket_ = 1;
+  std::unordered_map<std::string, pending_link> links_;
+  std::unordered_map<std::string, std::vector<pending_member>> members_;
+  std::unordered_map<std::string, pending_alias> aliases_;
+  std::unordered_map<std::uint64_t, reservation> tickets_;
+  std::unordered_set<std::string> erased_;  ///< profiles erased in this process
+  std::atomic<std::uint64_t> generation_{1};
+  std::atomic<std::uint64_t> merges_{0};
+  std::atomic<std::uint64_t> given_up_{0};
 };
 
 }  // namespace nudge::actors

@@ -3,6 +3,7 @@
 #include "actors/wire.hpp"
 #include "storage/env.hpp"
 #include "storage/errc.hpp"
+#include "storage/alias_table.hpp"
 #include "storage/identity_table.hpp"
 #include "storage/audit_table.hpp"
 #include "storage/expiry_table.hpp"
@@ -80,6 +81,15 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::journal_table::prune(txn, rec.profile_id, rec.prune_upto);
       for (const auto& id : rec.links)
         storage::identity_table::put(txn, id, rec.profile_id);
+      // A merge: the merged-away profile's identities now name the survivor, its id
+      // stays resolvable through an alias, and its own state (now in the
+      // survivor's snapshot, written above) goes.
+      for (const auto& merged : rec.merged_away) {
+        storage::identity_table::move_all(txn, merged, rec.profile_id);
+        storage::alias_table::put(txn, merged, rec.profile_id);
+        storage::profile_table::erase(txn, merged);
+        storage::journal_table::erase_all(txn, merged);
+      }
       if (rec.dedupe)
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
       for (const auto& [key, value] : rec.meta)

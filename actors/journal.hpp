@@ -39,6 +39,9 @@ struct write_record {
   std::optional<storage::profile_snapshot> snapshot;
   std::uint64_t prune_upto = 0;  ///< journal entries up to this seq are dropped
   std::vector<policies::identity> links;  ///< identity index entries → profile_id
+  /// Profiles merged into profile_id (whose snapshot, written in this record, holds
+  /// their state): identities moved, alias written, their own state erased.
+  std::vector<std::string> merged_away;
   std::optional<storage::dedupe_entry> dedupe;
   std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;

@@ -5,6 +5,7 @@
 #include "policies/profile.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,14 @@ struct inbound {
   std::optional<policies::timestamp> ts;
   std::vector<policies::identity> identities;        ///< normalised, blocked ones dropped
   std::vector<policies::identity> identities_added;  ///< those that belong to the resolved profile
+  /// Resolution's side of the message (identity_resolver::result): profiles the
+  /// target must absorb first, links given up for a limit, and the ticket that
+  /// releases the resolver's pending entries once the message's record is settled.
+  std::vector<std::string> merge_from;
+  std::vector<policies::identity> given_up;
+  std::uint64_t resolution_ticket = 0;
+  /// Identity values dropped as blocked placeholders (counted in /metrics).
+  std::uint32_t blocked_identities = 0;
   std::string channel;
   std::string placement;
   std::vector<policies::property> properties;

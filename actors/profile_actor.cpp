@@ -65,6 +65,8 @@ struct profile_actor_state {
   std::mt19937_64 rng{seed_source()};
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
+  /// Set once a merge took this profile's state: what still reaches it goes there.
+  std::string merged_into;
   rapidjson::StringBuffer buf;
   /// Erased: what still reaches the actor is handed on (ctx->redispatch), then it quits.
   bool erased = false;
@@ -124,6 +126,11 @@ std::string dedupe_key(const inbound& m) {
 /// never overtakes the commit of the message it repeats).
 void reply_barrier(profile_actor_state& st, const envelope& env, std::string reply) {
   write_record rec;
+  if (auto ticket = env.msg.resolution_ticket; ticket != 0)
+    rec.on_done = [hook = st.ctx->on_resolution_settled, ticket](bool) {
+      if (hook)
+        hook(ticket);
+    };
   rec.profile_id = st.profile.id;
   rec.sink = env.sink;
   rec.slot = env.slot;
@@ -136,6 +143,12 @@ void reply_barrier(profile_actor_state& st, const envelope& env, std::string rep
 void reply_now(const envelope& env, std::string json, int status) {
   if (env.sink)
     env.sink->deliver(env.slot, encode_for(env.format, std::move(json)), status);
+}
+
+/// What the resolver reserved for a message that will write nothing of its own.
+void settle_now(const profile_actor_state& st, const envelope& env) {
+  if (env.msg.resolution_ticket != 0 && st.ctx->on_resolution_settled)
+    st.ctx->on_resolution_settled(env.msg.resolution_ticket);
 }
 
 void write_decision_reply(profile_actor_state& st, const inbound& m, const policies::policy& pol,
@@ -216,8 +229,7 @@ void write_ack(profile_actor_state& st, const inbound& m) {
 void refuse(self_ptr self, const envelope& env, std::string json) {
   auto& st = self->state;
   st.ctx->metrics.refused.fetch_add(1, std::memory_order_relaxed);
-  if (st.ctx->on_links_settled && !env.msg.identities_added.empty())
-    st.ctx->on_links_settled(env.msg.identities_added, st.profile.id);
+  settle_now(st, env);
   reply_now(env, std::move(json), 400);
   if (st.seq == 0 && st.profile.identities.empty() &&
       st.ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
@@ -359,7 +371,7 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
   req->reason = m.erase_reason.empty() ? "request" : m.erase_reason;
   req->ts = now;
   if (ctx->on_erasing)
-    ctx->on_erasing(req->identities, req->profile_id);
+    ctx->on_erasing(req->profile_id);
   ctx->dir->erased(req->profile_id, caf::actor{self});
   st.erased = true;
   st.profile = {};
@@ -370,10 +382,11 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
   rec.profile_id = req->profile_id;
   rec.erase = req;
   rec.on_done = [req, sink = env->sink, slot = env->slot, format = env->format, ctx](bool ok) {
-    if (ctx->on_erased)
-      ctx->on_erased(req->identities, req->profile_id);
-    if (!ok)
+    if (!ok) {
       ctx->dir->erase_failed(req->profile_id);
+      if (ctx->on_erase_failed)
+        ctx->on_erase_failed(req->profile_id);
+    }
     if (ok) {
       ctx->metrics.erasures.fetch_add(1, std::memory_order_relaxed);
       if (ctx->suppression)
@@ -388,10 +401,106 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
   ctx->writer->submit(std::move(rec));
 }
 
+void handle(self_ptr self, envelope_ptr env);
+
+/// Takes a merged-away profile's state (API.md section 5, merge rules).
+void absorb(self_ptr self, const handover& h, policies::timestamp now) {
+  auto& st = self->state;
+  merge_profiles(st.profile, h.state, st.ctx->options, now);
+  for (const auto& r : h.recent)
+    remember(st, r.first, r.second);
+  for (const auto& w : h.attached)
+    if (auto sink = w.lock())
+      attach(st, sink);
+}
+
+/// Writes the merged state: the survivor's snapshot, and for each merged-away
+/// profile its identities moved, an alias, its own state erased; all in one record
+/// ahead of the message's own. If it does not commit, everyone reloads from storage.
+void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  write_record rec;
+  rec.profile_id = st.profile.id;
+  rec.snapshot = storage::profile_snapshot{st.profile, st.seq};
+  rec.prune_upto = st.seq;
+  st.snapshot_seq = st.seq;
+  rec.merged_away = absorbed;
+  rec.on_done = [dir = ctx->dir, absorbed, self_handle = caf::actor{self}](bool ok) {
+    if (ok)
+      return;
+    for (const auto& id : absorbed)
+      dir->unforward(id);
+    caf::anon_send(self_handle, reload_atom_v);
+  };
+  ctx->writer->submit(std::move(rec));
+  spdlog::info("profile {}: merged {} profile(s) into it", st.profile.id, absorbed.size());
+}
+
+/// Asks each profile of env->msg.merge_from in turn for its state (the mailbox
+/// waits meanwhile, so later messages see the merged profile), then handles the
+/// message itself. A profile that cannot hand over stays as it is.
+void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std::string> absorbed) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  if (i == env->msg.merge_from.size()) {
+    if (!absorbed.empty())
+      commit_merge(self, absorbed);
+    env->msg.merge_from.clear();
+    handle(self, std::move(env));
+    return;
+  }
+  const auto loser = env->msg.merge_from[i];
+  self->request(ctx->dir->actor_for(loser), std::chrono::seconds(10), handover_atom_v, st.profile.id)
+    .await(
+      [=](const handover_ptr& h) mutable {
+        absorb(self, *h, now_ms());
+        absorbed.push_back(loser);
+        absorb_next(self, env, i + 1, std::move(absorbed));
+      },
+      [=](caf::error& err) mutable {
+        ctx->metrics.merges_failed.fetch_add(1, std::memory_order_relaxed);
+        spdlog::error("profile {}: merging {} failed: {}", self->state.profile.id, loser, caf::to_string(err));
+        absorb_next(self, env, i + 1, std::move(absorbed));
+      });
+}
+
+/// The loser's side of a merge: give up the state, leave the directory, forward
+/// what is still queued, then stop.
+caf::result<handover_ptr> hand_over(self_ptr self, const std::string& survivor) {
+  auto& st = self->state;
+  if (!st.merged_into.empty())
+    return caf::make_error(caf::sec::runtime_error, "already merged");
+  if (st.erased)
+    return caf::make_error(caf::sec::runtime_error, "erased");
+  if (!st.loaded_ok) {
+    load(st, st.profile.id);
+    if (!st.loaded_ok)
+      return caf::make_error(caf::sec::runtime_error, "profile could not be loaded");
+  }
+  auto h = std::make_shared<handover>();
+  auto id = st.profile.id;
+  h->state = std::move(st.profile);
+  h->recent = std::move(st.recent);
+  h->attached = std::move(st.attached);
+  st.profile = {};
+  st.profile.id = id;
+  st.recent.clear();
+  st.attached.clear();
+  st.merged_into = survivor;
+  st.ctx->dir->forward(id, survivor, caf::actor{self});
+  self->send(self, drain_atom_v);
+  return handover_ptr{std::move(h)};
+}
+
 void handle(self_ptr self, envelope_ptr env) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   auto& m = env->msg;
+  if (!st.merged_into.empty()) {
+    ctx->dir->dispatch(st.merged_into, std::move(env));
+    return;
+  }
   if (st.erased) {
     // Sent before the erasure: an operator's request finds nothing; a message is
     // resolved again, which now starts a new profile.
@@ -399,9 +508,11 @@ void handle(self_ptr self, envelope_ptr env) {
       reply_now(*env, actors::http_error("not_found", "no such profile"), 404);
       return;
     }
-    if (ctx->on_links_settled && !m.identities_added.empty())
-      ctx->on_links_settled(m.identities_added, st.profile.id);
+    settle_now(st, *env);
+    m.resolution_ticket = 0;
     m.identities_added.clear();
+    m.merge_from.clear();
+    m.given_up.clear();
     if (ctx->redispatch)
       ctx->redispatch(std::move(env));
     return;
@@ -410,9 +521,14 @@ void handle(self_ptr self, envelope_ptr env) {
   if (!st.loaded_ok) {
     load(st, st.profile.id);
     if (!st.loaded_ok) {
+      settle_now(st, *env);
       reply_now(*env, error_reply(m.id, "internal", "profile could not be loaded"), 500);
       return;
     }
+  }
+  if (!m.merge_from.empty()) {
+    absorb_next(self, std::move(env), 0, {});
+    return;
   }
   auto now = now_ms();
   if (m.kind == message_kind::get_profile) {
@@ -602,11 +718,10 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.format = env->format;
   rec.request_id = m.id;
   rec.reply = std::move(reply);
-  if (!m.identities_added.empty() || !rec.links.empty()) {
-    rec.on_done = [hook = ctx->on_links_settled, links = m.identities_added, pid = st.profile.id,
-                   self_handle = caf::actor{self}](bool ok) {
+  if (auto ticket = m.resolution_ticket; ticket != 0) {
+    rec.on_done = [hook = ctx->on_resolution_settled, ticket, self_handle = caf::actor{self}](bool ok) {
       if (hook)
-        hook(links, pid);
+        hook(ticket);
       if (!ok)
         caf::anon_send(self_handle, reload_atom_v);
     };
@@ -625,6 +740,8 @@ void handle(self_ptr self, envelope_ptr env) {
 bool passivate(self_ptr self) {
   auto& st = self->state;
   auto* ctx = st.ctx;
+  if (!st.merged_into.empty())
+    return false;  // drain_atom stops it
   if (!ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
     return false;
   if (st.loaded_ok) {
@@ -665,8 +782,13 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
       if (self->state.erased && self->mailbox().empty())
         self->quit();
     },
+    [=](handover_atom, const std::string& survivor) { return hand_over(self, survivor); },
+    [=](drain_atom) {
+      if (!self->state.merged_into.empty())
+        self->quit();
+    },
     [=](reload_atom) {
-      if (self->state.erased)
+      if (self->state.erased || !self->state.merged_into.empty())
         return;
       auto pid = self->state.profile.id;
       load(self->state, pid);

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <deque>
+#include <iterator>
+#include <unordered_set>
 
 namespace nudge::actors {
 
@@ -296,6 +299,94 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
   p.decisions.push_back(d);
   while (p.decisions.size() > opt.decisions_max)
     p.decisions.pop_front();
+}
+
+void merge_profiles(policies::profile_state& survivor, const policies::profile_state& loser,
+                    const profile_options& opt, policies::timestamp now) {
+  auto& s = survivor;
+  if (loser.created_at != timestamp{} && (s.created_at == timestamp{} || loser.created_at < s.created_at))
+    s.created_at = loser.created_at;
+  s.updated_at = std::max({s.updated_at, loser.updated_at, now});
+  for (const auto& id : loser.identities)
+    if (std::find(s.identities.begin(), s.identities.end(), id) == s.identities.end())
+      s.identities.push_back(id);
+  for (const auto& m : loser.merged_from)
+    if (std::find(s.merged_from.begin(), s.merged_from.end(), m) == s.merged_from.end())
+      s.merged_from.push_back(m);
+  if (std::find(s.merged_from.begin(), s.merged_from.end(), loser.id) == s.merged_from.end())
+    s.merged_from.push_back(loser.id);
+
+  for (const auto& t : loser.traits) {
+    auto it = std::find_if(s.traits.begin(), s.traits.end(), [&](const auto& x) { return x.key == t.key; });
+    if (it == s.traits.end())
+      s.traits.push_back(t);
+    else if (t.ts > it->ts)
+      *it = t;
+  }
+  for (const auto& c : loser.consent) {
+    auto it = std::find_if(s.consent.begin(), s.consent.end(), [&](const auto& x) { return x.purpose == c.purpose; });
+    if (it == s.consent.end())
+      s.consent.push_back(c);
+    else if (c.ts > it->ts || (c.ts == it->ts && !c.granted))
+      *it = c;
+  }
+
+  auto& st = s.stats;
+  const auto& ls = loser.stats;
+  if (ls.events > 0) {
+    st.first_seen = st.events == 0 ? ls.first_seen : std::min(st.first_seen, ls.first_seen);
+    st.last_seen = std::max(st.last_seen, ls.last_seen);
+    st.events += ls.events;
+  }
+  for (const auto& n : ls.by_name) {
+    auto it = std::find_if(st.by_name.begin(), st.by_name.end(), [&](const auto& x) { return x.name == n.name; });
+    if (it == st.by_name.end()) {
+      st.by_name.push_back(n);
+      continue;
+    }
+    it->count += n.count;
+    for (const auto& [prop, sum] : n.sums) {
+      auto p = std::find_if(it->sums.begin(), it->sums.end(), [&](const auto& x) { return x.first == prop; });
+      if (p == it->sums.end())
+        it->sums.emplace_back(prop, sum);
+      else
+        p->second += sum;
+    }
+  }
+
+  // History: both are in time order; merge, then drop repeats of one message id.
+  std::deque<policies::event_record> history;
+  std::merge(s.history.begin(), s.history.end(), loser.history.begin(), loser.history.end(),
+             std::back_inserter(history), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  std::unordered_set<std::string> seen;
+  std::deque<policies::event_record> unique;
+  for (auto& e : history) {
+    if (!e.id.empty() && !seen.insert(e.id).second)
+      continue;
+    unique.push_back(std::move(e));
+  }
+  while (unique.size() > opt.history_max_events)
+    unique.pop_front();
+  auto cutoff = now - opt.history_max_age;
+  while (!unique.empty() && unique.front().ts < cutoff)
+    unique.pop_front();
+  s.history = std::move(unique);
+
+  std::deque<policies::decision_record> decisions;
+  std::merge(s.decisions.begin(), s.decisions.end(), loser.decisions.begin(), loser.decisions.end(),
+             std::back_inserter(decisions), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  s.decisions.clear();
+  for (auto& d : decisions)
+    if (std::none_of(s.decisions.begin(), s.decisions.end(), [&](const auto& x) { return x.decision_id == d.decision_id; }))
+      s.decisions.push_back(std::move(d));
+  while (s.decisions.size() > opt.decisions_max)
+    s.decisions.pop_front();
+
+  if (!consent_granted(s, opt, "analytics", now)) {
+    s.history.clear();
+    s.stats = {};
+    s.traits.clear();
+  }
 }
 
 static void write_consent(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::profile_state& p,

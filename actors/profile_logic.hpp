@@ -53,6 +53,14 @@ std::string audit_json(const policies::profile_state& p, const std::vector<stora
 std::string export_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
                         const std::vector<storage::audit_record>& audit);
 
+/// Merges `loser` into `survivor` (API.md section 5): identities united, history
+/// united in time order (deduplicated by message id, bounded as usual), stats added,
+/// traits latest-wins per key, consent latest-wins per purpose (denied wins ties),
+/// decisions (caps, cooldowns) united; `loser` and whatever it absorbed before go to
+/// merged_from. Without analytics afterwards, behaviour is purged as on withdrawal.
+void merge_profiles(policies::profile_state& survivor, const policies::profile_state& loser,
+                    const profile_options& opt, policies::timestamp now);
+
 /// `{"profile_id": ..., "consent": {PURPOSE: {"state": ..., "ts": ..., "source": ...}}}`.
 std::string consent_state_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now);
 

@@ -213,9 +213,12 @@ int serve(config cfg) {
   ctx.counters = &counters;
   actors::directory dir(ctx);
   ctx.dir = &dir;
-  actors::identity_resolver resolver(*env);
-  ctx.on_links_settled = [&resolver](const std::vector<policies::identity>& links, const std::string& pid) {
-    resolver.settled(links, pid);
+  std::vector<actors::identity_limit> identity_limits;
+  for (const auto& t : cfg.identities)
+    identity_limits.push_back({t.name, t.limit});
+  actors::identity_resolver resolver(*env, std::move(identity_limits));
+  ctx.on_resolution_settled = [&resolver](std::uint64_t ticket) {
+    resolver.settled(ticket);
   };
 
   actors::suppression_list suppression(*env, cfg.server.suppression_key);
@@ -223,12 +226,8 @@ int serve(config cfg) {
 
   net::gateway gw(gateway_options_for(cfg), ctx, resolver);
   ctx.redispatch = [&gw](actors::envelope_ptr e) { gw.redispatch(std::move(e)); };
-  ctx.on_erasing = [&resolver](const std::vector<policies::identity>& ids, const std::string& pid) {
-    resolver.forget(ids, pid);
-  };
-  ctx.on_erased = [&resolver](const std::vector<policies::identity>& ids, const std::string&) {
-    resolver.forgotten(ids);
-  };
+  ctx.on_erasing = [&resolver](const std::string& pid) { resolver.erasing(pid); };
+  ctx.on_erase_failed = [&resolver](const std::string& pid) { resolver.erase_failed(pid); };
   // Idle anonymous profiles: the due-time index is read a few times per ttl (at
   // most once a minute, at least every half second).
   std::optional<actors::retention_sweeper> sweeper;

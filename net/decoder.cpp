@@ -271,6 +271,8 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
         std::string norm;
         if (normalize(*r, {idv.value.GetString(), idv.value.GetStringLength()}, norm))
           out.identities.push_back({std::string(t), std::move(norm)});
+        else if (opts_.blocked_seen)
+          opts_.blocked_seen->fetch_add(1, std::memory_order_relaxed);
       }
     } else if (key == "ts") {
       if (!val.IsString())

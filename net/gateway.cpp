@@ -7,7 +7,6 @@
 #include "actors/shared_counters.hpp"
 #include "actors/suppression_list.hpp"
 #include "actors/wire.hpp"
-#include "storage/alias_table.hpp"
 #include "storage/env.hpp"
 #include "storage/journal_table.hpp"
 #include "storage/profile_table.hpp"
@@ -40,11 +39,32 @@ bool gateway::is_admin(std::string_view token) const {
   return equal_ct(opts_.admin_token, token);
 }
 
-void gateway::dispatch(actors::envelope_ptr env) {
+void gateway::dispatch(actors::envelope_ptr env, route_cache* cache) {
+  auto& m = env->msg;
+  if (cache && !cache->profile_id.empty() && cache->generation == resolver_.generation() && m.identities == cache->ids) {
+    m.identities_added = cache->added;
+    dispatch_to(cache->profile_id, std::move(env));
+    return;
+  }
+  // A suppressed identity is answered here, before anything is resolved or created;
+  // a cached resolution never holds one (an erasure bumps the generation).
   if (answer_if_suppressed(env))
     return;
-  auto res = resolver_.resolve(env->msg.identities);
-  env->msg.identities_added = std::move(res.added);
+  // Read before resolving: a merge that this very resolution makes bumps it, and
+  // then the next message resolves again (and finds the merge settled).
+  auto generation = resolver_.generation();
+  auto res = resolver_.resolve(m.identities);
+  if (cache) {
+    bool plain = res.merged.empty() && res.given_up.empty();
+    cache->ids = m.identities;
+    cache->profile_id = plain ? res.profile_id : std::string();
+    cache->added = res.added;
+    cache->generation = generation;
+  }
+  m.identities_added = std::move(res.added);
+  m.merge_from = std::move(res.merged);
+  m.given_up = std::move(res.given_up);
+  m.resolution_ticket = res.ticket;
   dispatch_to(res.profile_id, std::move(env));
 }
 
@@ -87,12 +107,7 @@ void gateway::redispatch(actors::envelope_ptr env) {
 std::optional<std::string> gateway::find_profile(const std::string& id) {
   if (id.empty() || id.find('/') != std::string::npos)
     return std::nullopt;
-  std::string resolved = id;
-  {
-    std::error_code ec;
-    auto txn = ctx_.env->read();
-    resolved = storage::alias_table::resolve(txn, id, ec);
-  }
+  auto resolved = resolver_.canonical(id);
   if (profile_exists(resolved) || ctx_.dir->is_active(resolved))
     return resolved;
   return std::nullopt;
@@ -144,6 +159,10 @@ std::string gateway::metrics_text() const {
   counter("nudge_journal_records_total", "Records committed by the journal writer.", js.records);
   counter("nudge_journal_failed_records_total", "Records whose commit failed.", js.failed_records);
   counter("nudge_journal_backlog", "Records waiting for the journal writer.", js.backlog, "gauge");
+  counter("nudge_identity_merges_total", "Profiles merged away into another (API.md section 5).", resolver_.merges());
+  counter("nudge_identity_links_given_up_total", "Identity links given up for a per-profile limit.", resolver_.given_up());
+  counter("nudge_identity_blocked_total", "Identity values dropped as blocked placeholders.", m.identities_blocked.load());
+  counter("nudge_identity_merges_failed_total", "Merges abandoned (a profile could not hand over its state).", m.merges_failed.load());
   // HOOK(sched): nudge_outbox_backlog once the outbox exists.
   counter("nudge_decision_seconds_sum_ns", "Total time spent deciding, in nanoseconds.", load(m.decision_ns_total));
   return o.str();
@@ -164,6 +183,8 @@ std::string gateway::stats_json() const {
     << ",\"p999\":" << m.decision_latency.quantile_us(0.999) << "}"
     << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
     << ",\"failed\":" << js.failed_records << "},\"holdout\":" << ctx_.counters->holdout_json()
+    << ",\"identity\":{\"merges\":" << resolver_.merges() << ",\"links_given_up\":" << resolver_.given_up()
+    << ",\"blocked\":" << m.identities_blocked.load() << "}"
     << ",\"connections\":" << connections.load() << "}";
   return o.str();
 }

@@ -18,7 +18,19 @@ namespace nudge::net {
 class gateway {
 public:
   gateway(gateway_options opts, actors::context& ctx, actors::identity_resolver& resolver)
-    : opts_(std::move(opts)), ctx_(ctx), resolver_(resolver) {}
+    : opts_(std::move(opts)), ctx_(ctx), resolver_(resolver) {
+    opts_.blocked_seen = &ctx_.metrics.identities_blocked;
+  }
+
+  /// A connection's memory of its last resolution: a connection that keeps sending
+  /// the same identities skips the resolver until a merge or erasure bumps its
+  /// generation. Owned by one session (its strand).
+  struct route_cache {
+    std::vector<policies::identity> ids;
+    std::string profile_id;
+    std::vector<policies::identity> added;
+    std::uint64_t generation = 0;
+  };
 
   const gateway_options& options() const noexcept { return opts_; }
   actors::context& ctx() noexcept { return ctx_; }
@@ -29,9 +41,9 @@ public:
   /// Whether `token` is the admin token (constant-time compare).
   bool is_admin(std::string_view token) const;
 
-  /// Resolves `env`'s identities (unless the caller already did) and sends it to
-  /// its profile actor. The reply arrives through env->sink.
-  void dispatch(actors::envelope_ptr env);
+  /// Resolves `env`'s identities (through `cache` when it still holds them) and
+  /// sends it to its profile actor. The reply arrives through env->sink.
+  void dispatch(actors::envelope_ptr env, route_cache* cache = nullptr);
   /// As dispatch, with a resolution the caller cached.
   void dispatch_to(const std::string& profile_id, actors::envelope_ptr env);
 

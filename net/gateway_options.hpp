@@ -3,7 +3,9 @@
 
 #include "policies/policy.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <regex>
 #include <string>
@@ -58,6 +60,9 @@ struct gateway_options {
   std::string admin_token;
   std::vector<std::string> purposes;  ///< configured consent purposes
   policies::policy_limits policy_limits;  ///< what PUT /v1/policy validates against
+  /// Counts identity values dropped as blocked placeholders (set by the gateway to
+  /// its metrics; decoders on any thread add to it).
+  std::atomic<std::uint64_t>* blocked_seen = nullptr;
 };
 
 }  // namespace nudge::net

@@ -262,10 +262,12 @@ void http_session::policy_update(http::request<http::string_body>& req, bool act
   gw_.ctx().writer->submit(std::move(rec));
 }
 
-void http_session::consent_update(http::request<http::string_body>& req, const std::string& profile_id) {
+void http_session::consent_update(http::request<http::string_body>& req, const std::string& requested_id) {
   auto v = req.version();
-  if (profile_id.empty() || profile_id.find('/') != std::string::npos ||
-      (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id)))
+  if (requested_id.empty() || requested_id.find('/') != std::string::npos)
+    return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
+  const auto profile_id = gw_.resolver().canonical(requested_id);
+  if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
     return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
   rapidjson::Document doc;
   doc.Parse(req.body().data(), req.body().size());
@@ -502,6 +504,8 @@ void http_session::route(http::request<http::string_body>& req) {
       profile_id = std::string(path.substr(13));
       if (profile_id.empty() || profile_id.find('/') != std::string::npos)
         return write(error_response(v, http::status::not_found, "not_found", "no such endpoint"));
+      // A merged-away id answers the survivor (whose merged_from lists it).
+      profile_id = gw_.resolver().canonical(profile_id);
       if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
         return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
     }

@@ -70,22 +70,7 @@ void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
   env->format = fmt;
   ++inflight_;
   gw_.inflight.fetch_add(1, std::memory_order_relaxed);
-  // Fast path: the same identities as the previous message skip resolution.
-  if (!cached_profile_.empty() && env->msg.identities == cached_ids_ &&
-      cached_generation_ == gw_.resolver().generation()) {
-    env->msg.identities_added = cached_added_;
-    gw_.dispatch_to(cached_profile_, std::move(env));
-    return;
-  }
-  if (gw_.answer_if_suppressed(env))
-    return;
-  cached_generation_ = gw_.resolver().generation();
-  auto res = gw_.resolver().resolve(env->msg.identities);
-  cached_ids_ = env->msg.identities;
-  cached_profile_ = res.profile_id;
-  cached_added_ = res.added;
-  env->msg.identities_added = std::move(res.added);
-  gw_.dispatch_to(res.profile_id, std::move(env));
+  gw_.dispatch(std::move(env), &route_);
 }
 
 void ws_session::deliver(std::size_t, std::string bytes, int) {

@@ -12,6 +12,7 @@
 #include "actors/message.hpp"
 #include "net/beast.hpp"
 #include "net/decoder.hpp"
+#include "net/gateway.hpp"
 
 #include <deque>
 #include <memory>
@@ -19,7 +20,6 @@
 
 namespace nudge::net {
 
-class gateway;
 
 class ws_session : public actors::reply_sink, public std::enable_shared_from_this<ws_session> {
 public:
@@ -54,10 +54,7 @@ private:
   bool reading_ = false;
   bool closed_ = false;
   // Resolution cache: the last identity set this connection sent and its profile.
-  std::vector<policies::identity> cached_ids_;
-  std::string cached_profile_;
-  std::uint64_t cached_generation_ = 0;  ///< resolver generation the cache is valid for
-  std::vector<policies::identity> cached_added_;
+  gateway::route_cache route_;
 };
 
 }  // namespace nudge::net

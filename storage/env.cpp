@@ -95,6 +95,7 @@ std::error_code env::open_tables() {
     const std::pair<const char*, MDB_dbi*> tables[] = {
         {"profiles", &profiles_}, {"journal", &journal_}, {"identities", &identities_},
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
+        {"members", &members_},
         {"audit", &audit_},       {"suppression", &suppression_},
         {"expiry", &expiry_},     {"expiry_owner", &expiry_owner_},
     };

@@ -84,6 +84,8 @@ class env {
   MDB_dbi aliases() const noexcept { return aliases_; }
   MDB_dbi dedupe() const noexcept { return dedupe_; }
   MDB_dbi meta() const noexcept { return meta_; }
+  /// The identity index read the other way: profile id → its identities.
+  MDB_dbi members() const noexcept { return members_; }
   MDB_dbi audit() const noexcept { return audit_; }
   MDB_dbi suppression() const noexcept { return suppression_; }
   MDB_dbi expiry() const noexcept { return expiry_; }
@@ -129,6 +131,7 @@ class env {
   MDB_dbi aliases_ = 0;
   MDB_dbi dedupe_ = 0;
   MDB_dbi meta_ = 0;
+  MDB_dbi members_ = 0;
   MDB_dbi audit_ = 0;
   MDB_dbi suppression_ = 0;
   MDB_dbi expiry_ = 0;

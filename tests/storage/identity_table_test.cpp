@@ -48,27 +48,51 @@ TEST_CASE("an identity points at one profile until it is moved or erased",
   CHECK(e->entries(e->identities()) == 3);
 }
 
-TEST_CASE("erase_if_owned takes an identity only from the profile that holds it", "[storage][identity]") {
+TEST_CASE("the members table lists a profile's identities and follows moves and erasure",
+          "[storage][identity]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  const policies::identity mine{"email", "a@example.com"};
-  const policies::identity moved{"device_id", "d-1"};
+  const policies::identity device{"device_id", "ios-5521"};
+  const policies::identity user{"user_id", "u-1"};
+  const policies::identity other{"user_id", "u-2"};
+  auto members_of = [&](std::string_view pid) {
+    auto tx = e->read();
+    std::error_code ec;
+    auto ids = identity_table::members(tx, pid, ec);
+    REQUIRE(!ec);
+    return ids;
+  };
   REQUIRE(!e->commit([&](write_txn& tx) {
-    identity_table::put(tx, mine, "p-1");
-    identity_table::put(tx, moved, "p-2");
+    identity_table::put(tx, device, "p-1");
+    identity_table::put(tx, user, "p-1");
+    identity_table::put(tx, other, "p-10");  // "p-1" is a prefix of "p-10": must not mix
   }));
-  bool a = false, b = true, c = true;
-  REQUIRE(!e->commit([&](write_txn& tx) {
-    a = identity_table::erase_if_owned(tx, mine, "p-1");
-    b = identity_table::erase_if_owned(tx, moved, "p-1");
-    c = identity_table::erase_if_owned(tx, {"email", "none@example.com"}, "p-1");
-  }));
-  CHECK(a);
-  CHECK_FALSE(b);
-  CHECK_FALSE(c);
+  CHECK(members_of("p-1") == std::vector<policies::identity>{device, user});
+  CHECK(members_of("p-10") == std::vector<policies::identity>{other});
+  CHECK(members_of("p-2").empty());
+
+  std::size_t moved = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { moved = identity_table::move_all(tx, "p-10", "p-1"); }));
+  CHECK(moved == 1);
+  CHECK(members_of("p-10").empty());
+  CHECK(members_of("p-1") == std::vector<policies::identity>{device, user, other});
+  {
+    auto tx = e->read();
+    CHECK(identity_table::get(tx, other) == std::string("p-1"));
+  }
+  // Re-pointing one identity moves its member row too.
+  REQUIRE(!e->commit([&](write_txn& tx) { identity_table::put(tx, device, "p-3"); }));
+  CHECK(members_of("p-3") == std::vector<policies::identity>{device});
+  CHECK(members_of("p-1") == std::vector<policies::identity>{user, other});
+
+  std::vector<policies::identity> erased;
+  REQUIRE(!e->commit([&](write_txn& tx) { erased = identity_table::erase_profile(tx, "p-1"); }));
+  CHECK(erased.size() == 2);
+  CHECK(members_of("p-1").empty());
   auto tx = e->read();
-  CHECK_FALSE(identity_table::get(tx, mine));
-  CHECK(identity_table::get(tx, moved) == std::string("p-2"));
+  CHECK_FALSE(identity_table::get(tx, user));
+  CHECK_FALSE(identity_table::get(tx, other));
+  CHECK(identity_table::get(tx, device) == std::string("p-3"));
 }
 
 }  // namespace

@@ -1,0 +1,144 @@
+// The merge rules of API.md section 5, one at a time, on plain profile states.
+#include "actors/profile_logic.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace nudge::actors {
+namespace {
+
+using namespace std::chrono_literals;
+using policies::timestamp;
+
+const timestamp t0{std::chrono::milliseconds(1'800'000'000'000)};
+
+profile_options granted_options() {
+  profile_options opt;
+  opt.purpose_defaults.assign(opt.purposes.size(), true);  // opt-out: analytics granted
+  return opt;
+}
+
+policies::event_record ev(std::string id, std::string name, timestamp ts) {
+  return {std::move(id), std::move(name), ts, "web", {}};
+}
+
+TEST_CASE("merge: identities and merged_from are united", "[actors][merge]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.id = "p-1";
+  l.id = "p-2";
+  s.identities = {{"device_id", "ios-1"}};
+  l.identities = {{"anonymous_id", "a-1"}, {"device_id", "ios-1"}};
+  l.merged_from = {"p-3"};
+  merge_profiles(s, l, opt, t0);
+  CHECK(s.identities.size() == 2);
+  CHECK(s.merged_from == std::vector<std::string>{"p-3", "p-2"});
+}
+
+TEST_CASE("merge: history is united in time order and deduplicated by message id", "[actors][merge]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.history = {ev("e-1", "page_view", t0), ev("e-3", "cart_add", t0 + 2s)};
+  l.history = {ev("e-2", "product_view", t0 + 1s), ev("e-3", "cart_add", t0 + 2s), ev("e-4", "purchase", t0 + 3s)};
+  merge_profiles(s, l, opt, t0 + 4s);
+  REQUIRE(s.history.size() == 4);
+  CHECK(s.history[0].id == "e-1");
+  CHECK(s.history[1].id == "e-2");
+  CHECK(s.history[2].id == "e-3");
+  CHECK(s.history[3].id == "e-4");
+
+  // Still bounded by history_max_events: the oldest go.
+  opt.history_max_events = 2;
+  policies::profile_state a, b;
+  a.history = {ev("x-1", "a", t0), ev("x-3", "a", t0 + 2s)};
+  b.history = {ev("x-2", "a", t0 + 1s)};
+  merge_profiles(a, b, opt, t0 + 3s);
+  REQUIRE(a.history.size() == 2);
+  CHECK(a.history[0].id == "x-2");
+}
+
+TEST_CASE("merge: stats add counts and sums and widen first and last seen", "[actors][merge]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.stats.events = 3;
+  s.stats.first_seen = t0 + 10s;
+  s.stats.last_seen = t0 + 20s;
+  s.stats.by_name = {{"purchase", 1, {{"price", 49.0}}}};
+  l.stats.events = 2;
+  l.stats.first_seen = t0;
+  l.stats.last_seen = t0 + 30s;
+  l.stats.by_name = {{"purchase", 1, {{"price", 51.0}, {"qty", 2.0}}}, {"page_view", 1, {}}};
+  merge_profiles(s, l, opt, t0 + 40s);
+  CHECK(s.stats.events == 5);
+  CHECK(s.stats.first_seen == t0);
+  CHECK(s.stats.last_seen == t0 + 30s);
+  REQUIRE(s.stats.by_name.size() == 2);
+  CHECK(s.stats.by_name[0].count == 2);
+  CHECK(s.stats.by_name[0].sums == std::vector<std::pair<std::string, double>>{{"price", 100.0}, {"qty", 2.0}});
+  CHECK(s.stats.by_name[1].name == "page_view");
+}
+
+TEST_CASE("merge: traits keep the latest value per key", "[actors][merge]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.traits = {{"tier", std::string("silver"), t0 + 5s}, {"city", std::string("Leeds"), t0 + 9s}};
+  l.traits = {{"tier", std::string("gold"), t0 + 7s}, {"city", std::string("York"), t0 + 1s},
+              {"lang", std::string("en"), t0}};
+  merge_profiles(s, l, opt, t0 + 10s);
+  REQUIRE(s.traits.size() == 3);
+  CHECK(std::get<std::string>(s.find_trait("tier")->value) == "gold");
+  CHECK(std::get<std::string>(s.find_trait("city")->value) == "Leeds");
+  CHECK(std::get<std::string>(s.find_trait("lang")->value) == "en");
+}
+
+TEST_CASE("merge: consent keeps the latest decision per purpose, denied wins a tie", "[actors][merge]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.consent = {{"personalization", true, t0 + 5s, "cmp", {}},
+               {"marketing_email", true, t0 + 5s, "cmp", {}},
+               {"marketing_sms", false, t0 + 9s, "cmp", {}}};
+  l.consent = {{"personalization", false, t0 + 7s, "app", {}},
+               {"marketing_email", false, t0 + 5s, "app", {}},
+               {"marketing_sms", true, t0 + 1s, "app", {}},
+               {"marketing_push", true, t0, "app", {}}};
+  merge_profiles(s, l, opt, t0 + 10s);
+  auto state = [&](const char* purpose) {
+    for (const auto& c : s.consent)
+      if (c.purpose == purpose)
+        return c.granted;
+    FAIL(purpose);
+    return false;
+  };
+  CHECK_FALSE(state("personalization"));  // later denial
+  CHECK_FALSE(state("marketing_email"));  // tie: denied
+  CHECK_FALSE(state("marketing_sms"));    // the survivor's own later denial stays
+  CHECK(state("marketing_push"));         // only the loser had it
+}
+
+TEST_CASE("merge: decisions (caps and cooldowns) are united in time order", "[actors][merge]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.decisions = {{"d-1", "e-1", t0, "web", "", "v1", {{"cart_recovery", "web", "banner"}}, false, {}}};
+  l.decisions = {{"d-0", "m-1", t0 - 1s, "mobile", "", "v1", {{"cart_recovery", "mobile", "banner"}}, false, {}},
+                 {"d-1", "e-1", t0, "web", "", "v1", {}, false, {}}};
+  merge_profiles(s, l, opt, t0 + 1s);
+  REQUIRE(s.decisions.size() == 2);
+  CHECK(s.decisions[0].decision_id == "d-0");
+  CHECK(s.decisions[1].decision_id == "d-1");
+}
+
+TEST_CASE("merge: created_at is the older one; without analytics behaviour is not kept", "[actors][merge]") {
+  profile_options opt;  // opt-in: nothing granted by default
+  policies::profile_state s, l;
+  s.created_at = t0 + 5s;
+  l.created_at = t0;
+  s.history = {ev("e-1", "page_view", t0 + 5s)};
+  s.stats.events = 1;
+  l.consent = {{"analytics", false, t0 + 6s, "cmp", {}}};
+  merge_profiles(s, l, opt, t0 + 7s);
+  CHECK(s.created_at == t0);
+  CHECK(s.history.empty());
+  CHECK(s.stats.events == 0);
+}
+
+}  // namespace
+}  // namespace nudge::actors

@@ -1,0 +1,76 @@
+// Identity normalisation, hashing and blocked placeholders (API.md section 5), as the
+// gateway's decoder applies them to every message.
+#include "net/decoder.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+
+namespace nudge::net {
+namespace {
+
+gateway_options options_with_rules(std::atomic<std::uint64_t>* blocked) {
+  gateway_options o;
+  identity_rule user{"user_id", 1, normalizer::none, false, false, {"null", "undefined"}, {}};
+  user.blocked_patterns.emplace_back("^-?1$");
+  identity_rule email{"email", 2, normalizer::email, false, false, {}, {}};
+  identity_rule phone{"phone", 3, normalizer::phone, true, false, {}, {}};
+  identity_rule device{"device_id", 4, normalizer::none, false, true, {}, {}};
+  device.blocked_patterns.emplace_back("^0+(-0+)*$");
+  o.identities = {user, email, phone, device};
+  o.blocked_seen = blocked;
+  return o;
+}
+
+const stream_source web{"web", "wk", "web", {}};
+
+TEST_CASE("email is trimmed and lowercased; phone keeps + and digits and is hashed", "[net][identity]") {
+  std::atomic<std::uint64_t> blocked{0};
+  auto opts = options_with_rules(&blocked);
+  decoder dec(opts);
+  std::string out;
+  REQUIRE(dec.normalize(*dec.rule("email"), "  Jane.Doe@Example.COM \t", out));
+  CHECK(out == "jane.doe@example.com");
+  REQUIRE(dec.normalize(*dec.rule("phone"), "+44 (20) 7946-0000", out));
+  // sha256("+442079460000")
+  CHECK(out == "sha256:543f9cda443b9c55ebcf8ab34b586f9dc34948776b73de02393c41d5f8edc356");
+}
+
+TEST_CASE("blocked placeholders are dropped wherever they appear and counted", "[net][identity]") {
+  std::atomic<std::uint64_t> blocked{0};
+  auto opts = options_with_rules(&blocked);
+  decoder dec(opts);
+  actors::inbound msg;
+  decode_error err;
+  REQUIRE(dec.decode(R"({"type":"event","id":"e-1","name":"page_view","identities":{"user_id":"null","device_id":"ios-1"}})",
+                     actors::wire_format::json, web, msg, err));
+  REQUIRE(msg.identities.size() == 1);
+  CHECK(msg.identities[0].type == "device_id");
+  CHECK(blocked == 1);
+  // A pattern blocks too; a message left with no identity is an invalid_message.
+  actors::inbound only;
+  CHECK_FALSE(dec.decode(R"({"type":"event","id":"e-2","name":"page_view","identities":{"user_id":"-1","device_id":"000-000"}})",
+                         actors::wire_format::json, web, only, err));
+  CHECK(err.code == "invalid_message");
+  CHECK(blocked == 3);
+  std::string out;
+  CHECK(dec.normalize(*dec.rule("user_id"), "u-10", out));
+  CHECK(out == "u-10");
+}
+
+TEST_CASE("identities are ordered by priority, highest first", "[net][identity]") {
+  auto opts = options_with_rules(nullptr);
+  decoder dec(opts);
+  actors::inbound msg;
+  decode_error err;
+  REQUIRE(dec.decode(R"({"type":"event","id":"e-1","name":"login","identities":{"device_id":"ios-1","email":"A@B.C","user_id":"u-1"}})",
+                     actors::wire_format::json, web, msg, err));
+  REQUIRE(msg.identities.size() == 3);
+  CHECK(msg.identities[0].type == "user_id");
+  CHECK(msg.identities[1].type == "email");
+  CHECK(msg.identities[1].value == "a@b.c");
+  CHECK(msg.identities[2].type == "device_id");
+}
+
+}  // namespace
+}  // namespace nudge::net

@@ -239,10 +239,12 @@ void refuse(self_ptr self, const envelope& env, std::string json) {
 void attach(profile_actor_state& st, const std::shared_ptr<reply_sink>& sink) {
   if (!sink || sink->push_channel().empty())
     return;
-  std::erase_if(st.attached, [](const auto& w) { return w.expired(); });
+  // Most messages come from a connection already attached: compare owners without
+  // locking, and sweep closed connections only when adding one.
   for (const auto& w : st.attached)
-    if (w.lock() == sink)
+    if (!w.owner_before(sink) && !sink.owner_before(w))
       return;
+  std::erase_if(st.attached, [](const auto& w) { return w.expired(); });
   if (st.attached.size() < 16)
     st.attached.push_back(sink);
 }

@@ -86,11 +86,15 @@ net::gateway_options gateway_options_for(const config& cfg) {
   std::stable_sort(g.identities.begin(), g.identities.end(),
                    [](const auto& a, const auto& b) { return a.priority < b.priority; });
   for (const auto& s : cfg.sources) {
+    std::shared_ptr<net::token_bucket> limiter;
+    if (s.rate_limit)
+      limiter = std::make_shared<net::token_bucket>(s.rate_limit->per_second,
+                                                    s.rate_limit->burst ? s.rate_limit->burst : s.rate_limit->per_second);
     if (s.kind == source_kind::stream) {
-      g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins});
+      g.sources.push_back({s.id, s.write_key, s.channel, s.allowed_origins, std::move(limiter)});
       continue;
     }
-    net::webhook_source w{s.id, s.secret, s.channel, s.map.id, s.map.name, s.map.ts, {}, {}, {}};
+    net::webhook_source w{s.id, s.secret, s.channel, s.map.id, s.map.name, s.map.ts, {}, {}, {}, std::move(limiter)};
     w.identities.assign(s.map.identities.begin(), s.map.identities.end());
     w.properties.assign(s.map.properties.begin(), s.map.properties.end());
     w.names.assign(s.map.names.begin(), s.map.names.end());

@@ -1,11 +1,13 @@
 // What the gateway needs from the config, as plain data (filled by app/).
 #pragma once
 
+#include "net/token_bucket.hpp"
 #include "policies/policy.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <cstddef>
 #include <regex>
 #include <string>
@@ -30,6 +32,8 @@ struct stream_source {
   std::string write_key;
   std::string channel;
   std::vector<std::string> allowed_origins;  ///< empty: any Origin
+  /// `rate_limit`: shared by every connection and request of the source; null: none.
+  std::shared_ptr<token_bucket> limiter;
 };
 
 /// A support tool posting signed JSON to POST /v1/webhooks/{id}; `map` holds JSON
@@ -44,6 +48,7 @@ struct webhook_source {
   std::vector<std::pair<std::string, std::string>> identities;  ///< type → pointer
   std::vector<std::pair<std::string, std::string>> properties;  ///< name → pointer
   std::vector<std::pair<std::string, std::string>> names;       ///< value at name → event name
+  std::shared_ptr<token_bucket> limiter;  ///< `rate_limit`; null: none
 };
 
 struct gateway_options {

@@ -283,7 +283,7 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   auto id = actors::new_id('c');
   doc.AddMember("type", "consent", alloc);
   doc.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), alloc), alloc);
-  static const stream_source admin_source{"admin", "", "admin", {}};
+  static const stream_source admin_source{"admin", "", "admin", {}, nullptr};
   auto env = std::make_shared<actors::envelope>();
   decoder dec(gw_.options());
   decode_error err;
@@ -405,6 +405,9 @@ void http_session::route(http::request<http::string_body>& req) {
     } else {
       items.push_back(&doc);
     }
+    // A batch takes one token per message, all or nothing: nothing of it is applied.
+    if (src->limiter && !src->limiter->try_take(static_cast<double>(items.size())))
+      return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
     decoder dec(gw_.options());
     std::vector<actors::envelope_ptr> envs;
     auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(), batch);
@@ -449,7 +452,9 @@ void http_session::route(http::request<http::string_body>& req) {
     mapping_error merr;
     if (!map_webhook_body(*src, req.body(), event_json, merr))
       return write(error_response(v, http::status::unprocessable_entity, "invalid_message", merr.message));
-    stream_source as_stream{src->id, "", src->channel, {}};
+    if (src->limiter && !src->limiter->try_take(1))
+      return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
+    stream_source as_stream{src->id, "", src->channel, {}, nullptr};
     decoder dec(gw_.options());
     auto env = std::make_shared<actors::envelope>();
     decode_error err;

@@ -66,6 +66,10 @@ void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
     send(actors::encode_for(fmt, actors::error_reply(err.id, err.code, err.message)));
     return;
   }
+  if (source_.limiter && !source_.limiter->try_take(1)) {
+    send(actors::encode_for(fmt, actors::error_reply(env->msg.id, "rate_limited", "the source's rate limit is exhausted")));
+    return;
+  }
   env->sink = shared_from_this();
   env->format = fmt;
   ++inflight_;

@@ -308,31 +308,27 @@ TEST_CASE("with every gate lifted deploy/nudge.toml parses completely", "[config
 
 TEST_CASE("the feature gate refuses each unsupported key that is present", "[config][app]") {
   CHECK(not_yet_supported_keys() ==
-        std::vector<std::string>{"server.tls_cert", "server.tls_key", "sources.rate_limit",
+        std::vector<std::string>{"server.tls_cert", "server.tls_key",
                                  "destinations"});
   CHECK(error_of("[server]\ntls_cert = \"a.pem\"\ntls_key = \"b.pem\"\n") ==
         "nudge.toml: server.tls_cert: not supported by this build yet\n"
         "nudge.toml: server.tls_key: not supported by this build yet");
   CHECK(error_of("[server]\ntls_cert = \"\"\ntls_key = \"\"\n").empty());
   CHECK(error_of("[profiles]\nanonymous_ttl = \"90d\"\n").empty());
-  CHECK(error_of(R"(
-[[sources]]
-id = "web"
-kind = "stream"
-channel = "web"
-[[sources]]
-id = "app"
-kind = "stream"
-channel = "mobile"
-rate_limit = { per_second = 10, burst = 20 }
-)") == "nudge.toml: sources[1].rate_limit: not supported by this build yet");
   CHECK(error_of("[[destinations]]\nid = \"x\"\n") ==
         "nudge.toml: destinations: not supported by this build yet");
 }
 
 TEST_CASE("a lifted gate lets the key through to validation", "[config][app]") {
   {
-    const lifted_gate gate("sources.rate_limit");
+    const lifted_gate gate("server.tls_cert");
+    CHECK(error_of("[server]\ntls_cert = \"a.pem\"\n").find("not supported") == std::string::npos);
+  }
+  CHECK(!error_of("[server]\ntls_cert = \"a.pem\"\n").empty());
+}
+
+TEST_CASE("rate_limit is a token bucket per source: per_second required, burst defaults to it", "[config][app]") {
+  {
     const auto cfg = parsed(R"(
 [[sources]]
 id = "app"
@@ -357,7 +353,7 @@ rate_limit = { per_second = 5 }
                    "rate_limit = { burst = 3 }\n") ==
           "nudge.toml: sources[0].rate_limit.per_second: required");
   }
-  CHECK(not_yet_supported_keys().size() == 5);
+  CHECK(not_yet_supported_keys().size() == 3);
   {
     const lifted_gate cert("server.tls_cert");
     const lifted_gate key("server.tls_key");

@@ -80,6 +80,17 @@ void write_event(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::
   w.EndObject();
 }
 
+void write_identities(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::profile_state& p) {
+  w.StartArray();
+  for (const auto& id : p.identities) {
+    w.StartObject();
+    w.Key("type"); w.String(id.type);
+    w.Key("value"); w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 void write_decision(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::decision_record& d) {
   w.StartObject();
   w.Key("decision_id"); w.String(d.decision_id);
@@ -204,14 +215,7 @@ std::string export_json(const policies::profile_state& p, const profile_options&
   w.Key("profile_id"); w.String(p.id);
   w.Key("profile"); w.RawValue(profile.data(), profile.size(), rapidjson::kObjectType);
   w.Key("identities");
-  w.StartArray();
-  for (const auto& id : p.identities) {
-    w.StartObject();
-    w.Key("type"); w.String(id.type);
-    w.Key("value"); w.String(id.value);
-    w.EndObject();
-  }
-  w.EndArray();
+  write_identities(w, p);
   w.Key("events");
   w.StartArray();
   for (const auto& e : p.history) write_event(w, e);
@@ -427,14 +431,7 @@ std::string profile_json(const policies::profile_state& p, const profile_options
   w.Key("created_at"); write_ts(w, p.created_at);
   w.Key("updated_at"); write_ts(w, p.updated_at);
   w.Key("identities");
-  w.StartArray();
-  for (const auto& id : p.identities) {
-    w.StartObject();
-    w.Key("type"); w.String(id.type);
-    w.Key("value"); w.String(id.value);
-    w.EndObject();
-  }
-  w.EndArray();
+  write_identities(w, p);
   w.Key("merged_from");
   w.StartArray();
   for (const auto& m : p.merged_from) w.String(m);

@@ -45,26 +45,8 @@ bool erase(write_txn& tx, std::string_view merged_id) {
 }
 
 std::size_t erase_to(write_txn& tx, std::string_view survivor_id) {
-  detail::check_usable(tx);
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().aliases(), rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  MDB_val k{};
-  MDB_val v{};
-  std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == MDB_SUCCESS) {
-    if (detail::to_view(v) == survivor_id) {
-      if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-        detail::fail(tx, rc);
-      ++deleted;
-    }
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return deleted;
+  return detail::erase_if(tx, tx.environment().aliases(),
+                          [&](std::string_view, const MDB_val& v) { return detail::to_view(v) == survivor_id; });
 }
 
 }  // namespace nudge::storage::alias_table

@@ -73,26 +73,7 @@ std::vector<audit_record> read(read_txn& tx, std::string_view profile_id, std::e
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
   if (profile_id.empty())
     return 0;
-  detail::check_usable(tx);
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().audit(), rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  const std::string prefix = prefix_of(profile_id);
-  MDB_val k = detail::to_val(prefix);
-  MDB_val v{};
-  std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS && detail::to_view(k).substr(0, prefix.size()) == prefix) {
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    ++deleted;
-    // After a delete LMDB's MDB_NEXT yields the entry that followed the deleted one.
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return deleted;
+  return detail::erase_prefix(tx, tx.environment().audit(), prefix_of(profile_id));
 }
 
 }  // namespace nudge::storage::audit_table

@@ -38,15 +38,21 @@ void apply_erasure(storage::write_txn& tx, erasure_request& req) {
   auto& c = req.counts;
   c = {};
   const auto& id = req.profile_id;
-  c.profiles = storage::profile_table::erase(tx, id) ? 1 : 0;
-  c.journal = storage::journal_table::erase_all(tx, id);
-  // The index says which identities name the profile now (the members table), which
-  // also covers links a merge moved to it since the actor's state was read.
-  c.identities = storage::identity_table::erase_profile(tx, id).size();
-  c.dedupe = storage::dedupe_table::erase_profile(tx, id);
-  c.aliases = storage::alias_table::erase_to(tx, id);
-  c.audit = storage::audit_table::erase_profile(tx, id);
-  c.expiry = storage::expiry_table::clear(tx, id) ? 1 : 0;
+  // The profile and every id merged into it: their own traces should be gone since
+  // the merge, but what remains of them (dedupe entries naming them, aliases) goes.
+  std::vector<std::string> ids{id};
+  ids.insert(ids.end(), req.merged_from.begin(), req.merged_from.end());
+  for (const auto& pid : ids) {
+    c.profiles += storage::profile_table::erase(tx, pid) ? 1 : 0;
+    c.journal += storage::journal_table::erase_all(tx, pid);
+    c.audit += storage::audit_table::erase_profile(tx, pid);
+    c.expiry += storage::expiry_table::clear(tx, pid) ? 1 : 0;
+    // The index says which identities name it now (the members table), which also
+    // covers links a merge moved to it since the actor's state was read.
+    c.identities += storage::identity_table::erase_profile(tx, pid).size();
+  }
+  c.dedupe = storage::dedupe_table::erase_profiles(tx, ids);
+  c.aliases = storage::alias_table::erase_involving(tx, ids);
   // HOOK(sched): erase the profile's timers and outbox entries here, in this same
   // commit, and count them:
   //   c.timers = storage::timer_table::erase_profile(tx, id);

@@ -21,7 +21,7 @@ struct erasure_counts {
   std::size_t identities = 0;  ///< identity index entries that named the profile
   std::size_t journal = 0;
   std::size_t dedupe = 0;
-  std::size_t aliases = 0;     ///< merged-away ids that pointed at the profile
+  std::size_t aliases = 0;     ///< aliases from or to the profile and the ids merged into it
   std::size_t audit = 0;
   std::size_t expiry = 0;
   std::size_t suppressed = 0;  ///< identity hashes added to the suppression list
@@ -33,6 +33,7 @@ struct erasure_counts {
 struct erasure_request {
   std::string profile_id;
   std::vector<policies::identity> identities;  ///< the profile's identities
+  std::vector<std::string> merged_from;        ///< ids merged into it (their traces go too)
   std::vector<std::string> suppress_hashes;    ///< keyed hashes to suppress (may be empty)
   std::string erasure_id;                      ///< random, names no one
   std::string reason;                          ///< "request" or "anonymous_ttl"

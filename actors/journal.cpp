@@ -89,6 +89,10 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::alias_table::put(txn, merged, rec.profile_id);
         storage::profile_table::erase(txn, merged);
         storage::journal_table::erase_all(txn, merged);
+        // Its audit trail joins the survivor's (so that erasing the survivor erases
+        // it too); retention follows the survivor's own due time.
+        storage::audit_table::move_all(txn, merged, rec.profile_id);
+        storage::expiry_table::clear(txn, merged);
       }
       if (rec.dedupe)
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);

@@ -366,6 +366,7 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
   auto req = std::make_shared<erasure_request>();
   req->profile_id = st.profile.id;
   req->identities = st.profile.identities;
+  req->merged_from = st.profile.merged_from;
   if (m.suppress && ctx->suppression)
     for (const auto& id : req->identities)
       req->suppress_hashes.push_back(ctx->suppression->hash(id));
@@ -428,6 +429,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
   rec.prune_upto = st.seq;
   st.snapshot_seq = st.seq;
   rec.merged_away = absorbed;
+  rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(absorbed)});
   rec.on_done = [dir = ctx->dir, absorbed, self_handle = caf::actor{self}](bool ok) {
     if (ok)
       return;
@@ -647,6 +649,8 @@ void handle(self_ptr self, envelope_ptr env) {
   std::vector<storage::audit_record> audit;
   for (const auto& c : entry.consent)
     audit.push_back({st.profile.id, now, "consent", consent_detail_json(c)});
+  for (const auto& id : m.given_up)
+    audit.push_back({st.profile.id, now, "link_given_up", given_up_detail_json(id)});
   apply_entry(st.profile, entry, opt);
   trim_history(st.profile, opt, now);
 

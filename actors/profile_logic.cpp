@@ -182,6 +182,27 @@ std::vector<std::string> relied_on(const policies::policy& pol, const policies::
   return out;
 }
 
+std::string merge_detail_json(const std::vector<std::string>& merged) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("merged_from");
+  w.StartArray();
+  for (const auto& m : merged) w.String(m);
+  w.EndArray();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string given_up_detail_json(const policies::identity& id) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("type"); w.String(id.type);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
 std::string consent_detail_json(const policies::consent_record& c) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);

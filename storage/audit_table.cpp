@@ -70,6 +70,38 @@ std::vector<audit_record> read(read_txn& tx, std::string_view profile_id, std::e
   return out;
 }
 
+std::size_t move_all(write_txn& tx, std::string_view from, std::string_view to) {
+  if (from.empty() || from == to)
+    return 0;
+  detail::check_usable(tx);
+  std::vector<audit_record> moved;
+  {
+    // Read through the write txn (it sees its own writes), then rewrite under `to`.
+    int rc = MDB_SUCCESS;
+    detail::cursor cur(tx.get(), tx.environment().audit(), rc);
+    if (rc != MDB_SUCCESS)
+      detail::fail(tx, rc);
+    const std::string prefix = prefix_of(from);
+    MDB_val k = detail::to_val(prefix);
+    MDB_val v{};
+    for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+         rc == MDB_SUCCESS && detail::to_view(k).substr(0, prefix.size()) == prefix;
+         rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      audit_record rec;
+      if (!decode(detail::to_bytes(v), rec)) {
+        rec.profile_id = std::string(to);
+        moved.push_back(std::move(rec));
+      }
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+      detail::fail(tx, rc);
+  }
+  erase_profile(tx, from);
+  for (const auto& rec : moved)
+    append(tx, rec);
+  return moved.size();
+}
+
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
   if (profile_id.empty())
     return 0;

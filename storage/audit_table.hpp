@@ -28,6 +28,10 @@ void append(write_txn& tx, const audit_record& rec);
 std::vector<audit_record> read(read_txn& tx, std::string_view profile_id, std::error_code& ec,
                                std::size_t max = 100000);
 
+/// Moves every record of `from` to `to` (a merge: the survivor's trail holds the
+/// merged profile's), keeping their times; returns how many.
+std::size_t move_all(write_txn& tx, std::string_view from, std::string_view to);
+
 /// Deletes every record of `profile_id`; returns how many. An empty id is refused
 /// (returns 0): erasure records are never erased this way.
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id);

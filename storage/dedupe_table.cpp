@@ -1,5 +1,6 @@
 #include "storage/dedupe_table.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -106,9 +107,14 @@ std::size_t drop_before(write_txn& tx, policies::timestamp cutoff, std::size_t m
 }
 
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
+  return erase_profiles(tx, {std::string(profile_id)});
+}
+
+std::size_t erase_profiles(write_txn& tx, const std::vector<std::string>& profile_ids) {
   dedupe_entry entry;
   return detail::erase_if(tx, tx.environment().dedupe(), [&](std::string_view, const MDB_val& v) {
-    return !decode(detail::to_bytes(v), entry) && entry.profile_id == profile_id;
+    return !decode(detail::to_bytes(v), entry) &&
+           std::find(profile_ids.begin(), profile_ids.end(), entry.profile_id) != profile_ids.end();
   });
 }
 

@@ -549,3 +549,51 @@ TEST_CASE("nudge backup while the service writes: a fresh server on the copy rea
   }
   CHECK(admin_call(copy, "GET", "/v1/profiles?identity=anonymous_id:a-busy-0").status == 200);
 }
+
+TEST_CASE("a merged-away id answers its survivor; erasing it erases the merged profile and every trace of both",
+          "[privacy][integration][erasure][merge]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  REQUIRE(ws.send(consent("c-1", anon("a-merge-3390"), R"({"analytics":"granted"})", R"(,"source":"banner")")));
+  std::string older = read_reply(ws, "c-1")["profile_id"].GetString();
+  REQUIRE(ws.send(consent("c-2", R"({"user_id":"u-merge-3390"})", R"({"personalization":"granted"})", R"(,"source":"app")")));
+  std::string newer = read_reply(ws, "c-2")["profile_id"].GetString();
+  REQUIRE(older != newer);
+  REQUIRE(ws.send(event("e-1", R"({"user_id":"u-merge-3390","anonymous_id":"a-merge-3390"})", "page_view")));
+  auto merged = read_reply(ws, "e-1");
+  REQUIRE(std::string(merged["profile_id"].GetString()) == older);
+
+  auto ex = parse(admin_call(srv, "GET", "/v1/profiles/" + newer + "/export").body);
+  REQUIRE(ex.IsObject());
+  CHECK(std::string(ex["profile_id"].GetString()) == older);
+  CHECK(ex["consent_history"].Size() == 2);  // the merged profile's record moved along
+  bool merge_audited = false;
+  for (const auto& r : ex["audit"].GetArray())
+    if (std::string(r["kind"].GetString()) == "merge" &&
+        std::string(r["detail"]["merged_from"][0].GetString()) == newer)
+      merge_audited = true;
+  CHECK(merge_audited);
+
+  auto del = admin_call(srv, "DELETE", "/v1/profiles/" + newer);  // the merged-away id
+  REQUIRE(del.status == 200);
+  auto counts = parse(del.body);
+  CHECK(std::string(counts["profile_id"].GetString()) == older);
+  CHECK(counts["removed"]["identities"].GetUint64() == 2);
+  CHECK(counts["removed"]["aliases"].GetUint64() == 1);
+  for (const auto& id : {older, newer}) {
+    CHECK(admin_call(srv, "GET", "/v1/profiles/" + id).status == 404);
+    CHECK(admin_call(srv, "GET", "/v1/profiles/" + id + "/audit").status == 404);
+  }
+  CHECK(status_by_identity(srv, "anonymous_id:a-merge-3390") == 404);
+  CHECK(status_by_identity(srv, "user_id:u-merge-3390") == 404);
+  auto backup_dir = dir.path / "backup";
+  std::string out;
+  REQUIRE(run_nudge({"backup", backup_dir.string(), "--data", dir.path.string()}, out) == 0);
+  auto raw = file_bytes(backup_dir / "data.mdb");
+  for (const std::string& trace : {older, newer, std::string("a-merge-3390"), std::string("u-merge-3390")}) {
+    INFO(trace);
+    CHECK(raw.find(trace) == std::string::npos);
+  }
+}

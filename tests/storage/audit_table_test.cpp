@@ -59,6 +59,27 @@ TEST_CASE("erasing a profile's audit records leaves others and the erasure recor
   CHECK(audit_table::read(tx, "", ec).size() == 1);
 }
 
+TEST_CASE("a merge moves the merged profile's audit records to the survivor", "[storage][audit]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([](write_txn& tx) {
+    audit_table::append(tx, {"p-1", at_ms(10), "consent", R"({"n":1})"});
+    audit_table::append(tx, {"p-2", at_ms(5), "consent", R"({"n":2})"});
+    audit_table::append(tx, {"p-2", at_ms(15), "consent", R"({"n":3})"});
+  }));
+  std::size_t moved = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { moved = audit_table::move_all(tx, "p-2", "p-1"); }));
+  CHECK(moved == 2);
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK(audit_table::read(tx, "p-2", ec).empty());
+  auto recs = audit_table::read(tx, "p-1", ec);
+  REQUIRE(recs.size() == 3);
+  CHECK(recs[0].detail_json == R"({"n":2})");
+  CHECK(recs[1].detail_json == R"({"n":1})");
+  CHECK(recs[2].detail_json == R"({"n":3})");
+}
+
 TEST_CASE("the expiry index answers what is due, earliest first, one due time per profile",
           "[storage][expiry]") {
   test::temp_dir tmp;

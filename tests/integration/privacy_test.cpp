@@ -71,7 +71,7 @@ const std::string personal_actions[] = {"service_recovery", "cart_recovery", "pr
 
 }  // namespace
 
-TEST_CASE("without personalization only context actions and the fallback; consent changes hold on the very next message",
+TEST_CASE("without personalization only context actions and the fallback, and consent changes hold on the very next message",
           "[privacy][integration][consent]") {
   temp_dir dir;
   server_process srv(dir.path);
@@ -447,7 +447,7 @@ TEST_CASE("an erasure with suppress=true answers later messages as suppressed an
   CHECK(file_bytes(backup_dir / "data.mdb").find(person) == std::string::npos);
 }
 
-TEST_CASE("idle anonymous-only profiles are erased after anonymous_ttl; a known person is kept",
+TEST_CASE("idle anonymous-only profiles are erased after anonymous_ttl and a known person is kept",
           "[privacy][integration][retention]") {
   temp_dir dir;
   auto cfg = write_config(dir.path, "[profiles]\nanonymous_ttl = \"2s\"\n");
@@ -550,7 +550,7 @@ TEST_CASE("nudge backup while the service writes: a fresh server on the copy rea
   CHECK(admin_call(copy, "GET", "/v1/profiles?identity=anonymous_id:a-busy-0").status == 200);
 }
 
-TEST_CASE("a merged-away id answers its survivor; erasing it erases the merged profile and every trace of both",
+TEST_CASE("a merged-away id answers its survivor, and erasing it erases the merged profile and every trace of both",
           "[privacy][integration][erasure][merge]") {
   temp_dir dir;
   server_process srv(dir.path);

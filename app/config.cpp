@@ -32,9 +32,7 @@ namespace {
 // without array indexes ("sources.rate_limit" covers every [[sources]] entry); "=VALUE"
 // refuses one value only. A key set to "" counts as absent. Checked in this order.
 // To ship a feature, delete its line (tests may lift one with set_supported()).
-constexpr std::array<std::string_view, 3> not_yet_supported{
-    "server.tls_cert",
-    "server.tls_key",
+constexpr std::array<std::string_view, 1> not_yet_supported{
     "destinations",
 };
 // ===============================================================================

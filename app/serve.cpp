@@ -64,6 +64,8 @@ net::gateway_options gateway_options_for(const config& cfg) {
   g.ws_idle_timeout = cfg.server.ws_idle_timeout;
   g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
   g.admin_token = cfg.server.admin_token;
+  g.tls_cert = cfg.server.tls_cert.string();
+  g.tls_key = cfg.server.tls_key.string();
   g.purposes = cfg.consent.purposes;
   g.policy_limits = limits_for(cfg);
   for (const auto& t : cfg.identities) {
@@ -241,7 +243,8 @@ int serve(config cfg) {
   net::server srv(gw, 1);
   auto port = srv.start(cfg.server.listen_host, cfg.server.listen_port, ec);
   if (port == 0) {
-    std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port << ": " << ec.message() << '\n';
+    std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port
+              << (cfg.server.tls_cert.empty() ? "" : " (TLS: tls_cert, tls_key)") << ": " << ec.message() << '\n';
     if (sweeper)
       sweeper->stop();
     writer.stop();
@@ -253,7 +256,8 @@ int serve(config cfg) {
   std::cout << "policy " << compiled.compiled->version() << " (" << policy_origin << ")\n";
   auto host = cfg.server.listen_host.find(':') != std::string::npos ? "[" + cfg.server.listen_host + "]"
                                                                      : cfg.server.listen_host;
-  std::cout << "listening on http://" << host << ':' << port << std::endl;
+  std::cout << "listening on " << (cfg.server.tls_cert.empty() ? "http://" : "https://") << host << ':' << port
+            << std::endl;
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -150,7 +150,7 @@ int status_for_code(std::string_view code) {
 
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, gateway& gw) : stream_(std::move(socket)), gw_(gw) {
+http_session::http_session(flex_stream&& stream, gateway& gw) : stream_(std::move(stream)), gw_(gw) {
   gw_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -159,7 +159,20 @@ http_session::~http_session() {
 }
 
 void http_session::run() {
-  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  if (!stream_.is_tls()) {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+    return;
+  }
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    self->stream_.expires_after(self->gw_.options().http_timeout);
+    self->stream_.async_handshake(beast::bind_front_handler(&http_session::on_handshake, self));
+  });
+}
+
+void http_session::on_handshake(beast::error_code ec) {
+  if (ec)
+    return;  // not TLS, or a failed handshake: nothing to answer
+  do_read();
 }
 
 void http_session::do_read() {
@@ -167,13 +180,12 @@ void http_session::do_read() {
   parser_->body_limit(gw_.options().max_message_bytes);
   parser_->header_limit(16 * 1024);
   stream_.expires_after(gw_.options().http_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  stream_.async_read(buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted) {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.shutdown();
     return;
   }
   if (ec == http::error::body_limit) {
@@ -200,7 +212,7 @@ void http_session::write(http::response<http::string_body> res) {
   bool close = res.need_eof();
   auto sp = std::make_shared<response>(std::move(res));
   response_ = sp;
-  http::async_write(stream_, *sp, beast::bind_front_handler(&http_session::on_write, shared_from_this(), close));
+  stream_.async_write(*sp, beast::bind_front_handler(&http_session::on_write, shared_from_this(), close));
 }
 
 void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
@@ -208,8 +220,7 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
   if (ec)
     return;
   if (close) {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.shutdown();
     return;
   }
   do_read();
@@ -378,7 +389,7 @@ void http_session::route(http::request<http::string_body>& req) {
     if (!websocket::is_upgrade(req))
       return write(error_response(v, http::status::bad_request, "invalid_message", "a WebSocket upgrade is required"));
     stream_.expires_never();
-    std::make_shared<ws_session>(stream_.release_socket(), gw_, *src)->run(std::move(req));
+    std::make_shared<ws_session>(std::move(stream_), gw_, *src)->run(std::move(req));
     return;
   }
 

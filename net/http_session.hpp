@@ -5,7 +5,7 @@
 // ever waits for an actor.
 #pragma once
 
-#include "net/beast.hpp"
+#include "net/flex_stream.hpp"
 
 #include <memory>
 #include <optional>
@@ -18,7 +18,8 @@ class gateway;
 
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  http_session(tcp::socket&& socket, gateway& gw);
+  /// `stream` is plain TCP, or TLS not yet handshaken (run() does the handshake).
+  http_session(flex_stream&& stream, gateway& gw);
   ~http_session();
   void run();
 
@@ -26,6 +27,7 @@ public:
   void write(http::response<http::string_body> res);
 
 private:
+  void on_handshake(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t n);
   void on_write(bool close, beast::error_code ec, std::size_t n);
@@ -39,7 +41,7 @@ private:
   /// survivor. False when `rest` (the path after /v1/profiles/) is none of them.
   bool privacy_request(http::request<http::string_body>& req, std::string_view rest);
 
-  beast::tcp_stream stream_;
+  flex_stream stream_;
   gateway& gw_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

@@ -124,7 +124,7 @@ server_process::server_process(const std::filesystem::path& data_dir, std::vecto
   pid_ = spawn(args, out_fd_);
   std::string buf;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  const std::string marker = "listening on http://127.0.0.1:";
+  const std::string marker = "://127.0.0.1:";  // "listening on http://" or "https://"
   while (port_ == 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
     if (left <= 0)

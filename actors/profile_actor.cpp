@@ -61,7 +61,7 @@ struct profile_actor_state {
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   /// Replies of the latest messages (source \0 id → JSON), which also covers
   /// messages applied but not yet committed.
-  std::deque<std::pair<std::string, std::string>> recent;
+  std::deque<recent_reply> recent;
   std::mt19937_64 rng{seed_source()};
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
@@ -109,8 +109,8 @@ void load(profile_actor_state& st, const std::string& id) {
   st.loaded_ok = true;
 }
 
-void remember(profile_actor_state& st, std::string key, const std::string& reply) {
-  st.recent.emplace_back(std::move(key), reply);
+void remember(profile_actor_state& st, std::size_t hash, std::string key, const std::string& reply) {
+  st.recent.push_back({hash, std::move(key), reply});
   if (st.recent.size() > 32)
     st.recent.pop_front();
 }
@@ -411,7 +411,7 @@ void absorb(self_ptr self, const handover& h, policies::timestamp now) {
   auto& st = self->state;
   merge_profiles(st.profile, h.state, st.ctx->options, now);
   for (const auto& r : h.recent)
-    remember(st, r.first, r.second);
+    remember(st, r.hash, r.key, r.reply);
   for (const auto& w : h.attached)
     if (auto sink = w.lock())
       attach(st, sink);
@@ -565,10 +565,11 @@ void handle(self_ptr self, envelope_ptr env) {
 
   // Idempotency: the latest replies in memory, then the dedupe table.
   auto key = dedupe_key(m);
+  const auto key_hash = std::hash<std::string>{}(key);
   for (auto it = st.recent.rbegin(); it != st.recent.rend(); ++it)
-    if (it->first == key) {
+    if (it->hash == key_hash && it->key == key) {
       ctx->metrics.duplicates.fetch_add(1, std::memory_order_relaxed);
-      reply_barrier(st, *env, mark_duplicate(it->second));
+      reply_barrier(st, *env, mark_duplicate(it->reply));
       return;
     }
   {
@@ -702,7 +703,7 @@ void handle(self_ptr self, envelope_ptr env) {
     write_ack(st, m);
   }
   reply.assign(st.buf.GetString(), st.buf.GetSize());
-  remember(st, key, reply);
+  remember(st, key_hash, key, reply);
 
   write_record rec;
   rec.profile_id = st.profile.id;

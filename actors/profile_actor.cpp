@@ -420,7 +420,8 @@ void absorb(self_ptr self, const handover& h, policies::timestamp now) {
 /// Writes the merged state: the survivor's snapshot, and for each merged-away
 /// profile its identities moved, an alias, its own state erased; all in one record
 /// ahead of the message's own. If it does not commit, everyone reloads from storage.
-void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
+void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
+                  const std::vector<policies::identity>& moved, const std::string& message_id) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   write_record rec;
@@ -429,7 +430,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
   rec.prune_upto = st.seq;
   st.snapshot_seq = st.seq;
   rec.merged_away = absorbed;
-  rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(absorbed)});
+  rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(st.profile.id, absorbed, moved, message_id)});
   rec.on_done = [dir = ctx->dir, absorbed, self_handle = caf::actor{self}](bool ok) {
     if (ok)
       return;
@@ -444,12 +445,13 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
 /// Asks each profile of env->msg.merge_from in turn for its state (the mailbox
 /// waits meanwhile, so later messages see the merged profile), then handles the
 /// message itself. A profile that cannot hand over stays as it is.
-void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std::string> absorbed) {
+void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std::string> absorbed,
+                 std::vector<policies::identity> moved) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   if (i == env->msg.merge_from.size()) {
     if (!absorbed.empty())
-      commit_merge(self, absorbed);
+      commit_merge(self, absorbed, moved, env->msg.id);
     env->msg.merge_from.clear();
     handle(self, std::move(env));
     return;
@@ -460,12 +462,13 @@ void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std
       [=](const handover_ptr& h) mutable {
         absorb(self, *h, now_ms());
         absorbed.push_back(loser);
-        absorb_next(self, env, i + 1, std::move(absorbed));
+        moved.insert(moved.end(), h->state.identities.begin(), h->state.identities.end());
+        absorb_next(self, env, i + 1, std::move(absorbed), std::move(moved));
       },
       [=](caf::error& err) mutable {
         ctx->metrics.merges_failed.fetch_add(1, std::memory_order_relaxed);
         spdlog::error("profile {}: merging {} failed: {}", self->state.profile.id, loser, caf::to_string(err));
-        absorb_next(self, env, i + 1, std::move(absorbed));
+        absorb_next(self, env, i + 1, std::move(absorbed), std::move(moved));
       });
 }
 
@@ -531,7 +534,7 @@ void handle(self_ptr self, envelope_ptr env) {
     }
   }
   if (!m.merge_from.empty()) {
-    absorb_next(self, std::move(env), 0, {});
+    absorb_next(self, std::move(env), 0, {}, {});
     return;
   }
   auto now = now_ms();
@@ -651,7 +654,7 @@ void handle(self_ptr self, envelope_ptr env) {
   for (const auto& c : entry.consent)
     audit.push_back({st.profile.id, now, "consent", consent_detail_json(c)});
   for (const auto& id : m.given_up)
-    audit.push_back({st.profile.id, now, "link_given_up", given_up_detail_json(id)});
+    audit.push_back({st.profile.id, now, "link_given_up", given_up_detail_json(id, m.id)});
   apply_entry(st.profile, entry, opt);
   trim_history(st.profile, opt, now);
 

@@ -182,23 +182,36 @@ std::vector<std::string> relied_on(const policies::policy& pol, const policies::
   return out;
 }
 
-std::string merge_detail_json(const std::vector<std::string>& merged) {
+std::string merge_detail_json(const std::string& survivor, const std::vector<std::string>& merged,
+                              const std::vector<policies::identity>& identities, const std::string& message_id) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
+  w.Key("survivor"); w.String(survivor);
   w.Key("merged_from");
   w.StartArray();
   for (const auto& m : merged) w.String(m);
   w.EndArray();
+  w.Key("identities");
+  w.StartArray();
+  for (const auto& id : identities) {
+    w.StartObject();
+    w.Key("type"); w.String(id.type);
+    w.Key("value"); w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("message_id"); w.String(message_id);
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
 
-std::string given_up_detail_json(const policies::identity& id) {
+std::string given_up_detail_json(const policies::identity& id, const std::string& message_id) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   w.Key("type"); w.String(id.type);
+  w.Key("message_id"); w.String(message_id);
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }

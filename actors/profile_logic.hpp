@@ -41,10 +41,13 @@ bool anonymous_only(const policies::profile_state& p, const profile_options& opt
 std::vector<std::string> relied_on(const policies::policy& pol, const policies::decision& d, std::string_view channel,
                                    const profile_options& opt, const std::vector<bool>& bits, bool personal);
 
-/// The merge audit record's detail: `{"merged_from": [ids]}`.
-std::string merge_detail_json(const std::vector<std::string>& merged);
-/// A given-up link's audit detail: `{"type": TYPE}` (the value stays out of the trail).
-std::string given_up_detail_json(const policies::identity& id);
+/// A merge's audit detail: `{"survivor", "merged_from": [...], "identities": [{"type",
+/// "value"}...] (what the merged profiles held, now the survivor's), "message_id"}`.
+std::string merge_detail_json(const std::string& survivor, const std::vector<std::string>& merged,
+                              const std::vector<policies::identity>& identities, const std::string& message_id);
+/// A given-up link's audit detail: `{"type": TYPE, "message_id"}` (the value stays out
+/// of the trail: it belongs to another profile, which may be erased).
+std::string given_up_detail_json(const policies::identity& id, const std::string& message_id);
 
 /// The consent audit record's detail: `{"purpose","state","source","ts","expires"?}`.
 std::string consent_detail_json(const policies::consent_record& c);

@@ -126,7 +126,7 @@ TEST_CASE("merge: decisions (caps and cooldowns) are united in time order", "[ac
   CHECK(s.decisions[1].decision_id == "d-1");
 }
 
-TEST_CASE("merge: created_at is the older one; without analytics behaviour is not kept", "[actors][merge]") {
+TEST_CASE("merge: created_at is the older one, and without analytics behaviour is not kept", "[actors][merge]") {
   profile_options opt;  // opt-in: nothing granted by default
   policies::profile_state s, l;
   s.created_at = t0 + 5s;

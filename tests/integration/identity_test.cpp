@@ -169,6 +169,22 @@ TEST_CASE("phone and laptop become one profile whose desktop decision sees the m
   auto via_old = profile(s, merged);
   CHECK(text(via_old, "profile_id") == survivor);
   CHECK(metric(s, "nudge_identity_merges_total") == 1);
+
+  // The merge is in the survivor's audit trail: who, whom, which identities, which message.
+  auto audit = http_call(s.port(), "GET", "/v1/profiles/" + survivor + "/audit", "", {{"Authorization", s.admin()}});
+  REQUIRE(audit.status == 200);
+  auto trail = parse(audit.body);
+  bool found = false;
+  for (const auto& r : trail["records"].GetArray()) {
+    if (text(r, "kind") != "merge")
+      continue;
+    found = true;
+    CHECK(text(r["detail"], "survivor") == survivor);
+    CHECK(lists(r["detail"]["merged_from"], merged));
+    CHECK(text(r["detail"], "message_id") == "m-2");
+    CHECK(r["detail"]["identities"].Size() == 2);  // the laptop's anonymous id and user id
+  }
+  CHECK(found);
 }
 
 TEST_CASE("two user_ids on one device never merge: the second login gets its own profile", "[identity][integration]") {
@@ -187,6 +203,18 @@ TEST_CASE("two user_ids on one device never merge: the second login gets its own
   REQUIRE(b["identities"].Size() == 1);
   CHECK(std::string(b["identities"][0]["type"].GetString()) == "user_id");
   CHECK(metric(s, "nudge_identity_links_given_up_total") == 1);
+  // The give-up is audited on the profile that got the message (the type, not the value).
+  auto audit = http_call(s.port(), "GET", "/v1/profiles/" + bob + "/audit", "", {{"Authorization", s.admin()}});
+  REQUIRE(audit.status == 200);
+  bool given_up = false;
+  for (const auto& r : parse(audit.body)["records"].GetArray())
+    if (text(r, "kind") == "link_given_up") {
+      given_up = true;
+      CHECK(text(r["detail"], "type") == "device_id");
+      CHECK(text(r["detail"], "message_id") == "t-2");
+      CHECK_FALSE(r["detail"].HasMember("value"));
+    }
+  CHECK(given_up);
   CHECK(metric(s, "nudge_identity_merges_total") == 0);
   // Ann on the tablet again: still Ann's profile, untouched by Bob.
   REQUIRE(ws.send(event("t-3", "page_view", R"({"device_id":"tablet-1","user_id":"u-ann"})")));

@@ -168,15 +168,32 @@ std::string gateway::metrics_text() const {
   return o.str();
 }
 
-std::string gateway::stats_json() const {
+std::string gateway::stats_json() {
   const auto& m = ctx_.metrics;
   auto js = ctx_.writer->stats();
   auto decisions = m.decisions.load();
+  double messages_per_s = 0, decisions_per_s = 0;
+  {
+    const auto now = std::chrono::steady_clock::now();
+    const rate_sample current{now, m.messages.load(), decisions};
+    std::lock_guard<std::mutex> guard(rates_mtx_);
+    while (!rate_samples_.empty() && now - rate_samples_.front().at > std::chrono::seconds(60))
+      rate_samples_.pop_front();
+    const rate_sample base = rate_samples_.empty() ? rate_sample{started_, 0, 0} : rate_samples_.front();
+    const double secs = std::chrono::duration<double>(now - base.at).count();
+    if (secs > 0) {
+      messages_per_s = static_cast<double>(current.messages - base.messages) / secs;
+      decisions_per_s = static_cast<double>(current.decisions - base.decisions) / secs;
+    }
+    if (rate_samples_.empty() || now - rate_samples_.back().at >= std::chrono::seconds(1))
+      rate_samples_.push_back(current);
+  }
   std::ostringstream o;
   o << "{\"profiles\":{\"active\":" << ctx_.dir->active() << ",\"stored\":" << ctx_.env->entries(ctx_.env->profiles())
     << "},\"messages\":" << m.messages.load() << ",\"events\":" << m.events.load() << ",\"decisions\":" << decisions
     << ",\"duplicates\":" << m.duplicates.load() << ",\"suppressed\":" << m.suppressed.load()
-    << ",\"erasures\":" << m.erasures.load() << ",\"decision_mean_us\":"
+    << ",\"erasures\":" << m.erasures.load() << ",\"messages_per_second\":" << messages_per_s
+    << ",\"decisions_per_second\":" << decisions_per_s << ",\"decision_mean_us\":"
     << (decisions ? static_cast<double>(m.decision_ns_total.load()) / 1000.0 / static_cast<double>(decisions) : 0.0)
     << ",\"decision_latency_us\":{\"p50\":" << m.decision_latency.quantile_us(0.5)
     << ",\"p90\":" << m.decision_latency.quantile_us(0.9) << ",\"p99\":" << m.decision_latency.quantile_us(0.99)

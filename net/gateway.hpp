@@ -9,6 +9,9 @@
 #include "net/gateway_options.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,7 +68,9 @@ public:
   std::optional<std::string> find_profile(const std::string& id);
 
   std::string metrics_text() const;
-  std::string stats_json() const;
+  /// GET /v1/stats. Rates are per second over the last minute (since start when the
+  /// service is younger): each call keeps at most one sample per second.
+  std::string stats_json();
 
   std::atomic<bool> ready{false};
   std::atomic<std::uint64_t> connections{0};
@@ -73,7 +78,16 @@ public:
   std::atomic<std::int64_t> inflight{0};
 
 private:
+  struct rate_sample {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t messages = 0;
+    std::uint64_t decisions = 0;
+  };
+
   gateway_options opts_;
+  std::mutex rates_mtx_;
+  std::deque<rate_sample> rate_samples_;  ///< oldest first, one per second at most, 60 s
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   actors::context& ctx_;
   actors::identity_resolver& resolver_;
 };

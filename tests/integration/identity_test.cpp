@@ -334,4 +334,12 @@ TEST_CASE("many connections racing with overlapping identities: one profile per 
     }
   }
   CHECK(total == accepted);
+
+  // /v1/stats reports the rates of the last minute (here: since start) and the merges.
+  auto stats = http_call(s.port(), "GET", "/v1/stats", "", {{"Authorization", s.admin()}});
+  REQUIRE(stats.status == 200);
+  auto st = parse(stats.body);
+  CHECK(st["messages_per_second"].GetDouble() > 0);
+  CHECK(st["decisions_per_second"].GetDouble() > 0);
+  CHECK(st["identity"]["merges"].GetUint64() == metric(s, "nudge_identity_merges_total"));
 }

@@ -715,7 +715,9 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.dedupe_source = m.source;
   rec.dedupe_id = m.id;
   rec.entry = std::move(entry);
-  if (st.seq - st.snapshot_seq >= opt.snapshot_every) {
+  // A new profile's first record carries its snapshot, so that "profiles stored"
+  // counts it and its activation after a restart reads one record.
+  if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
     rec.snapshot = storage::profile_snapshot{st.profile, st.seq};
     rec.prune_upto = st.seq;
     st.snapshot_seq = st.seq;

@@ -15,8 +15,6 @@ namespace nudge::actors {
 
 outbox_service::outbox_service(context& ctx, std::vector<destination> destinations, send_fn send, outbox_options opts)
   : ctx_(ctx), dests_(std::move(destinations)), send_(std::move(send)), opts_(opts), queues_(dests_.size()) {
-  pending_ = ctx_.env->entries(ctx_.env->outbox());
-  failed_ = ctx_.env->entries(ctx_.env->outbox_failed());
   thread_ = std::thread([this] { run(); });
 }
 
@@ -44,8 +42,8 @@ std::vector<const destination*> outbox_service::destinations_for(std::string_vie
 
 outbox_stats outbox_service::stats() const {
   outbox_stats s;
-  s.pending = pending_.load(std::memory_order_relaxed);
-  s.failed = failed_.load(std::memory_order_relaxed);
+  s.pending = ctx_.env->entries(ctx_.env->outbox());
+  s.failed = ctx_.env->entries(ctx_.env->outbox_failed());
   s.delivered = delivered_.load(std::memory_order_relaxed);
   s.attempts = attempts_.load(std::memory_order_relaxed);
   s.retries = retries_.load(std::memory_order_relaxed);
@@ -53,10 +51,19 @@ outbox_stats outbox_service::stats() const {
   return s;
 }
 
+void outbox_service::forget_profile(const std::string& profile_id) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  std::string prefix = profile_id;
+  prefix.push_back('\0');
+  // Queue and retry entries of dropped keys are skipped when they come up.
+  for (auto it = items_.lower_bound(prefix); it != items_.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
+    it = it->second.st == state::queued || it->second.st == state::waiting ? items_.erase(it) : std::next(it);
+  rescan_ = true;  // should the erasure not commit, the entries are read again
+}
+
 void outbox_service::added(std::vector<storage::outbox_entry> entries) {
   {
     std::lock_guard<std::mutex> guard(mtx_);
-    pending_.fetch_add(entries.size(), std::memory_order_relaxed);
     for (auto& e : entries)
       hold(std::move(e));
   }
@@ -207,8 +214,8 @@ void outbox_service::closed(const std::string& key, bool delivered, bool committ
     return;
   }
   items_.erase(it);
-  pending_.fetch_sub(1, std::memory_order_relaxed);
-  (delivered ? delivered_ : failed_).fetch_add(1, std::memory_order_relaxed);
+  if (delivered)
+    delivered_.fetch_add(1, std::memory_order_relaxed);
   cv_.notify_one();
 }
 

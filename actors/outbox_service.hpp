@@ -46,8 +46,8 @@ struct outbox_options {
 };
 
 struct outbox_stats {
-  std::uint64_t pending = 0;    ///< entries in the outbox table (backlog)
-  std::uint64_t failed = 0;     ///< entries in the failed table (gave up)
+  std::uint64_t pending = 0;    ///< entries in the outbox table (backlog), at the latest commit
+  std::uint64_t failed = 0;     ///< entries in the failed table (gave up), at the latest commit
   std::uint64_t delivered = 0;  ///< since start
   std::uint64_t attempts = 0;   ///< since start
   std::uint64_t retries = 0;    ///< failed attempts since start
@@ -72,6 +72,10 @@ public:
 
   /// Entries just committed to the outbox table. Any thread.
   void added(std::vector<storage::outbox_entry> entries);
+
+  /// Drops the profile's entries held in memory (it is being erased; the erasure
+  /// removes them from LMDB). Any thread.
+  void forget_profile(const std::string& profile_id);
 
   /// Stops the thread; requests in flight are abandoned (their entries stay). Idempotent.
   void stop();
@@ -111,7 +115,7 @@ private:
   bool missed_ = false;        ///< an entry was left out during the current rescan
   std::string scan_cursor_;
   std::mt19937_64 rng_{std::random_device{}()};
-  std::atomic<std::uint64_t> pending_{0}, failed_{0}, delivered_{0}, attempts_{0}, retries_{0}, in_flight_{0};
+  std::atomic<std::uint64_t> delivered_{0}, attempts_{0}, retries_{0}, in_flight_{0};
   std::thread thread_;
 };
 

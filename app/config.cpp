@@ -32,10 +32,7 @@ namespace {
 // without array indexes ("sources.rate_limit" covers every [[sources]] entry); "=VALUE"
 // refuses one value only. A key set to "" counts as absent. Checked in this order.
 // To ship a feature, delete its line (tests may lift one with set_supported()).
-constexpr std::array<std::string_view, 3> not_yet_supported{
-    "server.tls_cert",
-    "server.tls_key",
-    "profiles.anonymous_ttl",
+constexpr std::array<std::string_view, 0> not_yet_supported{
 };
 // ===============================================================================
 
@@ -829,6 +826,14 @@ std::optional<config_error> resolve_secrets(config& cfg, std::vector<std::string
     if (auto err = read_or_create_secret(dir, dir / "admin.token", "adm_", "admin token",
                                          cfg.server.admin_token, notices))
       return err;
+  }
+  if (cfg.server.suppression_key.empty()) {
+    std::vector<std::string> quiet;  // the key itself is never printed; warnings are
+    if (auto err = read_or_create_secret(dir, dir / "suppression.key", "sk_", "suppression key",
+                                         cfg.server.suppression_key, quiet))
+      return err;
+    for (auto& n : quiet)
+      if (n.rfind("warning: ", 0) == 0) notices.push_back(std::move(n));
   }
   for (auto& source : cfg.sources) {
     if (source.kind != source_kind::stream || !source.write_key.empty()) continue;

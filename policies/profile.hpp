@@ -83,6 +83,9 @@ struct decision_record {
   std::string policy_version;
   std::vector<shown_action> actions;
   bool holdout = false;
+  /// The consent purposes the decision relied on (granted at decision time): those
+  /// its actions required, plus `personalization` when the profile was personalised.
+  std::vector<std::string> relied_on;
 };
 
 struct consent_record {

@@ -69,7 +69,7 @@ void pack_event(packer& p, const policies::event_record& e) {
 }
 
 void pack_decision(packer& p, const policies::decision_record& d) {
-  pack_array(p, 8);
+  pack_array(p, 9);
   pack_str(p, d.decision_id);
   pack_str(p, d.request_id);
   pack_ts(p, d.ts);
@@ -84,6 +84,9 @@ void pack_decision(packer& p, const policies::decision_record& d) {
     pack_str(p, a.placement);
   }
   d.holdout ? p.pack_true() : p.pack_false();
+  pack_array(p, d.relied_on.size());
+  for (const auto& purpose : d.relied_on)
+    pack_str(p, purpose);
 }
 
 void pack_consent(packer& p, const policies::consent_record& c) {
@@ -322,6 +325,9 @@ void read(const object& o, policies::decision_record& out) {
   read(a[5], out.policy_version);
   read_all(a[6], out.actions);
   out.holdout = as_bool(a[7]);
+  out.relied_on.clear();
+  if (a.size > 8)  // appended field: absent in records written before it existed
+    read_all(a[8], out.relied_on);
 }
 
 void read(const object& o, policies::consent_record& out) {
@@ -438,6 +444,15 @@ void encode(const journal_entry& value, msgpack::sbuffer& out) {
   pack_each(p, value.timers, pack_timer_change);
 }
 
+void encode(const audit_record& value, msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 4);
+  p.pack_uint64(codec_version);
+  pack_ts(p, value.ts);
+  pack_str(p, value.kind);
+  pack_str(p, value.detail_json);
+}
+
 void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
   packer p(out);
   pack_array(p, 4);
@@ -484,6 +499,14 @@ std::error_code decode(std::span<const std::byte> bytes, journal_entry& out) {
       read_all(a[10], out.timers);
     else
       out.timers.clear();
+  });
+}
+
+std::error_code decode(std::span<const std::byte> bytes, audit_record& out) {
+  return decode_value(bytes, 3, [&](const array_view& a) {
+    out.ts = as_ts(a[1]);
+    read(a[2], out.kind);
+    read(a[3], out.detail_json);
   });
 }
 

@@ -14,6 +14,7 @@
 
 #include <msgpack/sbuffer.hpp>
 
+#include "storage/audit_record.hpp"
 #include "storage/dedupe_entry.hpp"
 #include "storage/errc.hpp"
 #include "storage/journal_entry.hpp"
@@ -30,6 +31,8 @@ void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
 /// Only `created` and `body`: the ids live in the outbox key.
 void encode(const outbox_entry& value, msgpack::sbuffer& out);
+/// Encodes ts, kind and detail_json; profile_id is the table key, not the value.
+void encode(const audit_record& value, msgpack::sbuffer& out);
 
 /// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
 /// leaves `out` unspecified.
@@ -37,5 +40,7 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);
+/// Leaves out.profile_id untouched (the caller knows it from the key).
+std::error_code decode(std::span<const std::byte> bytes, audit_record& out);
 
 }  // namespace nudge::storage

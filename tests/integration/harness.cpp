@@ -42,6 +42,26 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path, ec);
 }
 
+http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
+                       const std::string& body) {
+  return http_call(srv.port(), method, target, body,
+                   {{"Authorization", "Bearer " + srv.admin_token()}, {"Content-Type", "application/json"}});
+}
+
+std::filesystem::path write_config(const std::filesystem::path& dir, const std::string& text) {
+  auto p = dir / "nudge.toml";
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+  return p;
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 std::string file_text(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::ostringstream s;
@@ -105,7 +125,7 @@ server_process::server_process(const std::filesystem::path& data_dir, std::vecto
   pid_ = spawn(args, out_fd_);
   std::string buf;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  const std::string marker = "listening on http://127.0.0.1:";
+  const std::string marker = "://127.0.0.1:";  // "listening on http://" or "https://"
   while (port_ == 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
     if (left <= 0)

@@ -117,6 +117,15 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+/// http_call with the server's admin token (and a JSON content type).
+http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
+                       const std::string& body = "");
+
+/// Writes `text` to DIR/nudge.toml and returns the path (for `--config`).
+std::filesystem::path write_config(const std::filesystem::path& dir, const std::string& text);
+
+/// The bytes of `p` ("" when unreadable), for looking for what must not be there.
+std::string file_bytes(const std::filesystem::path& p);
 
 rapidjson::Document parse(const std::string& json);
 

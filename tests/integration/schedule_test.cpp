@@ -170,7 +170,7 @@ TEST_CASE("an abandoned cart is POSTed once to the email destination, signed lik
   CHECK(emitted);
 }
 
-TEST_CASE("a purchase before the deadline cancels the timer; a re-armed timer fires once", "[schedule][integration]") {
+TEST_CASE("a purchase before the deadline cancels the timer, and a re-armed timer fires once", "[schedule][integration]") {
   http_receiver receiver;
   setup s(receiver);
   server_process srv(s.data, s.args());

@@ -35,6 +35,7 @@ TEST_CASE("a full profile snapshot survives an encode/decode round trip", "[stor
   CHECK(out.state.traits[3].ts == at_ms(-5));
   CHECK(std::get<bool>(out.state.traits[1].value));
   CHECK(out.state.decisions[1].holdout);
+  CHECK(out.state.decisions[0].relied_on == std::vector<std::string>{"personalization", "marketing_email"});
   CHECK(out.state.stats.by_name[0].sums[1] == std::pair<std::string, double>{"qty", 3.0});
 }
 

@@ -89,9 +89,10 @@ inline policies::profile_state full_profile(const std::string& id) {
   s.history = {e1, e2};
   decision_record d1{"d-1", "e-1", at_ms(1'790'000'100'001), "mobile", "banner",
                      "2026-11-24.1",
-                     {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false};
+                     {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false,
+                     {"personalization", "marketing_email"}};
   decision_record d2{"d-2", "q-1", at_ms(1'790'000'300'000), "support", "agent_panel",
-                     "2026-11-24.2", {}, true};
+                     "2026-11-24.2", {}, true, {}};
   s.decisions = {d1, d2};
   s.consent = {{"personalization", true, at_ms(1'790'000'000'010), "cmp-banner",
                 at_ms(1'800'000'000'000)},
@@ -112,7 +113,7 @@ inline journal_entry sample_entry(std::uint64_t seq, const std::string& tag = ""
   j.identities_added = {{"device_id", "ios-" + std::to_string(seq)}};
   j.consent = {{"analytics", true, at_ms(2), "cmp", std::nullopt}};
   j.decision = policies::decision_record{"d-" + std::to_string(seq), j.message_id, at_ms(3),
-                                         "web", "hero", "v1", {{"a", "web", "hero"}}, false};
+                                         "web", "hero", "v1", {{"a", "web", "hero"}}, false, {}};
   j.timers = {{"abandoned_cart", std::nullopt, ""}, {"abandoned_cart", at_ms(4), j.message_id}};
   return j;
 }
@@ -140,7 +141,7 @@ inline bool same(const policies::decision_record& a, const policies::decision_re
   if (a.decision_id != b.decision_id || a.request_id != b.request_id || a.ts != b.ts ||
       a.channel != b.channel || a.placement != b.placement ||
       a.policy_version != b.policy_version || a.holdout != b.holdout ||
-      a.actions.size() != b.actions.size())
+      a.actions.size() != b.actions.size() || a.relied_on != b.relied_on)
     return false;
   for (std::size_t i = 0; i < a.actions.size(); ++i)
     if (!same(a.actions[i], b.actions[i]))

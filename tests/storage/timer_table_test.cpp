@@ -50,7 +50,7 @@ TEST_CASE("the timer index reads entries in due order up to a time and a limit",
   SECTION("nothing is due before the first") { CHECK(due_until(*e, 999, 10).empty()); }
 }
 
-TEST_CASE("re-arming replaces a profile's timer of that schedule; erase removes exactly one", "[storage][timers]") {
+TEST_CASE("re-arming replaces a profile's timer of that schedule, and erase removes exactly one", "[storage][timers]") {
   test::temp_dir dir;
   auto e = test::open_env(test::options_for(dir.path()));
   REQUIRE(!e->commit([](write_txn& tx) {

@@ -35,10 +35,16 @@ void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
     auto& s = shard_for(target);
     caf::actor evict;
     {
-      std::lock_guard<std::mutex> guard(s.mtx);
+      std::unique_lock<std::mutex> guard(s.mtx);
       if (auto f = s.forwards.find(target); f != s.forwards.end()) {
         target = f->second;
         continue;
+      }
+      if (s.erased.count(target) > 0) {
+        guard.unlock();
+        if (ctx_.redispatch)
+          ctx_.redispatch(std::move(env));
+        return;
       }
       caf::anon_send(locate_locked(s, target, evict), apply_atom_v, std::move(env));
     }
@@ -88,6 +94,23 @@ void directory::unpark(const std::string& profile_id, const storage::profile_sna
   std::lock_guard<std::mutex> guard(s.mtx);
   if (auto it = s.parked.find(profile_id); it != s.parked.end() && it->second.get() == snap)
     s.parked.erase(it);
+}
+
+void directory::erased(const std::string& profile_id, const caf::actor& self) {
+  auto& s = shard_for(profile_id);
+  std::lock_guard<std::mutex> guard(s.mtx);
+  s.erased.insert(profile_id);
+  s.parked.erase(profile_id);
+  if (auto it = s.actors.find(profile_id); it != s.actors.end() && it->second == self) {
+    s.actors.erase(it);
+    active_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void directory::erase_failed(const std::string& profile_id) {
+  auto& s = shard_for(profile_id);
+  std::lock_guard<std::mutex> guard(s.mtx);
+  s.erased.erase(profile_id);
 }
 
 void directory::passivate_all() {

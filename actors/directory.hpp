@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace nudge::actors {
 
@@ -65,6 +66,14 @@ public:
     return s.actors.count(profile_id) > 0 || s.parked.count(profile_id) > 0;
   }
 
+  /// Erasure: `self`, the actor of `profile_id`, leaves the directory now and the id
+  /// is tombstoned for the life of the process, so that nothing sent to it later
+  /// re-activates it from storage not yet erased: such messages go to
+  /// ctx.redispatch (resolved afresh) instead.
+  void erased(const std::string& profile_id, const caf::actor& self);
+  /// The erasure's commit failed (nothing was deleted): lift the tombstone.
+  void erase_failed(const std::string& profile_id);
+
   /// Asks every live actor to persist and leave (shutdown).
   void passivate_all();
 
@@ -76,6 +85,7 @@ private:
     std::unordered_map<std::string, caf::actor> actors;
     std::unordered_map<std::string, std::shared_ptr<const storage::profile_snapshot>> parked;
     std::unordered_map<std::string, std::string> forwards;  ///< merged away → survivor
+    std::unordered_set<std::string> erased;
   };
   /// The actor of `profile_id` in `s`, spawned if needed; `evict` gets an actor to
   /// passivate when max_active is passed. Called with s.mtx held.

@@ -6,6 +6,7 @@
 #include "actors/message.hpp"
 #include "policies/profile.hpp"
 
+#include <cstddef>
 #include <deque>
 #include <memory>
 #include <string>
@@ -14,9 +15,17 @@
 
 namespace nudge::actors {
 
+/// One of a profile's latest replies, for idempotency: key is source + '\0' + id;
+/// `hash` (of key) is compared first so that a miss costs no string compare.
+struct recent_reply {
+  std::size_t hash = 0;
+  std::string key;
+  std::string reply;
+};
+
 struct handover {
   policies::profile_state state;
-  std::deque<std::pair<std::string, std::string>> recent;
+  std::deque<recent_reply> recent;
   std::vector<std::weak_ptr<reply_sink>> attached;
 };
 

@@ -42,15 +42,20 @@ std::string identity_resolver::canonical_locked(storage::read_txn& tx, std::stri
 }
 
 std::optional<std::string> identity_resolver::owner_locked(storage::read_txn& tx, const policies::identity& id) {
-  if (auto it = links_.find(key(id)); it != links_.end())
-    return canonical_locked(tx, it->second.profile_id);
-  std::error_code ec;
-  auto pid = storage::identity_table::get(tx, id, ec);
-  if (ec)
-    spdlog::error("identity resolver: index read failed: {}", ec.message());
-  if (!pid)
-    return std::nullopt;
-  return canonical_locked(tx, *pid);
+  std::optional<std::string> owner;
+  if (auto it = links_.find(key(id)); it != links_.end()) {
+    owner = canonical_locked(tx, it->second.profile_id);
+  } else {
+    std::error_code ec;
+    auto pid = storage::identity_table::get(tx, id, ec);
+    if (ec)
+      spdlog::error("identity resolver: index read failed: {}", ec.message());
+    if (pid)
+      owner = canonical_locked(tx, *pid);
+  }
+  if (owner && !erased_.empty() && erased_.count(*owner) > 0)
+    return std::nullopt;  // being (or was) erased: the identity is free
+  return owner;
 }
 
 std::vector<policies::identity> identity_resolver::members_locked(storage::read_txn& tx, const std::string& profile_id) {
@@ -157,6 +162,22 @@ std::string identity_resolver::canonical(std::string_view profile_id) {
   std::lock_guard<std::mutex> guard(mtx_);
   auto tx = env_.read();
   return canonical_locked(tx, profile_id);
+}
+
+void identity_resolver::erasing(const std::string& profile_id) {
+  {
+    std::lock_guard<std::mutex> guard(mtx_);
+    erased_.insert(profile_id);
+  }
+  invalidate();
+}
+
+void identity_resolver::erase_failed(const std::string& profile_id) {
+  {
+    std::lock_guard<std::mutex> guard(mtx_);
+    erased_.erase(profile_id);
+  }
+  invalidate();
 }
 
 void identity_resolver::settled(std::uint64_t ticket) {

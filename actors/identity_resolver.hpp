@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace nudge::storage {
@@ -68,6 +69,14 @@ public:
   std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
   void invalidate() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
+  /// Erasure of `profile_id` begins: from now on no identity resolves to it (nor to
+  /// an id merged into it), so that a new message starts a new profile, and cached
+  /// resolutions are invalidated. Kept for the life of the process; the committed
+  /// erasure removes the index entries themselves.
+  void erasing(const std::string& profile_id);
+  /// The erasure did not commit: the profile resolves again.
+  void erase_failed(const std::string& profile_id);
+
   std::uint64_t merges() const noexcept { return merges_.load(std::memory_order_relaxed); }
   std::uint64_t given_up() const noexcept { return given_up_.load(std::memory_order_relaxed); }
 
@@ -108,6 +117,7 @@ private:
   std::unordered_map<std::string, std::vector<pending_member>> members_;
   std::unordered_map<std::string, pending_alias> aliases_;
   std::unordered_map<std::uint64_t, reservation> tickets_;
+  std::unordered_set<std::string> erased_;  ///< profiles erased in this process
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<std::uint64_t> merges_{0};
   std::atomic<std::uint64_t> given_up_{0};

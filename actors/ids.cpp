@@ -2,24 +2,65 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <random>
 
 namespace nudge::actors {
 
+namespace {
+
+/// ULID's monotonic mode: within one millisecond the 80-bit random part of the next
+/// id is the previous one plus one, so that ids made later in this process always
+/// sort after earlier ones (the oldest profile of a merge is the smallest id even
+/// when both were made in the same millisecond).
+struct monotonic_state {
+  std::mutex mtx;
+  std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t last_ms = 0;
+  std::uint64_t hi = 0;  ///< upper 16 of the 80 random bits
+  std::uint64_t lo = 0;  ///< lower 64
+};
+
+}  // namespace
+
 std::string new_id(char prefix) {
   static constexpr char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static monotonic_state state;
   auto ms = static_cast<std::uint64_t>(
     std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  std::uint64_t hi, lo;
+  {
+    std::lock_guard<std::mutex> guard(state.mtx);
+    if (ms <= state.last_ms) {
+      ms = state.last_ms;  // the clock stepped back: stay monotonic
+      if (++state.lo == 0)
+        state.hi = (state.hi + 1) & 0xFFFF;
+    } else {
+      state.last_ms = ms;
+      state.lo = state.rng();
+      state.hi = state.rng() & 0xFFFF;
+      state.hi &= 0x7FFF;  // leave headroom so that increments within a ms never wrap
+    }
+    hi = state.hi;
+    lo = state.lo;
+  }
   std::string out;
   out.reserve(28);
   out.push_back(prefix);
   out.push_back('-');
   for (int i = 9; i >= 0; --i)  // 10 characters of time (50 bits, top 2 zero)
     out.push_back(alphabet[(ms >> (i * 5)) & 31]);
-  std::uint64_t r1 = rng(), r2 = rng();
-  for (int i = 0; i < 16; ++i) {  // 16 characters of randomness (80 bits)
-    std::uint64_t bits = i < 12 ? (r1 >> (i * 5)) : (r2 >> ((i - 12) * 5));
+  // 16 characters of the 80-bit counter, most significant first (so that the
+  // string order is the numeric order).
+  for (int i = 15; i >= 0; --i) {
+    const int shift = i * 5;
+    std::uint64_t bits;
+    if (shift >= 64)
+      bits = hi >> (shift - 64);
+    else if (shift + 5 > 64)
+      bits = (lo >> shift) | (hi << (64 - shift));
+    else
+      bits = lo >> shift;
     out.push_back(alphabet[bits & 31]);
   }
   return out;

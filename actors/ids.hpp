@@ -1,6 +1,7 @@
 // Identifiers: "p-" profiles, "d-" decisions. ULID-shaped (26 Crockford base32
-// characters: 48 bits of milliseconds, then 80 random bits), so ids sort by
-// creation time — "the oldest profile" of a merge is the smallest id.
+// characters: milliseconds, then 80 bits that start random each millisecond and
+// count up within it), so ids sort by creation time, also within one millisecond in
+// one process: "the oldest profile" of a merge is the smallest id.
 #pragma once
 
 #include <string>

@@ -5,7 +5,11 @@
 #include "storage/errc.hpp"
 #include "storage/alias_table.hpp"
 #include "storage/identity_table.hpp"
+#include "storage/audit_table.hpp"
+#include "storage/expiry_table.hpp"
 #include "storage/meta_table.hpp"
+#include "storage/outbox_table.hpp"
+#include "storage/timer_table.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -20,11 +24,16 @@ journal::~journal() {
 }
 
 void journal::submit(write_record rec) {
+  bool was_empty;
   {
     std::lock_guard<std::mutex> guard(mtx_);
+    was_empty = pending_.empty();
     pending_.push_back(std::move(rec));
   }
-  cv_.notify_one();
+  // The writer waits only while nothing is pending; a non-empty queue was already
+  // signalled, so under load most submits skip the futex wake.
+  if (was_empty)
+    cv_.notify_one();
 }
 
 void journal::stop() {
@@ -99,11 +108,34 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::alias_table::put(txn, merged, rec.profile_id);
         storage::profile_table::erase(txn, merged);
         storage::journal_table::erase_all(txn, merged);
+        storage::timer_table::erase_profile(txn, merged);  // the survivor's timers are put below
+        // Its audit trail joins the survivor's (so that erasing the survivor erases
+        // it too); retention follows the survivor's own due time.
+        storage::audit_table::move_all(txn, merged, rec.profile_id);
+        storage::expiry_table::clear(txn, merged);
       }
       if (rec.dedupe)
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
       for (const auto& [key, value] : rec.meta)
         storage::meta_table::put(txn, key, value);
+      for (const auto& t : rec.timer_erases)
+        storage::timer_table::erase(txn, t);
+      for (const auto& t : rec.timer_puts)
+        storage::timer_table::put(txn, t);
+      for (const auto& o : rec.outbox_puts)
+        storage::outbox_table::put(txn, o);
+      for (const auto& key : rec.outbox_erases)
+        storage::outbox_table::erase(txn, key);
+      for (const auto& o : rec.outbox_failed)
+        storage::outbox_table::mark_failed(txn, o);
+      for (const auto& a : rec.audit)
+        storage::audit_table::append(txn, a);
+      if (rec.expiry_clear)
+        storage::expiry_table::clear(txn, rec.profile_id);
+      else if (rec.expiry_due)
+        storage::expiry_table::set(txn, rec.profile_id, *rec.expiry_due);
+      if (rec.erase)
+        apply_erasure(txn, *rec.erase);
     }
     // Old dedupe buckets are dropped whole, a bounded slice per commit.
     if (gc)

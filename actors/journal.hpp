@@ -9,10 +9,14 @@
 // `internal`) and its on_done(false) lets the owner reload from storage.
 #pragma once
 
+#include "actors/erasure.hpp"
 #include "actors/message.hpp"
+#include "storage/audit_record.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/journal_table.hpp"
+#include "storage/outbox_entry.hpp"
 #include "storage/profile_table.hpp"
+#include "storage/timer_key.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -44,6 +48,20 @@ struct write_record {
   std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;
   std::string dedupe_id;
+  // Schedules and destinations (actors/schedule_logic.hpp, actors/outbox_service.hpp).
+  std::vector<storage::timer_key> timer_erases;  ///< applied before timer_puts
+  std::vector<storage::timer_key> timer_puts;
+  std::vector<storage::outbox_entry> outbox_puts;
+  std::vector<std::string> outbox_erases;          ///< keys of delivered entries
+  std::vector<storage::outbox_entry> outbox_failed;  ///< moved to the failed table
+  /// Audit records appended in the same commit (consent changes, merges, ...).
+  std::vector<storage::audit_record> audit;
+  /// Retention: moves the profile's due time in the expiry index / drops it.
+  std::optional<policies::timestamp> expiry_due;
+  bool expiry_clear = false;
+  /// Erases everything of erase->profile_id, after the rest of this record; the
+  /// writer fills erase->counts before on_done runs.
+  std::shared_ptr<erasure_request> erase;
   // The reply released after the commit (sink may be null).
   std::shared_ptr<reply_sink> sink;
   std::size_t slot = 0;

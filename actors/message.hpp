@@ -14,7 +14,8 @@
 
 namespace nudge::actors {
 
-enum class message_kind { event, consent, feedback, decide, get_profile };
+/// `fire`: a schedule's timer came due (actors/timer_service); it has no sink.
+enum class message_kind { event, consent, feedback, decide, get_profile, export_profile, audit_profile, erase_profile, fire };
 enum class wire_format { json, msgpack };
 
 /// Receives the encoded reply of one message. Implementations post to their own
@@ -67,6 +68,12 @@ struct inbound {
   bool explain = false;
   /// Sent by an operator (PUT /v1/profiles/{id}/consent): answered with the consent state.
   bool admin = false;
+  /// `fire` only: the schedule and the due time of the timer that fired.
+  std::string schedule_id;
+  policies::timestamp due{};
+  /// erase_profile: also suppress the identities; why ("request", "anonymous_ttl").
+  bool suppress = false;
+  std::string erase_reason;
 };
 
 /// An inbound message with its reply route.

@@ -4,12 +4,18 @@
 
 #include "actors/context.hpp"
 #include "actors/directory.hpp"
+#include "actors/erasure.hpp"
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
+#include "actors/outbox_service.hpp"
 #include "actors/profile_logic.hpp"
+#include "actors/schedule_logic.hpp"
 #include "actors/shared_counters.hpp"
+#include "actors/timer_service.hpp"
+#include "actors/suppression_list.hpp"
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
+#include "storage/audit_table.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/env.hpp"
 #include "storage/journal_table.hpp"
@@ -58,13 +64,18 @@ struct profile_actor_state {
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   /// Replies of the latest messages (source \0 id → JSON), which also covers
   /// messages applied but not yet committed.
-  std::deque<std::pair<std::string, std::string>> recent;
+  std::deque<recent_reply> recent;
   std::mt19937_64 rng{seed_source()};
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
   /// Set once a merge took this profile's state: what still reaches it goes there.
   std::string merged_into;
   rapidjson::StringBuffer buf;
+  /// Erased: what still reaches the actor is handed on (ctx->redispatch), then it quits.
+  bool erased = false;
+  /// The due time last written to the expiry index: {} unknown (after activation),
+  /// timestamp::max() none (the profile is not anonymous-only).
+  timestamp expiry_written{};
 };
 
 using self_ptr = caf::stateful_actor<profile_actor_state>*;
@@ -97,11 +108,12 @@ void load(profile_actor_state& st, const std::string& id) {
       apply_decision(st.profile, *e.decision, st.ctx->options);
     st.seq = std::max(st.seq, e.seq);
   }
+  trim_history(st.profile, st.ctx->options, now_ms());
   st.loaded_ok = true;
 }
 
-void remember(profile_actor_state& st, std::string key, const std::string& reply) {
-  st.recent.emplace_back(std::move(key), reply);
+void remember(profile_actor_state& st, std::size_t hash, std::string key, const std::string& reply) {
+  st.recent.push_back({hash, std::move(key), reply});
   if (st.recent.size() > 32)
     st.recent.pop_front();
 }
@@ -153,11 +165,14 @@ void write_decision_reply(profile_actor_state& st, const inbound& m, const polic
     w.Null();
     w.Key("trigger");
     w.StartObject();
-    w.Key("type"); w.String("event");
-    w.Key("id"); w.String(m.id);
+    bool fire = m.kind == message_kind::fire;
+    w.Key("type"); w.String(fire ? "schedule" : "event");
+    w.Key("id"); w.String(fire ? m.schedule_id : m.id);
     w.Key("name"); w.String(m.name);
     w.Key("channel"); w.String(m.channel);
-    w.Key("source"); w.String(m.source);
+    if (!fire) {
+      w.Key("source"); w.String(m.source);
+    }
     w.EndObject();
   } else {
     w.String(m.id);
@@ -219,6 +234,7 @@ void write_ack(profile_actor_state& st, const inbound& m) {
 /// resolver reserved for it, nor the actor of a profile that it would have created.
 void refuse(self_ptr self, const envelope& env, std::string json) {
   auto& st = self->state;
+  st.ctx->metrics.refused.fetch_add(1, std::memory_order_relaxed);
   settle_now(st, env);
   reply_now(env, std::move(json), 400);
   if (st.seq == 0 && st.profile.identities.empty() &&
@@ -273,12 +289,13 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     req.random_seed = st.rng();
     auto d = pol->decide(req);
     // The fallback alone is no reason to interrupt a connection.
-    if (d.actions.empty() || (d.actions.size() == 1 && d.actions[0].action.index == pol->action_count()))
+    if (!worth_sending(d, *pol))
       continue;
     auto decision_id = new_id('d');
-    policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout};
+    policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout, {}};
     for (const auto& a : d.actions)
       rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
+    rec.relied_on = relied_on(*pol, d, channel, ctx->options, bits, personal);
     apply_decision(st.profile, rec, ctx->options);
     ctx->counters->decided(d.holdout);
     write_decision_reply(st, m, *pol, d, decision_id, true);
@@ -302,6 +319,147 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
   }
 }
 
+/// A timer that fired but is no longer armed at that time (re-armed, cancelled,
+/// fired before, or its schedule left the policy): only its index entry goes.
+void drop_fire(profile_actor_state& st, const inbound& m) {
+  write_record rec;
+  rec.profile_id = st.profile.id;
+  rec.timer_erases.push_back({m.due, st.profile.id, m.schedule_id});
+  st.ctx->writer->submit(std::move(rec));
+}
+
+/// Adds to `rec` the timer index writes of its message and, for a firing whose
+/// decision is worth sending (`decision_id` set), the outbox entries of the channel's
+/// destinations (same commit); after the commit the timer service and the outbox
+/// hear of them and the decision is pushed to every live connection of the profile.
+void add_schedule_effects(profile_actor_state& st, write_record& rec, const inbound& m,
+                          const std::vector<policies::armed_timer>& timers_before, const std::string& decision_id,
+                          policies::timestamp now) {
+  auto* ctx = st.ctx;
+  timer_writes(st.profile, timers_before, rec.timer_erases, rec.timer_puts);
+  std::vector<std::shared_ptr<reply_sink>> targets;
+  if (!decision_id.empty()) {
+    ctx->metrics.schedule_fires.fetch_add(1, std::memory_order_relaxed);
+    std::string body;
+    for (const auto* d : ctx->outbox ? ctx->outbox->destinations_for(m.channel) : std::vector<const destination*>{}) {
+      if (body.empty() && !outbox_body(st.profile, m.channel, rec.reply, body)) {
+        ctx->metrics.schedule_no_identity.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      rec.outbox_puts.push_back({st.profile.id, decision_id, d->id, now, body});
+    }
+    for (const auto& w : st.attached)
+      if (auto t = w.lock())
+        targets.push_back(std::move(t));
+  }
+  if (rec.timer_puts.empty() && rec.timer_erases.empty() && rec.outbox_puts.empty() && targets.empty())
+    return;
+  rec.on_done = [prev = std::move(rec.on_done), ctx, puts = rec.timer_puts, erases = rec.timer_erases,
+                 outbox = rec.outbox_puts, targets = std::move(targets), json = rec.reply](bool ok) mutable {
+    if (prev)
+      prev(ok);
+    if (!ok)
+      return;
+    if (ctx->timers)
+      ctx->timers->armed(puts, erases);
+    if (ctx->outbox && !outbox.empty())
+      ctx->outbox->added(std::move(outbox));
+    for (const auto& t : targets)
+      t->push(json);
+  };
+}
+
+bool is_admin_request(const inbound& m) {
+  return m.admin || m.kind == message_kind::get_profile || m.kind == message_kind::export_profile ||
+         m.kind == message_kind::audit_profile || m.kind == message_kind::erase_profile;
+}
+
+/// Retention: keeps the profile's due time in the expiry index at least
+/// anonymous_ttl past its latest message while it is anonymous-only (rewritten once
+/// per tenth of the ttl, not per message), and drops it once it is not.
+void update_expiry(profile_actor_state& st, write_record& rec, timestamp now) {
+  const auto& opt = st.ctx->options;
+  if (opt.anonymous_ttl.count() <= 0)
+    return;
+  if (anonymous_only(st.profile, opt)) {
+    if (st.expiry_written < now + opt.anonymous_ttl) {
+      auto slack = std::clamp<std::chrono::milliseconds>(opt.anonymous_ttl / 10, std::chrono::milliseconds(1),
+                                                          std::chrono::minutes(1));
+      st.expiry_written = now + opt.anonymous_ttl + slack;
+      rec.expiry_due = st.expiry_written;
+    }
+  } else if (st.expiry_written != timestamp::max()) {
+    st.expiry_written = timestamp::max();
+    rec.expiry_clear = true;
+  }
+}
+
+/// DELETE /v1/profiles/{id} and retention's erasure of an idle anonymous profile:
+/// one write record erases everything in one commit; the reply (counts) goes out
+/// after it. From here on the id is tombstoned in the directory and its identities
+/// resolve as unknown, so nothing stale is served and later messages start afresh.
+void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  const auto& opt = ctx->options;
+  const auto& m = env->msg;
+  if (m.erase_reason == "anonymous_ttl") {
+    bool due = opt.anonymous_ttl.count() > 0 && anonymous_only(st.profile, opt) &&
+               now - st.profile.updated_at >= opt.anonymous_ttl;
+    if (!due) {
+      // Touched since it was indexed (or nothing is stored): only move the due time.
+      write_record rec;
+      rec.profile_id = st.profile.id;
+      st.expiry_written = {};
+      if (st.seq == 0 && st.profile.identities.empty())
+        rec.expiry_clear = true;
+      else
+        update_expiry(st, rec, st.profile.updated_at);  // due: ttl after its latest message
+      ctx->writer->submit(std::move(rec));
+      return;
+    }
+  }
+  auto req = std::make_shared<erasure_request>();
+  req->profile_id = st.profile.id;
+  req->identities = st.profile.identities;
+  req->merged_from = st.profile.merged_from;
+  if (m.suppress && ctx->suppression)
+    for (const auto& id : req->identities)
+      req->suppress_hashes.push_back(ctx->suppression->hash(id));
+  req->erasure_id = new_id('x');
+  req->reason = m.erase_reason.empty() ? "request" : m.erase_reason;
+  req->ts = now;
+  if (ctx->on_erasing)
+    ctx->on_erasing(req->profile_id);
+  ctx->dir->erased(req->profile_id, caf::actor{self});
+  st.erased = true;
+  st.profile = {};
+  st.profile.id = req->profile_id;
+  st.recent.clear();
+  st.attached.clear();
+  write_record rec;
+  rec.profile_id = req->profile_id;
+  rec.erase = req;
+  rec.on_done = [req, sink = env->sink, slot = env->slot, format = env->format, ctx](bool ok) {
+    if (!ok) {
+      ctx->dir->erase_failed(req->profile_id);
+      if (ctx->on_erase_failed)
+        ctx->on_erase_failed(req->profile_id);
+    }
+    if (ok) {
+      ctx->metrics.erasures.fetch_add(1, std::memory_order_relaxed);
+      if (ctx->suppression)
+        ctx->suppression->added(req->counts.suppressed);
+    }
+    if (sink)
+      sink->deliver(slot,
+                    encode_for(format, ok ? erasure_reply_json(*req)
+                                          : http_error("internal", "the erasure could not be committed")),
+                    ok ? 200 : 500);
+  };
+  ctx->writer->submit(std::move(rec));
+}
+
 void handle(self_ptr self, envelope_ptr env);
 
 /// Takes a merged-away profile's state (API.md section 5, merge rules).
@@ -309,7 +467,7 @@ void absorb(self_ptr self, const handover& h, policies::timestamp now) {
   auto& st = self->state;
   merge_profiles(st.profile, h.state, st.ctx->options, now);
   for (const auto& r : h.recent)
-    remember(st, r.first, r.second);
+    remember(st, r.hash, r.key, r.reply);
   for (const auto& w : h.attached)
     if (auto sink = w.lock())
       attach(st, sink);
@@ -318,7 +476,8 @@ void absorb(self_ptr self, const handover& h, policies::timestamp now) {
 /// Writes the merged state: the survivor's snapshot, and for each merged-away
 /// profile its identities moved, an alias, its own state erased; all in one record
 /// ahead of the message's own. If it does not commit, everyone reloads from storage.
-void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
+void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
+                  const std::vector<policies::identity>& moved, const std::string& message_id) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   write_record rec;
@@ -327,6 +486,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
   rec.prune_upto = st.seq;
   st.snapshot_seq = st.seq;
   rec.merged_away = absorbed;
+  rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(st.profile.id, absorbed, moved, message_id)});
   rec.on_done = [dir = ctx->dir, absorbed, self_handle = caf::actor{self}](bool ok) {
     if (ok)
       return;
@@ -334,6 +494,15 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
       dir->unforward(id);
     caf::anon_send(self_handle, reload_atom_v);
   };
+  // The united timers are indexed under the survivor (the merged-away ones are dropped).
+  for (const auto& t : st.profile.timers)
+    rec.timer_puts.push_back({t.due, st.profile.id, t.schedule_id});
+  if (!rec.timer_puts.empty())
+    rec.on_done = [prev = std::move(rec.on_done), ctx, puts = rec.timer_puts](bool ok) {
+      if (ok && ctx->timers)
+        ctx->timers->armed(puts, {});
+      prev(ok);
+    };
   ctx->writer->submit(std::move(rec));
   spdlog::info("profile {}: merged {} profile(s) into it", st.profile.id, absorbed.size());
 }
@@ -341,12 +510,13 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed) {
 /// Asks each profile of env->msg.merge_from in turn for its state (the mailbox
 /// waits meanwhile, so later messages see the merged profile), then handles the
 /// message itself. A profile that cannot hand over stays as it is.
-void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std::string> absorbed) {
+void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std::string> absorbed,
+                 std::vector<policies::identity> moved) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   if (i == env->msg.merge_from.size()) {
     if (!absorbed.empty())
-      commit_merge(self, absorbed);
+      commit_merge(self, absorbed, moved, env->msg.id);
     env->msg.merge_from.clear();
     handle(self, std::move(env));
     return;
@@ -357,12 +527,13 @@ void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std
       [=](const handover_ptr& h) mutable {
         absorb(self, *h, now_ms());
         absorbed.push_back(loser);
-        absorb_next(self, env, i + 1, std::move(absorbed));
+        moved.insert(moved.end(), h->state.identities.begin(), h->state.identities.end());
+        absorb_next(self, env, i + 1, std::move(absorbed), std::move(moved));
       },
       [=](caf::error& err) mutable {
         ctx->metrics.merges_failed.fetch_add(1, std::memory_order_relaxed);
         spdlog::error("profile {}: merging {} failed: {}", self->state.profile.id, loser, caf::to_string(err));
-        absorb_next(self, env, i + 1, std::move(absorbed));
+        absorb_next(self, env, i + 1, std::move(absorbed), std::move(moved));
       });
 }
 
@@ -372,6 +543,8 @@ caf::result<handover_ptr> hand_over(self_ptr self, const std::string& survivor) 
   auto& st = self->state;
   if (!st.merged_into.empty())
     return caf::make_error(caf::sec::runtime_error, "already merged");
+  if (st.erased)
+    return caf::make_error(caf::sec::runtime_error, "erased");
   if (!st.loaded_ok) {
     load(st, st.profile.id);
     if (!st.loaded_ok)
@@ -400,6 +573,23 @@ void handle(self_ptr self, envelope_ptr env) {
     ctx->dir->dispatch(st.merged_into, std::move(env));
     return;
   }
+  if (st.erased) {
+    // Sent before the erasure: an operator's request finds nothing; a message is
+    // resolved again, which now starts a new profile.
+    if (is_admin_request(m)) {
+      reply_now(*env, actors::http_error("not_found", "no such profile"), 404);
+      return;
+    }
+    settle_now(st, *env);
+    m.resolution_ticket = 0;
+    m.identities_added.clear();
+    m.merge_from.clear();
+    m.given_up.clear();
+    if (ctx->redispatch)
+      ctx->redispatch(std::move(env));
+    return;
+  }
+  auto arrived = std::chrono::steady_clock::now();
   if (!st.loaded_ok) {
     load(st, st.profile.id);
     if (!st.loaded_ok) {
@@ -409,7 +599,7 @@ void handle(self_ptr self, envelope_ptr env) {
     }
   }
   if (!m.merge_from.empty()) {
-    absorb_next(self, std::move(env), 0, {});
+    absorb_next(self, std::move(env), 0, {}, {});
     return;
   }
   auto now = now_ms();
@@ -417,15 +607,41 @@ void handle(self_ptr self, envelope_ptr env) {
     reply_now(*env, profile_json(st.profile, ctx->options, now), 200);
     return;
   }
+  if (m.kind == message_kind::export_profile || m.kind == message_kind::audit_profile) {
+    std::error_code ec;
+    std::vector<storage::audit_record> audit;
+    {
+      auto txn = ctx->env->read();
+      audit = storage::audit_table::read(txn, st.profile.id, ec);
+    }
+    if (ec) {
+      reply_now(*env, actors::http_error("internal", "the audit trail could not be read"), 500);
+      return;
+    }
+    reply_now(*env,
+              m.kind == message_kind::export_profile ? export_json(st.profile, ctx->options, now, audit)
+                                                     : audit_json(st.profile, audit),
+              200);
+    return;
+  }
+  if (m.kind == message_kind::erase_profile) {
+    erase(self, env, now);
+    return;
+  }
+  if (m.kind == message_kind::fire && !accept_fire(st.profile, *ctx->policy.get(), m)) {
+    drop_fire(st, m);
+    return;
+  }
   ctx->metrics.messages.fetch_add(1, std::memory_order_relaxed);
   attach(st, env->sink);
 
   // Idempotency: the latest replies in memory, then the dedupe table.
   auto key = dedupe_key(m);
+  const auto key_hash = std::hash<std::string>{}(key);
   for (auto it = st.recent.rbegin(); it != st.recent.rend(); ++it)
-    if (it->first == key) {
+    if (it->hash == key_hash && it->key == key) {
       ctx->metrics.duplicates.fetch_add(1, std::memory_order_relaxed);
-      reply_barrier(st, *env, mark_duplicate(it->second));
+      reply_barrier(st, *env, mark_duplicate(it->reply));
       return;
     }
   {
@@ -453,6 +669,7 @@ void handle(self_ptr self, envelope_ptr env) {
 
   switch (m.kind) {
     case message_kind::event:
+    case message_kind::fire:
       current = policies::event_record{m.id, m.name, ts, m.channel, m.properties};
       ctx->metrics.events.fetch_add(1, std::memory_order_relaxed);
       if (analytics) {
@@ -496,14 +713,26 @@ void handle(self_ptr self, envelope_ptr env) {
     }
     case message_kind::decide:
     case message_kind::get_profile:
+    case message_kind::export_profile:
+    case message_kind::audit_profile:
+    case message_kind::erase_profile:
       break;
   }
+  entry.timers = timer_changes(st.profile, *pol, m, analytics, now);
+  auto timers_before = st.profile.timers;
   entry.seq = ++st.seq;
+  // Every consent change stays in the audit trail (the profile keeps the latest).
+  std::vector<storage::audit_record> audit;
+  for (const auto& c : entry.consent)
+    audit.push_back({st.profile.id, now, "consent", consent_detail_json(c)});
+  for (const auto& id : m.given_up)
+    audit.push_back({st.profile.id, now, "link_given_up", given_up_detail_json(id, m.id)});
   apply_entry(st.profile, entry, opt);
+  trim_history(st.profile, opt, now);
+  std::string fire_decision_id;  // set when a firing's decision goes out
 
   std::string reply;
-  if (m.kind == message_kind::event || m.kind == message_kind::decide) {
-    auto started = std::chrono::steady_clock::now();
+  if (m.kind == message_kind::event || m.kind == message_kind::decide || m.kind == message_kind::fire) {
     auto bits = consent_bits(st.profile, opt, now);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
     policies::decide_request req;
@@ -520,18 +749,30 @@ void handle(self_ptr self, envelope_ptr env) {
     auto d = pol->decide(req);
     auto decision_id = new_id('d');
     ctx->counters->decided(d.holdout);
-    if (!d.actions.empty()) {
-      policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout};
+    bool fire = m.kind == message_kind::fire;
+    if (fire && worth_sending(d, *pol))
+      fire_decision_id = decision_id;
+    if (!d.actions.empty() && (!fire || !fire_decision_id.empty())) {
+      policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout, {}};
       for (const auto& a : d.actions)
         rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
+      rec.relied_on = relied_on(*pol, d, m.channel, opt, bits, personal);
       apply_decision(st.profile, rec, opt);
       entry.decision = std::move(rec);
       ctx->metrics.decisions_with_actions.fetch_add(1, std::memory_order_relaxed);
+      if (d.actions.size() == 1 && d.actions[0].action.index == pol->action_count())
+        ctx->metrics.decisions_fallback.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ctx->metrics.decisions_empty.fetch_add(1, std::memory_order_relaxed);
     }
-    write_decision_reply(st, m, *pol, d, decision_id);
+    if (d.holdout)
+      ctx->metrics.decisions_holdout.fetch_add(1, std::memory_order_relaxed);
+    write_decision_reply(st, m, *pol, d, decision_id, fire);
     ctx->metrics.decisions.fetch_add(1, std::memory_order_relaxed);
+    auto took = std::chrono::steady_clock::now() - arrived;
+    ctx->metrics.decision_latency.observe(took);
     ctx->metrics.decision_ns_total.fetch_add(
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
       std::memory_order_relaxed);
   } else if (m.admin) {
     st.buf.Clear();
@@ -541,7 +782,7 @@ void handle(self_ptr self, envelope_ptr env) {
     write_ack(st, m);
   }
   reply.assign(st.buf.GetString(), st.buf.GetSize());
-  remember(st, key, reply);
+  remember(st, key_hash, key, reply);
 
   write_record rec;
   rec.profile_id = st.profile.id;
@@ -550,12 +791,16 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.dedupe_source = m.source;
   rec.dedupe_id = m.id;
   rec.entry = std::move(entry);
-  if (st.seq - st.snapshot_seq >= opt.snapshot_every) {
+  // A new profile's first record carries its snapshot, so that "profiles stored"
+  // counts it and its activation after a restart reads one record.
+  if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
     rec.snapshot = storage::profile_snapshot{st.profile, st.seq};
     rec.prune_upto = st.seq;
     st.snapshot_seq = st.seq;
   }
   rec.meta = ctx->counters->take_dirty();
+  rec.audit = std::move(audit);
+  update_expiry(st, rec, now);
   rec.sink = env->sink;
   rec.slot = env->slot;
   rec.format = env->format;
@@ -574,8 +819,9 @@ void handle(self_ptr self, envelope_ptr env) {
         caf::anon_send(self_handle, reload_atom_v);
     };
   }
+  add_schedule_effects(st, rec, m, timers_before, fire_decision_id, now);
   ctx->writer->submit(std::move(rec));
-  if (current && !st.attached.empty())
+  if (current && !st.attached.empty() && m.kind != message_kind::fire)
     push_decisions(self, *env, *current, pol, now);
 }
 
@@ -621,6 +867,9 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
     [=](apply_atom, envelope_ptr env) {
       self->state.last_active = std::chrono::steady_clock::now();
       handle(self, std::move(env));
+      // Erased and out of the directory: nothing new can arrive once this is empty.
+      if (self->state.erased && self->mailbox().empty())
+        self->quit();
     },
     [=](handover_atom, const std::string& survivor) { return hand_over(self, survivor); },
     [=](drain_atom) {
@@ -628,15 +877,22 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
         self->quit();
     },
     [=](reload_atom) {
-      if (!self->state.merged_into.empty())
+      if (self->state.erased || !self->state.merged_into.empty())
         return;
       auto pid = self->state.profile.id;
       load(self->state, pid);
       self->state.recent.clear();
     },
-    [=](passivate_atom) { passivate(self); },
+    [=](passivate_atom) {
+      if (!self->state.erased)
+        passivate(self);
+    },
     // One timer per idle period instead of a timeout re-armed by every message.
     [=](idle_atom) {
+      if (self->state.erased) {
+        self->quit();
+        return;
+      }
       auto idle_for = std::chrono::steady_clock::now() - self->state.last_active;
       if (idle_for >= ctx->options.idle_passivate) {
         if (passivate(self))

@@ -1,5 +1,7 @@
 #include "actors/profile_logic.hpp"
 
+#include "actors/schedule_logic.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -80,7 +82,195 @@ void write_event(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::
   w.EndObject();
 }
 
+void write_identities(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::profile_state& p) {
+  w.StartArray();
+  for (const auto& id : p.identities) {
+    w.StartObject();
+    w.Key("type"); w.String(id.type);
+    w.Key("value"); w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void write_decision(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::decision_record& d) {
+  w.StartObject();
+  w.Key("decision_id"); w.String(d.decision_id);
+  w.Key("id"); w.String(d.request_id);
+  w.Key("ts"); write_ts(w, d.ts);
+  w.Key("channel"); w.String(d.channel);
+  w.Key("placement"); w.String(d.placement);
+  w.Key("policy_version"); w.String(d.policy_version);
+  w.Key("holdout"); w.Bool(d.holdout);
+  w.Key("actions");
+  w.StartArray();
+  for (const auto& a : d.actions) w.String(a.action);
+  w.EndArray();
+  w.Key("relied_on");
+  w.StartArray();
+  for (const auto& r : d.relied_on) w.String(r);
+  w.EndArray();
+  w.EndObject();
+}
+
+void write_audit_record(rapidjson::Writer<rapidjson::StringBuffer>& w, const storage::audit_record& r) {
+  w.StartObject();
+  w.Key("ts"); write_ts(w, r.ts);
+  w.Key("kind"); w.String(r.kind);
+  w.Key("detail");
+  if (r.detail_json.empty())
+    w.Null();
+  else
+    w.RawValue(r.detail_json.data(), r.detail_json.size(), rapidjson::kObjectType);
+  w.EndObject();
+}
+
+/// The stored audit records and the kept decisions, merged by time.
+void write_audit_records(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::profile_state& p,
+                         const std::vector<storage::audit_record>& audit) {
+  w.StartArray();
+  std::size_t d = 0;
+  for (std::size_t a = 0; a < audit.size() || d < p.decisions.size();) {
+    if (d < p.decisions.size() && (a == audit.size() || p.decisions[d].ts < audit[a].ts)) {
+      const auto& dec = p.decisions[d++];
+      w.StartObject();
+      w.Key("ts"); write_ts(w, dec.ts);
+      w.Key("kind"); w.String("decision");
+      w.Key("detail"); write_decision(w, dec);
+      w.EndObject();
+    } else {
+      write_audit_record(w, audit[a++]);
+    }
+  }
+  w.EndArray();
+}
+
 }  // namespace
+
+void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
+  auto cutoff = now - opt.history_max_age;
+  while (!p.history.empty() && p.history.front().ts < cutoff)
+    p.history.pop_front();
+}
+
+bool anonymous_only(const policies::profile_state& p, const profile_options& opt) {
+  if (p.identities.empty())
+    return false;
+  for (const auto& id : p.identities)
+    if (std::find(opt.anonymous_types.begin(), opt.anonymous_types.end(), id.type) == opt.anonymous_types.end())
+      return false;
+  return true;
+}
+
+std::vector<std::string> relied_on(const policies::policy& pol, const policies::decision& d, std::string_view channel,
+                                   const profile_options& opt, const std::vector<bool>& bits, bool personal) {
+  std::vector<std::string> out;
+  auto add_if_granted = [&](std::string_view purpose) {
+    for (std::size_t i = 0; i < opt.purposes.size() && i < bits.size(); ++i)
+      if (opt.purposes[i] == purpose && bits[i] &&
+          std::find(out.begin(), out.end(), purpose) == out.end())
+        out.emplace_back(purpose);
+  };
+  if (personal)
+    add_if_granted("personalization");
+  for (const auto& a : d.actions) {
+    if (auto info = pol.describe(a.action.index))
+      for (auto purpose : info->required_purposes)
+        add_if_granted(purpose);
+    auto ch = a.channel.empty() ? channel : a.channel;
+    if (ch == "email" || ch == "sms" || ch == "push")
+      add_if_granted("marketing_" + std::string(ch));
+  }
+  return out;
+}
+
+std::string merge_detail_json(const std::string& survivor, const std::vector<std::string>& merged,
+                              const std::vector<policies::identity>& identities, const std::string& message_id) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("survivor"); w.String(survivor);
+  w.Key("merged_from");
+  w.StartArray();
+  for (const auto& m : merged) w.String(m);
+  w.EndArray();
+  w.Key("identities");
+  w.StartArray();
+  for (const auto& id : identities) {
+    w.StartObject();
+    w.Key("type"); w.String(id.type);
+    w.Key("value"); w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("message_id"); w.String(message_id);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string given_up_detail_json(const policies::identity& id, const std::string& message_id) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("type"); w.String(id.type);
+  w.Key("message_id"); w.String(message_id);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string consent_detail_json(const policies::consent_record& c) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("purpose"); w.String(c.purpose);
+  w.Key("state"); w.String(c.granted ? "granted" : "denied");
+  w.Key("source"); w.String(c.source);
+  w.Key("ts"); write_ts(w, c.ts);
+  if (c.expires) { w.Key("expires"); write_ts(w, *c.expires); }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string audit_json(const policies::profile_state& p, const std::vector<storage::audit_record>& audit) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("profile_id"); w.String(p.id);
+  w.Key("records");
+  write_audit_records(w, p, audit);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string export_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
+                        const std::vector<storage::audit_record>& audit) {
+  auto profile = profile_json(p, opt, now);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("profile_id"); w.String(p.id);
+  w.Key("profile"); w.RawValue(profile.data(), profile.size(), rapidjson::kObjectType);
+  w.Key("identities");
+  write_identities(w, p);
+  w.Key("events");
+  w.StartArray();
+  for (const auto& e : p.history) write_event(w, e);
+  w.EndArray();
+  w.Key("decisions");
+  w.StartArray();
+  for (const auto& d : p.decisions) write_decision(w, d);
+  w.EndArray();
+  w.Key("consent_history");
+  w.StartArray();
+  for (const auto& r : audit)
+    if (r.kind == "consent")
+      write_audit_record(w, r);
+  w.EndArray();
+  w.Key("audit");
+  write_audit_records(w, p, audit);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
 
 bool consent_granted(const policies::profile_state& p, const profile_options& opt, std::string_view purpose,
                      policies::timestamp now) {
@@ -143,6 +333,7 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
     while (!p.history.empty() && p.history.front().ts < cutoff)
       p.history.pop_front();
   }
+  apply_timer_changes(p, e.timers);
 }
 
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt) {
@@ -179,6 +370,14 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
       s.consent.push_back(c);
     else if (c.ts > it->ts || (c.ts == it->ts && !c.granted))
       *it = c;
+  }
+  // Timers: one per schedule; the later due (the more recent arming) wins.
+  for (const auto& t : loser.timers) {
+    auto it = std::find_if(s.timers.begin(), s.timers.end(), [&](const auto& x) { return x.schedule_id == t.schedule_id; });
+    if (it == s.timers.end())
+      s.timers.push_back(t);
+    else if (t.due > it->due)
+      *it = t;
   }
 
   auto& st = s.stats;
@@ -277,14 +476,7 @@ std::string profile_json(const policies::profile_state& p, const profile_options
   w.Key("created_at"); write_ts(w, p.created_at);
   w.Key("updated_at"); write_ts(w, p.updated_at);
   w.Key("identities");
-  w.StartArray();
-  for (const auto& id : p.identities) {
-    w.StartObject();
-    w.Key("type"); w.String(id.type);
-    w.Key("value"); w.String(id.value);
-    w.EndObject();
-  }
-  w.EndArray();
+  write_identities(w, p);
   w.Key("merged_from");
   w.StartArray();
   for (const auto& m : p.merged_from) w.String(m);
@@ -328,21 +520,7 @@ std::string profile_json(const policies::profile_state& p, const profile_options
   w.EndArray();
   w.Key("recent_decisions");
   w.StartArray();
-  for (const auto& d : p.decisions) {
-    w.StartObject();
-    w.Key("decision_id"); w.String(d.decision_id);
-    w.Key("id"); w.String(d.request_id);
-    w.Key("ts"); write_ts(w, d.ts);
-    w.Key("channel"); w.String(d.channel);
-    w.Key("placement"); w.String(d.placement);
-    w.Key("policy_version"); w.String(d.policy_version);
-    w.Key("holdout"); w.Bool(d.holdout);
-    w.Key("actions");
-    w.StartArray();
-    for (const auto& a : d.actions) w.String(a.action);
-    w.EndArray();
-    w.EndObject();
-  }
+  for (const auto& d : p.decisions) write_decision(w, d);
   w.EndArray();
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};

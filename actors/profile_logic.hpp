@@ -5,9 +5,12 @@
 
 #include "actors/context.hpp"
 #include "policies/profile.hpp"
+#include "storage/audit_record.hpp"
 #include "storage/journal_table.hpp"
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace nudge::actors {
 
@@ -25,6 +28,39 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
 /// Records a decision (bounded by opt.decisions_max).
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt);
 
+/// Retention: drops history older than now - opt.history_max_age (apply, load, decide).
+void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now);
+
+/// Whether every identity of `p` is of an anonymous type (and it has at least one):
+/// such a profile is erased once idle for opt.anonymous_ttl.
+bool anonymous_only(const policies::profile_state& p, const profile_options& opt);
+
+/// The purposes decision `d` relied on: those its actions require (their `requires`
+/// and marketing_<channel> on email, sms and push) that `bits` grant, and
+/// `personalization` when the decision saw the profile (`personal`).
+std::vector<std::string> relied_on(const policies::policy& pol, const policies::decision& d, std::string_view channel,
+                                   const profile_options& opt, const std::vector<bool>& bits, bool personal);
+
+/// A merge's audit detail: `{"survivor", "merged_from": [...], "identities": [{"type",
+/// "value"}...] (what the merged profiles held, now the survivor's), "message_id"}`.
+std::string merge_detail_json(const std::string& survivor, const std::vector<std::string>& merged,
+                              const std::vector<policies::identity>& identities, const std::string& message_id);
+/// A given-up link's audit detail: `{"type": TYPE, "message_id"}` (the value stays out
+/// of the trail: it belongs to another profile, which may be erased).
+std::string given_up_detail_json(const policies::identity& id, const std::string& message_id);
+
+/// The consent audit record's detail: `{"purpose","state","source","ts","expires"?}`.
+std::string consent_detail_json(const policies::consent_record& c);
+
+/// GET /v1/profiles/{id}/audit: `{"profile_id": ..., "records": [{"ts","kind","detail"}]}`,
+/// the stored records and the profile's kept decisions (kind "decision"), by time.
+std::string audit_json(const policies::profile_state& p, const std::vector<storage::audit_record>& audit);
+
+/// GET /v1/profiles/{id}/export: `{"profile": <profile_json>, "identities", "events",
+/// "decisions", "consent_history", "audit"}`: everything stored about the person.
+std::string export_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
+                        const std::vector<storage::audit_record>& audit);
+
 /// Merges `loser` into `survivor` (API.md section 5): identities united, history
 /// united in time order (deduplicated by message id, bounded as usual), stats added,
 /// traits latest-wins per key, consent latest-wins per purpose (denied wins ties),
@@ -32,6 +68,7 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
 /// merged_from. Without analytics afterwards, behaviour is purged as on withdrawal.
 void merge_profiles(policies::profile_state& survivor, const policies::profile_state& loser,
                     const profile_options& opt, policies::timestamp now);
+
 /// `{"profile_id": ..., "consent": {PURPOSE: {"state": ..., "ts": ..., "source": ...}}}`.
 std::string consent_state_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now);
 

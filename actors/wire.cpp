@@ -86,6 +86,23 @@ std::string error_reply(std::string_view id, std::string_view code, std::string_
   return {buf.GetString(), buf.GetSize()};
 }
 
+std::string suppressed_reply(std::string_view id, bool decision) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  w.StartObject();
+  w.Key("type"); w.String(decision ? "decision" : "ack");
+  w.Key("id");
+  if (id.empty()) w.Null(); else w.String(id.data(), id.size());
+  w.Key("suppressed"); w.Bool(true);
+  if (decision) {
+    w.Key("actions");
+    w.StartArray();
+    w.EndArray();
+  }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
 std::string http_error(std::string_view code, std::string_view message) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);

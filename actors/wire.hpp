@@ -13,6 +13,10 @@ namespace nudge::actors {
 /// `{"type":"error","id":ID|null,"code":CODE,"message":TEXT}`; an empty id is null.
 std::string error_reply(std::string_view id, std::string_view code, std::string_view message);
 
+/// The answer to a message with a suppressed identity: `{"type":"decision","id":ID,
+/// "suppressed":true,"actions":[]}` (`decision`), else `{"type":"ack","id":ID,"suppressed":true}`.
+std::string suppressed_reply(std::string_view id, bool decision);
+
 /// `{"error":{"code":CODE,"message":TEXT}}` for HTTP error bodies.
 std::string http_error(std::string_view code, std::string_view message);
 

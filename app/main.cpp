@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
   check->add_option("file", policy_file, "policy JSON")->required();
   check->add_option("--config", check_config, "config whose purposes and identity types apply");
 
+  std::string backup_dir;
+  std::optional<std::string> backup_config, backup_data;
+  auto* bak = app.add_subcommand("backup", "Write a consistent, compacted copy of the data dir (also while serving)");
+  bak->add_option("dir", backup_dir, "target directory (must not hold a data.mdb)")->required();
+  auto* bak_data = bak->add_option("--data", backup_data, "data directory (LMDB)");
+  bak->add_option("--config", backup_config, "TOML config file whose data_dir to copy")->excludes(bak_data);
+
   std::string sign_secret, sign_file;
   auto* sign = app.add_subcommand("sign", "Print the Nudge-Signature header for a webhook body (for testing with curl)");
   sign->add_option("--secret", sign_secret, "the webhook source's secret")->required();
@@ -82,6 +89,12 @@ int main(int argc, char** argv) {
   }
   if (*client)
     return nudge::app::run_client(copt);
+  if (*bak) {
+    auto cfg = load(backup_config, std::nullopt, backup_data, std::nullopt);
+    if (!cfg)
+      return 2;
+    return nudge::app::backup(*cfg, backup_dir);
+  }
   if (*sign) {
     std::string body;
     if (sign_file.empty() || sign_file == "-") {

@@ -21,6 +21,8 @@ net::gateway_options gateway_options_for(const config& cfg) {
   g.ws_idle_timeout = cfg.server.ws_idle_timeout;
   g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
   g.admin_token = cfg.server.admin_token;
+  g.tls_cert = cfg.server.tls_cert.string();
+  g.tls_key = cfg.server.tls_key.string();
   g.purposes = cfg.consent.purposes;
   g.policy_limits = policy_limits_for(cfg);
   for (const auto& t : cfg.identities) {

@@ -8,10 +8,17 @@
 #include "actors/directory.hpp"
 #include "actors/identity_resolver.hpp"
 #include "actors/journal.hpp"
+#include "actors/outbox_service.hpp"
 #include "actors/shared_counters.hpp"
+#include "actors/timer_service.hpp"
+#include "actors/retention_sweeper.hpp"
+#include "actors/shared_counters.hpp"
+#include "actors/suppression_list.hpp"
 #include "actors/type_ids.hpp"
 #include "embedded_policy.hpp"
 #include "net/gateway.hpp"
+#include "net/http_client.hpp"
+#include "net/webhook.hpp"
 #include "net/server.hpp"
 #include "policies/policy.hpp"
 #include "storage/env.hpp"
@@ -21,7 +28,9 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -45,6 +54,23 @@ std::optional<std::string> read_file(const std::filesystem::path& p) {
 void print_problems(std::string_view file, const std::vector<policies::problem>& problems) {
   for (const auto& p : problems)
     std::cerr << file << ": " << (p.path.empty() ? "(document)" : p.path) << ": " << p.message << '\n';
+}
+
+std::vector<actors::destination> destinations_for(const config& cfg) {
+  std::vector<actors::destination> out;
+  for (const auto& d : cfg.destinations)
+    out.push_back({d.id, d.url, d.secret, d.channels, d.timeout, static_cast<int>(d.max_attempts)});
+  return out;
+}
+
+/// A signed POST (`Nudge-Signature: t=UNIX,v1=HEX`, exactly as webhooks are signed).
+actors::outbox_service::send_fn signed_sender(net::http_client& client) {
+  return [&client](const actors::destination& d, const std::string& body, actors::outbox_service::completion done) {
+    auto t = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    net::http_client::headers h{{"Nudge-Signature", "t=" + t + ",v1=" + net::webhook_signature(d.secret, t, body)}};
+    client.post(d.url, body, std::move(h), d.timeout, std::move(done));
+  };
 }
 
 }  // namespace
@@ -146,6 +172,11 @@ int serve(config cfg) {
     auto it = cfg.consent.overrides.find(p);
     ctx.options.purpose_defaults.push_back(it != cfg.consent.overrides.end() ? it->second : cfg.consent.default_granted);
   }
+  ctx.options.anonymous_ttl = cfg.profiles.anonymous_ttl;
+  ctx.options.anonymous_types.clear();
+  for (const auto& t : cfg.identities)
+    if (t.anonymous)
+      ctx.options.anonymous_types.push_back(t.name);
   ctx.env = env.get();
   ctx.system = system.get();
   ctx.policy.set(compiled.compiled);
@@ -163,12 +194,36 @@ int serve(config cfg) {
   ctx.on_resolution_settled = [&resolver](std::uint64_t ticket) {
     resolver.settled(ticket);
   };
+  // Outbound: destinations get a client with its own io thread; timers fire from start.
+  net::http_client http_out;
+  actors::outbox_service outbox(ctx, destinations_for(cfg), signed_sender(http_out));
+  ctx.outbox = &outbox;
+  ctx.on_erasing = [&resolver, &outbox](const std::string& pid) {
+    resolver.erasing(pid);
+    outbox.forget_profile(pid);
+  };
+  actors::timer_service timers(ctx);
+  ctx.timers = &timers;
+
+  actors::suppression_list suppression(*env, cfg.server.suppression_key);
+  ctx.suppression = &suppression;
 
   net::gateway gw(gateway_options_for(cfg), ctx, resolver);
+  ctx.redispatch = [&gw](actors::envelope_ptr e) { gw.redispatch(std::move(e)); };
+  ctx.on_erase_failed = [&resolver](const std::string& pid) { resolver.erase_failed(pid); };
+  // Idle anonymous profiles: the due-time index is read a few times per ttl (at
+  // most once a minute, at least every half second).
+  std::optional<actors::retention_sweeper> sweeper;
+  if (cfg.profiles.anonymous_ttl.count() > 0 && !ctx.options.anonymous_types.empty())
+    sweeper.emplace(ctx, std::clamp<std::chrono::milliseconds>(cfg.profiles.anonymous_ttl / 4,
+                                                               std::chrono::milliseconds(500), std::chrono::minutes(1)));
   net::server srv(gw, 1);
   auto port = srv.start(cfg.server.listen_host, cfg.server.listen_port, ec);
   if (port == 0) {
-    std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port << ": " << ec.message() << '\n';
+    std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port
+              << (cfg.server.tls_cert.empty() ? "" : " (TLS: tls_cert, tls_key)") << ": " << ec.message() << '\n';
+    if (sweeper)
+      sweeper->stop();
     writer.stop();
     return 1;
   }
@@ -178,7 +233,8 @@ int serve(config cfg) {
   std::cout << "policy " << compiled.compiled->version() << " (" << policy_origin << ")\n";
   auto host = cfg.server.listen_host.find(':') != std::string::npos ? "[" + cfg.server.listen_host + "]"
                                                                      : cfg.server.listen_host;
-  std::cout << "listening on http://" << host << ':' << port << std::endl;
+  std::cout << "listening on " << (cfg.server.tls_cert.empty() ? "http://" : "https://") << host << ':' << port
+            << std::endl;
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -187,6 +243,8 @@ int serve(config cfg) {
   // 1. No new connections; 2. in-flight messages finish (bounded wait);
   // 3. active profiles persist and leave; 4. the writer drains; 5. close.
   gw.ready = false;
+  if (sweeper)
+    sweeper->stop();
   srv.stop_accepting();
   auto wait_for = [](auto pred, std::chrono::milliseconds limit) {
     auto until = std::chrono::steady_clock::now() + limit;
@@ -194,12 +252,60 @@ int serve(config cfg) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   };
   wait_for([&] { return gw.inflight.load() <= 0; }, std::chrono::seconds(5));
+  // No more firings or deliveries; what is pending stays in LMDB for the next start.
+  timers.stop();
+  http_out.stop();
+  outbox.stop();
   dir.passivate_all();
   wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
   srv.stop();
   writer.stop();
   system.reset();
   env->sync();
+  return 0;
+}
+
+int backup(const config& cfg, const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code fec;
+  if (!fs::exists(cfg.server.data_dir / "data.mdb", fec)) {
+    std::cerr << (cfg.server.data_dir / "data.mdb").string() << ": no such file (is the data dir right?)\n";
+    return 2;
+  }
+  if (fs::exists(dir / "data.mdb", fec)) {
+    std::cerr << (dir / "data.mdb").string() << ": already exists; back up into a new directory\n";
+    return 2;
+  }
+  // A second process on the same environment: LMDB's lock file coordinates it with
+  // the running service, whose writes go on while the copy reads one snapshot. The
+  // copy is then rewritten record by record, so that it holds no remnant of erased
+  // data (see env::scrubbed_copy_to).
+  storage::env_options eo;
+  eo.dir = cfg.server.data_dir;
+  eo.map_size_initial = cfg.storage.map_size_initial;
+  eo.map_size_max = cfg.storage.map_size_max;
+  std::error_code ec;
+  auto env = storage::env::open(eo, ec);
+  if (!env) {
+    std::cerr << "storage " << eo.dir.string() << ": " << ec.message() << '\n';
+    return 1;
+  }
+  if ((ec = env->scrubbed_copy_to(dir))) {
+    std::cerr << "backup to " << dir.string() << ": " << ec.message() << '\n';
+    return 1;
+  }
+  // The generated secrets go along (0600): without suppression.key a restored service
+  // could not recognise the suppressed identities.
+  for (const auto& entry : fs::directory_iterator(cfg.server.data_dir, fec)) {
+    auto name = entry.path().filename().string();
+    if (name != "admin.token" && entry.path().extension() != ".key")
+      continue;
+    fs::copy_file(entry.path(), dir / name, fs::copy_options::skip_existing, fec);
+    fs::permissions(dir / name, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, fec);
+  }
+  auto size = fs::file_size(dir / "data.mdb", fec);
+  std::cout << "backup of " << eo.dir.string() << " written to " << (dir / "data.mdb").string() << " ("
+            << (fec ? 0 : size) << " bytes, compacted)\n";
   return 0;
 }
 

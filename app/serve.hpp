@@ -13,4 +13,9 @@ int serve(config cfg);
 /// `nudge policy check FILE`: 0 when valid, 2 with every problem on stderr.
 int policy_check(const config& cfg, const std::filesystem::path& file);
 
+/// `nudge backup DIR`: a consistent, compacted copy (mdb_env_copy2, MDB_CP_COMPACT) of
+/// cfg.server.data_dir's LMDB environment in DIR/data.mdb, plus its generated key
+/// files; safe while the service runs. 0 ok, 1 failure, 2 bad data dir or target.
+int backup(const config& cfg, const std::filesystem::path& dir);
+
 }  // namespace nudge::app

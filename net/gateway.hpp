@@ -9,6 +9,11 @@
 #include "net/gateway_options.hpp"
 
 #include <atomic>
+#include <iosfwd>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,8 +54,24 @@ public:
   /// Whether a profile with this id is active or stored.
   bool profile_exists(const std::string& profile_id);
 
+  /// When a message carries a suppressed identity (an erasure with ?suppress=true),
+  /// answers it here — `{"type":"decision",...,"suppressed":true,"actions":[]}` or an
+  /// ack with "suppressed": true — and returns true: nothing of it is stored and no
+  /// profile is resolved or created. Call before resolution.
+  bool answer_if_suppressed(const actors::envelope_ptr& env);
+
+  /// A message that reached an erased profile's id: an operator's request is
+  /// answered 404; anything else is resolved again (and so starts a new profile).
+  void redispatch(actors::envelope_ptr env);
+
+  /// The profile an admin path names: a merged-away id answers its survivor; nullopt
+  /// when neither is active nor stored.
+  std::optional<std::string> find_profile(const std::string& id);
+
   std::string metrics_text() const;
-  std::string stats_json() const;
+  /// GET /v1/stats. Rates are per second over the last minute (since start when the
+  /// service is younger): each call keeps at most one sample per second.
+  std::string stats_json();
 
   std::atomic<bool> ready{false};
   std::atomic<std::uint64_t> connections{0};
@@ -58,7 +79,18 @@ public:
   std::atomic<std::int64_t> inflight{0};
 
 private:
+  /// `"timers": {...}, "outbox": {...}` for stats_json.
+  void schedule_stats(std::ostream& o) const;
+  struct rate_sample {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t messages = 0;
+    std::uint64_t decisions = 0;
+  };
+
   gateway_options opts_;
+  std::mutex rates_mtx_;
+  std::deque<rate_sample> rate_samples_;  ///< oldest first, one per second at most, 60 s
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   actors::context& ctx_;
   actors::identity_resolver& resolver_;
 };

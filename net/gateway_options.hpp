@@ -63,6 +63,9 @@ struct gateway_options {
   std::vector<webhook_source> webhooks;
   std::chrono::seconds webhook_tolerance{300};  ///< |now - t| allowed in Nudge-Signature
   std::string admin_token;
+  /// PEM files; both set: every connection is TLS (https://, wss://).
+  std::string tls_cert;
+  std::string tls_key;
   std::vector<std::string> purposes;  ///< configured consent purposes
   policies::policy_limits policy_limits;  ///< what PUT /v1/policy validates against
   /// Counts identity values dropped as blocked placeholders (set by the gateway to

@@ -15,6 +15,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -150,7 +151,7 @@ int status_for_code(std::string_view code) {
 
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, gateway& gw) : stream_(std::move(socket)), gw_(gw) {
+http_session::http_session(flex_stream&& stream, gateway& gw) : stream_(std::move(stream)), gw_(gw) {
   gw_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -159,7 +160,20 @@ http_session::~http_session() {
 }
 
 void http_session::run() {
-  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  if (!stream_.is_tls()) {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+    return;
+  }
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    self->stream_.expires_after(self->gw_.options().http_timeout);
+    self->stream_.async_handshake(beast::bind_front_handler(&http_session::on_handshake, self));
+  });
+}
+
+void http_session::on_handshake(beast::error_code ec) {
+  if (ec)
+    return;  // not TLS, or a failed handshake: nothing to answer
+  do_read();
 }
 
 void http_session::do_read() {
@@ -167,13 +181,12 @@ void http_session::do_read() {
   parser_->body_limit(gw_.options().max_message_bytes);
   parser_->header_limit(16 * 1024);
   stream_.expires_after(gw_.options().http_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  stream_.async_read(buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted) {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.shutdown();
     return;
   }
   if (ec == http::error::body_limit) {
@@ -200,7 +213,7 @@ void http_session::write(http::response<http::string_body> res) {
   bool close = res.need_eof();
   auto sp = std::make_shared<response>(std::move(res));
   response_ = sp;
-  http::async_write(stream_, *sp, beast::bind_front_handler(&http_session::on_write, shared_from_this(), close));
+  stream_.async_write(*sp, beast::bind_front_handler(&http_session::on_write, shared_from_this(), close));
 }
 
 void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
@@ -208,8 +221,7 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
   if (ec)
     return;
   if (close) {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.shutdown();
     return;
   }
   do_read();
@@ -296,6 +308,50 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   gw_.dispatch_to(profile_id, std::move(env));
 }
 
+bool http_session::privacy_request(http::request<http::string_body>& req, std::string_view rest) {
+  auto v = req.version();
+  auto method = req.method();
+  actors::message_kind kind;
+  std::string_view id = rest;
+  if (rest.size() > 7 && rest.substr(rest.size() - 7) == "/export") {
+    kind = actors::message_kind::export_profile;
+    id = rest.substr(0, rest.size() - 7);
+  } else if (rest.size() > 6 && rest.substr(rest.size() - 6) == "/audit") {
+    kind = actors::message_kind::audit_profile;
+    id = rest.substr(0, rest.size() - 6);
+  } else if (method == http::verb::delete_ && rest.find('/') == std::string_view::npos) {
+    kind = actors::message_kind::erase_profile;
+  } else {
+    return false;
+  }
+  bool erase = kind == actors::message_kind::erase_profile;
+  if (!erase && method != http::verb::get) {
+    write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    return true;
+  }
+  bool suppress = false;
+  if (erase) {
+    auto flag = query_param(req.target(), "suppress");
+    if (flag && *flag != "true" && *flag != "false") {
+      write(error_response(v, http::status::bad_request, "invalid_message", "suppress is true or false"));
+      return true;
+    }
+    suppress = flag && *flag == "true";
+  }
+  auto profile_id = gw_.find_profile(std::string(id));
+  if (!profile_id) {
+    write(error_response(v, http::status::not_found, "not_found", "no such profile"));
+    return true;
+  }
+  auto env = std::make_shared<actors::envelope>();
+  env->msg.kind = kind;
+  env->msg.suppress = suppress;
+  env->msg.erase_reason = erase ? "request" : "";
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  gw_.dispatch_to(*profile_id, std::move(env));
+  return true;
+}
+
 void http_session::route(http::request<http::string_body>& req) {
   auto v = req.version();
   auto path = target_path(req.target());
@@ -334,7 +390,7 @@ void http_session::route(http::request<http::string_body>& req) {
     if (!websocket::is_upgrade(req))
       return write(error_response(v, http::status::bad_request, "invalid_message", "a WebSocket upgrade is required"));
     stream_.expires_never();
-    std::make_shared<ws_session>(stream_.release_socket(), gw_, *src)->run(std::move(req));
+    std::make_shared<ws_session>(std::move(stream_), gw_, *src)->run(std::move(req));
     return;
   }
 
@@ -430,6 +486,8 @@ void http_session::route(http::request<http::string_body>& req) {
         return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
       return policy_update(req, path == "/v1/policy");
     }
+    if (path.substr(0, 13) == "/v1/profiles/" && privacy_request(req, path.substr(13)))
+      return;
     if (path.size() > 21 && path.substr(0, 13) == "/v1/profiles/" && path.substr(path.size() - 8) == "/consent") {
       if (method != http::verb::put)
         return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use PUT"));

@@ -5,11 +5,12 @@
 // ever waits for an actor.
 #pragma once
 
-#include "net/beast.hpp"
+#include "net/flex_stream.hpp"
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace nudge::net {
 
@@ -17,7 +18,8 @@ class gateway;
 
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  http_session(tcp::socket&& socket, gateway& gw);
+  /// `stream` is plain TCP, or TLS not yet handshaken (run() does the handshake).
+  http_session(flex_stream&& stream, gateway& gw);
   ~http_session();
   void run();
 
@@ -25,6 +27,7 @@ public:
   void write(http::response<http::string_body> res);
 
 private:
+  void on_handshake(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t n);
   void on_write(bool close, beast::error_code ec, std::size_t n);
@@ -33,8 +36,12 @@ private:
   /// PUT /v1/profiles/{id}/consent: applied as a consent message of source "admin".
   void consent_update(http::request<http::string_body>& req, const std::string& profile_id);
   void policy_update(http::request<http::string_body>& req, bool activate);
+  /// GET /v1/profiles/{id}/export, GET .../audit, DELETE /v1/profiles/{id}[?suppress=true]
+  /// (after the admin check): answered by the profile actor, a merged-away id by its
+  /// survivor. False when `rest` (the path after /v1/profiles/) is none of them.
+  bool privacy_request(http::request<http::string_body>& req, std::string_view rest);
 
-  beast::tcp_stream stream_;
+  flex_stream stream_;
   gateway& gw_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

@@ -2,6 +2,7 @@
 
 #include "net/beast.hpp"
 #include "net/gateway.hpp"
+#include "net/flex_stream.hpp"
 #include "net/http_session.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -16,7 +17,9 @@ namespace {
 
 class listener : public std::enable_shared_from_this<listener> {
 public:
-  listener(asio::io_context& ioc, gateway& gw) : ioc_(ioc), acceptor_(asio::make_strand(ioc)), gw_(gw) {}
+  /// `tls`: null for plain TCP; else every connection is TLS with this context.
+  listener(asio::io_context& ioc, gateway& gw, asio::ssl::context* tls)
+    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), gw_(gw), tls_(tls) {}
 
   std::uint16_t open(const tcp::endpoint& ep, beast::error_code& ec) {
     acceptor_.open(ep.protocol(), ec);
@@ -54,12 +57,16 @@ private:
         static const std::string busy =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
           "Content-Length: 68\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections now\"}}";
-        asio::write(socket, asio::buffer(busy), ignored);
+        if (!tls_)  // no plaintext answer on a TLS port: just close
+          asio::write(socket, asio::buffer(busy), ignored);
         socket.close(ignored);
       } else {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<http_session>(std::move(socket), gw_)->run();
+        if (tls_)
+          std::make_shared<http_session>(flex_stream(flex_stream::tls_stream(std::move(socket), *tls_)), gw_)->run();
+        else
+          std::make_shared<http_session>(flex_stream(beast::tcp_stream(std::move(socket))), gw_)->run();
       }
     }
     do_accept();
@@ -68,6 +75,7 @@ private:
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
   gateway& gw_;
+  asio::ssl::context* tls_;
 };
 
 }  // namespace
@@ -78,6 +86,7 @@ struct server::impl {
   asio::io_context ioc;
   int nthreads;
   std::shared_ptr<listener> lst;
+  std::unique_ptr<asio::ssl::context> tls;
   std::vector<std::thread> threads;
 };
 
@@ -95,7 +104,23 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port, std::er
     ec = bec;
     return 0;
   }
-  impl_->lst = std::make_shared<listener>(impl_->ioc, impl_->gw);
+  const auto& opts = impl_->gw.options();
+  if (!opts.tls_cert.empty()) {
+    // TLS 1.2 and later; the key and certificate chain are read once, at start.
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                            asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use, bec);
+    if (!bec)
+      impl_->tls->use_certificate_chain_file(opts.tls_cert, bec);
+    if (!bec)
+      impl_->tls->use_private_key_file(opts.tls_key, asio::ssl::context::pem, bec);
+    if (bec) {
+      ec = bec;
+      return 0;
+    }
+  }
+  impl_->lst = std::make_shared<listener>(impl_->ioc, impl_->gw, impl_->tls.get());
   auto bound = impl_->lst->open(tcp::endpoint{addr, port}, bec);
   if (bec) {
     ec = bec;

@@ -7,8 +7,8 @@
 
 namespace nudge::net {
 
-ws_session::ws_session(tcp::socket&& socket, gateway& gw, const stream_source& source)
-  : ws_(std::move(socket)), gw_(gw), source_(source), decoder_(gw.options()) {
+ws_session::ws_session(flex_stream&& stream, gateway& gw, const stream_source& source)
+  : ws_(std::move(stream)), gw_(gw), source_(source), decoder_(gw.options()) {
   gw_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -17,7 +17,7 @@ ws_session::~ws_session() {
 }
 
 void ws_session::run(http::request<http::string_body> req) {
-  beast::get_lowest_layer(ws_).expires_never();
+  ws_.tcp().expires_never();
   websocket::stream_base::timeout t;
   t.handshake_timeout = std::chrono::seconds(30);
   t.idle_timeout = gw_.options().ws_idle_timeout;
@@ -133,8 +133,8 @@ void ws_session::drop() {
   gw_.ws_dropped.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("dropping a WebSocket client of source {}: unsent replies over the bound", source_.id);
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  ws_.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  ws_.tcp().socket().close(ignored);
 }
 
 }  // namespace nudge::net

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "actors/message.hpp"
-#include "net/beast.hpp"
+#include "net/flex_websocket.hpp"
 #include "net/decoder.hpp"
 #include "net/gateway.hpp"
 
@@ -23,7 +23,8 @@ namespace nudge::net {
 
 class ws_session : public actors::reply_sink, public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(tcp::socket&& socket, gateway& gw, const stream_source& source);
+  /// Takes over the HTTP connection (plain or TLS) that asked for the upgrade.
+  ws_session(flex_stream&& stream, gateway& gw, const stream_source& source);
   ~ws_session() override;
 
   /// Accepts the upgrade `req` (already authenticated) and starts reading.
@@ -43,7 +44,7 @@ private:
   void on_write(beast::error_code ec, std::size_t n);
   void drop();
 
-  websocket::stream<beast::tcp_stream> ws_;
+  flex_websocket ws_;
   gateway& gw_;
   const stream_source& source_;
   decoder decoder_;

@@ -83,6 +83,9 @@ struct decision_record {
   std::string policy_version;
   std::vector<shown_action> actions;
   bool holdout = false;
+  /// The consent purposes the decision relied on (granted at decision time): those
+  /// its actions required, plus `personalization` when the profile was personalised.
+  std::vector<std::string> relied_on;
 };
 
 struct consent_record {
@@ -100,6 +103,14 @@ struct identity {
   friend bool operator==(const identity&, const identity&) = default;
 };
 
+/// A schedule's timer armed for the profile (POLICY.md, Schedules): at most one per
+/// schedule; re-arming replaces it.
+struct armed_timer {
+  std::string schedule_id;
+  timestamp due{};
+  std::string message_id;  ///< the message that armed it
+};
+
 /// Everything a profile holds. History and decisions are oldest first.
 struct profile_state {
   std::string id;
@@ -112,6 +123,7 @@ struct profile_state {
   std::deque<event_record> history;
   std::deque<decision_record> decisions;
   std::vector<consent_record> consent;  ///< the latest record per purpose
+  std::vector<armed_timer> timers;      ///< armed schedules, one per schedule id
 
   const trait* find_trait(std::string_view key) const noexcept {
     for (const auto& t : traits)

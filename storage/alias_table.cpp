@@ -1,5 +1,6 @@
 #include "storage/alias_table.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "storage/detail/lmdb_ops.hpp"
@@ -42,6 +43,12 @@ void put(write_txn& tx, std::string_view merged_id, std::string_view survivor_id
 
 bool erase(write_txn& tx, std::string_view merged_id) {
   return detail::del(tx, tx.environment().aliases(), merged_id);
+}
+
+std::size_t erase_involving(write_txn& tx, const std::vector<std::string>& ids) {
+  auto named = [&](std::string_view id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
+  return detail::erase_if(tx, tx.environment().aliases(),
+                          [&](std::string_view k, const MDB_val& v) { return named(k) || named(detail::to_view(v)); });
 }
 
 }  // namespace nudge::storage::alias_table

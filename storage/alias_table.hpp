@@ -6,10 +6,12 @@
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "storage/read_txn.hpp"
 #include "storage/write_txn.hpp"
@@ -29,5 +31,10 @@ void put(write_txn& tx, std::string_view merged_id, std::string_view survivor_id
 
 /// True when `merged_id` was present.
 bool erase(write_txn& tx, std::string_view merged_id);
+
+/// Deletes every alias from or to one of `ids` (erasure of a profile and the ids
+/// merged into it); returns how many. A scan of the whole table: only for rare calls
+/// (aliases are one per merge).
+std::size_t erase_involving(write_txn& tx, const std::vector<std::string>& ids);
 
 }  // namespace nudge::storage::alias_table

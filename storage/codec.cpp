@@ -69,7 +69,7 @@ void pack_event(packer& p, const policies::event_record& e) {
 }
 
 void pack_decision(packer& p, const policies::decision_record& d) {
-  pack_array(p, 8);
+  pack_array(p, 9);
   pack_str(p, d.decision_id);
   pack_str(p, d.request_id);
   pack_ts(p, d.ts);
@@ -84,6 +84,9 @@ void pack_decision(packer& p, const policies::decision_record& d) {
     pack_str(p, a.placement);
   }
   d.holdout ? p.pack_true() : p.pack_false();
+  pack_array(p, d.relied_on.size());
+  for (const auto& purpose : d.relied_on)
+    pack_str(p, purpose);
 }
 
 void pack_consent(packer& p, const policies::consent_record& c) {
@@ -124,8 +127,25 @@ void pack_each(packer& p, const Range& items, Pack pack_one) {
     pack_one(p, item);
 }
 
+void pack_timer(packer& p, const policies::armed_timer& t) {
+  pack_array(p, 3);
+  pack_str(p, t.schedule_id);
+  pack_ts(p, t.due);
+  pack_str(p, t.message_id);
+}
+
+void pack_timer_change(packer& p, const timer_change& t) {
+  pack_array(p, 3);
+  pack_str(p, t.schedule_id);
+  if (t.due)
+    pack_ts(p, *t.due);
+  else
+    p.pack_nil();
+  pack_str(p, t.message_id);
+}
+
 void pack_state(packer& p, const policies::profile_state& s) {
-  pack_array(p, 10);
+  pack_array(p, 11);
   pack_str(p, s.id);
   pack_ts(p, s.created_at);
   pack_ts(p, s.updated_at);
@@ -136,6 +156,7 @@ void pack_state(packer& p, const policies::profile_state& s) {
   pack_each(p, s.history, pack_event);
   pack_each(p, s.decisions, pack_decision);
   pack_each(p, s.consent, pack_consent);
+  pack_each(p, s.timers, pack_timer);
 }
 
 // ---- decoding ----------------------------------------------------------------------
@@ -251,6 +272,23 @@ void read(const object& o, policies::shown_action& out) {
   read(a[2], out.placement);
 }
 
+void read(const object& o, policies::armed_timer& out) {
+  auto a = as_array(o, 3);
+  read(a[0], out.schedule_id);
+  out.due = as_ts(a[1]);
+  read(a[2], out.message_id);
+}
+
+void read(const object& o, timer_change& out) {
+  auto a = as_array(o, 3);
+  read(a[0], out.schedule_id);
+  if (a[1].type == type::NIL)
+    out.due.reset();
+  else
+    out.due = as_ts(a[1]);
+  read(a[2], out.message_id);
+}
+
 // Declared ahead so that read_all (a template) sees every overload.
 void read(const object& o, policies::event_record& out);
 void read(const object& o, policies::decision_record& out);
@@ -287,6 +325,9 @@ void read(const object& o, policies::decision_record& out) {
   read(a[5], out.policy_version);
   read_all(a[6], out.actions);
   out.holdout = as_bool(a[7]);
+  out.relied_on.clear();
+  if (a.size > 8)  // appended field: absent in records written before it existed
+    read_all(a[8], out.relied_on);
 }
 
 void read(const object& o, policies::consent_record& out) {
@@ -334,6 +375,11 @@ void read(const object& o, policies::profile_state& out) {
   read_all(a[7], out.history);
   read_all(a[8], out.decisions);
   read_all(a[9], out.consent);
+  // Appended field: snapshots written before timers existed have none.
+  if (a.size > 10)
+    read_all(a[10], out.timers);
+  else
+    out.timers.clear();
 }
 
 template <class T>
@@ -378,7 +424,7 @@ void encode(const profile_snapshot& value, msgpack::sbuffer& out) {
 
 void encode(const journal_entry& value, msgpack::sbuffer& out) {
   packer p(out);
-  pack_array(p, 10);
+  pack_array(p, 11);
   p.pack_uint64(codec_version);
   p.pack_uint64(value.seq);
   pack_str(p, value.message_id);
@@ -395,6 +441,16 @@ void encode(const journal_entry& value, msgpack::sbuffer& out) {
     pack_decision(p, *value.decision);
   else
     p.pack_nil();
+  pack_each(p, value.timers, pack_timer_change);
+}
+
+void encode(const audit_record& value, msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 4);
+  p.pack_uint64(codec_version);
+  pack_ts(p, value.ts);
+  pack_str(p, value.kind);
+  pack_str(p, value.detail_json);
 }
 
 void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
@@ -404,6 +460,21 @@ void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
   pack_ts(p, value.ts);
   pack_str(p, value.profile_id);
   pack_bin(p, value.reply);
+}
+
+void encode(const outbox_entry& value, msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 3);
+  p.pack_uint64(codec_version);
+  pack_ts(p, value.created);
+  pack_bin(p, value.body);
+}
+
+std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
+  return decode_value(bytes, 2, [&](const array_view& a) {
+    out.created = as_ts(a[1]);
+    read_bytes(a[2], out.body);
+  });
 }
 
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) {
@@ -424,6 +495,18 @@ std::error_code decode(std::span<const std::byte> bytes, journal_entry& out) {
     read_all(a[7], out.identities_added);
     read_all(a[8], out.consent);
     read_optional(a[9], out.decision);
+    if (a.size > 10)
+      read_all(a[10], out.timers);
+    else
+      out.timers.clear();
+  });
+}
+
+std::error_code decode(std::span<const std::byte> bytes, audit_record& out) {
+  return decode_value(bytes, 3, [&](const array_view& a) {
+    out.ts = as_ts(a[1]);
+    read(a[2], out.kind);
+    read(a[3], out.detail_json);
   });
 }
 

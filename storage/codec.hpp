@@ -14,9 +14,11 @@
 
 #include <msgpack/sbuffer.hpp>
 
+#include "storage/audit_record.hpp"
 #include "storage/dedupe_entry.hpp"
 #include "storage/errc.hpp"
 #include "storage/journal_entry.hpp"
+#include "storage/outbox_entry.hpp"
 #include "storage/profile_snapshot.hpp"
 
 namespace nudge::storage {
@@ -27,11 +29,18 @@ inline constexpr std::uint64_t codec_version = 1;
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
+/// Only `created` and `body`: the ids live in the outbox key.
+void encode(const outbox_entry& value, msgpack::sbuffer& out);
+/// Encodes ts, kind and detail_json; profile_id is the table key, not the value.
+void encode(const audit_record& value, msgpack::sbuffer& out);
 
 /// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
 /// leaves `out` unspecified.
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
+std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);
+/// Leaves out.profile_id untouched (the caller knows it from the key).
+std::error_code decode(std::span<const std::byte> bytes, audit_record& out);
 
 }  // namespace nudge::storage

@@ -1,5 +1,6 @@
 #include "storage/dedupe_table.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -106,27 +107,15 @@ std::size_t drop_before(write_txn& tx, policies::timestamp cutoff, std::size_t m
 }
 
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
-  detail::check_usable(tx);
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().dedupe(), rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  MDB_val k{};
-  MDB_val v{};
-  std::size_t deleted = 0;
+  return erase_profiles(tx, {std::string(profile_id)});
+}
+
+std::size_t erase_profiles(write_txn& tx, const std::vector<std::string>& profile_ids) {
   dedupe_entry entry;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == MDB_SUCCESS) {
-    if (!decode(detail::to_bytes(v), entry) && entry.profile_id == profile_id) {
-      if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-        detail::fail(tx, rc);
-      ++deleted;
-    }
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return deleted;
+  return detail::erase_if(tx, tx.environment().dedupe(), [&](std::string_view, const MDB_val& v) {
+    return !decode(detail::to_bytes(v), entry) &&
+           std::find(profile_ids.begin(), profile_ids.end(), entry.profile_id) != profile_ids.end();
+  });
 }
 
 }  // namespace nudge::storage::dedupe_table

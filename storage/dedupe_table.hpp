@@ -13,6 +13,8 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <string>
+#include <vector>
 
 #include "policies/profile.hpp"
 #include "storage/dedupe_entry.hpp"
@@ -43,5 +45,7 @@ std::size_t drop_before(write_txn& tx, policies::timestamp cutoff,
 /// every entry, so it is only for rare calls; undecodable entries are left alone.
 /// Returns how many were deleted.
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id);
+/// The same for several profiles in one scan (a profile and the ids merged into it).
+std::size_t erase_profiles(write_txn& tx, const std::vector<std::string>& profile_ids);
 
 }  // namespace nudge::storage::dedupe_table

@@ -95,7 +95,11 @@ std::error_code env::open_tables() {
     const std::pair<const char*, MDB_dbi*> tables[] = {
         {"profiles", &profiles_}, {"journal", &journal_}, {"identities", &identities_},
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
+        {"timers", &timers_},     {"timer_owners", &timer_owners_},
+        {"outbox", &outbox_},     {"outbox_failed", &outbox_failed_},
         {"members", &members_},
+        {"audit", &audit_},       {"suppression", &suppression_},
+        {"expiry", &expiry_},     {"expiry_owner", &expiry_owner_},
     };
     for (const auto& [name, dbi] : tables)
       if (int rc = mdb_dbi_open(tx.get(), name, MDB_CREATE, dbi); rc != MDB_SUCCESS)
@@ -266,6 +270,113 @@ std::error_code env::copy_to(const fs::path& dir) const {
   int rc = mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT);
   leave_reader(nullptr);
   return rc == MDB_SUCCESS ? std::error_code{} : make_error_code(errc::io_error);
+}
+
+namespace {
+
+/// Rewrites every named table of the environment in `from` into a new one in `to`.
+std::error_code rewrite_env(const fs::path& from, const fs::path& to) {
+  struct env_handle {
+    MDB_env* e = nullptr;
+    ~env_handle() {
+      if (e)
+        mdb_env_close(e);
+    }
+  } src, dst;
+  std::error_code fec;
+  const auto size = fs::file_size(from / "data.mdb", fec);
+  if (fec)
+    return errc::io_error;
+  const std::uint64_t page = page_size();
+  const std::uint64_t map = ((size * 2 + (64u << 20)) + page - 1) / page * page;
+  int rc = mdb_env_create(&src.e);
+  if (rc == MDB_SUCCESS) rc = mdb_env_set_maxdbs(src.e, max_dbs);
+  if (rc == MDB_SUCCESS) rc = mdb_env_set_mapsize(src.e, std::max<std::uint64_t>(size, page));
+  if (rc == MDB_SUCCESS) rc = mdb_env_open(src.e, from.c_str(), MDB_RDONLY | MDB_NOLOCK, 0600);
+  if (rc == MDB_SUCCESS) rc = mdb_env_create(&dst.e);
+  if (rc == MDB_SUCCESS) rc = mdb_env_set_maxdbs(dst.e, max_dbs);
+  if (rc == MDB_SUCCESS) rc = mdb_env_set_mapsize(dst.e, map);
+  if (rc == MDB_SUCCESS) rc = mdb_env_open(dst.e, to.c_str(), MDB_NOSYNC, 0600);
+  if (rc != MDB_SUCCESS)
+    return detail::from_mdb(rc);
+
+  MDB_txn* rtxn = nullptr;
+  if ((rc = mdb_txn_begin(src.e, nullptr, MDB_RDONLY, &rtxn)) != MDB_SUCCESS)
+    return detail::from_mdb(rc);
+  struct txn_guard {
+    MDB_txn* t;
+    ~txn_guard() { mdb_txn_abort(t); }
+  } read_guard{rtxn};
+  // The main database lists the named tables.
+  std::vector<std::string> names;
+  {
+    MDB_dbi main_dbi = 0;
+    if ((rc = mdb_dbi_open(rtxn, nullptr, 0, &main_dbi)) != MDB_SUCCESS)
+      return detail::from_mdb(rc);
+    detail::cursor cur(rtxn, main_dbi, rc);
+    if (rc != MDB_SUCCESS)
+      return detail::from_mdb(rc);
+    MDB_val k{}, v{};
+    for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT))
+      names.emplace_back(detail::to_view(k));
+  }
+  constexpr std::size_t per_txn = 10000;
+  for (const auto& name : names) {
+    MDB_dbi sdbi = 0;
+    if ((rc = mdb_dbi_open(rtxn, name.c_str(), 0, &sdbi)) != MDB_SUCCESS)
+      return detail::from_mdb(rc);
+    detail::cursor cur(rtxn, sdbi, rc);
+    if (rc != MDB_SUCCESS)
+      return detail::from_mdb(rc);
+    MDB_val k{}, v{};
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    bool first = true;
+    while (first || rc == MDB_SUCCESS) {
+      first = false;
+      MDB_txn* wtxn = nullptr;
+      int wrc = mdb_txn_begin(dst.e, nullptr, 0, &wtxn);
+      MDB_dbi ddbi = 0;
+      if (wrc == MDB_SUCCESS)
+        wrc = mdb_dbi_open(wtxn, name.c_str(), MDB_CREATE, &ddbi);
+      for (std::size_t n = 0; wrc == MDB_SUCCESS && rc == MDB_SUCCESS && n < per_txn; ++n) {
+        wrc = mdb_put(wtxn, ddbi, &k, &v, MDB_APPEND);
+        rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      }
+      if (wrc == MDB_SUCCESS)
+        wrc = mdb_txn_commit(wtxn);
+      else if (wtxn)
+        mdb_txn_abort(wtxn);
+      if (wrc != MDB_SUCCESS)
+        return detail::from_mdb(wrc);
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::from_mdb(rc);
+  }
+  if ((rc = mdb_env_sync(dst.e, 1)) != MDB_SUCCESS)
+    return errc::io_error;
+  return {};
+}
+
+}  // namespace
+
+std::error_code env::scrubbed_copy_to(const fs::path& dir) const {
+  if (auto ec = make_dir(dir))
+    return ec;
+  std::error_code fec;
+  if (fs::exists(dir / "data.mdb", fec))
+    return errc::io_error;
+  const auto tmp = dir / ".compact";
+  fs::remove_all(tmp, fec);
+  auto ec = copy_to(tmp);
+  if (!ec)
+    ec = rewrite_env(tmp, dir);
+  fs::remove_all(tmp, fec);
+  if (ec) {
+    fs::remove(dir / "data.mdb", fec);
+    fs::remove(dir / "lock.mdb", fec);
+  }
+  return ec;
 }
 
 std::uint64_t env::entries(MDB_dbi dbi) const {

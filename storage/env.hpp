@@ -84,8 +84,16 @@ class env {
   MDB_dbi aliases() const noexcept { return aliases_; }
   MDB_dbi dedupe() const noexcept { return dedupe_; }
   MDB_dbi meta() const noexcept { return meta_; }
+  MDB_dbi timers() const noexcept { return timers_; }
+  MDB_dbi timer_owners() const noexcept { return timer_owners_; }
+  MDB_dbi outbox() const noexcept { return outbox_; }
+  MDB_dbi outbox_failed() const noexcept { return outbox_failed_; }
   /// The identity index read the other way: profile id → its identities.
   MDB_dbi members() const noexcept { return members_; }
+  MDB_dbi audit() const noexcept { return audit_; }
+  MDB_dbi suppression() const noexcept { return suppression_; }
+  MDB_dbi expiry() const noexcept { return expiry_; }
+  MDB_dbi expiry_owner() const noexcept { return expiry_owner_; }
 
   /// Writes a consistent, compacted copy (mdb_env_copy2, MDB_CP_COMPACT) of the
   /// committed state to `dir`/data.mdb, creating `dir` (0700) if missing; it must not
@@ -93,6 +101,14 @@ class env {
   /// copy is not in it. Safe while writes go on; delays map growth until it is done.
   /// io_error on failure. Any thread.
   std::error_code copy_to(const std::filesystem::path& dir) const;
+
+  /// A backup with no remnant of erased data: copy_to() into `dir`/.compact, then
+  /// every record of every table rewritten in key order into fresh pages of
+  /// `dir`/data.mdb, and the temporary copy removed. (LMDB's compacted copy keeps
+  /// pages whole, and a live page can still hold the bytes of records deleted from
+  /// it; the rewrite leaves only live records in the file.) Same conditions as
+  /// copy_to(); io_error, or map_full / txn_failed from the rewrite. Any thread.
+  std::error_code scrubbed_copy_to(const std::filesystem::path& dir) const;
 
   /// Number of entries in `dbi` at the latest commit (mdb_stat ms_entries); 0 when
   /// no read transaction could begin. Any thread.
@@ -119,7 +135,15 @@ class env {
   MDB_dbi aliases_ = 0;
   MDB_dbi dedupe_ = 0;
   MDB_dbi meta_ = 0;
+  MDB_dbi timers_ = 0;
+  MDB_dbi timer_owners_ = 0;
+  MDB_dbi outbox_ = 0;
+  MDB_dbi outbox_failed_ = 0;
   MDB_dbi members_ = 0;
+  MDB_dbi audit_ = 0;
+  MDB_dbi suppression_ = 0;
+  MDB_dbi expiry_ = 0;
+  MDB_dbi expiry_owner_ = 0;
   std::atomic<std::uint64_t> map_size_{0};
 
   // The resize gate: readers count themselves in; a map growth waits for zero and

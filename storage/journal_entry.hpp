@@ -12,6 +12,13 @@
 
 namespace nudge::storage {
 
+/// A schedule's timer armed (due set) or disarmed (due empty) by a message.
+struct timer_change {
+  std::string schedule_id;
+  std::optional<policies::timestamp> due;
+  std::string message_id;  ///< the arming message
+};
+
 struct journal_entry {
   std::uint64_t seq = 0;  ///< per-profile, strictly increasing
   std::string message_id;
@@ -22,6 +29,7 @@ struct journal_entry {
   std::vector<policies::identity> identities_added;
   std::vector<policies::consent_record> consent;
   std::optional<policies::decision_record> decision;
+  std::vector<timer_change> timers;  ///< applied in order, after everything else
 };
 
 }  // namespace nudge::storage

@@ -68,4 +68,50 @@ bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
   return true;
 }
 
+std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
+  check_usable(tx);
+  int rc = MDB_SUCCESS;
+  cursor cur(tx.get(), dbi, rc);
+  if (rc != MDB_SUCCESS)
+    fail(tx, rc);
+  MDB_val k = to_val(prefix);
+  MDB_val v{};
+  std::size_t deleted = 0;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS && to_view(k).substr(0, prefix.size()) == prefix) {
+    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+      fail(tx, rc);
+    ++deleted;
+    // After a delete LMDB's MDB_NEXT yields the entry that followed the deleted one.
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    fail(tx, rc);
+  return deleted;
+}
+
+std::size_t erase_if(write_txn& tx, MDB_dbi dbi,
+                     const std::function<bool(std::string_view key, const MDB_val& value)>& match) {
+  check_usable(tx);
+  int rc = MDB_SUCCESS;
+  cursor cur(tx.get(), dbi, rc);
+  if (rc != MDB_SUCCESS)
+    fail(tx, rc);
+  MDB_val k{};
+  MDB_val v{};
+  std::size_t deleted = 0;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  while (rc == MDB_SUCCESS) {
+    if (match(to_view(k), v)) {
+      if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+        fail(tx, rc);
+      ++deleted;
+    }
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    fail(tx, rc);
+  return deleted;
+}
+
 }  // namespace nudge::storage::detail

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -83,6 +84,15 @@ void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view valu
 
 /// mdb_del; false when the key was absent; fails the transaction on other errors.
 bool del(write_txn& tx, MDB_dbi dbi, std::string_view key);
+
+/// Deletes every entry of `dbi` whose key starts with `prefix` (a non-empty one);
+/// returns how many. Fails the transaction on LMDB errors.
+std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix);
+
+/// Deletes every entry of `dbi` for which `match(key, value)` holds: a scan of the
+/// whole table, for rare calls (erasure). Returns how many.
+std::size_t erase_if(write_txn& tx, MDB_dbi dbi,
+                     const std::function<bool(std::string_view key, const MDB_val& value)>& match);
 
 /// The encoded value in the txn's scratch buffer, cleared first.
 inline msgpack::sbuffer& value_buffer(write_txn& tx) noexcept {

@@ -9,8 +9,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <thread>
-
 namespace nudge::actors {
 namespace {
 
@@ -97,7 +95,6 @@ TEST_CASE("resolve: several profiles merge into the oldest, which stays resolvab
   identity_resolver res(*e, limits);
   auto older = res.resolve({anon1});
   commit(*e, res, older);
-  std::this_thread::sleep_for(std::chrono::milliseconds(3));  // ids order by creation time (ms)
   auto newer = res.resolve({anon2, user_ann});
   commit(*e, res, newer);
   REQUIRE(older.profile_id < newer.profile_id);

@@ -117,16 +117,16 @@ TEST_CASE("merge: consent keeps the latest decision per purpose, denied wins a t
 TEST_CASE("merge: decisions (caps and cooldowns) are united in time order", "[actors][merge]") {
   auto opt = granted_options();
   policies::profile_state s, l;
-  s.decisions = {{"d-1", "e-1", t0, "web", "", "v1", {{"cart_recovery", "web", "banner"}}, false}};
-  l.decisions = {{"d-0", "m-1", t0 - 1s, "mobile", "", "v1", {{"cart_recovery", "mobile", "banner"}}, false},
-                 {"d-1", "e-1", t0, "web", "", "v1", {}, false}};
+  s.decisions = {{"d-1", "e-1", t0, "web", "", "v1", {{"cart_recovery", "web", "banner"}}, false, {}}};
+  l.decisions = {{"d-0", "m-1", t0 - 1s, "mobile", "", "v1", {{"cart_recovery", "mobile", "banner"}}, false, {}},
+                 {"d-1", "e-1", t0, "web", "", "v1", {}, false, {}}};
   merge_profiles(s, l, opt, t0 + 1s);
   REQUIRE(s.decisions.size() == 2);
   CHECK(s.decisions[0].decision_id == "d-0");
   CHECK(s.decisions[1].decision_id == "d-1");
 }
 
-TEST_CASE("merge: created_at is the older one; without analytics behaviour is not kept", "[actors][merge]") {
+TEST_CASE("merge: created_at is the older one, and without analytics behaviour is not kept", "[actors][merge]") {
   profile_options opt;  // opt-in: nothing granted by default
   policies::profile_state s, l;
   s.created_at = t0 + 5s;

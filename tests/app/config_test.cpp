@@ -27,13 +27,10 @@ std::string read_text(const fs::path& path) {
 
 const fs::path example_path = fs::path(NUDGE_SOURCE_DIR) / "deploy" / "nudge.toml";
 
-/// deploy/nudge.toml without what this build refuses: profiles.anonymous_ttl, the webhook
-/// source (the third [[sources]] with its map) and [[destinations]], which follow it.
+/// deploy/nudge.toml without what this build refuses: the webhook source (the third
+/// [[sources]] with its map) and [[destinations]], which follow it.
 std::string supported_part_of_example() {
   std::string text = read_text(example_path);
-  const auto ttl = text.find("anonymous_ttl = ");
-  REQUIRE(ttl != std::string::npos);
-  text.erase(ttl, text.find('\n', ttl) + 1 - ttl);
   const auto webhook = text.find("[[sources]]\nid = \"helpdesk\"");
   REQUIRE(webhook != std::string::npos);
   text.erase(webhook);
@@ -212,14 +209,11 @@ anonymous = true
 
 // ---- The example config ---------------------------------------------------------------
 
-TEST_CASE("deploy/nudge.toml is refused only for what this build does not support",
+TEST_CASE("deploy/nudge.toml is accepted whole: every feature it names is in this build",
           "[config][app]") {
   const auto loaded = load_config(&example_path);
-  REQUIRE(std::holds_alternative<config_error>(loaded));
-  const auto f = example_path.string();
-  CHECK(std::get<config_error>(loaded).message ==
-        f + ": profiles.anonymous_ttl: not supported by this build yet\n" +
-        f + ": destinations: not supported by this build yet");
+  REQUIRE(std::holds_alternative<config>(loaded));
+  CHECK(std::get<config>(loaded).destinations.size() == 1);
 }
 
 TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
@@ -311,25 +305,12 @@ TEST_CASE("with every gate lifted deploy/nudge.toml parses completely", "[config
 // ---- Feature gate ---------------------------------------------------------------------
 
 TEST_CASE("the feature gate refuses each unsupported key that is present", "[config][app]") {
-  CHECK(not_yet_supported_keys() ==
-        std::vector<std::string>{"server.tls_cert", "server.tls_key", "profiles.anonymous_ttl",
-                                 "destinations"});
-  CHECK(error_of("[server]\ntls_cert = \"a.pem\"\ntls_key = \"b.pem\"\n") ==
-        "nudge.toml: server.tls_cert: not supported by this build yet\n"
-        "nudge.toml: server.tls_key: not supported by this build yet");
-  CHECK(error_of("[server]\ntls_cert = \"\"\ntls_key = \"\"\n").empty());
-  CHECK(error_of("[profiles]\nanonymous_ttl = \"90d\"\n") ==
-        "nudge.toml: profiles.anonymous_ttl: not supported by this build yet");
-  CHECK(error_of("[[destinations]]\nid = \"x\"\n") ==
-        "nudge.toml: destinations: not supported by this build yet");
-}
-
-TEST_CASE("a lifted gate lets the key through to validation", "[config][app]") {
-  {
-    const lifted_gate gate("server.tls_cert");
-    CHECK(error_of("[server]\ntls_cert = \"a.pem\"\n").find("not supported") == std::string::npos);
-  }
-  CHECK(!error_of("[server]\ntls_cert = \"a.pem\"\n").empty());
+  CHECK(not_yet_supported_keys().empty());
+  CHECK(error_of("[profiles]\nanonymous_ttl = \"90d\"\n").empty());
+  CHECK(error_of("[[destinations]]\nid = \"x\"\nurl = \"https://esp.example/nudge\"\nsecret = \"s\"\n"
+                 "channels = [\"email\"]\n") ==
+        "nudge.toml: destinations[0].url: https:// needs TLS, which this build does not have yet; got "
+        "\"https://esp.example/nudge\"");
 }
 
 TEST_CASE("rate_limit is a token bucket per source: per_second required, burst defaults to it", "[config][app]") {
@@ -358,10 +339,7 @@ rate_limit = { per_second = 5 }
                    "rate_limit = { burst = 3 }\n") ==
           "nudge.toml: sources[0].rate_limit.per_second: required");
   }
-  CHECK(not_yet_supported_keys().size() == 4);
   {
-    const lifted_gate cert("server.tls_cert");
-    const lifted_gate key("server.tls_key");
     const auto cfg = parsed("[server]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n");
     CHECK(cfg.server.tls_cert == "c.pem");
     CHECK(cfg.server.tls_key == "k.pem");
@@ -604,8 +582,7 @@ TEST_CASE("webhook sources need a secret and a map of JSON pointers", "[config][
 }
 
 TEST_CASE("destinations are validated with the key of the culprit", "[config][app]") {
-  const lifted_gate gate("destinations");
-  const std::string ok = "[[destinations]]\nid = \"esp\"\nurl = \"https://esp.example/hook\"\n"
+  const std::string ok = "[[destinations]]\nid = \"esp\"\nurl = \"http://esp.example/hook\"\n"
                          "secret = \"s\"\nchannels = [\"email\", \"sms\"]\n";
   const auto cfg = parsed(ok);
   REQUIRE(cfg.destinations.size() == 1);

@@ -5,6 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -41,6 +42,26 @@ temp_dir::temp_dir() {
 temp_dir::~temp_dir() {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
+}
+
+http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
+                       const std::string& body) {
+  return http_call(srv.port(), method, target, body,
+                   {{"Authorization", "Bearer " + srv.admin_token()}, {"Content-Type", "application/json"}});
+}
+
+std::filesystem::path write_config(const std::filesystem::path& dir, const std::string& text) {
+  auto p = dir / "nudge.toml";
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+  return p;
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 std::string file_text(const std::filesystem::path& p) {
@@ -122,7 +143,7 @@ server_process::server_process(const std::filesystem::path& data_dir, std::vecto
   pid_ = spawn(args, out_fd_, -1, env);
   std::string buf;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  const std::string marker = "listening on http://127.0.0.1:";
+  const std::string marker = "://127.0.0.1:";  // "listening on http://" or "https://"
   while (port_ == 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
     if (left <= 0)
@@ -261,6 +282,117 @@ http_result http_call(int port, const std::string& method, const std::string& ta
   out.status = static_cast<int>(parser.get().result_int());
   out.body = parser.get().body();
   return out;
+}
+
+// Handlers hold a plain pointer: the io thread is joined before the impl goes.
+struct http_receiver::impl {
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+  mutable std::mutex mtx;
+  std::vector<received_request> got;
+  status_fn status_for;
+
+  void accept() {
+    acceptor.async_accept([self = this](beast::error_code ec, tcp::socket sock) {
+      if (ec)
+        return;
+      serve(self, std::make_shared<beast::tcp_stream>(std::move(sock)));
+      self->accept();
+    });
+  }
+
+  static void serve(impl* self, std::shared_ptr<beast::tcp_stream> stream) {
+    auto buf = std::make_shared<beast::flat_buffer>();
+    auto req = std::make_shared<http::request<http::string_body>>();
+    stream->expires_after(std::chrono::seconds(30));
+    http::async_read(*stream, *buf, *req, [self, stream, buf, req](beast::error_code ec, std::size_t) {
+      if (ec)
+        return;
+      received_request r;
+      r.method = std::string(req->method_string());
+      r.target = std::string(req->target());
+      r.body = req->body();
+      r.signature = std::string((*req)["Nudge-Signature"]);
+      status_fn pick;
+      {
+        std::lock_guard<std::mutex> guard(self->mtx);
+        pick = self->status_for;
+      }
+      r.answered = pick ? pick(r) : 200;
+      auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.answered), 11);
+      res->set(http::field::content_type, "application/json");
+      res->body() = "{}";
+      res->keep_alive(false);
+      res->prepare_payload();
+      {
+        std::lock_guard<std::mutex> guard(self->mtx);
+        self->got.push_back(std::move(r));
+      }
+      http::async_write(*stream, *res, [stream, res](beast::error_code, std::size_t) {
+        beast::error_code ignored;
+        stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    });
+  }
+};
+
+http_receiver::http_receiver(status_fn status_for) : impl_(std::make_unique<impl>()) {
+  impl_->status_for = std::move(status_for);
+  tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  impl_->accept();
+  impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
+}
+
+http_receiver::~http_receiver() {
+  asio::post(impl_->ioc, [i = impl_.get()] {
+    beast::error_code ignored;
+    i->acceptor.close(ignored);
+  });
+  impl_->ioc.stop();
+  impl_->thread.join();
+}
+
+int http_receiver::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
+
+std::string http_receiver::url() const {
+  return "http://127.0.0.1:" + std::to_string(port()) + "/hook";
+}
+
+void http_receiver::set_status(status_fn status_for) {
+  std::lock_guard<std::mutex> guard(impl_->mtx);
+  impl_->status_for = std::move(status_for);
+}
+
+std::vector<received_request> http_receiver::requests() const {
+  std::lock_guard<std::mutex> guard(impl_->mtx);
+  return impl_->got;
+}
+
+std::size_t http_receiver::count() const {
+  std::lock_guard<std::mutex> guard(impl_->mtx);
+  return impl_->got.size();
+}
+
+bool http_receiver::wait_until(const std::function<bool(const std::vector<received_request>&)>& pred,
+                               std::chrono::milliseconds limit) const {
+  auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> guard(impl_->mtx);
+      if (pred(impl_->got))
+        return true;
+    }
+    if (std::chrono::steady_clock::now() >= until)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 struct ws_client::impl {

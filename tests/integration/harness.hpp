@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,6 +106,49 @@ private:
   std::filesystem::path log_;
   std::filesystem::path control_;
 };
+
+/// One request the receiver got.
+struct received_request {
+  std::string method;
+  std::string target;
+  std::string body;
+  std::string signature;  ///< the Nudge-Signature header
+  int answered = 0;       ///< the status it was answered with
+};
+
+/// A local HTTP receiver (Beast, 127.0.0.1:0, its own io thread) that records every
+/// request and answers with the status `status_for` picks (200 by default).
+class http_receiver {
+public:
+  using status_fn = std::function<int(const received_request&)>;
+  explicit http_receiver(status_fn status_for = nullptr);
+  ~http_receiver();
+  http_receiver(const http_receiver&) = delete;
+  http_receiver& operator=(const http_receiver&) = delete;
+
+  int port() const;
+  /// http://127.0.0.1:PORT/hook
+  std::string url() const;
+  void set_status(status_fn status_for);
+  std::vector<received_request> requests() const;
+  std::size_t count() const;
+  /// Waits (bounded) until `pred(requests())` holds; returns whether it did.
+  bool wait_until(const std::function<bool(const std::vector<received_request>&)>& pred,
+                  std::chrono::milliseconds limit) const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+/// http_call with the server's admin token (and a JSON content type).
+http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
+                       const std::string& body = "");
+
+/// Writes `text` to DIR/nudge.toml and returns the path (for `--config`).
+std::filesystem::path write_config(const std::filesystem::path& dir, const std::string& text);
+
+/// The bytes of `p` ("" when unreadable), for looking for what must not be there.
+std::string file_bytes(const std::filesystem::path& p);
 
 rapidjson::Document parse(const std::string& json);
 

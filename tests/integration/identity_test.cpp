@@ -126,11 +126,10 @@ std::pair<std::string, std::string> phone_and_laptop(configured_server& s, ws_cl
   CHECK(text(read_reply(desktop, "d-2"), "profile_id") == desktop_pid);
   REQUIRE(mobile.send(event("m-2", "app_open", R"({"device_id":"ios-5521","user_id":"u-jane"})")));
   auto m2 = read_reply(mobile, "m-2");
-  // The oldest profile survives: the phone's, created first (within one
-  // millisecond the smaller id, which then is the phone's or the laptop's).
-  auto survivor = std::min(mobile_pid, desktop_pid);
-  CHECK(text(m2, "profile_id") == survivor);
-  return {survivor, survivor == mobile_pid ? desktop_pid : mobile_pid};
+  // The oldest profile survives: the phone's, created first.
+  CHECK(mobile_pid < desktop_pid);
+  CHECK(text(m2, "profile_id") == mobile_pid);
+  return {mobile_pid, desktop_pid};
 }
 
 }  // namespace
@@ -169,6 +168,22 @@ TEST_CASE("phone and laptop become one profile whose desktop decision sees the m
   auto via_old = profile(s, merged);
   CHECK(text(via_old, "profile_id") == survivor);
   CHECK(metric(s, "nudge_identity_merges_total") == 1);
+
+  // The merge is in the survivor's audit trail: who, whom, which identities, which message.
+  auto audit = http_call(s.port(), "GET", "/v1/profiles/" + survivor + "/audit", "", {{"Authorization", s.admin()}});
+  REQUIRE(audit.status == 200);
+  auto trail = parse(audit.body);
+  bool found = false;
+  for (const auto& r : trail["records"].GetArray()) {
+    if (text(r, "kind") != "merge")
+      continue;
+    found = true;
+    CHECK(text(r["detail"], "survivor") == survivor);
+    CHECK(lists(r["detail"]["merged_from"], merged));
+    CHECK(text(r["detail"], "message_id") == "m-2");
+    CHECK(r["detail"]["identities"].Size() == 2);  // the laptop's anonymous id and user id
+  }
+  CHECK(found);
 }
 
 TEST_CASE("two user_ids on one device never merge: the second login gets its own profile", "[identity][integration]") {
@@ -187,6 +202,18 @@ TEST_CASE("two user_ids on one device never merge: the second login gets its own
   REQUIRE(b["identities"].Size() == 1);
   CHECK(std::string(b["identities"][0]["type"].GetString()) == "user_id");
   CHECK(metric(s, "nudge_identity_links_given_up_total") == 1);
+  // The give-up is audited on the profile that got the message (the type, not the value).
+  auto audit = http_call(s.port(), "GET", "/v1/profiles/" + bob + "/audit", "", {{"Authorization", s.admin()}});
+  REQUIRE(audit.status == 200);
+  bool given_up = false;
+  for (const auto& r : parse(audit.body)["records"].GetArray())
+    if (text(r, "kind") == "link_given_up") {
+      given_up = true;
+      CHECK(text(r["detail"], "type") == "device_id");
+      CHECK(text(r["detail"], "message_id") == "t-2");
+      CHECK_FALSE(r["detail"].HasMember("value"));
+    }
+  CHECK(given_up);
   CHECK(metric(s, "nudge_identity_merges_total") == 0);
   // Ann on the tablet again: still Ann's profile, untouched by Bob.
   REQUIRE(ws.send(event("t-3", "page_view", R"({"device_id":"tablet-1","user_id":"u-ann"})")));
@@ -219,6 +246,16 @@ TEST_CASE("a merge survives SIGKILL and a restart", "[identity][integration][cra
   {
     ws_client mobile, desktop;
     std::tie(survivor, merged) = phone_and_laptop(s, mobile, desktop);
+    // The push to the laptop is released after its own commit: once it is here,
+    // every decision the cap counts is on disk.
+    bool pushed = false;
+    for (int i = 0; i < 10 && !pushed; ++i) {
+      auto frame = desktop.read();
+      REQUIRE(frame);
+      auto p = parse(*frame);
+      pushed = p.IsObject() && p.HasMember("id") && p["id"].IsNull();
+    }
+    REQUIRE(pushed);
   }
   REQUIRE(s.srv->stop(SIGKILL) == 128 + SIGKILL);
   s.start();
@@ -306,4 +343,12 @@ TEST_CASE("many connections racing with overlapping identities: one profile per 
     }
   }
   CHECK(total == accepted);
+
+  // /v1/stats reports the rates of the last minute (here: since start) and the merges.
+  auto stats = http_call(s.port(), "GET", "/v1/stats", "", {{"Authorization", s.admin()}});
+  REQUIRE(stats.status == 200);
+  auto st = parse(stats.body);
+  CHECK(st["messages_per_second"].GetDouble() > 0);
+  CHECK(st["decisions_per_second"].GetDouble() > 0);
+  CHECK(st["identity"]["merges"].GetUint64() == metric(s, "nudge_identity_merges_total"));
 }

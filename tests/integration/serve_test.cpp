@@ -58,7 +58,9 @@ TEST_CASE("an invalid config stops the start with exit 2 naming the key", "[serv
     {"[server]\nmax_conections = 5\n", "server.max_conections"},
     {"[server]\nmax_connections = \"many\"\n", "server.max_connections"},
     {"[durability]\ndedupe_window = \"24 hours\"\n", "durability.dedupe_window"},
-    {"[[destinations]]\nid = \"esp\"\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"s\"\nchannels = [\"email\"]\n", "destinations"},
+    {"[[destinations]]\nid = \"esp\"\nurl = \"https://127.0.0.1:9/x\"\nsecret = \"s\"\nchannels = [\"email\"]\n",
+     "destinations[0].url"},
+    {"[[destinations]]\nid = \"esp\"\nurl = \"http://127.0.0.1:9/x\"\nchannels = [\"email\"]\n", "destinations[0].secret"},
   };
   for (const auto& c : cases) {
     INFO(c.toml);

@@ -24,7 +24,7 @@ gateway_options options_with_rules(std::atomic<std::uint64_t>* blocked) {
 
 const stream_source web{"web", "wk", "web", {}, nullptr};
 
-TEST_CASE("email is trimmed and lowercased; phone keeps + and digits and is hashed", "[net][identity]") {
+TEST_CASE("email is trimmed and lowercased, phone keeps + and digits and is hashed", "[net][identity]") {
   std::atomic<std::uint64_t> blocked{0};
   auto opts = options_with_rules(&blocked);
   decoder dec(opts);

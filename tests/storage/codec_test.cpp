@@ -35,6 +35,7 @@ TEST_CASE("a full profile snapshot survives an encode/decode round trip", "[stor
   CHECK(out.state.traits[3].ts == at_ms(-5));
   CHECK(std::get<bool>(out.state.traits[1].value));
   CHECK(out.state.decisions[1].holdout);
+  CHECK(out.state.decisions[0].relied_on == std::vector<std::string>{"personalization", "marketing_email"});
   CHECK(out.state.stats.by_name[0].sums[1] == std::pair<std::string, double>{"qty", 3.0});
 }
 
@@ -67,6 +68,52 @@ TEST_CASE("scalars are stored as their natural msgpack types", "[storage][codec]
   CHECK(traits.via.array.ptr[2].via.array.ptr[1].type == msgpack::type::FLOAT64);
   CHECK(traits.via.array.ptr[3].via.array.ptr[1].type == msgpack::type::STR);
   CHECK(traits.via.array.ptr[0].via.array.ptr[2].type == msgpack::type::POSITIVE_INTEGER);
+}
+
+TEST_CASE("a snapshot and a journal entry written before timers existed decode with none", "[storage][codec]") {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> p(buf);
+  // The ten-field profile state of codec version 1 before `timers` was appended.
+  p.pack_array(3);
+  p.pack_uint64(1);
+  p.pack_uint64(12);
+  p.pack_array(10);
+  p.pack(std::string("p-old"));
+  p.pack_int64(1);
+  p.pack_int64(2);
+  for (int i = 0; i < 3; ++i)
+    p.pack_array(0);
+  p.pack_array(4);
+  p.pack_uint64(0);
+  p.pack_int64(0);
+  p.pack_int64(0);
+  p.pack_array(0);
+  for (int i = 0; i < 3; ++i)
+    p.pack_array(0);
+  profile_snapshot snap;
+  snap.state.timers = {{"x", at_ms(1), "m"}};
+  REQUIRE(!decode(bytes_of(buf), snap));
+  CHECK(snap.seq == 12);
+  CHECK(snap.state.id == "p-old");
+  CHECK(snap.state.timers.empty());
+
+  // A journal entry of nine fields after the version.
+  msgpack::sbuffer jbuf;
+  msgpack::packer<msgpack::sbuffer> j(jbuf);
+  j.pack_array(10);
+  j.pack_uint64(1);
+  j.pack_uint64(3);
+  j.pack(std::string("m-3"));
+  j.pack(std::string("web"));
+  j.pack_int64(5);
+  j.pack_nil();
+  for (int i = 0; i < 3; ++i)
+    j.pack_array(0);
+  j.pack_nil();
+  journal_entry entry = test::sample_entry(1);
+  REQUIRE(!decode(bytes_of(jbuf), entry));
+  CHECK(entry.seq == 3);
+  CHECK(entry.timers.empty());
 }
 
 TEST_CASE("a journal entry round-trips with and without its optional parts",

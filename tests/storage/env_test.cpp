@@ -284,3 +284,35 @@ TEST_CASE("copy_to writes a compacted env that opens and holds the data", "[stor
 
 }  // namespace
 }  // namespace nudge::storage
+
+namespace nudge::storage {
+namespace {
+
+TEST_CASE("scrubbed_copy_to holds every live record and no byte of erased ones", "[storage][env]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp / "live"));
+  REQUIRE(!e->commit([](write_txn& tx) {
+    for (int i = 0; i < 200; ++i)
+      meta_table::put(tx, "keep-" + std::to_string(i), "value-" + std::to_string(i));
+    meta_table::put(tx, "secret-key-4711", "secret-value-4711");
+  }));
+  REQUIRE(!e->commit([](write_txn& tx) { meta_table::erase(tx, "secret-key-4711"); }));
+
+  REQUIRE(!e->scrubbed_copy_to(tmp / "backup"));
+  CHECK(e->scrubbed_copy_to(tmp / "backup") == errc::io_error);  // never overwrites a backup
+  CHECK_FALSE(std::filesystem::exists(tmp / "backup/.compact"));
+  std::ifstream in(tmp / "backup/data.mdb", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(raw.find("secret-key-4711") == std::string::npos);
+  CHECK(raw.find("secret-value-4711") == std::string::npos);
+
+  auto copy = test::open_env(test::options_for(tmp / "backup"));
+  CHECK(copy->entries(copy->meta()) == e->entries(e->meta()));
+  auto tx = copy->read();
+  for (int i = 0; i < 200; ++i)
+    CHECK(meta_table::get(tx, "keep-" + std::to_string(i)) == "value-" + std::to_string(i));
+  CHECK_FALSE(meta_table::get(tx, "secret-key-4711"));
+}
+
+}  // namespace
+}  // namespace nudge::storage

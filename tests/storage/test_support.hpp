@@ -89,13 +89,15 @@ inline policies::profile_state full_profile(const std::string& id) {
   s.history = {e1, e2};
   decision_record d1{"d-1", "e-1", at_ms(1'790'000'100'001), "mobile", "banner",
                      "2026-11-24.1",
-                     {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false};
+                     {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false,
+                     {"personalization", "marketing_email"}};
   decision_record d2{"d-2", "q-1", at_ms(1'790'000'300'000), "support", "agent_panel",
-                     "2026-11-24.2", {}, true};
+                     "2026-11-24.2", {}, true, {}};
   s.decisions = {d1, d2};
   s.consent = {{"personalization", true, at_ms(1'790'000'000'010), "cmp-banner",
                 at_ms(1'800'000'000'000)},
                {"marketing_email", false, at_ms(1'790'000'000'011), "admin", std::nullopt}};
+  s.timers = {{"abandoned_cart", at_ms(1'790'000'102'700), "e-1"}, {"winback", at_ms(1'800'000'000'000), "e-2"}};
   return s;
 }
 
@@ -111,7 +113,8 @@ inline journal_entry sample_entry(std::uint64_t seq, const std::string& tag = ""
   j.identities_added = {{"device_id", "ios-" + std::to_string(seq)}};
   j.consent = {{"analytics", true, at_ms(2), "cmp", std::nullopt}};
   j.decision = policies::decision_record{"d-" + std::to_string(seq), j.message_id, at_ms(3),
-                                         "web", "hero", "v1", {{"a", "web", "hero"}}, false};
+                                         "web", "hero", "v1", {{"a", "web", "hero"}}, false, {}};
+  j.timers = {{"abandoned_cart", std::nullopt, ""}, {"abandoned_cart", at_ms(4), j.message_id}};
   return j;
 }
 
@@ -138,7 +141,7 @@ inline bool same(const policies::decision_record& a, const policies::decision_re
   if (a.decision_id != b.decision_id || a.request_id != b.request_id || a.ts != b.ts ||
       a.channel != b.channel || a.placement != b.placement ||
       a.policy_version != b.policy_version || a.holdout != b.holdout ||
-      a.actions.size() != b.actions.size())
+      a.actions.size() != b.actions.size() || a.relied_on != b.relied_on)
     return false;
   for (std::size_t i = 0; i < a.actions.size(); ++i)
     if (!same(a.actions[i], b.actions[i]))
@@ -150,6 +153,12 @@ inline bool same(const policies::consent_record& a, const policies::consent_reco
          a.source == b.source && a.expires == b.expires;
 }
 inline bool same(const policies::identity& a, const policies::identity& b) { return a == b; }
+inline bool same(const policies::armed_timer& a, const policies::armed_timer& b) {
+  return a.schedule_id == b.schedule_id && a.due == b.due && a.message_id == b.message_id;
+}
+inline bool same(const timer_change& a, const timer_change& b) {
+  return a.schedule_id == b.schedule_id && a.due == b.due && a.message_id == b.message_id;
+}
 inline bool same(const std::string& a, const std::string& b) { return a == b; }
 inline bool same(const policies::name_stats& a, const policies::name_stats& b) {
   return a.name == b.name && a.count == b.count && a.sums == b.sums;
@@ -172,7 +181,7 @@ inline bool same(const policies::profile_state& a, const policies::profile_state
          same_all(a.identities, b.identities) && same_all(a.merged_from, b.merged_from) &&
          same_all(a.traits, b.traits) && same(a.stats, b.stats) &&
          same_all(a.history, b.history) && same_all(a.decisions, b.decisions) &&
-         same_all(a.consent, b.consent);
+         same_all(a.consent, b.consent) && same_all(a.timers, b.timers);
 }
 template <class T>
 bool same(const std::optional<T>& a, const std::optional<T>& b) {
@@ -182,7 +191,7 @@ inline bool same(const journal_entry& a, const journal_entry& b) {
   return a.seq == b.seq && a.message_id == b.message_id && a.source == b.source &&
          a.received == b.received && same(a.event, b.event) && same_all(a.traits, b.traits) &&
          same_all(a.identities_added, b.identities_added) && same_all(a.consent, b.consent) &&
-         same(a.decision, b.decision);
+         same(a.decision, b.decision) && same_all(a.timers, b.timers);
 }
 
 }  // namespace nudge::storage::test

@@ -1,0 +1,20 @@
+// One outbound delivery waiting in the outbox: a decision's POST body for one
+// destination. Plain data. The key fields (profile, decision, destination) name it;
+// `decision_id` is the receiver's idempotency key.
+#pragma once
+
+#include <string>
+
+#include "policies/profile.hpp"
+
+namespace nudge::storage {
+
+struct outbox_entry {
+  std::string profile_id;
+  std::string decision_id;
+  std::string destination_id;
+  policies::timestamp created{};
+  std::string body;  ///< the JSON POSTed, exactly as signed
+};
+
+}  // namespace nudge::storage

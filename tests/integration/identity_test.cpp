@@ -206,7 +206,8 @@ TEST_CASE("two user_ids on one device never merge: the second login gets its own
   auto audit = http_call(s.port(), "GET", "/v1/profiles/" + bob + "/audit", "", {{"Authorization", s.admin()}});
   REQUIRE(audit.status == 200);
   bool given_up = false;
-  for (const auto& r : parse(audit.body)["records"].GetArray())
+  auto trail = parse(audit.body);  // kept alive while its records are read
+  for (const auto& r : trail["records"].GetArray())
     if (text(r, "kind") == "link_given_up") {
       given_up = true;
       CHECK(text(r["detail"], "type") == "device_id");

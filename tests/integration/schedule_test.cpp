@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <signal.h>
 
 #include <atomic>
@@ -289,9 +291,9 @@ TEST_CASE("50,000 timers that came due while the service was down are all delive
     server_process srv(s.data, s.args());
     constexpr int per_batch = 400;  // within max_message_bytes
     auto started = std::chrono::steady_clock::now();
-    for (int b = 0; b < profiles / per_batch; ++b) {
+    for (int first = 0; first < profiles; first += per_batch) {
       std::vector<std::string> batch;
-      for (int i = b * per_batch; i < (b + 1) * per_batch; ++i)
+      for (int i = first; i < std::min(first + per_batch, profiles); ++i)
         batch.push_back(event_msg("e-" + std::to_string(i), "u" + std::to_string(i) + "@example.com", "cart_add"));
       send_batch(srv, batch);
     }

@@ -264,7 +264,8 @@ private:
   std::optional<std::uint64_t> get_count(const json& v, const std::string& path) {
     if (v.IsUint64())
       return v.GetUint64();
-    if (v.IsNumber() && !v.IsInt64() && v.GetDouble() >= 0 &&
+    // 2^64 and beyond (and NaN) must not reach the cast: converting them is undefined.
+    if (v.IsNumber() && !v.IsInt64() && v.GetDouble() >= 0 && v.GetDouble() < 18446744073709551616.0 &&
         v.GetDouble() == static_cast<double>(static_cast<std::uint64_t>(v.GetDouble())))
       return static_cast<std::uint64_t>(v.GetDouble());
     fail(path, "must be a non-negative integer");

@@ -296,3 +296,13 @@ TEST_CASE("a zero written with an exponent compiles as zero", "[policies][valida
     CHECK(source.find(R"("s":"0e9 \"0e9")") != std::string::npos);
   }
 }
+
+// Found by tests/fuzz/fuzz_policy_compile (UBSan): a count of 2^64 or more was cast to
+// an integer, which is undefined; now it is refused like any non-integer count.
+TEST_CASE("a count too large for 64 bits is refused, not converted", "[policies][validation]") {
+  for (std::string big : {"5.55556e+120", "18446744073709551616", "1e300"}) {
+    INFO(big);
+    const auto result = compile(with_action(R"("cap": [{"max": )" + big + R"(, "per": "1h"}])"), policy_limits{});
+    CHECK_FALSE(result.compiled);
+  }
+}

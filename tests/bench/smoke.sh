@@ -3,6 +3,7 @@
 # briefly (JSON, then MessagePack), and pass when both runs exit 0 with no errors.
 # Usage: smoke.sh ECHO_BASELINE NUDGE_BENCH
 set -euo pipefail
+source "$(dirname "$0")/wait_port.sh"
 
 echo_bin=$1
 bench_bin=$2
@@ -21,20 +22,7 @@ trap cleanup EXIT
 timeout 40 "$echo_bin" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 
-port=""
-for _ in $(seq 1 100); do
-    if line=$(grep -m1 '^listening on http://' "$work/server.out" 2>/dev/null); then
-        port=${line##*:}
-        break
-    fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -z "$port" ]]; then
-    echo "smoke: echo_baseline did not print its port" >&2
-    cat "$work/server.err" >&2
-    exit 1
-fi
+wait_port "$server_pid" "$work/server.out" echo_baseline || { cat "$work/server.err" >&2; exit 1; }
 echo "smoke: echo_baseline on port $port"
 
 for format in json msgpack; do

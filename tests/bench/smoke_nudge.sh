@@ -5,6 +5,7 @@
 # asserts no timing.
 # Usage: smoke_nudge.sh NUDGE NUDGE_BENCH
 set -euo pipefail
+source "$(dirname "$0")/wait_port.sh"
 
 nudge_bin=$1
 bench_bin=$2
@@ -23,20 +24,7 @@ trap cleanup EXIT
 timeout 60 "$nudge_bin" serve --listen 127.0.0.1:0 --data "$work/data" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 
-port=""
-for _ in $(seq 1 200); do
-    if line=$(grep -m1 '^listening on http://' "$work/server.out" 2>/dev/null); then
-        port=${line##*:}
-        break
-    fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -z "$port" ]]; then
-    echo "smoke: nudge did not print its port" >&2
-    cat "$work/server.err" >&2
-    exit 1
-fi
+wait_port "$server_pid" "$work/server.out" nudge || { cat "$work/server.err" >&2; exit 1; }
 key=$(cat "$work/data/web.key")
 echo "smoke: nudge on port $port"
 

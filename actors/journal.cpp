@@ -63,13 +63,16 @@ void journal::run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mtx_);
-      cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      cv_.wait_for(lock, env_.options().reader_check_interval,
+                   [this] { return stopping_ || !pending_.empty(); });
       if (pending_.empty() && stopping_)
         return;
       batch.swap(pending_);
     }
-    commit_batch(batch);
+    if (!batch.empty())
+      commit_batch(batch);
     batch.clear();
+    env_.housekeeping();  // stale reader slots, preallocation; a clock read when not due
   }
 }
 
@@ -80,7 +83,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   // A failed commit or sync is sticky (like LevelDB's bg_error_): what it wrote may or
   // may not be on disk, so nothing more is written or acknowledged until a sync of the
-  // whole environment succeeds. A full map is not sticky: LMDB wrote nothing.
+  // whole environment succeeds. A full map or disk is not sticky: nothing was written.
   std::error_code ec;
   if (sticky_) {
     if (env_.sync()) {
@@ -148,7 +151,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     failed_.fetch_add(batch.size(), std::memory_order_relaxed);
     spdlog::error("journal commit of {} records failed: {}", batch.size(), ec.message());
   }
-  bool full = ec == storage::errc::map_full;
+  bool full = ec == storage::errc::map_full || ec == storage::errc::disk_full;
   if (!ok && !full)
     sticky_ = ec;
   for (auto& rec : batch) {

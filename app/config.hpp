@@ -73,6 +73,11 @@ struct storage_config {
   std::uint64_t map_size_initial = 1ULL << 30;
   /// Past this, writes are refused with `overloaded` / 503. >= map_size_initial.
   std::uint64_t map_size_max = 256ULL << 30;
+  /// Disk blocks kept allocated ahead of the used end of data.mdb, so that a full
+  /// disk answers `overloaded` / 503 instead of crashing; 0 turns it off.
+  std::uint64_t preallocate_ahead = 64ULL << 20;
+  /// How often reader slots of dead processes are cleared (mdb_reader_check).
+  std::chrono::milliseconds reader_check_interval = std::chrono::seconds{10};
 };
 
 /// [profiles]

@@ -102,6 +102,8 @@ int serve(config cfg) {
   eo.dir = cfg.server.data_dir;
   eo.map_size_initial = cfg.storage.map_size_initial;
   eo.map_size_max = cfg.storage.map_size_max;
+  eo.preallocate_ahead = cfg.storage.preallocate_ahead;
+  eo.reader_check_interval = cfg.storage.reader_check_interval;
   eo.sync_each_commit = cfg.durability.mode == durability_mode::power;
   std::error_code ec;
   auto env = storage::env::open(eo, ec);
@@ -284,6 +286,8 @@ int backup(const config& cfg, const std::filesystem::path& dir) {
   eo.dir = cfg.server.data_dir;
   eo.map_size_initial = cfg.storage.map_size_initial;
   eo.map_size_max = cfg.storage.map_size_max;
+  eo.preallocate_ahead = cfg.storage.preallocate_ahead;
+  eo.reader_check_interval = cfg.storage.reader_check_interval;
   std::error_code ec;
   auto env = storage::env::open(eo, ec);
   if (!env) {

@@ -171,6 +171,14 @@ std::string gateway::metrics_text() const {
   counter("nudge_journal_records_total", "Records committed by the journal writer.", js.records);
   counter("nudge_journal_failed_records_total", "Records whose commit failed.", js.failed_records);
   counter("nudge_journal_backlog", "Records waiting for the journal writer.", js.backlog, "gauge");
+  const auto ss = ctx_.env->stats();
+  counter("nudge_storage_map_size_bytes", "LMDB map size now (grows up to map_size_max).", ss.map_size_bytes, "gauge");
+  counter("nudge_storage_map_used_bytes", "LMDB pages in use up to the last one.", ss.map_used_bytes, "gauge");
+  counter("nudge_storage_allocated_bytes", "data.mdb bytes allocated ahead on disk.", ss.allocated_bytes, "gauge");
+  counter("nudge_storage_readers_in_use", "LMDB reader slots held, by any process.", ss.readers_in_use, "gauge");
+  counter("nudge_storage_readers_cleared_total", "Reader slots of dead processes cleared.", ss.readers_cleared);
+  counter("nudge_storage_disk_full_total", "Commits refused because disk space could not be allocated.",
+          ss.disk_full_refusals);
   counter("nudge_identity_merges_total", "Profiles merged away into another (API.md section 5).", resolver_.merges());
   counter("nudge_identity_links_given_up_total", "Identity links given up for a per-profile limit.", resolver_.given_up());
   counter("nudge_identity_blocked_total", "Identity values dropped as blocked placeholders.", m.identities_blocked.load());
@@ -189,6 +197,18 @@ std::string gateway::metrics_text() const {
   counter("nudge_outbox_retries_total", "Delivery attempts that failed and were retried or given up.", os.retries);
   return o.str();
 }
+
+namespace {
+
+std::string storage_json(const storage::env_stats& s) {
+  std::ostringstream o;
+  o << "{\"map_size_bytes\":" << s.map_size_bytes << ",\"map_used_bytes\":" << s.map_used_bytes
+    << ",\"allocated_bytes\":" << s.allocated_bytes << ",\"readers_in_use\":" << s.readers_in_use
+    << ",\"readers_cleared\":" << s.readers_cleared << ",\"disk_full_refusals\":" << s.disk_full_refusals << "}";
+  return o.str();
+}
+
+}  // namespace
 
 std::string gateway::stats_json() {
   const auto& m = ctx_.metrics;
@@ -221,7 +241,7 @@ std::string gateway::stats_json() {
     << ",\"p90\":" << m.decision_latency.quantile_us(0.9) << ",\"p99\":" << m.decision_latency.quantile_us(0.99)
     << ",\"p999\":" << m.decision_latency.quantile_us(0.999) << "}"
     << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
-    << ",\"failed\":" << js.failed_records << "},\"holdout\":" << ctx_.counters->holdout_json()
+    << ",\"failed\":" << js.failed_records << "},\"storage\":" << storage_json(ctx_.env->stats()) << ",\"holdout\":" << ctx_.counters->holdout_json()
     << ",\"identity\":{\"merges\":" << resolver_.merges() << ",\"links_given_up\":" << resolver_.given_up()
     << ",\"blocked\":" << m.identities_blocked.load() << "}"
     << ",\"connections\":" << connections.load() << ",";

@@ -1,6 +1,11 @@
 #include "storage/env.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cctype>
 
 #include <algorithm>
 #include <utility>
@@ -76,12 +81,24 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
     ec = detail::from_mdb(rc);
     return nullptr;  // ~env closes the handle, as mdb_env_open's contract asks
   }
-  int stale = 0;
-  mdb_reader_check(e->env_, &stale);
+  e->check_readers();
 
   MDB_envinfo info{};
   mdb_env_info(e->env_, &info);
   e->map_size_.store(info.me_mapsize, std::memory_order_relaxed);
+  e->page_size_ = page;
+  e->note_used();
+  e->preallocate_ = o.preallocate_ahead > 0 && mdb_env_get_fd(e->env_, &e->data_fd_) == MDB_SUCCESS;
+  if (e->preallocate_) {
+    // The lock file is a writable map too (the reader table): allocate it whole, once.
+    int lock_fd = ::open((o.dir / "lock.mdb").c_str(), O_RDWR | O_CLOEXEC);
+    struct stat st {};
+    if (lock_fd >= 0 && ::fstat(lock_fd, &st) == 0 && st.st_size > 0)
+      ::fallocate(lock_fd, 0, 0, st.st_size);
+    if (lock_fd >= 0)
+      ::close(lock_fd);
+  }
+  e->next_housekeeping_ = std::chrono::steady_clock::now() + o.reader_check_interval;
 
   if ((ec = e->open_tables()))
     return nullptr;
@@ -211,8 +228,88 @@ std::error_code env::grow_map(std::uint64_t new_size) {
   return rc == MDB_SUCCESS ? std::error_code{} : make_error_code(errc::io_error);
 }
 
+void env::note_used() noexcept {
+  MDB_envinfo info{};
+  if (mdb_env_info(env_, &info) == MDB_SUCCESS)
+    used_bytes_.store((static_cast<std::uint64_t>(info.me_last_pgno) + 1) * page_size_,
+                      std::memory_order_relaxed);
+}
+
+// With MDB_WRITEMAP a commit writes its new pages straight into the map; a page past
+// what the file system has allocated is a hole, and a hole the disk cannot fill is a
+// SIGBUS, not an error. So the blocks from the used end onwards are allocated before a
+// commit may touch them: at least half of preallocate_ahead must be allocated, else it
+// is topped up to the full amount (one fallocate per preallocate_ahead / 2 written).
+std::error_code env::reserve_space() {
+  if (!preallocate_)
+    return {};
+  const std::uint64_t map = map_size();
+  const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
+  const std::uint64_t allocated = allocated_bytes_.load(std::memory_order_relaxed);
+  const std::uint64_t ahead = options_.preallocate_ahead;
+  if (allocated >= std::min(map, used + ahead / 2))
+    return {};
+  const std::uint64_t target = std::min(map, used + ahead);
+  int rc;
+  do
+    rc = ::fallocate(data_fd_, 0, static_cast<off_t>(allocated), static_cast<off_t>(target - allocated));
+  while (rc != 0 && errno == EINTR);
+  if (rc == 0) {
+    allocated_bytes_.store(target, std::memory_order_relaxed);
+    return {};
+  }
+  if (errno == EOPNOTSUPP || errno == ENOSYS) {
+    preallocate_ = false;  // a file system without fallocate: nothing to keep
+    return {};
+  }
+  disk_full_refusals_.fetch_add(1, std::memory_order_relaxed);
+  return errc::disk_full;
+}
+
+void env::housekeeping() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_housekeeping_)
+    return;
+  next_housekeeping_ = now + options_.reader_check_interval;
+  check_readers();
+  reserve_space();  // a failure is reported by the next commit, which tries again
+}
+
+std::size_t env::check_readers() {
+  int dead = 0;
+  if (mdb_reader_check(env_, &dead) != MDB_SUCCESS || dead <= 0)
+    return 0;
+  readers_cleared_.fetch_add(static_cast<std::uint64_t>(dead), std::memory_order_relaxed);
+  return static_cast<std::size_t>(dead);
+}
+
+env_stats env::stats() const {
+  env_stats s;
+  s.map_size_bytes = map_size();
+  s.map_used_bytes = used_bytes_.load(std::memory_order_relaxed);
+  s.allocated_bytes = allocated_bytes_.load(std::memory_order_relaxed);
+  s.readers_cleared = readers_cleared_.load(std::memory_order_relaxed);
+  s.disk_full_refusals = disk_full_refusals_.load(std::memory_order_relaxed);
+  // mdb_reader_list prints a header line, then one line per held slot ("PID THREAD
+  // TXNID"): count the lines that start with a pid.
+  mdb_reader_list(
+      env_,
+      [](const char* line, void* ctx) -> int {
+        while (*line == ' ')
+          ++line;
+        if (std::isdigit(static_cast<unsigned char>(*line)))
+          ++*static_cast<std::uint64_t*>(ctx);
+        return 0;
+      },
+      &s.readers_in_use);
+  return s;
+}
+
 std::error_code env::commit(const std::function<void(write_txn&)>& apply) {
   for (;;) {
+    // Before the transaction: nothing is written when the disk cannot hold it.
+    if (auto ec = reserve_space())
+      return ec;
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -251,6 +348,7 @@ std::error_code env::commit(const std::function<void(write_txn&)>& apply) {
     }
     if (rc != MDB_SUCCESS)
       return detail::from_mdb(rc);
+    note_used();
     if (options_.sync_each_commit)
       return sync();
     return {};

@@ -12,6 +12,7 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include <msgpack/sbuffer.hpp>
 
 #include "storage/env_options.hpp"
+#include "storage/env_stats.hpp"
 #include "storage/errc.hpp"
 #include "storage/read_txn.hpp"
 #include "storage/write_txn.hpp"
@@ -64,13 +66,28 @@ class env {
   ///  - errc::txn_failed when `apply` threw, or LMDB refused an operation or commit,
   ///  - errc::io_error when the commit or (sync_each_commit) the sync failed to reach
   ///    the disk: the data may be committed without being durable.
-  /// The caller keeps failures sticky (the writer refuses further writes).
+  ///  - errc::disk_full, before any write, when the blocks the commit may use could
+  ///    not be allocated (see env_options::preallocate_ahead); nothing was written,
+  ///    the env stays usable and a later commit tries the allocation again.
+  /// The caller keeps the other failures sticky (the writer refuses further writes).
   /// Writer thread only; never while this thread holds a read_txn.
   std::error_code commit(const std::function<void(write_txn&)>& apply);
 
   /// Flushes committed data to disk (mdb_env_sync force). Writer thread, or after it
   /// stopped. io_error on failure.
   std::error_code sync();
+
+  /// Periodic upkeep, cheap when not due: every options().reader_check_interval it
+  /// clears reader slots of dead processes (check_readers()) and tops up the
+  /// preallocation while the writer is idle. Writer thread only.
+  void housekeeping();
+
+  /// Clears reader slots left by dead processes (mdb_reader_check); returns how many
+  /// and adds them to stats().readers_cleared. Any thread; does not wait for readers.
+  std::size_t check_readers();
+
+  /// Space and reader slots now. Any thread.
+  env_stats stats() const;
 
   /// Current map size in bytes; grows, never shrinks while open. Any thread.
   std::uint64_t map_size() const noexcept { return map_size_.load(std::memory_order_relaxed); }
@@ -124,6 +141,8 @@ class env {
 
   std::error_code open_tables();
   std::error_code grow_map(std::uint64_t new_size);
+  std::error_code reserve_space();
+  void note_used() noexcept;
   void enter_reader() const;
   void leave_reader(MDB_txn* txn) const noexcept;
 
@@ -145,6 +164,16 @@ class env {
   MDB_dbi expiry_ = 0;
   MDB_dbi expiry_owner_ = 0;
   std::atomic<std::uint64_t> map_size_{0};
+
+  // Preallocation (writer thread; the atomics are read by stats()).
+  int data_fd_ = -1;
+  std::uint64_t page_size_ = 4096;
+  bool preallocate_ = true;  // false when the file system cannot fallocate
+  std::atomic<std::uint64_t> used_bytes_{0};
+  std::atomic<std::uint64_t> allocated_bytes_{0};
+  std::atomic<std::uint64_t> disk_full_refusals_{0};
+  std::atomic<std::uint64_t> readers_cleared_{0};
+  std::chrono::steady_clock::time_point next_housekeeping_{};
 
   // The resize gate: readers count themselves in; a map growth waits for zero and
   // holds new readers back meanwhile (mdb_env_set_mapsize needs no live txn). It

@@ -2,6 +2,7 @@
 // [durability] config sections and validated there; env::open only clamps.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 
@@ -21,6 +22,17 @@ struct env_options {
   /// "power" durability: fsync (mdb_env_sync force) after each commit. Otherwise a
   /// commit reaches the OS page cache only, which survives a killed process.
   bool sync_each_commit = false;
+
+  /// Disk blocks kept allocated ahead of the used end of data.mdb (fallocate), so
+  /// that a full disk refuses a commit (errc::disk_full) instead of raising SIGBUS on
+  /// a sparse page of the writable map. The writer tops the allocation up to
+  /// used + preallocate_ahead (never past the current map size) whenever less than
+  /// half of it is left, and refuses a commit when that top-up fails. 0 turns it off.
+  std::uint64_t preallocate_ahead = 64ull << 20;
+
+  /// How often env::housekeeping() clears reader slots left by dead processes
+  /// (mdb_reader_check).
+  std::chrono::milliseconds reader_check_interval = std::chrono::seconds(10);
 };
 
 }  // namespace nudge::storage

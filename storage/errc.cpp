@@ -21,6 +21,8 @@ class category final : public std::error_category {
         return "stored value is corrupt or of an unknown schema version";
       case errc::txn_failed:
         return "storage transaction failed";
+      case errc::disk_full:
+        return "no space left for the storage file (disk full)";
     }
     return "unknown storage error";
   }

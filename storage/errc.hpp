@@ -18,6 +18,7 @@ enum class errc : std::uint8_t {
   io_error,    ///< the file system failed (open, write, sync, copy, disk full)
   corrupt,     ///< an undecodable value, a wrong schema version, or LMDB found corruption
   txn_failed,  ///< a transaction could not begin or commit, or `apply` threw
+  disk_full,   ///< the disk could not allocate the pages a commit may need; nothing written
 };
 
 const std::error_category& storage_category() noexcept;

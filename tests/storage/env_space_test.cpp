@@ -1,0 +1,131 @@
+// Space and reader-slot upkeep of the env: preallocation ahead of the used end,
+// stats(), and clearing the reader slot of a process killed mid-read.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "storage/env.hpp"
+#include "storage/meta_table.hpp"
+#include "test_support.hpp"
+
+namespace nudge::storage {
+namespace {
+
+std::error_code write_blobs(env& e, int first, int count, std::size_t value_bytes) {
+  const std::string blob(value_bytes, 'x');
+  return e.commit([&](write_txn& tx) {
+    for (int i = first; i < first + count; ++i)
+      meta_table::put(tx, "blob-" + std::to_string(i), blob);
+  });
+}
+
+/// Bytes the file system has allocated to `file` (written or fallocated blocks).
+std::uint64_t on_disk(const std::filesystem::path& file) {
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+TEST_CASE("the data file stays allocated ahead of its used end as it grows", "[storage][env][space]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_initial = 64ull << 20;  // the file is this large and sparse from the start
+  o.preallocate_ahead = 2ull << 20;
+  auto e = test::open_env(o);
+  for (int round = 0; round < 12; ++round) {
+    REQUIRE(!write_blobs(*e, round * 50, 50, 8 * 1024));  // ~600 KiB per round
+    const auto s = e->stats();
+    INFO("round " << round << ": used " << s.map_used_bytes << ", allocated " << s.allocated_bytes);
+    CHECK(s.map_size_bytes == o.map_size_initial);
+    CHECK(s.map_used_bytes > 0);
+    // Topped up before each commit: at least half of preallocate_ahead was ahead of
+    // the used end when this commit began, and never more than preallocate_ahead.
+    CHECK(s.allocated_bytes >= s.map_used_bytes);
+    CHECK(s.allocated_bytes <= s.map_used_bytes + o.preallocate_ahead);
+    CHECK(on_disk(tmp / "data.mdb") >= s.allocated_bytes);
+  }
+  // Far less than the map was allocated: preallocation follows use.
+  CHECK(e->stats().allocated_bytes < o.map_size_initial / 4);
+  CHECK(e->stats().disk_full_refusals == 0);
+}
+
+TEST_CASE("a small map is allocated whole and preallocation 0 allocates nothing", "[storage][env][space]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp / "small");
+  o.map_size_initial = 1ull << 20;
+  o.map_size_max = 4ull << 20;
+  {
+    auto e = test::open_env(o);
+    REQUIRE(!write_blobs(*e, 0, 10, 1024));
+    CHECK(e->stats().allocated_bytes == 1ull << 20);
+    REQUIRE(!write_blobs(*e, 10, 200, 8 * 1024));  // grows the map to 2 then 4 MiB
+    CHECK(e->stats().map_size_bytes == 4ull << 20);
+    CHECK(e->stats().allocated_bytes == 4ull << 20);
+    CHECK(on_disk(tmp / "small/data.mdb") >= 4ull << 20);
+  }
+  auto off = test::options_for(tmp / "off");
+  off.preallocate_ahead = 0;
+  off.map_size_initial = 64ull << 20;
+  auto e = test::open_env(off);
+  REQUIRE(!write_blobs(*e, 0, 10, 1024));
+  CHECK(e->stats().allocated_bytes == 0);
+  CHECK(on_disk(tmp / "off/data.mdb") < 1ull << 20);  // sparse: only the written pages
+}
+
+TEST_CASE("check_readers clears the slot of a process killed while it held a read transaction",
+          "[storage][env][readers]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!write_blobs(*e, 0, 1, 16));
+  CHECK(e->check_readers() == 0);
+  const auto before = e->stats();
+
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child: its own handle on the same files, one read transaction, then it
+    // waits to be killed (at most 30 s).
+    ::close(ready[0]);
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    MDB_stat st{};
+    if (mdb_env_create(&env) != 0 || mdb_env_open(env, tmp.path().c_str(), MDB_RDONLY, 0600) != 0 ||
+        mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != 0 || mdb_stat(txn, 1, &st) != 0)
+      ::_exit(1);
+    char c = 'r';
+    if (::write(ready[1], &c, 1) != 1)
+      ::_exit(1);
+    ::sleep(30);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  const bool child_ready = ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  const auto held = e->stats();
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(child_ready);
+  CHECK(held.readers_in_use == before.readers_in_use + 1);
+
+  // The dead process's slot stays taken until a check clears it.
+  CHECK(e->stats().readers_in_use == before.readers_in_use + 1);
+  CHECK(e->check_readers() == 1);
+  const auto after = e->stats();
+  CHECK(after.readers_in_use == before.readers_in_use);
+  CHECK(after.readers_cleared == before.readers_cleared + 1);
+  CHECK(e->check_readers() == 0);
+  REQUIRE(!write_blobs(*e, 1, 1, 16));
+}
+
+}  // namespace
+}  // namespace nudge::storage

@@ -13,6 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace nudge::actors {
 
 journal::journal(storage::env& env, std::chrono::milliseconds dedupe_window)
@@ -93,6 +95,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
       sticky_.clear();
     }
   }
+  // An erasure frees space: it may use the map's reclaim reserve (storage/env.hpp).
+  const bool reclaims = std::any_of(batch.begin(), batch.end(), [](const write_record& r) { return r.erase != nullptr; });
   if (!ec) ec = env_.commit([&](storage::write_txn& txn) {
     for (auto& rec : batch) {
       if (rec.entry)
@@ -143,7 +147,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     // Old dedupe buckets are dropped whole, a bounded slice per commit.
     if (gc)
       storage::dedupe_table::drop_before(txn, now - dedupe_window_ - std::chrono::hours(24), 10000);
-  });
+  }, reclaims ? storage::env::commit_mode::reclaim : storage::env::commit_mode::normal);
   bool ok = !ec;
   commits_.fetch_add(1, std::memory_order_relaxed);
   records_.fetch_add(batch.size(), std::memory_order_relaxed);

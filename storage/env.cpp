@@ -1,7 +1,6 @@
 #include "storage/env.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,6 +67,17 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   o.map_size_initial = std::min(o.map_size_max, (o.map_size_initial + page - 1) / page * page);
   o.map_size_initial = std::max(o.map_size_initial, page);
 
+  if (o.preallocate_ahead > 0) {
+    // The lock file is a writable map too (the reader table, 32 KiB for 512 readers):
+    // its blocks are allocated once, past its end so that LMDB still sizes it. Only
+    // before mdb_env_open: closing any descriptor of the file later would drop the
+    // fcntl locks LMDB holds on it, and another process would reset the reader table.
+    int lock_fd = ::open((o.dir / "lock.mdb").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd >= 0) {
+      ::fallocate(lock_fd, FALLOC_FL_KEEP_SIZE, 0, 64 << 10);
+      ::close(lock_fd);
+    }
+  }
   int rc = mdb_env_create(&e->env_);
   if (rc == MDB_SUCCESS)
     rc = mdb_env_set_mapsize(e->env_, o.map_size_initial);
@@ -89,15 +99,6 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   e->page_size_ = page;
   e->note_used();
   e->preallocate_ = o.preallocate_ahead > 0 && mdb_env_get_fd(e->env_, &e->data_fd_) == MDB_SUCCESS;
-  if (e->preallocate_) {
-    // The lock file is a writable map too (the reader table): allocate it whole, once.
-    int lock_fd = ::open((o.dir / "lock.mdb").c_str(), O_RDWR | O_CLOEXEC);
-    struct stat st {};
-    if (lock_fd >= 0 && ::fstat(lock_fd, &st) == 0 && st.st_size > 0)
-      ::fallocate(lock_fd, 0, 0, st.st_size);
-    if (lock_fd >= 0)
-      ::close(lock_fd);
-  }
   e->next_housekeeping_ = std::chrono::steady_clock::now() + o.reader_check_interval;
 
   if ((ec = e->open_tables()))
@@ -210,7 +211,7 @@ read_txn env::read(std::error_code& ec) const {
   return read_txn(this, txn);
 }
 
-std::error_code env::grow_map(std::uint64_t new_size) {
+std::error_code env::resize_map(std::uint64_t new_size) {
   std::unique_lock lock(gate_mutex_);
   resizing_ = true;
   gate_cv_.wait(lock, [this] { return readers_ == 0; });
@@ -220,6 +221,9 @@ std::error_code env::grow_map(std::uint64_t new_size) {
     MDB_envinfo info{};
     mdb_env_info(env_, &info);
     map_size_.store(info.me_mapsize, std::memory_order_relaxed);
+    // A smaller map truncates the file (MDB_WRITEMAP): blocks past it are gone.
+    if (allocated_bytes_.load(std::memory_order_relaxed) > info.me_mapsize)
+      allocated_bytes_.store(info.me_mapsize, std::memory_order_relaxed);
   }
   resizing_ = false;
   lock.unlock();
@@ -305,7 +309,13 @@ env_stats env::stats() const {
   return s;
 }
 
-std::error_code env::commit(const std::function<void(write_txn&)>& apply) {
+std::uint64_t env::reclaim_reserve() const noexcept {
+  return std::clamp<std::uint64_t>(options_.map_size_max / 16, 4ull << 20, 1ull << 30);
+}
+
+std::error_code env::commit(const std::function<void(write_txn&)>& apply, commit_mode mode) {
+  const std::uint64_t limit =
+      options_.map_size_max + (mode == commit_mode::normal ? 0 : reclaim_reserve());
   for (;;) {
     // Before the transaction: nothing is written when the disk cannot hold it.
     if (auto ec = reserve_space())
@@ -314,7 +324,7 @@ std::error_code env::commit(const std::function<void(write_txn&)>& apply) {
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc == MDB_MAP_RESIZED) {
       // Another process grew the map: adopt its size and begin again.
-      if (auto ec = grow_map(0))
+      if (auto ec = resize_map(0))
         return ec;
       continue;
     }
@@ -340,15 +350,27 @@ std::error_code env::commit(const std::function<void(write_txn&)>& apply) {
 
     if (rc == MDB_MAP_FULL) {
       const std::uint64_t current = map_size();
-      if (current >= options_.map_size_max)
+      if (current >= limit)
         return errc::map_full;
-      if (auto ec = grow_map(std::min(current * 2, options_.map_size_max)))
+      if (auto ec = resize_map(std::min(current * 2, limit)))
         return ec;
       continue;  // run `apply` again from scratch in the larger map
     }
     if (rc != MDB_SUCCESS)
       return detail::from_mdb(rc);
     note_used();
+    if (mode == commit_mode::reclaim && map_size() > options_.map_size_max) {
+      // The pages this commit freed are reusable only from the second transaction
+      // after it (LMDB keeps the previous snapshot intact), and a full map lets no
+      // ordinary one through: one more small commit, still in the reserve, makes them
+      // reusable. Then the map goes back to map_size_max, or to the used end when
+      // that is further (LMDB never maps less than its used pages).
+      if (auto ec = commit([this](write_txn& tx) { detail::put(tx, meta_, "storage.reclaimed", "1"); },
+                           commit_mode::reclaim_step))
+        return ec;
+      if (auto ec = resize_map(std::max(options_.map_size_max, used_bytes_.load(std::memory_order_relaxed))))
+        return ec;
+    }
     if (options_.sync_each_commit)
       return sync();
     return {};

@@ -57,6 +57,21 @@ class env {
   read_txn read() const;
   read_txn read(std::error_code& ec) const;
 
+  /// How far a commit may grow the map.
+  enum class commit_mode {
+    normal,   ///< up to map_size_max
+    /// A commit that frees space (erasures): deleting needs new pages first (copy on
+    /// write), so a full map could never be emptied. It may grow the map up to
+    /// map_size_max + reclaim_reserve(); afterwards the map shrinks back as far as
+    /// its used pages allow, and later commits reuse the freed pages.
+    reclaim,
+    reclaim_step,  ///< internal: the second commit of a reclaim (see env.cpp)
+  };
+
+  /// Room past map_size_max for reclaiming commits: map_size_max / 16, clamped to
+  /// [4 MiB, 1 GiB].
+  std::uint64_t reclaim_reserve() const noexcept;
+
   /// Runs `apply` inside ONE write transaction and commits it.
   /// On MDB_MAP_FULL: aborts, grows the map (doubling, capped at map_size_max; waits
   /// until no read_txn is open) and runs `apply` again from scratch, so `apply` must
@@ -71,7 +86,8 @@ class env {
   ///    the env stays usable and a later commit tries the allocation again.
   /// The caller keeps the other failures sticky (the writer refuses further writes).
   /// Writer thread only; never while this thread holds a read_txn.
-  std::error_code commit(const std::function<void(write_txn&)>& apply);
+  std::error_code commit(const std::function<void(write_txn&)>& apply,
+                         commit_mode mode = commit_mode::normal);
 
   /// Flushes committed data to disk (mdb_env_sync force). Writer thread, or after it
   /// stopped. io_error on failure.
@@ -140,7 +156,7 @@ class env {
   explicit env(const env_options& options) : options_(options) {}
 
   std::error_code open_tables();
-  std::error_code grow_map(std::uint64_t new_size);
+  std::error_code resize_map(std::uint64_t new_size);
   std::error_code reserve_space();
   void note_used() noexcept;
   void enter_reader() const;

@@ -511,6 +511,10 @@ void sync_shim::fail_writes(int err) const {
   std::ofstream(control_) << "write 1 1000000000 " << err << "\n";
 }
 
+void sync_shim::fail_allocs(int err) const {
+  std::ofstream(control_) << "alloc 1 1000000000 " << err << "\n";
+}
+
 void sync_shim::clear() const {
   std::ofstream(control_).flush();
 }

@@ -1,14 +1,17 @@
 // An LD_PRELOAD shim for durability tests: wraps msync/fsync/fdatasync and
-// write/pwrite/pwrite64, counts them, logs them and fails them on request.
+// write/pwrite/pwrite64 and fallocate/posix_fallocate, counts them, logs them and
+// fails them on request.
 //
 //   NUDGE_SHIM_LOG=FILE      every sync call appends "S N CALL RESULT" (N counts sync
 //                            calls from 1, process-wide), written before the call
 //                            returns, so a line precedes whatever the caller does next;
 //                            every write to a file under NUDGE_SHIM_PATH appends
-//                            "W N CALL RESULT"
+//                            "W N CALL RESULT", and every fallocate of one
+//                            "A N CALL RESULT"
 //   NUDGE_SHIM_PATH=PATH     writes counted (and failed) are those to files whose path starts with PATH
 //   NUDGE_SHIM_CONTROL=FILE  re-read at every call: lines "sync FROM TO ERRNO" and
-//                            "write FROM TO ERRNO" make calls numbered FROM <= N < TO
+//                            "write FROM TO ERRNO" (and "alloc FROM TO ERRNO" for
+//                            fallocate) make calls numbered FROM <= N < TO
 //                            fail with ERRNO (e.g. 5 EIO, 28 ENOSPC) without running
 //
 // Only the test's server loads it; nothing in the service knows about it.
@@ -28,6 +31,7 @@ namespace {
 
 std::atomic<long> sync_calls{0};
 std::atomic<long> write_calls{0};
+std::atomic<long> alloc_calls{0};
 
 template <class F>
 F next(const char* name) {
@@ -117,9 +121,45 @@ ssize_t on_write(int fd, const char* name, Call call) {
   return rc;
 }
 
+/// fallocate reports failure through its return value and errno; posix_fallocate
+/// returns the error number instead (`posix` true).
+template <class Call>
+int on_alloc(int fd, const char* name, bool posix, Call call) {
+  if (!watched(fd))
+    return call();
+  long n = ++alloc_calls;
+  int err = injected("alloc", n);
+  int rc = err ? (posix ? err : -1) : call();
+  int saved = err ? err : posix ? rc : rc == 0 ? 0 : errno;
+  log_line("A", n, name, saved);
+  if (!posix)
+    errno = saved;
+  return rc;
+}
+
 }  // namespace
 
 extern "C" {
+
+int fallocate(int fd, int mode, off_t offset, off_t len) {
+  static auto real = next<int (*)(int, int, off_t, off_t)>("fallocate");
+  return on_alloc(fd, "fallocate", false, [&] { return real(fd, mode, offset, len); });
+}
+
+int fallocate64(int fd, int mode, off64_t offset, off64_t len) {
+  static auto real = next<int (*)(int, int, off64_t, off64_t)>("fallocate64");
+  return on_alloc(fd, "fallocate64", false, [&] { return real(fd, mode, offset, len); });
+}
+
+int posix_fallocate(int fd, off_t offset, off_t len) {
+  static auto real = next<int (*)(int, off_t, off_t)>("posix_fallocate");
+  return on_alloc(fd, "posix_fallocate", true, [&] { return real(fd, offset, len); });
+}
+
+int posix_fallocate64(int fd, off64_t offset, off64_t len) {
+  static auto real = next<int (*)(int, off64_t, off64_t)>("posix_fallocate64");
+  return on_alloc(fd, "posix_fallocate64", true, [&] { return real(fd, offset, len); });
+}
 
 int msync(void* addr, size_t length, int flags) {
   static auto real = next<int (*)(void*, size_t, int)>("msync");

@@ -78,6 +78,43 @@ TEST_CASE("a small map is allocated whole and preallocation 0 allocates nothing"
   CHECK(on_disk(tmp / "off/data.mdb") < 1ull << 20);  // sparse: only the written pages
 }
 
+TEST_CASE("a full map is emptied by a reclaiming commit, and then takes ordinary commits again",
+          "[storage][env][space]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_initial = 1ull << 20;
+  o.map_size_max = 4ull << 20;
+  auto e = test::open_env(o);
+  // Fill with small records spread over many pages, as dedupe entries are.
+  int n = 0;
+  std::error_code ec;
+  while (!ec && n < 100000) {
+    ec = write_blobs(*e, n, 200, 300);
+    n += 200;
+  }
+  REQUIRE(ec == errc::map_full);
+  const auto erase_every_other = [&](env::commit_mode mode) {
+    return e->commit(
+        [&](write_txn& tx) {
+          for (int i = 0; i < n; i += 2)
+            meta_table::erase(tx, "blob-" + std::to_string(i));
+        },
+        mode);
+  };
+  // Deleting needs fresh pages first (copy on write): an ordinary commit cannot.
+  CHECK(erase_every_other(env::commit_mode::normal) == errc::map_full);
+  REQUIRE(!erase_every_other(env::commit_mode::reclaim));
+  CHECK(e->map_size() >= o.map_size_max);
+  CHECK(e->map_size() <= o.map_size_max + e->reclaim_reserve());
+  CHECK(e->map_size() == std::max<std::uint64_t>(o.map_size_max, e->stats().map_used_bytes));
+  // The freed pages take new writes, within map_size_max again.
+  REQUIRE(!write_blobs(*e, n, 200, 300));
+  auto tx = e->read();
+  CHECK(meta_table::get(tx, "blob-1").has_value());
+  CHECK_FALSE(meta_table::get(tx, "blob-2").has_value());
+  CHECK(meta_table::get(tx, "blob-" + std::to_string(n + 199)).has_value());
+}
+
 TEST_CASE("check_readers clears the slot of a process killed while it held a read transaction",
           "[storage][env][readers]") {
   test::temp_dir tmp;

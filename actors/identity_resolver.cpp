@@ -41,17 +41,35 @@ std::string identity_resolver::canonical_locked(storage::read_txn& tx, std::stri
   return id;
 }
 
+namespace {
+constexpr std::size_t settled_cache_max = 1 << 18;
+}
+
 std::optional<std::string> identity_resolver::owner_locked(storage::read_txn& tx, const policies::identity& id) {
+  if (const auto g = generation(); g != settled_generation_) {
+    settled_.clear();
+    settled_generation_ = g;
+  }
   std::optional<std::string> owner;
-  if (auto it = links_.find(key(id)); it != links_.end()) {
+  auto k = key(id);
+  if (auto it = links_.find(k); it != links_.end()) {
     owner = canonical_locked(tx, it->second.profile_id);
+  } else if (auto hit = settled_.find(k); hit != settled_.end()) {
+    owner = hit->second;
   } else {
     std::error_code ec;
     auto pid = storage::identity_table::get(tx, id, ec);
     if (ec)
       spdlog::error("identity resolver: index read failed: {}", ec.message());
-    if (pid)
+    if (pid) {
       owner = canonical_locked(tx, *pid);
+      // A pending alias (a merge not yet committed) may have shaped the answer.
+      if (!ec && aliases_.empty()) {
+        if (settled_.size() >= settled_cache_max)
+          settled_.clear();
+        settled_.emplace(std::move(k), *owner);
+      }
+    }
   }
   if (owner && !erased_.empty() && erased_.count(*owner) > 0)
     return std::nullopt;  // being (or was) erased: the identity is free
@@ -193,6 +211,8 @@ void identity_resolver::settled(std::uint64_t ticket) {
   for (const auto& a : it->second.aliases)
     if (auto l = aliases_.find(a); l != aliases_.end() && l->second.ticket == ticket)
       aliases_.erase(l);
+  if (!it->second.aliases.empty())
+    settled_.clear();  // the merge committed (answers move) or failed (they stay): look again
   for (const auto& p : it->second.members)
     if (auto m = members_.find(p); m != members_.end()) {
       std::erase_if(m->second, [ticket](const pending_member& pm) { return pm.ticket == ticket; });

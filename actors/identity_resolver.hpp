@@ -118,6 +118,11 @@ private:
   std::unordered_map<std::string, pending_alias> aliases_;
   std::unordered_map<std::uint64_t, reservation> tickets_;
   std::unordered_set<std::string> erased_;  ///< profiles erased in this process
+  /// Settled answers of the index (identity key → canonical profile), so that a known
+  /// identity costs no LMDB read. Valid for one generation: every merge and erasure
+  /// clears it. Only answers that no pending entry shaped are kept; bounded.
+  std::unordered_map<std::string, std::string> settled_;
+  std::uint64_t settled_generation_ = 0;
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<std::uint64_t> merges_{0};
   std::atomic<std::uint64_t> given_up_{0};

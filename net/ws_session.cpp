@@ -77,13 +77,17 @@ void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
   gw_.dispatch(std::move(env), &route_);
 }
 
-void ws_session::deliver(std::size_t, std::string bytes, int) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
-    --self->inflight_;
-    self->gw_.inflight.fetch_sub(1, std::memory_order_relaxed);
-    self->send(std::move(bytes));
-    self->do_read();
+void ws_session::deliver(std::size_t slot, std::string bytes, int status) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), slot, bytes = std::move(bytes), status]() mutable {
+    self->deliver_here(slot, std::move(bytes), status);
   });
+}
+
+void ws_session::deliver_here(std::size_t, std::string bytes, int) {
+  --inflight_;
+  gw_.inflight.fetch_sub(1, std::memory_order_relaxed);
+  send(std::move(bytes));
+  do_read();
 }
 
 void ws_session::push(std::string json) {

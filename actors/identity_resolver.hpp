@@ -10,6 +10,7 @@
 #pragma once
 
 #include "policies/profile.hpp"
+#include "storage/read_txn.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -23,7 +24,6 @@
 
 namespace nudge::storage {
 class env;
-class read_txn;
 }
 
 namespace nudge::actors {
@@ -101,11 +101,21 @@ private:
     std::vector<std::string> aliases;  ///< merged ids in aliases_
   };
 
+  /// A read transaction opened on first use: an answer from memory needs none.
+  class lazy_read {
+  public:
+    explicit lazy_read(storage::env& env) : env_(env) {}
+    storage::read_txn& operator*();
+  private:
+    storage::env& env_;
+    std::optional<storage::read_txn> txn_;
+  };
+
   static std::string key(const policies::identity& id) { return id.type + '\0' + id.value; }
-  std::optional<std::string> owner_locked(storage::read_txn& tx, const policies::identity& id);
-  std::string canonical_locked(storage::read_txn& tx, std::string_view profile_id);
-  std::vector<policies::identity> members_locked(storage::read_txn& tx, const std::string& profile_id);
-  bool over_limit_locked(storage::read_txn& tx, const std::vector<std::string>& profiles,
+  std::optional<std::string> owner_locked(lazy_read& tx, const policies::identity& id);
+  std::string canonical_locked(lazy_read& tx, std::string_view profile_id);
+  std::vector<policies::identity> members_locked(lazy_read& tx, const std::string& profile_id);
+  bool over_limit_locked(lazy_read& tx, const std::vector<std::string>& profiles,
                          const std::vector<policies::identity>& ids);
   std::uint32_t limit_of(std::string_view type) const;
 

@@ -148,12 +148,15 @@ std::optional<timestamp> parse_rfc3339(std::string_view s) {
 // (a reused rapidjson::Document keeps every earlier parse's values in its pool until
 // it is destroyed). A larger message spills into chunks that the next reset frees.
 struct decoder::impl {
+  // Measured: a retail event of ~250 bytes takes ~450 bytes of values and ~830 of
+  // parse stacks (the document's and the reader's).
   using pool = rapidjson::MemoryPoolAllocator<>;
-  alignas(8) char value_arena[2048];
-  alignas(8) char stack_arena[512];
-  pool values{value_arena, sizeof value_arena};
-  pool stack{stack_arena, sizeof stack_arena};
-  rapidjson::GenericDocument<rapidjson::UTF8<>, pool, pool> doc{&values, sizeof stack_arena, &stack};
+  static constexpr std::size_t spill_chunk = 4096;
+  alignas(8) char value_arena[1024];
+  alignas(8) char stack_arena[2048];
+  pool values{value_arena, sizeof value_arena, spill_chunk};
+  pool stack{stack_arena, sizeof stack_arena, spill_chunk};
+  rapidjson::GenericDocument<rapidjson::UTF8<>, pool, pool> doc{&values, 256, &stack};
   std::string text;
 
   void reset() {

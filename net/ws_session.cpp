@@ -42,7 +42,7 @@ void ws_session::do_read() {
   if (closed_ || reading_ || inflight_ >= gw_.options().ws_max_inflight)
     return;
   reading_ = true;
-  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  ws_.async_read(buffer_, in_arena(arena_, beast::bind_front_handler(&ws_session::on_read, shared_from_this())));
 }
 
 void ws_session::on_read(beast::error_code ec, std::size_t n) {
@@ -114,7 +114,7 @@ void ws_session::do_write() {
   // A JSON reply starts with '{'; a MessagePack map never does (0x7b is a fixint).
   const auto& front = queue_.front();
   ws_.text(!front.empty() && front[0] == '{');
-  ws_.async_write(asio::buffer(front), beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  ws_.async_write(asio::buffer(front), in_arena(arena_, beast::bind_front_handler(&ws_session::on_write, shared_from_this())));
 }
 
 void ws_session::on_write(beast::error_code ec, std::size_t) {

@@ -56,7 +56,6 @@ struct profile_actor_state {
 
   context* ctx = nullptr;
   policies::profile_state profile;
-  policies::profile_state blank;  ///< what decisions see without `personalization`
   std::uint64_t seq = 0;
   std::uint64_t snapshot_seq = 0;
   bool loaded_ok = true;
@@ -85,7 +84,6 @@ using self_ptr = caf::stateful_actor<profile_actor_state>*;
 void load(profile_actor_state& st, const std::string& id) {
   st.profile = {};
   st.profile.id = id;
-  st.blank.id = id;
   st.seq = st.snapshot_seq = 0;
   std::error_code ec;
   auto txn = st.ctx->env->read();
@@ -119,6 +117,16 @@ void load(profile_actor_state& st, const std::string& id) {
 rapidjson::StringBuffer& reply_buffer() {
   thread_local rapidjson::StringBuffer buf;
   return buf;
+}
+
+/// What a decision sees: the profile, or without `personalization` a blank one, made
+/// only then (an empty profile_state still allocates its deques).
+const policies::profile_state* decision_view(const profile_actor_state& st, bool personal,
+                                             std::optional<policies::profile_state>& blank) {
+  if (personal)
+    return &st.profile;
+  blank.emplace().id = st.profile.id;
+  return &*blank;
 }
 
 /// Drops the remembered replies whose records are committed.
@@ -302,7 +310,8 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     bool personal = consent_granted(st.profile, ctx->options, "personalization", now);
     auto counters = ctx->counters->view(pol);
     policies::decide_request req;
-    req.profile = personal ? &st.profile : &st.blank;
+    std::optional<policies::profile_state> blank;
+    req.profile = decision_view(st, personal, blank);
     req.current = &current;
     req.channel = channel;
     req.now = now;
@@ -758,7 +767,8 @@ void handle(self_ptr self, envelope_ptr env) {
     auto bits = consent_bits(st.profile, opt, now);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
     policies::decide_request req;
-    req.profile = personal ? &st.profile : &st.blank;
+    std::optional<policies::profile_state> blank;
+    req.profile = decision_view(st, personal, blank);
     req.current = current ? &*current : nullptr;
     req.channel = m.channel;
     req.placement = m.placement;
@@ -880,7 +890,6 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
   if (parked) {
     // Journal entries behind this snapshot may still be pending: start from it.
     self->state.profile = parked->state;
-    self->state.blank.id = id;
     self->state.seq = self->state.snapshot_seq = parked->seq;
   } else {
     load(self->state, id);

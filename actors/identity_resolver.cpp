@@ -13,6 +13,12 @@
 
 namespace nudge::actors {
 
+storage::read_txn& identity_resolver::lazy_read::operator*() {
+  if (!txn_)
+    txn_.emplace(env_.read());
+  return *txn_;
+}
+
 identity_resolver::identity_resolver(storage::env& env, std::vector<identity_limit> limits)
     : env_(env), limits_(std::move(limits)) {}
 
@@ -23,7 +29,7 @@ std::uint32_t identity_resolver::limit_of(std::string_view type) const {
   return 1;
 }
 
-std::string identity_resolver::canonical_locked(storage::read_txn& tx, std::string_view profile_id) {
+std::string identity_resolver::canonical_locked(lazy_read& tx, std::string_view profile_id) {
   std::string id(profile_id);
   for (int hops = 0; hops < 64; ++hops) {
     if (auto it = aliases_.find(id); it != aliases_.end()) {
@@ -31,7 +37,7 @@ std::string identity_resolver::canonical_locked(storage::read_txn& tx, std::stri
       continue;
     }
     std::error_code ec;
-    auto next = storage::alias_table::get(tx, id, ec);
+    auto next = storage::alias_table::get(*tx, id, ec);
     if (ec)
       spdlog::error("identity resolver: alias read failed: {}", ec.message());
     if (!next)
@@ -41,26 +47,44 @@ std::string identity_resolver::canonical_locked(storage::read_txn& tx, std::stri
   return id;
 }
 
-std::optional<std::string> identity_resolver::owner_locked(storage::read_txn& tx, const policies::identity& id) {
+namespace {
+constexpr std::size_t settled_cache_max = 1 << 18;
+}
+
+std::optional<std::string> identity_resolver::owner_locked(lazy_read& tx, const policies::identity& id) {
+  if (const auto g = generation(); g != settled_generation_) {
+    settled_.clear();
+    settled_generation_ = g;
+  }
   std::optional<std::string> owner;
-  if (auto it = links_.find(key(id)); it != links_.end()) {
+  auto k = key(id);
+  if (auto it = links_.find(k); it != links_.end()) {
     owner = canonical_locked(tx, it->second.profile_id);
+  } else if (auto hit = settled_.find(k); hit != settled_.end()) {
+    owner = hit->second;
   } else {
     std::error_code ec;
-    auto pid = storage::identity_table::get(tx, id, ec);
+    auto pid = storage::identity_table::get(*tx, id, ec);
     if (ec)
       spdlog::error("identity resolver: index read failed: {}", ec.message());
-    if (pid)
+    if (pid) {
       owner = canonical_locked(tx, *pid);
+      // A pending alias (a merge not yet committed) may have shaped the answer.
+      if (!ec && aliases_.empty()) {
+        if (settled_.size() >= settled_cache_max)
+          settled_.clear();
+        settled_.emplace(std::move(k), *owner);
+      }
+    }
   }
   if (owner && !erased_.empty() && erased_.count(*owner) > 0)
     return std::nullopt;  // being (or was) erased: the identity is free
   return owner;
 }
 
-std::vector<policies::identity> identity_resolver::members_locked(storage::read_txn& tx, const std::string& profile_id) {
+std::vector<policies::identity> identity_resolver::members_locked(lazy_read& tx, const std::string& profile_id) {
   std::error_code ec;
-  auto out = storage::identity_table::members(tx, profile_id, ec);
+  auto out = storage::identity_table::members(*tx, profile_id, ec);
   if (ec)
     spdlog::error("identity resolver: members read failed: {}", ec.message());
   if (auto it = members_.find(profile_id); it != members_.end())
@@ -70,7 +94,7 @@ std::vector<policies::identity> identity_resolver::members_locked(storage::read_
   return out;
 }
 
-bool identity_resolver::over_limit_locked(storage::read_txn& tx, const std::vector<std::string>& profiles,
+bool identity_resolver::over_limit_locked(lazy_read& tx, const std::vector<std::string>& profiles,
                                           const std::vector<policies::identity>& ids) {
   std::map<std::string_view, std::set<std::string_view>> values;
   std::vector<std::vector<policies::identity>> held;  // keeps the views alive
@@ -89,7 +113,7 @@ bool identity_resolver::over_limit_locked(storage::read_txn& tx, const std::vect
 identity_resolver::result identity_resolver::resolve(std::vector<policies::identity> ids) {
   result out;
   std::lock_guard<std::mutex> guard(mtx_);
-  auto tx = env_.read();
+  lazy_read tx(env_);
   std::vector<std::optional<std::string>> owners;
   std::vector<std::string> profiles;
   // Steps 1 and 2: look up; while the union would break a limit, give up the
@@ -154,13 +178,13 @@ identity_resolver::result identity_resolver::resolve(std::vector<policies::ident
 
 std::optional<std::string> identity_resolver::find(const policies::identity& id) {
   std::lock_guard<std::mutex> guard(mtx_);
-  auto tx = env_.read();
+  lazy_read tx(env_);
   return owner_locked(tx, id);
 }
 
 std::string identity_resolver::canonical(std::string_view profile_id) {
   std::lock_guard<std::mutex> guard(mtx_);
-  auto tx = env_.read();
+  lazy_read tx(env_);
   return canonical_locked(tx, profile_id);
 }
 
@@ -193,6 +217,8 @@ void identity_resolver::settled(std::uint64_t ticket) {
   for (const auto& a : it->second.aliases)
     if (auto l = aliases_.find(a); l != aliases_.end() && l->second.ticket == ticket)
       aliases_.erase(l);
+  if (!it->second.aliases.empty())
+    settled_.clear();  // the merge committed (answers move) or failed (they stay): look again
   for (const auto& p : it->second.members)
     if (auto m = members_.find(p); m != members_.end()) {
       std::erase_if(m->second, [ticket](const pending_member& pm) { return pm.ticket == ticket; });

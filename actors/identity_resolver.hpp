@@ -10,6 +10,7 @@
 #pragma once
 
 #include "policies/profile.hpp"
+#include "storage/read_txn.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -23,7 +24,6 @@
 
 namespace nudge::storage {
 class env;
-class read_txn;
 }
 
 namespace nudge::actors {
@@ -101,11 +101,21 @@ private:
     std::vector<std::string> aliases;  ///< merged ids in aliases_
   };
 
+  /// A read transaction opened on first use: an answer from memory needs none.
+  class lazy_read {
+  public:
+    explicit lazy_read(storage::env& env) : env_(env) {}
+    storage::read_txn& operator*();
+  private:
+    storage::env& env_;
+    std::optional<storage::read_txn> txn_;
+  };
+
   static std::string key(const policies::identity& id) { return id.type + '\0' + id.value; }
-  std::optional<std::string> owner_locked(storage::read_txn& tx, const policies::identity& id);
-  std::string canonical_locked(storage::read_txn& tx, std::string_view profile_id);
-  std::vector<policies::identity> members_locked(storage::read_txn& tx, const std::string& profile_id);
-  bool over_limit_locked(storage::read_txn& tx, const std::vector<std::string>& profiles,
+  std::optional<std::string> owner_locked(lazy_read& tx, const policies::identity& id);
+  std::string canonical_locked(lazy_read& tx, std::string_view profile_id);
+  std::vector<policies::identity> members_locked(lazy_read& tx, const std::string& profile_id);
+  bool over_limit_locked(lazy_read& tx, const std::vector<std::string>& profiles,
                          const std::vector<policies::identity>& ids);
   std::uint32_t limit_of(std::string_view type) const;
 
@@ -118,6 +128,11 @@ private:
   std::unordered_map<std::string, pending_alias> aliases_;
   std::unordered_map<std::uint64_t, reservation> tickets_;
   std::unordered_set<std::string> erased_;  ///< profiles erased in this process
+  /// Settled answers of the index (identity key → canonical profile), so that a known
+  /// identity costs no LMDB read. Valid for one generation: every merge and erasure
+  /// clears it. Only answers that no pending entry shaped are kept; bounded.
+  std::unordered_map<std::string, std::string> settled_;
+  std::uint64_t settled_generation_ = 0;
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<std::uint64_t> merges_{0};
   std::atomic<std::uint64_t> given_up_{0};

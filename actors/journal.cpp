@@ -151,21 +151,34 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   bool full = ec == storage::errc::map_full;
   if (!ok && !full)
     sticky_ = ec;
+  // Replies travel per lane, one hand-off per lane per commit (usually one lane: the
+  // gateway's I/O thread); sinks without a lane get theirs one by one.
+  reply_lane* lane = nullptr;
+  std::vector<reply_lane::item> laned;
   for (auto& rec : batch) {
     // on_done first: what it changes (an activated policy) holds before the reply.
     if (rec.on_done)
       rec.on_done(ok);
-    if (rec.sink) {
-      if (ok)
-        rec.sink->deliver(rec.slot, encode_for(rec.format, std::move(rec.reply)), 200);
-      else
-        rec.sink->deliver(rec.slot,
-                          encode_for(rec.format,
-                                     error_reply(rec.request_id, full ? "overloaded" : "internal",
-                                                 full ? "storage is full" : "storage commit failed")),
-                          full ? 503 : 500);
+    if (!rec.sink)
+      continue;
+    std::string bytes = ok ? encode_for(rec.format, std::move(rec.reply))
+                           : encode_for(rec.format, error_reply(rec.request_id, full ? "overloaded" : "internal",
+                                                                full ? "storage is full" : "storage commit failed"));
+    const int status = ok ? 200 : full ? 503 : 500;
+    auto* l = rec.sink->lane();
+    if (l && l != lane && !laned.empty()) {
+      lane->post(std::move(laned));
+      laned.clear();
+    }
+    if (l) {
+      lane = l;
+      laned.push_back({std::move(rec.sink), rec.slot, std::move(bytes), status});
+    } else {
+      rec.sink->deliver(rec.slot, std::move(bytes), status);
     }
   }
+  if (!laned.empty())
+    lane->post(std::move(laned));
 }
 
 }  // namespace nudge::actors

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nudge::actors {
@@ -17,6 +18,24 @@ namespace nudge::actors {
 /// `fire`: a schedule's timer came due (actors/timer_service); it has no sink.
 enum class message_kind { event, consent, feedback, decide, get_profile, export_profile, audit_profile, erase_profile, fire };
 enum class wire_format { json, msgpack };
+
+class reply_sink;
+
+/// A thread that many sinks deliver on (the gateway's one I/O thread). The journal
+/// hands it every reply of one commit at once: one cross-thread hand-off (and at most
+/// one wake-up) per commit instead of one per reply.
+class reply_lane {
+public:
+  struct item {
+    std::shared_ptr<reply_sink> sink;
+    std::size_t slot;
+    std::string bytes;
+    int status;
+  };
+  virtual ~reply_lane() = default;
+  /// Runs every item's sink->deliver_here() on the lane's thread, in order. Any thread.
+  virtual void post(std::vector<item> items) = 0;
+};
 
 /// Receives the encoded reply of one message. Implementations post to their own
 /// executor (a Beast strand); deliver() may be called from any thread, exactly once
@@ -27,6 +46,10 @@ public:
   /// `slot` is the position of the message in its HTTP batch (0 on a stream);
   /// `status` an HTTP status hint (200 for success).
   virtual void deliver(std::size_t slot, std::string bytes, int status) = 0;
+  /// The lane deliveries to this sink may travel in; null: deliver() one by one.
+  virtual reply_lane* lane() const noexcept { return nullptr; }
+  /// deliver(), called on the lane's thread.
+  virtual void deliver_here(std::size_t slot, std::string bytes, int status) { deliver(slot, std::move(bytes), status); }
   /// A live connection's channel, to which decisions arising without a request on it
   /// are pushed; empty for sinks that take no pushes (HTTP requests).
   virtual std::string_view push_channel() const noexcept { return {}; }

@@ -1,9 +1,10 @@
 #include "net/server.hpp"
 
 #include "net/beast.hpp"
-#include "net/gateway.hpp"
 #include "net/flex_stream.hpp"
+#include "net/gateway.hpp"
 #include "net/http_session.hpp"
+#include "net/io_lane.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
@@ -57,8 +58,10 @@ private:
 class listener : public std::enable_shared_from_this<listener> {
 public:
   /// `tls`: null for plain TCP; else every connection is TLS with this context.
-  listener(asio::io_context& ioc, gateway& gw, asio::ssl::context* tls)
-    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), gw_(gw), tls_(tls) {}
+  /// `strands`: each connection on its own strand (needed when several threads run
+  /// the io_context; one thread serialises everything by itself).
+  listener(asio::io_context& ioc, gateway& gw, asio::ssl::context* tls, bool strands)
+    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), gw_(gw), tls_(tls), strands_(strands) {}
 
   std::uint16_t open(const tcp::endpoint& ep, beast::error_code& ec) {
     acceptor_.open(ep.protocol(), ec);
@@ -83,7 +86,8 @@ public:
 
 private:
   void do_accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_), beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+    auto ex = strands_ ? asio::any_io_executor(asio::make_strand(ioc_)) : asio::any_io_executor(ioc_.get_executor());
+    acceptor_.async_accept(ex, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -111,15 +115,17 @@ private:
   tcp::acceptor acceptor_;
   gateway& gw_;
   asio::ssl::context* tls_;
+  bool strands_;
 };
 
 }  // namespace
 
 struct server::impl {
-  impl(gateway& gw, int threads) : gw(gw), ioc(threads), nthreads(threads) {}
+  impl(gateway& gw, int threads) : gw(gw), ioc(threads), nthreads(threads), lane(ioc) {}
   gateway& gw;
   asio::io_context ioc;
   int nthreads;
+  io_lane lane;
   std::shared_ptr<listener> lst;
   std::unique_ptr<asio::ssl::context> tls;
   std::vector<std::thread> threads;
@@ -155,7 +161,10 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port, std::er
       return 0;
     }
   }
-  impl_->lst = std::make_shared<listener>(impl_->ioc, impl_->gw, impl_->tls.get());
+  const bool one_thread = impl_->nthreads == 1;
+  impl_->lst = std::make_shared<listener>(impl_->ioc, impl_->gw, impl_->tls.get(), !one_thread);
+  if (one_thread)
+    impl_->gw.set_reply_lane(&impl_->lane);
   auto bound = impl_->lst->open(tcp::endpoint{addr, port}, bec);
   if (bec) {
     ec = bec;

@@ -42,7 +42,7 @@ void ws_session::do_read() {
   if (closed_ || reading_ || inflight_ >= gw_.options().ws_max_inflight)
     return;
   reading_ = true;
-  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  ws_.async_read(buffer_, in_arena(arena_, beast::bind_front_handler(&ws_session::on_read, shared_from_this())));
 }
 
 void ws_session::on_read(beast::error_code ec, std::size_t n) {
@@ -77,13 +77,17 @@ void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
   gw_.dispatch(std::move(env), &route_);
 }
 
-void ws_session::deliver(std::size_t, std::string bytes, int) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
-    --self->inflight_;
-    self->gw_.inflight.fetch_sub(1, std::memory_order_relaxed);
-    self->send(std::move(bytes));
-    self->do_read();
+void ws_session::deliver(std::size_t slot, std::string bytes, int status) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), slot, bytes = std::move(bytes), status]() mutable {
+    self->deliver_here(slot, std::move(bytes), status);
   });
+}
+
+void ws_session::deliver_here(std::size_t, std::string bytes, int) {
+  --inflight_;
+  gw_.inflight.fetch_sub(1, std::memory_order_relaxed);
+  send(std::move(bytes));
+  do_read();
 }
 
 void ws_session::push(std::string json) {
@@ -110,7 +114,7 @@ void ws_session::do_write() {
   // A JSON reply starts with '{'; a MessagePack map never does (0x7b is a fixint).
   const auto& front = queue_.front();
   ws_.text(!front.empty() && front[0] == '{');
-  ws_.async_write(asio::buffer(front), beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  ws_.async_write(asio::buffer(front), in_arena(arena_, beast::bind_front_handler(&ws_session::on_write, shared_from_this())));
 }
 
 void ws_session::on_write(beast::error_code ec, std::size_t) {

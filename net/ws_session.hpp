@@ -1,8 +1,10 @@
 // A WebSocket connection on GET /v1/stream (after the upgrade).
 //
-// Runs on its own strand. Reads one frame at a time into one reused buffer, decodes
-// it, answers bad messages at once and hands good ones to the gateway; replies come
-// back through deliver() (any thread) which posts onto the strand. One async_write
+// Runs on its executor (a strand when several threads serve). Reads one frame at a
+// time into one reused buffer, decodes it, answers bad messages at once and hands good
+// ones to the gateway; replies come back through deliver() (any thread), which posts
+// onto the executor, or in a batch through the gateway's reply lane (deliver_here() on
+// the I/O thread). Reads and writes allocate from a per-session arena. One async_write
 // in flight, a queue behind it bounded by ws_max_pending_bytes: a client that stops
 // reading is dropped once its unsent replies pass the bound. Reading pauses while
 // ws_max_inflight messages await replies. Frames over max_message_bytes close the
@@ -13,6 +15,7 @@
 #include "net/flex_websocket.hpp"
 #include "net/decoder.hpp"
 #include "net/gateway.hpp"
+#include "net/handler_arena.hpp"
 
 #include <deque>
 #include <memory>
@@ -31,6 +34,8 @@ public:
   void run(http::request<http::string_body> req);
 
   void deliver(std::size_t slot, std::string bytes, int status) override;
+  actors::reply_lane* lane() const noexcept override { return gw_.reply_lane(); }
+  void deliver_here(std::size_t slot, std::string bytes, int status) override;
   std::string_view push_channel() const noexcept override { return source_.channel; }
   void push(std::string json) override;
 
@@ -44,6 +49,7 @@ private:
   void on_write(beast::error_code ec, std::size_t n);
   void drop();
 
+  handler_arena arena_;  // before ws_: its operations' memory outlives the stream
   flex_websocket ws_;
   gateway& gw_;
   const stream_source& source_;

@@ -72,5 +72,32 @@ TEST_CASE("identities are ordered by priority, highest first", "[net][identity]"
   CHECK(msg.identities[2].type == "device_id");
 }
 
+TEST_CASE("one decoder reused across small, large and failing messages decodes each on its own", "[net]") {
+  auto opts = options_with_rules(nullptr);
+  decoder dec(opts);
+  decode_error err;
+  // Larger than the decoder's arena: its values spill into chunks that the next parse frees.
+  std::string big = R"({"type":"event","id":"big","name":"page_view","identities":{"user_id":"u-big"},"properties":{)";
+  for (int i = 0; i < 400; ++i)
+    big += (i ? ",\"" : "\"") + ("key_" + std::to_string(i)) + "\":\"value number " + std::to_string(i) + "\"";
+  big += "}}";
+  for (int round = 0; round < 200; ++round) {
+    actors::inbound small;
+    auto id = "e-" + std::to_string(round);
+    REQUIRE(dec.decode(R"({"type":"event","id":")" + id + R"(","name":"page_view","identities":{"user_id":"u-1"}})",
+                       actors::wire_format::json, web, small, err));
+    CHECK(small.id == id);
+    CHECK(small.properties.empty());
+    actors::inbound large;
+    REQUIRE(dec.decode(big, actors::wire_format::json, web, large, err));
+    CHECK(large.id == "big");
+    REQUIRE(large.properties.size() == 400);
+    CHECK(std::get<std::string>(large.properties[399].value) == "value number 399");
+    actors::inbound bad;
+    CHECK_FALSE(dec.decode(R"({"type":"event","id":"x",)", actors::wire_format::json, web, bad, err));
+    CHECK(err.code == "invalid_message");
+  }
+}
+
 }  // namespace
 }  // namespace nudge::net

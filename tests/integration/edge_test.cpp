@@ -52,6 +52,14 @@ std::string lower(std::string s) {
   return s;
 }
 
+/// What the server answers `request` on a new connection before closing it; "" when
+/// it has not closed it within 10 s.
+std::string answer_then_close(int port, const std::string& request) {
+  raw_conn c(port);
+  c.send(request);
+  return c.wait_closed(10s) ? c.received() : "";
+}
+
 std::string upgrade_request(const std::string& extra_headers) {
   return "GET /v1/stream?key=" + write_key +
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -105,40 +113,29 @@ TEST_CASE("slow-header, slow-body and stalled-upgrade clients are closed after h
 
 TEST_CASE("request headers or a request line over 16 KiB get 431 with a clear body", "[edge][integration][security]") {
   edge_server s("");
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   SECTION("a header just under the limit is served") {
-    raw_conn c(s.port());
-    REQUIRE(c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(15000, 'a') +
-                   "\r\nConnection: close\r\n\r\n"));
-    c.wait_closed(10s);
-    CHECK(c.received().rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(answer_then_close(s.port(), get + "X-Big: " + std::string(15000, 'a') + "\r\nConnection: close\r\n\r\n")
+            .rfind("HTTP/1.1 200", 0) == 0);
   }
   SECTION("one header of 20 KiB") {
-    raw_conn c(s.port());
-    c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
-    CHECK(c.wait_closed(10s));
-    CHECK(c.received().rfind("HTTP/1.1 431", 0) == 0);
-    CHECK(c.received().find(R"({"error":{"code":"too_large","message":"the request line and headers are over 16 KiB"}})") !=
+    auto got = answer_then_close(s.port(), get + "X-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+    CHECK(got.rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(got.find(R"({"error":{"code":"too_large","message":"the request line and headers are over 16 KiB"}})") !=
           std::string::npos);
-    CHECK(lower(c.received()).find("connection: close") != std::string::npos);
+    CHECK(lower(got).find("connection: close") != std::string::npos);
   }
   SECTION("many headers adding up past the limit") {
     std::string headers;
     for (int i = 0; i < 2000; ++i) headers += "X-H" + std::to_string(i) + ": value\r\n";
-    raw_conn c(s.port());
-    c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n");
-    CHECK(c.wait_closed(10s));
-    CHECK(c.received().rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(answer_then_close(s.port(), get + headers + "\r\n").rfind("HTTP/1.1 431", 0) == 0);
   }
   SECTION("a request line of 20 KiB, complete or never ended") {
-    raw_conn complete(s.port());
-    complete.send("GET /healthz?" + std::string(20000, 'q') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    CHECK(complete.wait_closed(10s));
-    CHECK(complete.received().rfind("HTTP/1.1 431", 0) == 0);
-    raw_conn endless(s.port());
-    endless.send("GET /" + std::string(20000, 'q'));
-    CHECK(endless.wait_closed(10s));
-    CHECK(endless.received().rfind("HTTP/1.1 431", 0) == 0);
-    CHECK(endless.received().find("too_large") != std::string::npos);
+    CHECK(answer_then_close(s.port(), "GET /healthz?" + std::string(20000, 'q') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .rfind("HTTP/1.1 431", 0) == 0);
+    auto got = answer_then_close(s.port(), "GET /" + std::string(20000, 'q'));
+    CHECK(got.rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(got.find("too_large") != std::string::npos);
   }
   CHECK(http_call(s.port(), "GET", "/healthz").status == 200);
 }
@@ -152,12 +149,10 @@ TEST_CASE("connections past max_connections get 503 overloaded; existing ones ke
     open.push_back(std::make_unique<ws_client>());
     REQUIRE(open.back()->connect(s.port(), "?key=" + write_key) == 101);
   }
-  raw_conn extra(s.port());
-  extra.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  CHECK(extra.wait_closed(10s));
-  CHECK(extra.received().rfind("HTTP/1.1 503", 0) == 0);
-  CHECK(extra.received().find(R"("code":"overloaded")") != std::string::npos);
-  CHECK(extra.received().find("max_connections") != std::string::npos);
+  auto extra = answer_then_close(s.port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  CHECK(extra.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(extra.find(R"("code":"overloaded")") != std::string::npos);
+  CHECK(extra.find("max_connections") != std::string::npos);
   ws_client refused;
   CHECK(refused.connect(s.port(), "?key=" + write_key) == 503);
   CHECK(http_call(s.port(), "GET", "/healthz").status == 503);

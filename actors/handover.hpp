@@ -7,7 +7,7 @@
 #include "policies/profile.hpp"
 
 #include <cstddef>
-#include <deque>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,11 +21,14 @@ struct recent_reply {
   std::size_t hash = 0;
   std::string key;
   std::string reply;
+  /// The record's sequence number: once the journal has committed it, the dedupe
+  /// table answers for it and the entry leaves memory. Max: kept until evicted.
+  std::uint64_t seq = ~std::uint64_t{0};
 };
 
 struct handover {
   policies::profile_state state;
-  std::deque<recent_reply> recent;
+  std::vector<recent_reply> recent;
   std::vector<std::weak_ptr<reply_sink>> attached;
 };
 

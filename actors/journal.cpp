@@ -159,6 +159,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     // on_done first: what it changes (an activated policy) holds before the reply.
     if (rec.on_done)
       rec.on_done(ok);
+    if (ok && rec.committed)
+      rec.committed->store(rec.seq, std::memory_order_release);
     if (!rec.sink)
       continue;
     std::string bytes = ok ? encode_for(rec.format, std::move(rec.reply))

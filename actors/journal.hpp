@@ -69,6 +69,10 @@ struct write_record {
   std::string request_id;
   std::string reply;  ///< JSON; transcoded for MessagePack requests
   std::function<void(bool committed)> on_done;
+  /// After a successful commit the writer stores `seq` here (the owner's record of
+  /// what is durable; records of one owner commit in submit order).
+  std::shared_ptr<std::atomic<std::uint64_t>> committed;
+  std::uint64_t seq = 0;
 };
 
 struct journal_stats {

@@ -15,6 +15,7 @@
 #include "actors/suppression_list.hpp"
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
+#include "policies/splitmix64.hpp"
 #include "storage/audit_table.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/env.hpp"
@@ -31,7 +32,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <deque>
 #include <random>
 
 namespace nudge::actors {
@@ -62,15 +62,17 @@ struct profile_actor_state {
   bool loaded_ok = true;
   /// When the last message arrived; the idle check passivates after idle_passivate.
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
-  /// Replies of the latest messages (source \0 id → JSON), which also covers
-  /// messages applied but not yet committed.
-  std::deque<recent_reply> recent;
-  std::mt19937_64 rng{seed_source()};
+  /// Replies of messages applied but not yet committed (source \0 id → JSON), oldest
+  /// first; committed ones leave (the dedupe table answers for them), so an idle
+  /// profile holds none.
+  std::vector<recent_reply> recent;
+  /// The seq of the latest record the journal committed (stored by the writer).
+  std::shared_ptr<std::atomic<std::uint64_t>> committed = std::make_shared<std::atomic<std::uint64_t>>(0);
+  policies::splitmix64 rng{seed_source()};
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
   /// Set once a merge took this profile's state: what still reaches it goes there.
   std::string merged_into;
-  rapidjson::StringBuffer buf;
   /// Erased: what still reaches the actor is handed on (ctx->redispatch), then it quits.
   bool erased = false;
   /// The due time last written to the expiry index: {} unknown (after activation),
@@ -112,10 +114,28 @@ void load(profile_actor_state& st, const std::string& id) {
   st.loaded_ok = true;
 }
 
-void remember(profile_actor_state& st, std::size_t hash, std::string key, const std::string& reply) {
-  st.recent.push_back({hash, std::move(key), reply});
-  if (st.recent.size() > 32)
-    st.recent.pop_front();
+/// The replies' JSON is written here: one buffer per worker thread, not per profile
+/// (a handler never suspends between writing and copying it out).
+rapidjson::StringBuffer& reply_buffer() {
+  thread_local rapidjson::StringBuffer buf;
+  return buf;
+}
+
+/// Drops the remembered replies whose records are committed.
+void forget_committed(profile_actor_state& st) {
+  const auto done = st.committed->load(std::memory_order_acquire);
+  auto keep = std::find_if(st.recent.begin(), st.recent.end(), [done](const recent_reply& r) { return r.seq > done; });
+  st.recent.erase(st.recent.begin(), keep);
+}
+
+void remember(profile_actor_state& st, std::size_t hash, std::string key, const std::string& reply,
+              std::uint64_t seq = ~std::uint64_t{0}) {
+  forget_committed(st);
+  // Bounded even while commits lag (a failing disk): the oldest then fall back to the
+  // dedupe table, which holds them once they commit.
+  if (st.recent.size() >= 64)
+    st.recent.erase(st.recent.begin());
+  st.recent.push_back({hash, std::move(key), reply, seq});
 }
 
 std::string dedupe_key(const inbound& m) {
@@ -156,8 +176,9 @@ void settle_now(const profile_actor_state& st, const envelope& env) {
 
 void write_decision_reply(profile_actor_state& st, const inbound& m, const policies::policy& pol,
                           const policies::decision& d, const std::string& decision_id, bool push = false) {
-  st.buf.Clear();
-  json_writer w(st.buf);
+  auto& buf = reply_buffer();
+  buf.Clear();
+  json_writer w(buf);
   w.StartObject();
   w.Key("type"); w.String("decision");
   w.Key("id");
@@ -221,8 +242,9 @@ void write_decision_reply(profile_actor_state& st, const inbound& m, const polic
 }
 
 void write_ack(profile_actor_state& st, const inbound& m) {
-  st.buf.Clear();
-  json_writer w(st.buf);
+  auto& buf = reply_buffer();
+  buf.Clear();
+  json_writer w(buf);
   w.StartObject();
   w.Key("type"); w.String("ack");
   w.Key("id"); w.String(m.id);
@@ -299,7 +321,7 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     apply_decision(st.profile, rec, ctx->options);
     ctx->counters->decided(d.holdout);
     write_decision_reply(st, m, *pol, d, decision_id, true);
-    std::string json(st.buf.GetString(), st.buf.GetSize());
+    std::string json(reply_buffer().GetString(), reply_buffer().GetSize());
     storage::journal_entry entry;
     entry.seq = ++st.seq;
     entry.message_id = m.id + "#push:" + channel;
@@ -775,14 +797,14 @@ void handle(self_ptr self, envelope_ptr env) {
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
       std::memory_order_relaxed);
   } else if (m.admin) {
-    st.buf.Clear();
+    reply_buffer().Clear();
     for (char c : consent_state_json(st.profile, opt, now))
-      st.buf.Put(c);
+      reply_buffer().Put(c);
   } else {
     write_ack(st, m);
   }
-  reply.assign(st.buf.GetString(), st.buf.GetSize());
-  remember(st, key_hash, key, reply);
+  reply.assign(reply_buffer().GetString(), reply_buffer().GetSize());
+  remember(st, key_hash, key, reply, st.seq);
 
   write_record rec;
   rec.profile_id = st.profile.id;
@@ -806,6 +828,8 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.format = env->format;
   rec.request_id = m.id;
   rec.reply = std::move(reply);
+  rec.committed = st.committed;
+  rec.seq = st.seq;
   if (auto ticket = m.resolution_ticket; ticket != 0) {
     rec.on_done = [hook = ctx->on_resolution_settled, ticket, self_handle = caf::actor{self}](bool ok) {
       if (hook)
@@ -893,6 +917,9 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
         self->quit();
         return;
       }
+      forget_committed(self->state);
+      if (self->state.recent.empty())
+        self->state.recent.shrink_to_fit();
       auto idle_for = std::chrono::steady_clock::now() - self->state.last_active;
       if (idle_for >= ctx->options.idle_passivate) {
         if (passivate(self))

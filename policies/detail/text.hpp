@@ -2,6 +2,7 @@
 // policies, JSON pointer segments, and the stable hash used for the holdout group.
 #pragma once
 
+#include "policies/splitmix64.hpp"
 #include "policies/profile.hpp"
 
 #include <cstdint>
@@ -10,6 +11,9 @@
 #include <string_view>
 
 namespace nudge::policies::detail {
+
+using policies::splitmix64;
+
 
 /// Parses "<digits><unit>" with unit one of ms, s, m, h, d ("500ms", "7d").
 /// Returns nullopt for anything else, including values that would overflow.
@@ -79,23 +83,5 @@ inline double stable_unit(std::string_view a, std::string_view b) noexcept {
   feed(b);
   return static_cast<double>(h >> 11) * 0x1.0p-53;
 }
-
-/// splitmix64 as a UniformRandomBitGenerator: tiny state, cheap to seed per draw.
-class splitmix64 {
-public:
-  using result_type = std::uint64_t;
-  explicit splitmix64(std::uint64_t seed) noexcept : state_(seed) {}
-  static constexpr result_type min() noexcept { return 0; }
-  static constexpr result_type max() noexcept { return ~result_type{0}; }
-  result_type operator()() noexcept {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
-private:
-  std::uint64_t state_;
-};
 
 }  // namespace nudge::policies::detail

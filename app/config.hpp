@@ -50,6 +50,10 @@ struct server_config {
   std::chrono::milliseconds ws_idle_timeout = std::chrono::minutes{5};
   /// Unsent replies per connection, in bytes, before the connection is dropped.
   std::uint64_t ws_max_pending_bytes = 4194304;
+  /// An HTTP request (start line, headers and body), a TLS handshake and a WebSocket
+  /// upgrade answer must complete within this; a slower client is disconnected. Also
+  /// how long an idle keep-alive connection stays open.
+  std::chrono::milliseconds http_timeout = std::chrono::seconds{30};
   /// PEM files; both set: wss:// and https:// only. Both or neither.
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;

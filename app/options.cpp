@@ -20,6 +20,7 @@ net::gateway_options gateway_options_for(const config& cfg) {
   g.max_connections = cfg.server.max_connections;
   g.ws_idle_timeout = cfg.server.ws_idle_timeout;
   g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
+  g.http_timeout = cfg.server.http_timeout;
   g.admin_token = cfg.server.admin_token;
   g.tls_cert = cfg.server.tls_cert.string();
   g.tls_key = cfg.server.tls_key.string();

@@ -185,6 +185,10 @@ int serve(config cfg) {
   ctx.env = env.get();
   ctx.system = system.get();
   ctx.policy.set(compiled.compiled);
+  // spdlog's registry is a lazy static inside libspdlog: build it here, before the
+  // first thread, rather than on whichever thread logs first (ThreadSanitizer cannot
+  // see that library's init guard and reported it).
+  spdlog::default_logger_raw();
   actors::journal writer(*env, cfg.durability.dedupe_window);
   ctx.writer = &writer;
   actors::counter_store counters;

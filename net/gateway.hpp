@@ -79,6 +79,7 @@ public:
   std::atomic<bool> ready{false};
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> ws_dropped{0};
+  std::atomic<std::uint64_t> connections_refused{0};  ///< past max_connections
   std::atomic<std::int64_t> inflight{0};
 
 private:

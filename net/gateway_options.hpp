@@ -57,7 +57,9 @@ struct gateway_options {
   std::chrono::milliseconds ws_idle_timeout = std::chrono::minutes(5);
   std::size_t ws_max_pending_bytes = 4u << 20;
   std::size_t ws_max_inflight = 256;  ///< messages awaiting a reply before reads pause
-  std::chrono::seconds http_timeout{30};
+  /// Deadline of one HTTP request (read whole), a TLS handshake and a WebSocket
+  /// upgrade answer; also the idle time of a keep-alive connection.
+  std::chrono::milliseconds http_timeout = std::chrono::seconds(30);
   std::vector<identity_rule> identities;  ///< sorted by priority, highest first
   std::vector<stream_source> sources;
   std::vector<webhook_source> webhooks;

@@ -25,6 +25,9 @@ namespace {
 
 using response = http::response<http::string_body>;
 
+/// Start line plus headers of one request; past it: 431 and close.
+constexpr std::uint32_t header_limit_bytes = 16 * 1024;
+
 std::string_view target_path(std::string_view target) {
   auto q = target.find('?');
   return q == std::string_view::npos ? target : target.substr(0, q);
@@ -179,7 +182,7 @@ void http_session::on_handshake(beast::error_code ec) {
 void http_session::do_read() {
   parser_.emplace();
   parser_->body_limit(gw_.options().max_message_bytes);
-  parser_->header_limit(16 * 1024);
+  parser_->header_limit(header_limit_bytes);
   stream_.expires_after(gw_.options().http_timeout);
   stream_.async_read(buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
@@ -195,7 +198,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
   if (ec == http::error::header_limit) {
     keep_alive_ = false;
-    return write(error_response(11, http::status::request_header_fields_too_large, "too_large", "headers too large"));
+    return write(error_response(11, http::status::request_header_fields_too_large, "too_large",
+                                "the request line and headers are over 16 KiB"));
   }
   if (ec) {
     keep_alive_ = false;

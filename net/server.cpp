@@ -16,6 +16,45 @@ namespace nudge::net {
 
 namespace {
 
+/// A connection past max_connections on a plain port: answered 503 `overloaded` with
+/// Connection: close, then closed gracefully: the send side is shut and what the client
+/// had sent is read and discarded (at most 2 s), so that closing with its request
+/// unread does not reset the connection before the client has read the answer. Not
+/// counted in gateway::connections.
+class refusal : public std::enable_shared_from_this<refusal> {
+public:
+  explicit refusal(tcp::socket socket) : stream_(std::move(socket)) {}
+
+  void run() {
+    static const std::string body = R"j({"error":{"code":"overloaded","message":"too many connections (max_connections)"}})j";
+    static const std::string busy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: nudge\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    stream_.expires_after(std::chrono::seconds(2));
+    asio::async_write(stream_, asio::buffer(busy), beast::bind_front_handler(&refusal::on_write, shared_from_this()));
+  }
+
+private:
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec)
+      return;  // the stream closes with this object
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    do_drain();
+  }
+
+  void do_drain() {
+    stream_.async_read_some(asio::buffer(scratch_), beast::bind_front_handler(&refusal::on_drain, shared_from_this()));
+  }
+
+  void on_drain(beast::error_code ec, std::size_t) {
+    if (!ec)
+      do_drain();  // until the client's FIN, an error or the deadline
+  }
+
+  beast::tcp_stream stream_;
+  char scratch_[512];
+};
+
 class listener : public std::enable_shared_from_this<listener> {
 public:
   /// `tls`: null for plain TCP; else every connection is TLS with this context.
@@ -55,22 +94,18 @@ private:
     if (ec == asio::error::operation_aborted || !acceptor_.is_open())
       return;
     if (!ec) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       if (gw_.connections.load(std::memory_order_relaxed) >= gw_.options().max_connections) {
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        static const std::string busy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-          "Content-Length: 68\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections now\"}}";
-        if (!tls_)  // no plaintext answer on a TLS port: just close
-          asio::write(socket, asio::buffer(busy), ignored);
-        socket.close(ignored);
-      } else {
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
+        gw_.connections_refused.fetch_add(1, std::memory_order_relaxed);
         if (tls_)
-          std::make_shared<http_session>(flex_stream(flex_stream::tls_stream(std::move(socket), *tls_)), gw_)->run();
+          socket.close(ignored);  // no plaintext answer on a TLS port: just close
         else
-          std::make_shared<http_session>(flex_stream(beast::tcp_stream(std::move(socket))), gw_)->run();
+          std::make_shared<refusal>(std::move(socket))->run();
+      } else if (tls_) {
+        std::make_shared<http_session>(flex_stream(flex_stream::tls_stream(std::move(socket), *tls_)), gw_)->run();
+      } else {
+        std::make_shared<http_session>(flex_stream(beast::tcp_stream(std::move(socket))), gw_)->run();
       }
     }
     do_accept();

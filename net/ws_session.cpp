@@ -19,7 +19,7 @@ ws_session::~ws_session() {
 void ws_session::run(http::request<http::string_body> req) {
   ws_.tcp().expires_never();
   websocket::stream_base::timeout t;
-  t.handshake_timeout = std::chrono::seconds(30);
+  t.handshake_timeout = gw_.options().http_timeout;  // the upgrade answer and the close handshake
   t.idle_timeout = gw_.options().ws_idle_timeout;
   t.keep_alive_pings = true;  // ping at half the idle time; close when no answer
   ws_.set_option(t);

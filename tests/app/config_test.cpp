@@ -98,6 +98,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.server.max_connections == 10000);
   CHECK(cfg.server.ws_idle_timeout == 5min);
   CHECK(cfg.server.ws_max_pending_bytes == 4194304);
+  CHECK(cfg.server.http_timeout == 30s);
   CHECK(cfg.server.tls_cert.empty());
   CHECK(cfg.server.tls_key.empty());
   CHECK(cfg.durability.mode == durability_mode::process);
@@ -227,6 +228,7 @@ TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
   CHECK(cfg.server.max_connections == 10000);
   CHECK(cfg.server.ws_idle_timeout == 5min);
   CHECK(cfg.server.ws_max_pending_bytes == 4194304);
+  CHECK(cfg.server.http_timeout == 30s);
   CHECK(cfg.server.tls_cert.empty());
   CHECK(cfg.server.tls_key.empty());
   CHECK(cfg.durability.mode == durability_mode::process);
@@ -422,6 +424,9 @@ TEST_CASE("bad durations and sizes name the key and the value", "[config][app]")
         "nudge.toml: durability.dedupe_window: bad duration \"24 hours\"");
   CHECK(error_of("[server]\nws_idle_timeout = \"0s\"\n") ==
         "nudge.toml: server.ws_idle_timeout: must be greater than 0");
+  CHECK(error_of("[server]\nhttp_timeout = \"0s\"\n") ==
+        "nudge.toml: server.http_timeout: must be greater than 0");
+  CHECK(parsed("[server]\nhttp_timeout = \"1500ms\"\n").server.http_timeout == 1500ms);
   CHECK(parsed("[durability]\ndedupe_window = \"0s\"\n").durability.dedupe_window == 0ms);
   CHECK(error_of("[profiles]\nidle_passivate = \"-1m\"\n") ==
         "nudge.toml: profiles.idle_passivate: bad duration \"-1m\"");

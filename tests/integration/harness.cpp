@@ -10,9 +10,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -462,6 +465,29 @@ std::optional<std::string> ws_client::read(std::chrono::milliseconds timeout, bo
   return beast::buffers_to_string(impl_->buf.data());
 }
 
+bool ws_client::send_fragments(const std::vector<std::string>& parts, bool text, bool ping_between) {
+  auto& ws = impl_->ws;
+  ws.text(text);
+  ws.auto_fragment(false);
+  bool ok = true;
+  for (std::size_t i = 0; ok && i < parts.size(); ++i) {
+    if (ping_between && i > 0) {
+      bool done = false;
+      beast::error_code ec;
+      ws.async_ping({}, [&](beast::error_code e) { ec = e; done = true; });
+      ok = run_until(impl_->ioc, done, std::chrono::seconds(10)) && !ec;
+      if (!ok) break;
+    }
+    bool done = false;
+    beast::error_code ec;
+    ws.async_write_some(i + 1 == parts.size(), asio::buffer(parts[i]),
+                        [&](beast::error_code e, std::size_t) { ec = e; done = true; });
+    ok = run_until(impl_->ioc, done, std::chrono::seconds(10)) && !ec;
+  }
+  ws.auto_fragment(true);
+  return ok;
+}
+
 int ws_client::close_code() const {
   return static_cast<int>(impl_->ws.reason().code);
 }
@@ -473,6 +499,72 @@ void ws_client::close() {
   bool done = false;
   impl_->ws.async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
   run_until(impl_->ioc, done, std::chrono::seconds(2));
+}
+
+raw_conn::raw_conn(int port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0)
+    throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    throw std::runtime_error("connect to 127.0.0.1 failed");
+  }
+}
+
+raw_conn::~raw_conn() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+bool raw_conn::send(const std::string& bytes) {
+  std::size_t off = 0;
+  while (!closed_ && off < bytes.size()) {
+    pollfd pfd{fd_, POLLOUT, 0};
+    if (::poll(&pfd, 1, 10000) <= 0)
+      return false;
+    auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) {
+      closed_ = true;
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return !closed_;
+}
+
+bool raw_conn::read_some(int ms) {
+  if (closed_)
+    return false;
+  pollfd pfd{fd_, POLLIN, 0};
+  if (::poll(&pfd, 1, ms) <= 0)
+    return true;  // nothing yet
+  char chunk[4096];
+  auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+  if (n <= 0) {
+    closed_ = true;  // EOF, or a reset
+    return false;
+  }
+  received_.append(chunk, static_cast<std::size_t>(n));
+  return true;
+}
+
+bool raw_conn::read_until(const std::string& needle, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (received_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until)
+    if (!read_some(20))
+      break;
+  return received_.find(needle) != std::string::npos;
+}
+
+bool raw_conn::wait_closed(std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!closed_ && std::chrono::steady_clock::now() < until)
+    read_some(20);
+  return closed_;
 }
 
 rapidjson::Document parse(const std::string& json) {

@@ -75,6 +75,10 @@ public:
   /// status of the refused upgrade (or 0 on a transport error).
   int connect(int port, const std::string& query, const std::vector<std::pair<std::string, std::string>>& headers = {});
   bool send(const std::string& bytes, bool text = true);
+  /// Sends one message as a first frame and continuation frames, one per part (`fin`
+  /// on the last); with `ping_between` a ping goes out between every two fragments.
+  /// False when a write failed (the server may have closed meanwhile).
+  bool send_fragments(const std::vector<std::string>& parts, bool text = true, bool ping_between = false);
   /// The next frame, or nullopt on timeout or close.
   std::optional<std::string> read(std::chrono::milliseconds timeout = std::chrono::seconds(10), bool* text = nullptr);
   /// The close code the server sent (after read() returned nullopt because of a close).
@@ -84,6 +88,34 @@ public:
 private:
   struct impl;
   std::unique_ptr<impl> impl_;
+};
+
+/// A raw TCP connection to 127.0.0.1:PORT for clients that misbehave on purpose
+/// (partial requests, trickles, stalls). Every call is bounded; nothing throws after
+/// the constructor (which throws when it cannot connect).
+class raw_conn {
+public:
+  explicit raw_conn(int port);
+  ~raw_conn();
+  raw_conn(const raw_conn&) = delete;
+  raw_conn& operator=(const raw_conn&) = delete;
+
+  /// False once the peer has closed or reset the connection.
+  bool send(const std::string& bytes);
+  /// Reads until `needle` is in received(), the peer closes, or `limit` passes.
+  bool read_until(const std::string& needle, std::chrono::milliseconds limit);
+  /// Reads (keeping what arrives) until the peer closes (EOF or reset: true) or
+  /// `limit` passes (false).
+  bool wait_closed(std::chrono::milliseconds limit);
+  bool closed() const { return closed_; }
+  const std::string& received() const { return received_; }
+
+private:
+  /// One poll+read of at most `ms`; false when nothing more can come.
+  bool read_some(int ms);
+  int fd_ = -1;
+  bool closed_ = false;
+  std::string received_;
 };
 
 /// Drives the LD_PRELOAD shim of sync_shim.cpp through its files in a temp dir: the

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The benchmark scenarios of docs/BENCHMARKS.md, one command each:
+#   tests/bench/scenarios.sh 1    steady stream: nudge and the echo baseline side by side
+#   tests/bench/scenarios.sh 2    cold profiles: PROFILES (1,000,000) stored, random access
+#   tests/bench/scenarios.sh 3    memory: PROFILES (100,000) active with EVENTS (20) each
+#   tests/bench/scenarios.sh 4    durability = "power"
+#   tests/bench/scenarios.sh 5    restart: start to /readyz 200 over a filled data dir
+#   tests/bench/scenarios.sh 6    POST /v1/events batches with wrk
+# Run from the repository root after building (build/). Each prints what it measured;
+# nudge_bench's JSON summary lines are kept in $OUT (default /tmp/nudge-scenarios).
+# Servers listen on 127.0.0.1 ports 18080/18081; data dirs live under $OUT.
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+OUT=${OUT:-/tmp/nudge-scenarios}
+NUDGE=$BUILD/app/nudge
+BENCH=$BUILD/tests/bench/nudge_bench
+ECHO=$BUILD/tests/bench/echo_baseline
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+mkdir -p "$OUT"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# start_nudge DIR [CONFIG]: serves DIR on 127.0.0.1:18080 and waits for /readyz.
+start_nudge() {
+  local dir=$1 config=${2:-}
+  mkdir -p "$dir"
+  if [ -n "$config" ]; then
+    "$NUDGE" serve --config "$config" --listen 127.0.0.1:18080 --data "$dir" >>"$OUT/nudge.log" 2>&1 &
+  else
+    "$NUDGE" serve --listen 127.0.0.1:18080 --data "$dir" >>"$OUT/nudge.log" 2>&1 &
+  fi
+  nudge_pid=$!
+  pids+=("$nudge_pid")
+  for _ in $(seq 1 600); do
+    curl -sf -o /dev/null http://127.0.0.1:18080/readyz && return 0
+    sleep 0.05
+  done
+  echo "nudge did not become ready (see $OUT/nudge.log)" >&2
+  return 1
+}
+
+stop_nudge() { kill "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true; }
+
+stats() { curl -s -H "Authorization: Bearer $(cat "$1/admin.token")" http://127.0.0.1:18080/v1/stats; }
+
+# run_bench LABEL ARGS...: one nudge_bench run; prints and keeps its summary line.
+run_bench() {
+  local label=$1; shift
+  local line
+  line=$("$BENCH" --duration "$DURATION" --warmup "$WARMUP" "$@" 2>/dev/null | grep '^{"summary"')
+  echo "$line" >"$OUT/$label.json"
+  echo "$label: $(echo "$line" | grep -o '"rate":[0-9.]*\|"errors":[0-9]*\|"p50_us":[0-9]*\|"p99_us":[0-9]*\|"p999_us":[0-9]*\|"max_us":[0-9]*' | tr '\n' ' ')"
+}
+
+rate_of() { grep -o '"rate":[0-9.]*' "$OUT/$1.json" | cut -d: -f2 | cut -d. -f1; }
+
+# fill DIR PROFILES EVENTS: every profile a-<n> gets EVENTS events through POST /v1/events.
+fill() {
+  local dir=$1 profiles=$2 events=$3
+  local total=$((profiles * events)) requests=$(((profiles * events + 99) / 100))
+  cat >"$OUT/fill.lua" <<LUA
+dofile("tests/bench/events_batch.lua")
+local sent, base = 0, request
+-- wrk builds one request before the run that it never sends: hence the + 1.
+request = function() sent = sent + 1; if sent > $requests + 1 then return wrk.format("GET", "/healthz") end; return base() end
+LUA
+  WRITE_KEY=$(cat "$dir/web.key") BATCH=100 PROFILES=$profiles SEQUENTIAL=1 \
+    wrk -t1 -c1 -d3600s -s "$OUT/fill.lua" http://127.0.0.1:18080/v1/events >"$OUT/fill.wrk" &
+  local wrk_pid=$! start=$SECONDS m=0
+  while [ "${m:-0}" -lt "$total" ]; do
+    sleep 1
+    m=$(stats "$dir" | grep -o '"messages":[0-9]*' | cut -d: -f2)
+  done
+  kill "$wrk_pid"; wait "$wrk_pid" 2>/dev/null || true
+  echo "filled $profiles profiles x $events events in $((SECONDS - start)) s"
+}
+
+scenario_1() {
+  local dir=$OUT/s1
+  rm -rf "$dir"
+  start_nudge "$dir"
+  "$ECHO" --listen 127.0.0.1:18081 >/dev/null 2>&1 &
+  pids+=("$!")
+  sleep 0.5
+  local key; key=$(cat "$dir/web.key")
+  run_bench s1-baseline --url ws://127.0.0.1:18081/v1/stream --connections 64 --window 16 --profiles 10000
+  run_bench s1-nudge --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles 10000
+  local base nudge half
+  base=$(rate_of s1-baseline); nudge=$(rate_of s1-nudge); half=$((nudge / 2))
+  echo "ratio nudge/baseline: $(echo "scale=2; $nudge / $base" | bc)"
+  run_bench s1-open-half --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --mode open --rate "$half" --profiles 10000
+  echo "$half" >"$OUT/s1-half-rate"
+}
+
+scenario_2() {
+  local dir=$OUT/s2 profiles=${PROFILES:-1000000}
+  if [ ! -f "$dir/data.mdb" ] || [ "$(cat "$dir/.profiles" 2>/dev/null)" != "$profiles" ]; then
+    rm -rf "$dir"
+    start_nudge "$dir"
+    fill "$dir" "$profiles" 1
+    stop_nudge
+    echo "$profiles" >"$dir/.profiles"
+  fi
+  local key; key=$(cat "$dir/web.key")
+  local rate=${RATE:-$(cat "$OUT/s1-half-rate" 2>/dev/null || echo 10000)}
+  # A fresh start each time: every profile is passivated, so most messages activate one.
+  start_nudge "$dir"
+  run_bench s2-closed --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles "$profiles"
+  echo "activations: $(stats "$dir" | grep -o '"stored":[0-9]*') stored, $(curl -s http://127.0.0.1:18080/metrics | grep '^nudge_profile_activations_total')"
+  stop_nudge
+  start_nudge "$dir"
+  run_bench s2-open --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --mode open --rate "$rate" --profiles "$profiles"
+  stop_nudge
+}
+
+scenario_3() {
+  local dir=$OUT/s3 profiles=${PROFILES:-100000} events=${EVENTS:-20}
+  rm -rf "$dir"
+  start_nudge "$dir"
+  local before; before=$(grep RssAnon "/proc/$nudge_pid/status" | tr -s ' ' | cut -d' ' -f2)
+  fill "$dir" "$profiles" "$events"
+  sleep 2
+  local after; after=$(grep RssAnon "/proc/$nudge_pid/status" | tr -s ' ' | cut -d' ' -f2)
+  echo "$(stats "$dir" | grep -o '"profiles":{[^}]*}')"
+  echo "anonymous resident memory: $before kB idle, $after kB after; per active profile: $(( (after - before) * 1024 / profiles )) bytes"
+  grep -E "RssFile|VmHWM" "/proc/$nudge_pid/status" | tr -s ' ' | tr '\n' ' '; echo "(the LMDB map is file-backed)"
+  stop_nudge
+}
+
+scenario_4() {
+  local dir=$OUT/s4
+  rm -rf "$dir"
+  printf '[durability]\nmode = "power"\n' >"$OUT/power.toml"
+  start_nudge "$dir" "$OUT/power.toml"
+  local key; key=$(cat "$dir/web.key")
+  run_bench s4-power --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles 10000
+  local s; s=$(stats "$dir")
+  local commits records
+  commits=$(echo "$s" | grep -o '"commits":[0-9]*' | cut -d: -f2); records=$(echo "$s" | grep -o '"records":[0-9]*' | cut -d: -f2)
+  echo "journal: $records records in $commits commits (one sync each): $(echo "scale=1; $records / $commits" | bc) per sync"
+  stop_nudge
+}
+
+scenario_5() {
+  # Over the data dir of scenario 2 (run it first), or DIR.
+  local dir=${DIR:-$OUT/s2}
+  [ -f "$dir/data.mdb" ] || { echo "scenario 5 needs a filled data dir: run scenario 2 first or set DIR" >&2; return 1; }
+  local stored
+  for run in 1 2 3; do
+    local t0; t0=$(date +%s%N)
+    start_nudge "$dir"
+    local t1; t1=$(date +%s%N)
+    stored=$(stats "$dir" | grep -o '"stored":[0-9]*' | cut -d: -f2)
+    echo "restart $run: $(( (t1 - t0) / 1000000 )) ms from exec to /readyz 200 ($stored profiles stored, $(du -sh "$dir/data.mdb" | cut -f1) data file)"
+    stop_nudge
+  done
+}
+
+scenario_6() {
+  local dir=$OUT/s6
+  rm -rf "$dir"
+  start_nudge "$dir"
+  WRITE_KEY=$(cat "$dir/web.key") BATCH=${BATCH:-100} PROFILES=10000 \
+    wrk -t1 -c8 -d"${DURATION}" --latency -s tests/bench/events_batch.lua http://127.0.0.1:18080/v1/events |
+    grep -E "Requests/sec|50%|90%|99%|events|errors"
+  stop_nudge
+}
+
+case "${1:-}" in
+  1|2|3|4|5|6) "scenario_$1" ;;
+  *) echo "usage: $0 1|2|3|4|5|6 (see docs/BENCHMARKS.md)" >&2; exit 2 ;;
+esac

@@ -249,8 +249,13 @@ TEST_CASE("a client that never reads is dropped while others are served", "[stre
   // The stubborn client: a raw socket that upgrades, then writes and never reads.
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket sock(ioc);
-  sock.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port())});
+  // A small receive buffer, set before connecting so that the window the peer is told
+  // matches it. Shrunk after the handshake, the kernel drops segments that no longer fit,
+  // with the ACKs they carry, and both ends back off to retransmission timeouts of
+  // seconds: the server then hardly receives anything (seen under ASan).
+  sock.open(boost::asio::ip::tcp::v4());
   sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  sock.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port())});
   std::string upgrade = "GET /v1/stream?key=" + srv.write_key() +
                         " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";

@@ -82,33 +82,20 @@ struct profile_actor_state {
 using self_ptr = caf::stateful_actor<profile_actor_state>*;
 
 void load(profile_actor_state& st, const std::string& id) {
-  st.profile = {};
-  st.profile.id = id;
-  st.seq = st.snapshot_seq = 0;
   std::error_code ec;
   auto txn = st.ctx->env->read();
-  if (auto snap = storage::profile_table::get(txn, id, ec)) {
-    st.profile = std::move(snap->state);
-    st.seq = st.snapshot_seq = snap->seq;
-  }
+  auto loaded = load_profile(txn, id, st.ctx->options, now_ms(), ec);
   if (ec) {
-    spdlog::error("profile {}: snapshot unreadable: {}", id, ec.message());
+    spdlog::error("profile {}: snapshot or journal unreadable: {}", id, ec.message());
+    st.profile = {};
+    st.profile.id = id;
+    st.seq = st.snapshot_seq = 0;
     st.loaded_ok = false;
     return;
   }
-  auto tail = storage::journal_table::read_after(txn, id, st.seq, ec);
-  if (ec) {
-    spdlog::error("profile {}: journal unreadable: {}", id, ec.message());
-    st.loaded_ok = false;
-    return;
-  }
-  for (const auto& e : tail) {
-    apply_entry(st.profile, e, st.ctx->options);
-    if (e.decision)
-      apply_decision(st.profile, *e.decision, st.ctx->options);
-    st.seq = std::max(st.seq, e.seq);
-  }
-  trim_history(st.profile, st.ctx->options, now_ms());
+  st.profile = std::move(loaded.state);
+  st.seq = loaded.seq;
+  st.snapshot_seq = loaded.snapshot_seq;
   st.loaded_ok = true;
 }
 

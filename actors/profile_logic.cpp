@@ -1,6 +1,7 @@
 #include "actors/profile_logic.hpp"
 
 #include "actors/schedule_logic.hpp"
+#include "storage/profile_table.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -146,6 +147,27 @@ void write_audit_records(rapidjson::Writer<rapidjson::StringBuffer>& w, const po
 }
 
 }  // namespace
+
+loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const profile_options& opt,
+                            policies::timestamp now, std::error_code& ec) {
+  loaded_profile out;
+  out.state.id = id;
+  if (auto snap = storage::profile_table::get(txn, id, ec)) {
+    out.state = std::move(snap->state);
+    out.seq = out.snapshot_seq = snap->seq;
+  }
+  if (ec)
+    return out;
+  for (const auto& e : storage::journal_table::read_after(txn, id, out.seq, ec)) {
+    apply_entry(out.state, e, opt);
+    if (e.decision)
+      apply_decision(out.state, *e.decision, opt);
+    out.seq = std::max(out.seq, e.seq);
+  }
+  if (!ec)
+    trim_history(out.state, opt, now);
+  return out;
+}
 
 void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
   auto cutoff = now - opt.history_max_age;

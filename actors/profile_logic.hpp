@@ -7,8 +7,11 @@
 #include "policies/profile.hpp"
 #include "storage/audit_record.hpp"
 #include "storage/journal_table.hpp"
+#include "storage/read_txn.hpp"
 
+#include <cstdint>
 #include <string>
+#include <system_error>
 #include <string_view>
 #include <vector>
 
@@ -30,6 +33,18 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
 
 /// Retention: drops history older than now - opt.history_max_age (apply, load, decide).
 void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now);
+
+/// A stored profile as its actor activates it: the snapshot, then the journal entries
+/// after it applied, history trimmed at `now`. `seq` is the last sequence applied and
+/// `snapshot_seq` the snapshot's (both 0 for a profile never stored, which loads blank).
+/// A read error sets `ec`. Backup checks use it to read a copy as the service would.
+struct loaded_profile {
+  policies::profile_state state;
+  std::uint64_t seq = 0;
+  std::uint64_t snapshot_seq = 0;
+};
+loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const profile_options& opt,
+                            policies::timestamp now, std::error_code& ec);
 
 /// Whether every identity of `p` is of an anonymous type (and it has at least one):
 /// such a profile is erased once idle for opt.anonymous_ttl.

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 
+#include "actors/profile_logic.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/env.hpp"
 #include "storage/profile_table.hpp"
@@ -395,6 +396,7 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
   // been acknowledged when the backup began; and the profiles stored.
   std::array<int, writers> in_backup{};
   std::map<std::string, std::set<std::string>> stored;  // profile id -> its identities
+  std::map<std::string, std::string> expected;          // profile id -> its JSON, read from the file
   {
     temp_dir scratch;
     std::filesystem::copy_file(backup_dir / "data.mdb", scratch.path / "data.mdb");
@@ -429,6 +431,15 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
       REQUIRE(snap);
       for (const auto& ident : snap->state.identities)
         stored[id].insert(ident.type + ":" + ident.value);
+      // The whole profile as the service activates it (snapshot, then the journal
+      // after it), rendered as GET /v1/profiles/{id} renders it, under the config the
+      // service runs ([consent] default = "granted").
+      nudge::actors::profile_options opt;
+      opt.purpose_defaults.assign(opt.purposes.size(), true);
+      auto loaded = nudge::actors::load_profile(tx, id, opt, now, ec);
+      REQUIRE(!ec);
+      CHECK(loaded.seq >= loaded.snapshot_seq);
+      expected[id] = nudge::actors::profile_json(loaded.state, opt, now);
     }
   }
   REQUIRE(stored.size() == static_cast<std::size_t>(writers));
@@ -451,5 +462,8 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
         writer = w;
     REQUIRE(writer >= 0);
     CHECK(p["stats"]["events"].GetUint64() == static_cast<std::uint64_t>(in_backup[static_cast<std::size_t>(writer)]));
+    // Every byte of the profile: identities, traits, consent, stats, recent events and
+    // decisions, as the backup file holds them.
+    CHECK(res.body == expected[id]);
   }
 }

@@ -10,22 +10,44 @@
 
 namespace nudge::actors {
 
-caf::actor& directory::locate_locked(shard& s, const std::string& profile_id, caf::actor& evict) {
+caf::actor& directory::locate_locked(shard& s, const std::string& profile_id, bool& over) {
   auto it = s.actors.find(profile_id);
   if (it == s.actors.end()) {
     std::shared_ptr<const storage::profile_snapshot> parked;
     if (auto p = s.parked.find(profile_id); p != s.parked.end())
       parked = p->second;
-    it = s.actors.emplace(profile_id, spawn_profile(ctx_, profile_id, std::move(parked))).first;
-    // Past max_active, one other actor of this shard is asked to leave.
-    if (active_.fetch_add(1, std::memory_order_relaxed) + 1 > ctx_.options.max_active)
-      for (auto& [id, a] : s.actors)
-        if (id != profile_id) {
-          evict = a;
-          break;
-        }
+    it = s.actors.emplace(profile_id, live{spawn_profile(ctx_, profile_id, std::move(parked)), {}}).first;
+    it->second.age = s.by_age.insert(s.by_age.end(), &it->first);
+    over = active_.fetch_add(1, std::memory_order_relaxed) + 1 > ctx_.options.max_active;
   }
-  return it->second;
+  return it->second.actor;
+}
+
+void directory::evict_one(const std::string& spared) {
+  // The shards take turns, so that none is drained while others stay full; in each,
+  // the oldest actor goes first.
+  for (std::size_t k = 0; k < shards_.size(); ++k) {
+    auto& s = shards_[evict_turn_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
+    caf::actor victim;
+    {
+      std::lock_guard<std::mutex> guard(s.mtx);
+      if (s.by_age.empty() || *s.by_age.front() == spared)
+        continue;
+      auto& oldest = s.actors.find(*s.by_age.front())->second;
+      victim = oldest.actor;
+      oldest.asked = true;
+      s.by_age.pop_front();
+    }
+    caf::anon_send(victim, passivate_atom_v);
+    return;
+  }
+}
+
+void directory::drop_locked(shard& s, std::unordered_map<std::string, live>::iterator it) {
+  if (!it->second.asked)
+    s.by_age.erase(it->second.age);
+  s.actors.erase(it);
+  active_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
@@ -33,7 +55,7 @@ void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
   // Merges form chains toward ever older ids; the bound only guards against a bug.
   for (int hops = 0; hops < 64; ++hops) {
     auto& s = shard_for(target);
-    caf::actor evict;
+    bool over = false;
     {
       std::unique_lock<std::mutex> guard(s.mtx);
       if (auto f = s.forwards.find(target); f != s.forwards.end()) {
@@ -46,34 +68,32 @@ void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
           ctx_.redispatch(std::move(env));
         return;
       }
-      caf::anon_send(locate_locked(s, target, evict), apply_atom_v, std::move(env));
+      caf::anon_send(locate_locked(s, target, over), apply_atom_v, std::move(env));
     }
-    if (evict)
-      caf::anon_send(evict, passivate_atom_v);
+    if (over)
+      evict_one(target);
     return;
   }
 }
 
 caf::actor directory::actor_for(const std::string& profile_id) {
   auto& s = shard_for(profile_id);
-  caf::actor evict;
+  bool over = false;
   caf::actor out;
   {
     std::lock_guard<std::mutex> guard(s.mtx);
-    out = locate_locked(s, profile_id, evict);
+    out = locate_locked(s, profile_id, over);
   }
-  if (evict)
-    caf::anon_send(evict, passivate_atom_v);
+  if (over)
+    evict_one(profile_id);
   return out;
 }
 
 void directory::forward(const std::string& from, const std::string& to, const caf::actor& self) {
   auto& s = shard_for(from);
   std::lock_guard<std::mutex> guard(s.mtx);
-  if (auto it = s.actors.find(from); it != s.actors.end() && it->second == self) {
-    s.actors.erase(it);
-    active_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (auto it = s.actors.find(from); it != s.actors.end() && it->second.actor == self)
+    drop_locked(s, it);
   s.forwards[from] = to;
 }
 
@@ -101,10 +121,8 @@ void directory::erased(const std::string& profile_id, const caf::actor& self) {
   std::lock_guard<std::mutex> guard(s.mtx);
   s.erased.insert(profile_id);
   s.parked.erase(profile_id);
-  if (auto it = s.actors.find(profile_id); it != s.actors.end() && it->second == self) {
-    s.actors.erase(it);
-    active_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (auto it = s.actors.find(profile_id); it != s.actors.end() && it->second.actor == self)
+    drop_locked(s, it);
 }
 
 void directory::erase_failed(const std::string& profile_id) {
@@ -117,7 +135,7 @@ void directory::passivate_all() {
   for (auto& s : shards_) {
     std::lock_guard<std::mutex> guard(s.mtx);
     for (auto& [id, a] : s.actors)
-      caf::anon_send(a, passivate_atom_v);
+      caf::anon_send(a.actor, passivate_atom_v);
   }
 }
 

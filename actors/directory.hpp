@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -47,10 +48,9 @@ public:
     auto& s = shard_for(profile_id);
     std::lock_guard<std::mutex> guard(s.mtx);
     auto it = s.actors.find(profile_id);
-    if (it == s.actors.end() || it->second != self || !mailbox_empty())
+    if (it == s.actors.end() || it->second.actor != self || !mailbox_empty())
       return false;
-    s.actors.erase(it);
-    active_.fetch_sub(1, std::memory_order_relaxed);
+    drop_locked(s, it);
     return true;
   }
 
@@ -80,21 +80,37 @@ public:
   std::uint64_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
 
 private:
+  struct live {
+    caf::actor actor;
+    std::list<const std::string*>::iterator age;  ///< its place in shard::by_age
+    bool asked = false;                           ///< asked to leave: no longer in by_age
+  };
   struct shard {
     std::mutex mtx;
-    std::unordered_map<std::string, caf::actor> actors;
+    std::unordered_map<std::string, live> actors;
+    /// Keys of the actors not yet asked to leave, oldest activation first. An actor
+    /// is asked once (two asks in flight to one actor would be one eviction); one with
+    /// messages waiting leaves once it has handled them.
+    std::list<const std::string*> by_age;
     std::unordered_map<std::string, std::shared_ptr<const storage::profile_snapshot>> parked;
     std::unordered_map<std::string, std::string> forwards;  ///< merged away → survivor
     std::unordered_set<std::string> erased;
   };
-  /// The actor of `profile_id` in `s`, spawned if needed; `evict` gets an actor to
-  /// passivate when max_active is passed. Called with s.mtx held.
-  caf::actor& locate_locked(shard& s, const std::string& profile_id, caf::actor& evict);
+  /// The actor of `profile_id` in `s`, spawned if needed; `over` is set when that
+  /// spawn passed max_active (evict_one then runs without the lock). Called with s.mtx
+  /// held.
+  caf::actor& locate_locked(shard& s, const std::string& profile_id, bool& over);
+  /// Asks one actor other than `spared` to passivate: the oldest of the next shard
+  /// in turn that has one. Takes one shard's lock at a time.
+  void evict_one(const std::string& spared);
+  /// Removes `it` from `s` (with s.mtx held).
+  void drop_locked(shard& s, std::unordered_map<std::string, live>::iterator it);
   shard& shard_for(const std::string& id) { return shards_[std::hash<std::string>{}(id) % shards_.size()]; }
 
   context& ctx_;
   std::array<shard, 16> shards_;
   std::atomic<std::uint64_t> active_{0};
+  std::atomic<std::size_t> evict_turn_{0};
 };
 
 }  // namespace nudge::actors

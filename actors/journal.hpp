@@ -38,7 +38,8 @@ namespace nudge::actors {
 struct write_record {
   std::string profile_id;
   std::optional<storage::journal_entry> entry;
-  std::optional<storage::profile_snapshot> snapshot;
+  /// Shared with the directory's parked copy when a passivation writes it.
+  std::shared_ptr<const storage::profile_snapshot> snapshot;
   std::uint64_t prune_upto = 0;  ///< journal entries up to this seq are dropped
   std::vector<policies::identity> links;  ///< identity index entries → profile_id
   /// Profiles merged into profile_id (whose snapshot, written in this record, holds

@@ -74,6 +74,9 @@ struct profile_actor_state {
   std::string merged_into;
   /// Erased: what still reaches the actor is handed on (ctx->redispatch), then it quits.
   bool erased = false;
+  /// The directory asked it to leave (max_active) while messages waited: it passivates
+  /// once they are handled.
+  bool leave_when_idle = false;
   /// The due time last written to the expiry index: {} unknown (after activation),
   /// timestamp::max() none (the profile is not anonymous-only).
   timestamp expiry_written{};
@@ -500,7 +503,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
   auto* ctx = st.ctx;
   write_record rec;
   rec.profile_id = st.profile.id;
-  rec.snapshot = storage::profile_snapshot{st.profile, st.seq};
+  rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
   rec.prune_upto = st.seq;
   st.snapshot_seq = st.seq;
   rec.merged_away = absorbed;
@@ -813,7 +816,7 @@ void handle(self_ptr self, envelope_ptr env) {
   // A new profile's first record carries its snapshot, so that "profiles stored"
   // counts it and its activation after a restart reads one record.
   if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
-    rec.snapshot = storage::profile_snapshot{st.profile, st.seq};
+    rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
     rec.prune_upto = st.seq;
     st.snapshot_seq = st.seq;
   }
@@ -855,15 +858,18 @@ bool passivate(self_ptr self) {
   if (!ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
     return false;
   if (st.loaded_ok) {
-    auto snap = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
-    ctx->dir->park(st.profile.id, snap);
+    // The actor stops here: its state moves into the one copy that the directory
+    // parks and the writer stores.
+    auto snap = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{std::move(st.profile), st.seq});
+    const std::string& pid = snap->state.id;
+    ctx->dir->park(pid, snap);
     write_record rec;
-    rec.profile_id = st.profile.id;
+    rec.profile_id = pid;
     if (st.seq > st.snapshot_seq) {
-      rec.snapshot = *snap;
+      rec.snapshot = snap;
       rec.prune_upto = st.seq;
     }
-    rec.on_done = [dir = ctx->dir, pid = st.profile.id, snap](bool) { dir->unpark(pid, snap.get()); };
+    rec.on_done = [dir = ctx->dir, snap](bool) { dir->unpark(snap->state.id, snap.get()); };
     ctx->writer->submit(std::move(rec));
   }
   ctx->metrics.passivations.fetch_add(1, std::memory_order_relaxed);
@@ -890,6 +896,8 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
       // Erased and out of the directory: nothing new can arrive once this is empty.
       if (self->state.erased && self->mailbox().empty())
         self->quit();
+      else if (self->state.leave_when_idle && self->mailbox().empty())
+        passivate(self);
     },
     [=](handover_atom, const std::string& survivor) { return hand_over(self, survivor); },
     [=](drain_atom) {
@@ -904,8 +912,8 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
       self->state.recent.clear();
     },
     [=](passivate_atom) {
-      if (!self->state.erased)
-        passivate(self);
+      if (!self->state.erased && !passivate(self))
+        self->state.leave_when_idle = true;
     },
     // One timer per idle period instead of a timeout re-armed by every message.
     [=](idle_atom) {

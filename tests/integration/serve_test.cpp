@@ -182,3 +182,42 @@ TEST_CASE("PUT /v1/policy swaps atomically, refuses an invalid policy with every
   CHECK(active.status == 200);
   CHECK(parse(active.body)["version"].GetString() == std::string("retail-example-2"));
 }
+
+TEST_CASE("a flood of new profiles keeps the active count at [profiles] max_active, and each reads back",
+          "[serve][integration][memory]") {
+  temp_dir dir;
+  auto cfg = write_config(dir.path, "[profiles]\nmax_active = 100\n[consent]\ndefault = \"granted\"\n");
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + srv.write_key()},
+                                                           {"Content-Type", "application/json"}};
+  // 40 batches of 100 new profiles each: every message activates a profile, and the
+  // evictions of one batch are all in flight before the first is processed.
+  constexpr int batches = 40, per_batch = 100;
+  for (int b = 0; b < batches; ++b) {
+    std::string body = R"({"batch":[)";
+    for (int i = 0; i < per_batch; ++i) {
+      auto n = std::to_string(b * per_batch + i);
+      body += (i ? "," : "") + std::string(R"({"type":"event","id":"f-)") + n +
+              R"(","name":"page_view","identities":{"anonymous_id":"a-flood-)" + n + R"("}})";
+    }
+    body += "]}";
+    auto res = http_call(srv.port(), "POST", "/v1/events", body, auth);
+    REQUIRE(res.status == 200);
+  }
+  // Evictions are asynchronous: wait (bounded) for the passivations to land.
+  std::uint64_t active = 0;
+  for (int i = 0; i < 200; ++i) {
+    active = parse(admin_call(srv, "GET", "/v1/stats").body)["profiles"]["active"].GetUint64();
+    if (active <= 100)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  INFO(http_call(srv.port(), "GET", "/metrics").body);
+  CHECK(active <= 100);
+  // Passivated profiles activate again from storage with what they had.
+  for (int n : {0, 1234, batches * per_batch - 1}) {
+    auto res = admin_call(srv, "GET", "/v1/profiles?identity=anonymous_id:a-flood-" + std::to_string(n));
+    REQUIRE(res.status == 200);
+    CHECK(parse(res.body)["stats"]["events"].GetUint64() == 1);
+  }
+}

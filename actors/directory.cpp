@@ -8,6 +8,8 @@
 
 #include <caf/send.hpp>
 
+#include <vector>
+
 namespace nudge::actors {
 
 caf::actor& directory::locate_locked(shard& s, const std::string& profile_id, bool& over) {
@@ -20,6 +22,7 @@ caf::actor& directory::locate_locked(shard& s, const std::string& profile_id, bo
     it->second.age = s.by_age.insert(s.by_age.end(), &it->first);
     over = active_.fetch_add(1, std::memory_order_relaxed) + 1 > ctx_.options.max_active;
   }
+  it->second.touched = true;
   return it->second.actor;
 }
 
@@ -129,6 +132,23 @@ void directory::erase_failed(const std::string& profile_id) {
   auto& s = shard_for(profile_id);
   std::lock_guard<std::mutex> guard(s.mtx);
   s.erased.erase(profile_id);
+}
+
+void directory::sweep_idle() {
+  std::vector<caf::actor> ask;
+  for (auto& s : shards_) {
+    {
+      std::lock_guard<std::mutex> guard(s.mtx);
+      for (auto& [id, a] : s.actors) {
+        if (!a.touched)
+          ask.push_back(a.actor);
+        a.touched = false;
+      }
+    }
+    for (auto& a : ask)
+      caf::anon_send(a, idle_atom_v);
+    ask.clear();
+  }
 }
 
 void directory::passivate_all() {

@@ -74,6 +74,12 @@ public:
   /// The erasure's commit failed (nothing was deleted): lift the tombstone.
   void erase_failed(const std::string& profile_id);
 
+  /// Asks each live actor not dispatched to since the previous sweep to check whether
+  /// it has been idle for idle_passivate (then it passivates). Called every half of
+  /// idle_passivate, so an idle profile leaves within 1.5 times that. One shard's
+  /// lock at a time, sends outside it.
+  void sweep_idle();
+
   /// Asks every live actor to persist and leave (shutdown).
   void passivate_all();
 
@@ -84,6 +90,7 @@ private:
     caf::actor actor;
     std::list<const std::string*>::iterator age;  ///< its place in shard::by_age
     bool asked = false;                           ///< asked to leave: no longer in by_age
+    bool touched = true;                          ///< dispatched to since the last idle sweep
   };
   struct shard {
     std::mutex mtx;

@@ -888,7 +888,6 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
     load(self->state, id);
   }
   ctx->metrics.activations.fetch_add(1, std::memory_order_relaxed);
-  self->delayed_send(self, ctx->options.idle_passivate, idle_atom_v);
   return {
     [=](apply_atom, envelope_ptr env) {
       self->state.last_active = std::chrono::steady_clock::now();
@@ -915,7 +914,7 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
       if (!self->state.erased && !passivate(self))
         self->state.leave_when_idle = true;
     },
-    // One timer per idle period instead of a timeout re-armed by every message.
+    // The directory's idle sweep asks actors it has not dispatched to for a while.
     [=](idle_atom) {
       if (self->state.erased) {
         self->quit();
@@ -924,13 +923,8 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
       forget_committed(self->state);
       if (self->state.recent.empty())
         self->state.recent.shrink_to_fit();
-      auto idle_for = std::chrono::steady_clock::now() - self->state.last_active;
-      if (idle_for >= ctx->options.idle_passivate) {
-        if (passivate(self))
-          return;
-        idle_for = std::chrono::steady_clock::duration::zero();
-      }
-      self->delayed_send(self, ctx->options.idle_passivate - idle_for, idle_atom_v);
+      if (std::chrono::steady_clock::now() - self->state.last_active >= ctx->options.idle_passivate)
+        passivate(self);
     },
   };
 }

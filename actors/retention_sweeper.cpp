@@ -13,7 +13,7 @@
 namespace nudge::actors {
 
 retention_sweeper::retention_sweeper(context& ctx, std::chrono::milliseconds period, std::size_t batch)
-  : ctx_(ctx), period_(period), batch_(batch), thread_([this] { run(); }) {
+  : ctx_(ctx), batch_(batch), thread_(period, [this] { sweep_once(); }) {
 }
 
 retention_sweeper::~retention_sweeper() {
@@ -21,13 +21,7 @@ retention_sweeper::~retention_sweeper() {
 }
 
 void retention_sweeper::stop() {
-  {
-    std::lock_guard<std::mutex> guard(mtx_);
-    stopping_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable())
-    thread_.join();
+  thread_.stop();
 }
 
 std::size_t retention_sweeper::sweep_once() {
@@ -47,18 +41,6 @@ std::size_t retention_sweeper::sweep_once() {
     ctx_.dir->dispatch(id, std::move(env));
   }
   return due.size();
-}
-
-void retention_sweeper::run() {
-  std::unique_lock<std::mutex> lock(mtx_);
-  while (!stopping_) {
-    cv_.wait_for(lock, period_, [this] { return stopping_; });
-    if (stopping_)
-      return;
-    lock.unlock();
-    sweep_once();
-    lock.lock();
-  }
 }
 
 }  // namespace nudge::actors

@@ -5,11 +5,10 @@
 // erased like a DELETE (reason "anonymous_ttl"); otherwise its due time moves.
 #pragma once
 
+#include "actors/periodic_thread.hpp"
+
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
-#include <thread>
 
 namespace nudge::actors {
 
@@ -30,15 +29,9 @@ public:
   std::size_t sweep_once();
 
 private:
-  void run();
-
   context& ctx_;
-  std::chrono::milliseconds period_;
   std::size_t batch_;
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  periodic_thread thread_;  // last: its first call may come once the rest exists
 };
 
 }  // namespace nudge::actors

@@ -6,6 +6,7 @@
 
 #include "actors/context.hpp"
 #include "actors/directory.hpp"
+#include "actors/periodic_thread.hpp"
 #include "actors/identity_resolver.hpp"
 #include "actors/journal.hpp"
 #include "actors/outbox_service.hpp"
@@ -195,6 +196,13 @@ int serve(config cfg) {
   ctx.counters = &counters;
   actors::directory dir(ctx);
   ctx.dir = &dir;
+  // Idle profiles leave memory: actors not dispatched to for a whole sweep period
+  // are asked to check themselves (no per-actor timer: CAF's delayed messages keep
+  // their receiver allocated until due, which an early passivation then waited out).
+  actors::periodic_thread idle_sweep(
+    std::clamp<std::chrono::milliseconds>(cfg.profiles.idle_passivate / 2, std::chrono::milliseconds(10),
+                                          std::chrono::minutes(10)),
+    [&dir] { dir.sweep_idle(); });
   std::vector<actors::identity_limit> identity_limits;
   for (const auto& t : cfg.identities)
     identity_limits.push_back({t.name, t.limit});
@@ -264,6 +272,7 @@ int serve(config cfg) {
   timers.stop();
   http_out.stop();
   outbox.stop();
+  idle_sweep.stop();
   dir.passivate_all();
   wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
   srv.stop();

@@ -34,6 +34,7 @@ public:
   ~server_process();
 
   int port() const { return port_; }
+  int pid() const { return pid_; }
   const std::string& write_key() const { return write_key_; }
   const std::string& admin_token() const { return admin_token_; }
   /// Sends `sig` and waits (at most 20 s) for the exit; returns the exit status

@@ -122,23 +122,37 @@ void directory::unpark(const std::string& profile_id, const storage::profile_sna
 void directory::erased(const std::string& profile_id, const caf::actor& self) {
   auto& s = shard_for(profile_id);
   std::lock_guard<std::mutex> guard(s.mtx);
-  s.erased.insert(profile_id);
+  if (s.erased.insert(profile_id).second)
+    tombstones_.fetch_add(1, std::memory_order_relaxed);
   s.parked.erase(profile_id);
   if (auto it = s.actors.find(profile_id); it != s.actors.end() && it->second.actor == self)
     drop_locked(s, it);
 }
 
+void directory::erase_committed(const std::string& profile_id) {
+  auto& s = shard_for(profile_id);
+  std::lock_guard<std::mutex> guard(s.mtx);
+  s.erased_expiry.emplace_back(std::chrono::steady_clock::now() + ctx_.options.idle_passivate, profile_id);
+}
+
 void directory::erase_failed(const std::string& profile_id) {
   auto& s = shard_for(profile_id);
   std::lock_guard<std::mutex> guard(s.mtx);
-  s.erased.erase(profile_id);
+  if (s.erased.erase(profile_id) > 0)
+    tombstones_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void directory::sweep_idle() {
   std::vector<caf::actor> ask;
+  const auto now = std::chrono::steady_clock::now();
   for (auto& s : shards_) {
     {
       std::lock_guard<std::mutex> guard(s.mtx);
+      while (!s.erased_expiry.empty() && s.erased_expiry.front().first <= now) {
+        if (s.erased.erase(s.erased_expiry.front().second) > 0)
+          tombstones_.fetch_sub(1, std::memory_order_relaxed);
+        s.erased_expiry.pop_front();
+      }
       for (auto& [id, a] : s.actors) {
         if (!a.touched)
           ask.push_back(a.actor);

@@ -12,6 +12,8 @@
 #include <caf/actor.hpp>
 
 #include <array>
+#include <chrono>
+#include <deque>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -67,17 +69,22 @@ public:
   }
 
   /// Erasure: `self`, the actor of `profile_id`, leaves the directory now and the id
-  /// is tombstoned for the life of the process, so that nothing sent to it later
-  /// re-activates it from storage not yet erased: such messages go to
-  /// ctx.redispatch (resolved afresh) instead.
+  /// is tombstoned, so that nothing sent to it later (a route resolved just before,
+  /// a timer or outbox row read before the erasure committed) re-activates it: such
+  /// messages go to ctx.redispatch (resolved afresh) instead.
   void erased(const std::string& profile_id, const caf::actor& self);
+  /// The erasure committed: the tombstone is kept for idle_passivate more (far
+  /// longer than any such message can be under way), then dropped by sweep_idle().
+  void erase_committed(const std::string& profile_id);
   /// The erasure's commit failed (nothing was deleted): lift the tombstone.
   void erase_failed(const std::string& profile_id);
+  /// Tombstones held (for /metrics).
+  std::uint64_t tombstones() const noexcept { return tombstones_.load(std::memory_order_relaxed); }
 
   /// Asks each live actor not dispatched to since the previous sweep to check whether
-  /// it has been idle for idle_passivate (then it passivates). Called every half of
-  /// idle_passivate, so an idle profile leaves within 1.5 times that. One shard's
-  /// lock at a time, sends outside it.
+  /// it has been idle for idle_passivate (then it passivates), and drops tombstones
+  /// whose time is up. Called every half of idle_passivate, so an idle profile leaves
+  /// within 1.5 times that. One shard's lock at a time, sends outside it.
   void sweep_idle();
 
   /// Asks every live actor to persist and leave (shutdown).
@@ -102,6 +109,8 @@ private:
     std::unordered_map<std::string, std::shared_ptr<const storage::profile_snapshot>> parked;
     std::unordered_map<std::string, std::string> forwards;  ///< merged away → survivor
     std::unordered_set<std::string> erased;
+    /// Committed erasures in commit order, with when their tombstone may go.
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> erased_expiry;
   };
   /// The actor of `profile_id` in `s`, spawned if needed; `over` is set when that
   /// spawn passed max_active (evict_one then runs without the lock). Called with s.mtx
@@ -118,6 +127,7 @@ private:
   std::array<shard, 16> shards_;
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::size_t> evict_turn_{0};
+  std::atomic<std::uint64_t> tombstones_{0};
 };
 
 }  // namespace nudge::actors

@@ -468,6 +468,7 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
         ctx->on_erase_failed(req->profile_id);
     }
     if (ok) {
+      ctx->dir->erase_committed(req->profile_id);
       ctx->metrics.erasures.fetch_add(1, std::memory_order_relaxed);
       if (ctx->suppression)
         ctx->suppression->added(req->counts.suppressed);

@@ -164,6 +164,8 @@ std::string gateway::metrics_text() const {
   counter("nudge_profile_activations_total", "Profile actors started.", load(m.activations));
   counter("nudge_profile_passivations_total", "Profile actors persisted and stopped.", load(m.passivations));
   counter("nudge_profiles_active", "Profile actors in memory.", ctx_.dir->active(), "gauge");
+  counter("nudge_profiles_tombstones", "Erased profile ids still refused activation (idle_passivate after the erasure).",
+          ctx_.dir->tombstones(), "gauge");
   counter("nudge_profiles_stored", "Profiles stored (snapshots).", ctx_.env->entries(ctx_.env->profiles()), "gauge");
   counter("nudge_connections", "Open connections.", connections.load(), "gauge");
   counter("nudge_ws_dropped_total", "WebSocket clients dropped for not reading.", ws_dropped.load());

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 
@@ -393,6 +394,43 @@ TEST_CASE("an erasure on a live connection: its next message starts a new profil
   auto p = parse(admin_call(srv, "GET", "/v1/profiles?identity=anonymous_id:a-live").body);
   CHECK(std::string(p["profile_id"].GetString()) == now_id);
   CHECK(std::string(p["consent"]["analytics"]["state"].GetString()) == "denied");
+}
+
+/// The value of the gauge `name` in /metrics, or -1.
+long long gauge(const server_process& srv, const std::string& name) {
+  auto body = http_call(srv.port(), "GET", "/metrics").body;
+  auto at = body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size() + 2));
+}
+
+TEST_CASE("erased ids are tombstoned for idle_passivate after the commit, then forgotten, and stay erased",
+          "[privacy][integration][erasure][memory]") {
+  temp_dir dir;
+  auto cfg = write_config(dir.path, "[profiles]\nidle_passivate = \"3s\"\n");
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  std::vector<std::string> erased;
+  for (int i = 0; i < 10; ++i) {
+    auto a = "a-tomb-" + std::to_string(i);
+    REQUIRE(ws.send(consent("c-" + a, anon(a), R"({"analytics":"granted"})")));
+    erased.push_back(read_reply(ws, "c-" + a)["profile_id"].GetString());
+    REQUIRE(admin_call(srv, "DELETE", "/v1/profiles/" + erased.back()).status == 200);
+  }
+  // Held while a message resolved before the erasure could still be under way...
+  CHECK(gauge(srv, "nudge_profiles_tombstones") >= 1);
+  // ...then dropped (not kept for the life of the process: retention erases many).
+  CHECK(eventually([&] { return gauge(srv, "nudge_profiles_tombstones") == 0; }));
+  // Without its tombstone an erased id still finds nothing and creates nothing.
+  for (const auto& id : erased) {
+    CHECK(admin_call(srv, "GET", "/v1/profiles/" + id).status == 404);
+    CHECK(admin_call(srv, "GET", "/v1/profiles/" + id + "/export").status == 404);
+  }
+  CHECK(status_by_identity(srv, "anonymous_id:a-tomb-0") == 404);
+  REQUIRE(ws.send(event("e-after", anon("a-tomb-0"), "page_view")));
+  auto d = read_reply(ws, "e-after");
+  REQUIRE(d.IsObject());
+  CHECK(std::find(erased.begin(), erased.end(), std::string(d["profile_id"].GetString())) == erased.end());
 }
 
 TEST_CASE("an erasure with suppress=true answers later messages as suppressed and stores nothing",

@@ -38,8 +38,8 @@ void directory::evict_one(const std::string& spared) {
         continue;
       auto& oldest = s.actors.find(*s.by_age.front())->second;
       victim = oldest.actor;
-      oldest.asked = true;
       s.by_age.pop_front();
+      oldest.age = s.by_age.end();
     }
     caf::anon_send(victim, passivate_atom_v);
     return;
@@ -47,7 +47,7 @@ void directory::evict_one(const std::string& spared) {
 }
 
 void directory::drop_locked(shard& s, std::unordered_map<std::string, live>::iterator it) {
-  if (!it->second.asked)
+  if (it->second.age != s.by_age.end())
     s.by_age.erase(it->second.age);
   s.actors.erase(it);
   active_.fetch_sub(1, std::memory_order_relaxed);

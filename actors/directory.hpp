@@ -95,8 +95,8 @@ public:
 private:
   struct live {
     caf::actor actor;
-    std::list<const std::string*>::iterator age;  ///< its place in shard::by_age
-    bool asked = false;                           ///< asked to leave: no longer in by_age
+    /// Its place in shard::by_age; by_age.end() once it was asked to leave.
+    std::list<const std::string*>::iterator age;
     bool touched = true;                          ///< dispatched to since the last idle sweep
   };
   struct shard {

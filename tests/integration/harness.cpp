@@ -47,6 +47,14 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path, ec);
 }
 
+std::optional<std::uint64_t> metric(int port, const std::string& name) {
+  auto body = http_call(port, "GET", "/metrics").body;
+  auto pos = body.find("\n" + name + " ");
+  if (pos == std::string::npos)
+    return std::nullopt;
+  return std::stoull(body.substr(pos + name.size() + 2));
+}
+
 http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
                        const std::string& body) {
   return http_call(srv.port(), method, target, body,

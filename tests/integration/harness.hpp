@@ -177,6 +177,9 @@ private:
   std::unique_ptr<impl> impl_;
 };
 /// http_call with the server's admin token (and a JSON content type).
+/// The value of the metric `name` (a line "name value") in GET /metrics, if present.
+std::optional<std::uint64_t> metric(int port, const std::string& name);
+
 http_result admin_call(const server_process& srv, const std::string& method, const std::string& target,
                        const std::string& body = "");
 

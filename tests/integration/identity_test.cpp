@@ -90,10 +90,9 @@ std::string pid_of(const configured_server& s, const std::string& type_value) {
 }
 
 std::uint64_t metric(const configured_server& s, const std::string& name) {
-  auto res = http_call(s.port(), "GET", "/metrics");
-  auto pos = res.body.find("\n" + name + " ");
-  REQUIRE(pos != std::string::npos);
-  return std::stoull(res.body.substr(pos + name.size() + 2));
+  auto value = nudge::test::metric(s.port(), name);
+  REQUIRE(value);
+  return *value;
 }
 
 bool lists(const rapidjson::Value& arr, const std::string& value) {

@@ -398,9 +398,8 @@ TEST_CASE("an erasure on a live connection: its next message starts a new profil
 
 /// The value of the gauge `name` in /metrics, or -1.
 long long gauge(const server_process& srv, const std::string& name) {
-  auto body = http_call(srv.port(), "GET", "/metrics").body;
-  auto at = body.find("\n" + name + " ");
-  return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size() + 2));
+  auto value = metric(srv.port(), name);
+  return value ? static_cast<long long>(*value) : -1;
 }
 
 TEST_CASE("erased ids are tombstoned for idle_passivate after the commit, then forgotten, and stay erased",

@@ -17,14 +17,6 @@
 namespace nudge::storage {
 namespace {
 
-std::error_code write_blobs(env& e, int first, int count, std::size_t value_bytes) {
-  const std::string blob(value_bytes, 'x');
-  return e.commit([&](write_txn& tx) {
-    for (int i = first; i < first + count; ++i)
-      meta_table::put(tx, "blob-" + std::to_string(i), blob);
-  });
-}
-
 /// Bytes the file system has allocated to `file` (written or fallocated blocks).
 std::uint64_t on_disk(const std::filesystem::path& file) {
   struct stat st {};
@@ -39,7 +31,7 @@ TEST_CASE("the data file stays allocated ahead of its used end as it grows", "[s
   o.preallocate_ahead = 2ull << 20;
   auto e = test::open_env(o);
   for (int round = 0; round < 12; ++round) {
-    REQUIRE(!write_blobs(*e, round * 50, 50, 8 * 1024));  // ~600 KiB per round
+    REQUIRE(!test::write_blobs(*e, "blob-", round * 50, 50, 8 * 1024));  // ~600 KiB per round
     const auto s = e->stats();
     INFO("round " << round << ": used " << s.map_used_bytes << ", allocated " << s.allocated_bytes);
     CHECK(s.map_size_bytes == o.map_size_initial);
@@ -62,9 +54,9 @@ TEST_CASE("a small map is allocated whole and preallocation 0 allocates nothing"
   o.map_size_max = 4ull << 20;
   {
     auto e = test::open_env(o);
-    REQUIRE(!write_blobs(*e, 0, 10, 1024));
+    REQUIRE(!test::write_blobs(*e, "blob-", 0, 10, 1024));
     CHECK(e->stats().allocated_bytes == 1ull << 20);
-    REQUIRE(!write_blobs(*e, 10, 200, 8 * 1024));  // grows the map to 2 then 4 MiB
+    REQUIRE(!test::write_blobs(*e, "blob-", 10, 200, 8 * 1024));  // grows the map to 2 then 4 MiB
     CHECK(e->stats().map_size_bytes == 4ull << 20);
     CHECK(e->stats().allocated_bytes == 4ull << 20);
     CHECK(on_disk(tmp / "small/data.mdb") >= 4ull << 20);
@@ -73,7 +65,7 @@ TEST_CASE("a small map is allocated whole and preallocation 0 allocates nothing"
   off.preallocate_ahead = 0;
   off.map_size_initial = 64ull << 20;
   auto e = test::open_env(off);
-  REQUIRE(!write_blobs(*e, 0, 10, 1024));
+  REQUIRE(!test::write_blobs(*e, "blob-", 0, 10, 1024));
   CHECK(e->stats().allocated_bytes == 0);
   CHECK(on_disk(tmp / "off/data.mdb") < 1ull << 20);  // sparse: only the written pages
 }
@@ -89,7 +81,7 @@ TEST_CASE("a full map is emptied by a reclaiming commit, and then takes ordinary
   int n = 0;
   std::error_code ec;
   while (!ec && n < 100000) {
-    ec = write_blobs(*e, n, 200, 300);
+    ec = test::write_blobs(*e, "blob-", n, 200, 300);
     n += 200;
   }
   REQUIRE(ec == errc::map_full);
@@ -108,7 +100,7 @@ TEST_CASE("a full map is emptied by a reclaiming commit, and then takes ordinary
   CHECK(e->map_size() <= o.map_size_max + e->reclaim_reserve());
   CHECK(e->map_size() == std::max<std::uint64_t>(o.map_size_max, e->stats().map_used_bytes));
   // The freed pages take new writes, within map_size_max again.
-  REQUIRE(!write_blobs(*e, n, 200, 300));
+  REQUIRE(!test::write_blobs(*e, "blob-", n, 200, 300));
   auto tx = e->read();
   CHECK(meta_table::get(tx, "blob-1").has_value());
   CHECK_FALSE(meta_table::get(tx, "blob-2").has_value());
@@ -119,7 +111,7 @@ TEST_CASE("check_readers clears the slot of a process killed while it held a rea
           "[storage][env][readers]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  REQUIRE(!write_blobs(*e, 0, 1, 16));
+  REQUIRE(!test::write_blobs(*e, "blob-", 0, 1, 16));
   CHECK(e->check_readers() == 0);
   const auto before = e->stats();
 
@@ -161,7 +153,7 @@ TEST_CASE("check_readers clears the slot of a process killed while it held a rea
   CHECK(after.readers_in_use == before.readers_in_use);
   CHECK(after.readers_cleared == before.readers_cleared + 1);
   CHECK(e->check_readers() == 0);
-  REQUIRE(!write_blobs(*e, 1, 1, 16));
+  REQUIRE(!test::write_blobs(*e, "blob-", 1, 1, 16));
 }
 
 }  // namespace

@@ -15,15 +15,6 @@
 namespace nudge::storage {
 namespace {
 
-// Writes `count` meta entries of `value_bytes` each, keyed prefix + index.
-std::error_code write_blobs(env& e, const std::string& prefix, int first, int count,
-                            std::size_t value_bytes) {
-  const std::string blob(value_bytes, 'x');
-  return e.commit([&](write_txn& tx) {
-    for (int i = first; i < first + count; ++i)
-      meta_table::put(tx, prefix + std::to_string(i), blob);
-  });
-}
 
 TEST_CASE("opening creates the directory and every table", "[storage][env]") {
   test::temp_dir tmp;
@@ -75,7 +66,7 @@ TEST_CASE("the map grows on demand from a small initial size", "[storage][env]")
 
   // ~20 MiB in 10 commits of 2 MiB, one of them (the first) alone larger than the map.
   for (int c = 0; c < 10; ++c)
-    REQUIRE(!write_blobs(*e, "blob-", c * 64, 64, 32 * 1024));
+    REQUIRE(!test::write_blobs(*e, "blob-", c * 64, 64, 32 * 1024));
   CHECK(e->map_size() > initial);
   CHECK(e->map_size() >= (20ull << 20));
   CHECK(e->entries(e->meta()) == 1 + 640);
@@ -97,7 +88,7 @@ TEST_CASE("a read transaction opened on another thread does not block growth for
     }
   });
   for (int c = 0; c < 5; ++c)
-    REQUIRE(!write_blobs(*e, "blob-", c * 64, 64, 16 * 1024));
+    REQUIRE(!test::write_blobs(*e, "blob-", c * 64, 64, 16 * 1024));
   reader.join();
   CHECK(e->map_size() > (1ull << 20));
 }
@@ -106,7 +97,7 @@ TEST_CASE("readers on several threads stay valid while the map grows under them"
           "[storage][env]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  REQUIRE(!write_blobs(*e, "fixed-", 0, 1, 4096));
+  REQUIRE(!test::write_blobs(*e, "fixed-", 0, 1, 4096));
   std::atomic<bool> stop{false};
   std::atomic<int> bad_reads{0};
   std::atomic<long> reads{0};
@@ -126,7 +117,7 @@ TEST_CASE("readers on several threads stay valid while the map grows under them"
     std::this_thread::yield();
   std::error_code ec;
   for (int c = 0; c < 8 && !ec; ++c)
-    ec = write_blobs(*e, "grow-", c * 64, 64, 32 * 1024);
+    ec = test::write_blobs(*e, "grow-", c * 64, 64, 32 * 1024);
   stop = true;
   for (auto& r : readers)
     r.join();
@@ -142,9 +133,9 @@ TEST_CASE("a commit past map_size_max fails with map_full and leaves the env usa
   o.map_size_initial = 1ull << 20;
   o.map_size_max = 2ull << 20;
   auto e = test::open_env(o);
-  REQUIRE(!write_blobs(*e, "early-", 0, 4, 1024));
+  REQUIRE(!test::write_blobs(*e, "early-", 0, 4, 1024));
 
-  auto ec = write_blobs(*e, "huge-", 0, 128, 32 * 1024);  // 4 MiB > 2 MiB
+  auto ec = test::write_blobs(*e, "huge-", 0, 128, 32 * 1024);  // 4 MiB > 2 MiB
   CHECK(ec == errc::map_full);
   CHECK(ec.category() == storage_category());
   CHECK(e->map_size() == o.map_size_max);
@@ -154,7 +145,7 @@ TEST_CASE("a commit past map_size_max fails with map_full and leaves the env usa
   CHECK_FALSE(meta_table::get(tx, "huge-0"));
   tx.reset();
 
-  REQUIRE(!write_blobs(*e, "later-", 0, 4, 1024));
+  REQUIRE(!test::write_blobs(*e, "later-", 0, 4, 1024));
   auto tx2 = e->read();
   CHECK(meta_table::get(tx2, "later-3").has_value());
 }
@@ -200,14 +191,14 @@ TEST_CASE("a commit with sync_each_commit succeeds and sync() works", "[storage]
   auto o = test::options_for(tmp.path());
   o.sync_each_commit = true;
   auto e = test::open_env(o);
-  REQUIRE(!write_blobs(*e, "s-", 0, 3, 10));
+  REQUIRE(!test::write_blobs(*e, "s-", 0, 3, 10));
   CHECK(!e->sync());
 }
 
 TEST_CASE("read transactions are movable and reusable", "[storage][env]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  REQUIRE(!write_blobs(*e, "r-", 0, 1, 3));
+  REQUIRE(!test::write_blobs(*e, "r-", 0, 1, 3));
   for (int i = 0; i < 100; ++i) {
     read_txn a = e->read();
     REQUIRE(a);
@@ -225,7 +216,7 @@ TEST_CASE("a snapshot held on another thread does not see a later commit",
   auto e = test::open_env(test::options_for(tmp.path()));
   read_txn snapshot = e->read();
   std::error_code ec;
-  std::thread writer([&] { ec = write_blobs(*e, "w-", 0, 1, 3); });
+  std::thread writer([&] { ec = test::write_blobs(*e, "w-", 0, 1, 3); });
   writer.join();
   REQUIRE(!ec);
   CHECK_FALSE(meta_table::get(snapshot, "w-0"));

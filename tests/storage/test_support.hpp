@@ -15,6 +15,7 @@
 #include "policies/profile.hpp"
 #include "storage/env.hpp"
 #include "storage/journal_entry.hpp"
+#include "storage/meta_table.hpp"
 #include "storage/profile_snapshot.hpp"
 
 namespace nudge::storage::test {
@@ -59,6 +60,16 @@ inline std::unique_ptr<env> open_env(const env_options& o) {
   if (!e || ec)
     throw std::runtime_error("env::open failed: " + ec.message());
   return e;
+}
+
+/// Commits `count` meta entries of `value_bytes` each, keyed prefix + index.
+inline std::error_code write_blobs(env& e, const std::string& prefix, int first, int count,
+                                   std::size_t value_bytes) {
+  const std::string blob(value_bytes, 'x');
+  return e.commit([&](write_txn& tx) {
+    for (int i = first; i < first + count; ++i)
+      meta_table::put(tx, prefix + std::to_string(i), blob);
+  });
 }
 
 inline policies::timestamp at_ms(std::int64_t ms) {

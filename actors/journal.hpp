@@ -36,6 +36,9 @@ class env;
 namespace nudge::actors {
 
 struct write_record {
+  /// Writes nothing: settles (on_done) after every record submitted before it. A
+  /// batch of markers alone commits nothing and needs no sync.
+  bool marker = false;
   std::string profile_id;
   std::optional<storage::journal_entry> entry;
   /// Shared with the directory's parked copy when a passivation writes it.

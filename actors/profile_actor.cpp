@@ -32,6 +32,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <random>
 
 namespace nudge::actors {
@@ -77,6 +78,10 @@ struct profile_actor_state {
   /// The directory asked it to leave (max_active) while messages waited: it passivates
   /// once they are handled.
   bool leave_when_idle = false;
+  /// A record failed, so memory may be ahead of storage: until every record submitted
+  /// so far has settled and storage is read again, messages wait in `stashed`.
+  bool reloading = false;
+  std::deque<envelope_ptr> stashed;
   /// The due time last written to the expiry index: {} unknown (after activation),
   /// timestamp::max() none (the profile is not anonymous-only).
   timestamp expiry_written{};
@@ -856,6 +861,8 @@ bool passivate(self_ptr self) {
   auto* ctx = st.ctx;
   if (!st.merged_into.empty())
     return false;  // drain_atom stops it
+  if (st.reloading || !st.stashed.empty())
+    return false;  // its state is not settled yet; the idle sweep asks again
   if (!ctx->dir->remove_if_idle(st.profile.id, caf::actor{self}, [self] { return self->mailbox().empty(); }))
     return false;
   if (st.loaded_ok) {
@@ -878,6 +885,20 @@ bool passivate(self_ptr self) {
   return true;
 }
 
+/// One message, then what may follow it: an erased actor quits once nothing more
+/// waits, an actor asked to leave passivates.
+void apply(self_ptr self, envelope_ptr env) {
+  auto& st = self->state;
+  st.last_active = std::chrono::steady_clock::now();
+  handle(self, std::move(env));
+  const bool idle = self->mailbox().empty() && st.stashed.empty();
+  // Erased and out of the directory: nothing new can arrive once this is empty.
+  if (st.erased && idle)
+    self->quit();
+  else if (st.leave_when_idle && idle)
+    passivate(self);
+}
+
 caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
                             std::shared_ptr<const storage::profile_snapshot> parked) {
   self->state.ctx = ctx;
@@ -891,25 +912,45 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
   ctx->metrics.activations.fetch_add(1, std::memory_order_relaxed);
   return {
     [=](apply_atom, envelope_ptr env) {
-      self->state.last_active = std::chrono::steady_clock::now();
-      handle(self, std::move(env));
-      // Erased and out of the directory: nothing new can arrive once this is empty.
-      if (self->state.erased && self->mailbox().empty())
-        self->quit();
-      else if (self->state.leave_when_idle && self->mailbox().empty())
-        passivate(self);
+      if (self->state.reloading)
+        self->state.stashed.push_back(std::move(env));
+      else
+        apply(self, std::move(env));
     },
     [=](handover_atom, const std::string& survivor) { return hand_over(self, survivor); },
     [=](drain_atom) {
       if (!self->state.merged_into.empty())
         self->quit();
     },
+    // A record failed. Reading storage at once would miss records submitted after it
+    // that are still to commit (and then be acknowledged): the state would lose them
+    // and the next snapshot would overwrite them. The writer settles records in
+    // submission order, so a marker record submitted now settles after all of them.
     [=](reload_atom) {
-      if (self->state.erased || !self->state.merged_into.empty())
+      auto& st = self->state;
+      if (st.erased || !st.merged_into.empty() || st.reloading)
         return;
-      auto pid = self->state.profile.id;
-      load(self->state, pid);
-      self->state.recent.clear();
+      st.reloading = true;
+      write_record marker;
+      marker.marker = true;
+      marker.profile_id = st.profile.id;
+      marker.on_done = [self_handle = caf::actor{self}](bool) { caf::anon_send(self_handle, settled_atom_v); };
+      ctx->writer->submit(std::move(marker));
+    },
+    [=](settled_atom) {
+      auto& st = self->state;
+      st.reloading = false;
+      if (!st.erased && st.merged_into.empty()) {
+        auto pid = st.profile.id;
+        load(st, pid);
+        st.recent.clear();
+      }
+      // What waited, in arrival order, until a new failure stashes the rest again.
+      while (!st.stashed.empty() && !st.reloading) {
+        auto env = std::move(st.stashed.front());
+        st.stashed.pop_front();
+        apply(self, std::move(env));
+      }
     },
     [=](passivate_atom) {
       if (!self->state.erased && !passivate(self))

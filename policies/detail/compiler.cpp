@@ -102,11 +102,14 @@ void pack(const json& v, msgpack::packer<msgpack::sbuffer>& out) {
 }
 
 /// RapidJSON 1.1.0's full-precision number parser mis-reads a zero significand with an
-/// exponent ("0e200" became 7.8e56, "0.0e300" -1.1e-280: clz(0), found by
-/// tests/fuzz/fuzz_policy_compile). Such a number is zero whatever its exponent, so the
-/// exponent is blanked out (offsets in error messages stay right) before parsing.
+/// exponent ("0e200" became 7.8e56, "0.0e300" -1.1e-280) or with more digits than a
+/// double holds ("-0.000…0" with 40 zeros): clz(0), found by
+/// tests/fuzz/fuzz_policy_compile. Such a number is zero, so every valid JSON zero
+/// (-?0(.0+)?([eE][+-]?digits)?) is rewritten as "0" padded with blanks (offsets in
+/// error messages stay right) before parsing; anything else is left as written.
 std::string without_zero_exponents(std::string_view text) {
   std::string out(text);
+  const auto digit = [&](std::size_t k) { return k < out.size() && out[k] >= '0' && out[k] <= '9'; };
   bool in_string = false;
   for (std::size_t i = 0; i < out.size(); ++i) {
     const char c = out[i];
@@ -119,19 +122,37 @@ std::string without_zero_exponents(std::string_view text) {
       in_string = true;
       continue;
     }
-    if (c != '-' && (c < '0' || c > '9'))
+    if (c != '-' && !digit(i))
       continue;
-    std::size_t end = i;
-    bool nonzero = false;
-    while (end < out.size() && (out[end] == '-' || out[end] == '.' || (out[end] >= '0' && out[end] <= '9'))) {
-      nonzero = nonzero || (out[end] >= '1' && out[end] <= '9');
-      ++end;
+    // The numeric token, and whether it is a valid JSON zero.
+    std::size_t k = i + (c == '-' ? 1 : 0);
+    bool zero = k < out.size() && out[k] == '0' && !digit(k + 1);
+    if (zero) {
+      ++k;
+      if (k < out.size() && out[k] == '.') {
+        zero = digit(k + 1);
+        for (++k; digit(k); ++k)
+          zero = zero && out[k] == '0';
+      }
+      if (zero && k < out.size() && (out[k] == 'e' || out[k] == 'E')) {
+        ++k;
+        if (k < out.size() && (out[k] == '+' || out[k] == '-'))
+          ++k;
+        zero = digit(k);
+        while (digit(k))
+          ++k;
+      }
     }
-    if (!nonzero && end < out.size() && (out[end] == 'e' || out[end] == 'E'))
-      while (end < out.size() && (out[end] == 'e' || out[end] == 'E' || out[end] == '+' || out[end] == '-' ||
-                                  (out[end] >= '0' && out[end] <= '9')))
-        out[end++] = ' ';
-    i = end - 1;
+    if (zero) {
+      out[i] = '0';
+      for (std::size_t b = i + 1; b < k; ++b)
+        out[b] = ' ';
+      i = k - 1;
+    } else {
+      while (i + 1 < out.size() && (out[i + 1] == '-' || out[i + 1] == '+' || out[i + 1] == '.' ||
+                                    out[i + 1] == 'e' || out[i + 1] == 'E' || digit(i + 1)))
+        ++i;
+    }
   }
   return out;
 }

@@ -282,7 +282,8 @@ TEST_CASE("payloads are kept as compact JSON and MessagePack", "[policies][valid
 // Found by tests/fuzz/fuzz_policy_compile: RapidJSON 1.1.0's full-precision parser read
 // a zero significand with an exponent as garbage ("0.0e300" as -1.1e-280).
 TEST_CASE("a zero written with an exponent compiles as zero", "[policies][validation]") {
-  for (std::string zero : {"0e200", "0.0e300", "-0E+200", "0.000e-5"}) {
+  for (std::string zero : {"0e200", "0.0e300", "-0E+200", "0.000e-5",
+                           "-0.000000000000000000000000000000000000000000000"}) {
     INFO(zero);
     const auto result = compile(with_action(R"("value": )" + zero + R"(, "payload": {"s": "0e9 \"0e9"}, "weight": 1e2)"),
                                 policy_limits{});

@@ -54,6 +54,30 @@ struct failure {
   throw failure{std::move(key), std::move(what)};
 }
 
+/// The largest count in a regex's {n}, {n,} or {n,m} quantifiers (saturating at
+/// 2^32 for longer digit runs); an escaped \{ is a literal, not a count.
+std::uint64_t largest_repeat_count(std::string_view re) {
+  std::uint64_t largest = 0;
+  for (std::size_t i = 0; i < re.size(); ++i) {
+    if (re[i] == '\\') {
+      ++i;
+      continue;
+    }
+    if (re[i] != '{')
+      continue;
+    std::uint64_t n = 0;
+    for (std::size_t k = i + 1; k < re.size() && (re[k] == ',' || (re[k] >= '0' && re[k] <= '9')); ++k) {
+      if (re[k] == ',') {
+        n = 0;
+        continue;
+      }
+      n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(re[k] - '0'), 1ull << 32);
+      largest = std::max(largest, n);
+    }
+  }
+  return largest;
+}
+
 std::string quote(std::string_view s) {
   std::string out = "\"";
   for (const char c : s) {
@@ -464,6 +488,14 @@ std::vector<identity_type_config> parse_identities(const toml::node* node) {
     for (std::size_t i = 0; i < type.blocked.size(); ++i) {
       const auto& entry = type.blocked[i];
       if (entry.size() < 2 || entry.front() != '/' || entry.back() != '/') continue;
+      // libstdc++'s regex compiler overflows on a huge count ({6666666666666666666}:
+      // undefined behaviour, found by fuzz_config_parse) and unrolls large ones into
+      // huge automata: counts over 1000 are refused before it sees them.
+      if (const auto count = largest_repeat_count(entry); count > 1000) {
+        fail(item_path(s.key_path("blocked"), i),
+             "bad regex " + quote(entry) + ": a repetition count over 1000 (" + std::to_string(count) + ")");
+        continue;
+      }
       try {
         std::regex compiled(entry.substr(1, entry.size() - 2), std::regex::ECMAScript);
       } catch (const std::regex_error& e) {

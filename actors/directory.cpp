@@ -173,4 +173,12 @@ void directory::passivate_all() {
   }
 }
 
+void directory::stop_all() {
+  for (auto& s : shards_) {
+    std::lock_guard<std::mutex> guard(s.mtx);
+    for (auto& [id, a] : s.actors)
+      caf::anon_send_exit(a.actor, caf::exit_reason::user_shutdown);
+  }
+}
+
 }  // namespace nudge::actors

@@ -89,6 +89,9 @@ public:
 
   /// Asks every live actor to persist and leave (shutdown).
   void passivate_all();
+  /// Stops every actor still live, without persisting (shutdown, once passivate_all
+  /// had its time): what they acknowledged is in the journal already.
+  void stop_all();
 
   std::uint64_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
 

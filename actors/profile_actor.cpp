@@ -885,18 +885,23 @@ bool passivate(self_ptr self) {
   return true;
 }
 
-/// One message, then what may follow it: an erased actor quits once nothing more
-/// waits, an actor asked to leave passivates.
-void apply(self_ptr self, envelope_ptr env) {
+/// What may follow a message or a settled reload: an erased actor quits once nothing
+/// more waits, an actor asked to leave passivates.
+void after_message(self_ptr self) {
   auto& st = self->state;
-  st.last_active = std::chrono::steady_clock::now();
-  handle(self, std::move(env));
-  const bool idle = self->mailbox().empty() && st.stashed.empty();
+  if (st.reloading || !st.stashed.empty() || !self->mailbox().empty())
+    return;
   // Erased and out of the directory: nothing new can arrive once this is empty.
-  if (st.erased && idle)
+  if (st.erased)
     self->quit();
-  else if (st.leave_when_idle && idle)
+  else if (st.leave_when_idle)
     passivate(self);
+}
+
+void apply(self_ptr self, envelope_ptr env) {
+  self->state.last_active = std::chrono::steady_clock::now();
+  handle(self, std::move(env));
+  after_message(self);
 }
 
 caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
@@ -945,6 +950,10 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
         load(st, pid);
         st.recent.clear();
       }
+      // Asked to leave while reloading (an eviction, or shutdown's passivate_all):
+      // with nothing stashed, no apply below would passivate it.
+      if (st.stashed.empty())
+        after_message(self);
       // What waited, in arrival order, until a new failure stashes the rest again.
       while (!st.stashed.empty() && !st.reloading) {
         auto env = std::move(st.stashed.front());

@@ -275,6 +275,12 @@ int serve(config cfg) {
   idle_sweep.stop();
   dir.passivate_all();
   wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
+  // The actor system's teardown waits for every actor: one that did not leave must not
+  // hold the process forever.
+  if (auto left = dir.active(); left > 0) {
+    spdlog::warn("{} profiles did not leave within 5 s of shutdown; stopping them", left);
+    dir.stop_all();
+  }
   srv.stop();
   writer.stop();
   system.reset();

@@ -607,6 +607,11 @@ void sync_shim::fail_syncs(std::size_t count, int err) const {
   std::ofstream(control_) << "sync " << from << " " << from + count << " " << err << "\n";
 }
 
+void sync_shim::slow_syncs(std::size_t count, int ms) const {
+  auto from = syncs() + 1;
+  std::ofstream(control_, std::ios::app) << "slow " << from << " " << from + count << " " << ms << "\n";
+}
+
 void sync_shim::fail_writes(int err) const {
   std::ofstream(control_) << "write 1 1000000000 " << err << "\n";
 }

@@ -127,11 +127,14 @@ public:
   /// Environment for server_process: preload the shim, watch writes under `data`.
   std::vector<std::string> env(const std::filesystem::path& data) const;
   /// Lines of the log that start with `kind` ('S' sync calls, 'W' data-file writes,
-  /// 'A' data-file fallocate calls).
+  /// 'A' data-file fallocate calls, 'D' slowed syncs beginning their wait).
   std::vector<std::string> lines(char kind) const;
   std::size_t syncs() const { return lines('S').size(); }
   /// Fails the next `count` sync calls with `err`.
   void fail_syncs(std::size_t count, int err) const;
+  /// Makes the next `count` sync calls take `ms` longer (logged as 'D' lines when the
+  /// wait begins). Adds to what fail_syncs set, which replaces everything before.
+  void slow_syncs(std::size_t count, int ms) const;
   /// Fails every later write to a file under the data dir with `err`.
   void fail_writes(int err) const;
   /// Fails every later fallocate/posix_fallocate of a file under the data dir with `err`.

@@ -10,7 +10,9 @@
 #include <signal.h>
 
 #include <fstream>
+#include <optional>
 #include <set>
+#include <thread>
 
 using namespace nudge::test;
 
@@ -201,4 +203,54 @@ TEST_CASE("ENOSPC on writes to the data dir never turns into a success reply", "
   REQUIRE(ws.send(purchase("w-after")));
   REQUIRE(type_of(read_reply(ws, "w-after")) == "decision");
   CHECK(events(srv) == decisions + 1);
+}
+
+TEST_CASE("a profile asked to leave while it reloads after a failed sync leaves once the reload settles",
+          "[durability][power][integration][faults]") {
+  temp_dir dir;
+  sync_shim shim(dir);
+  const auto data = dir.path / "data";
+  auto cfg = dir.path / "evict.toml";
+  std::ofstream(cfg) << "[durability]\nmode = \"power\"\n[profiles]\nmax_active = 2\n[consent]\ndefault = \"granted\"\n";
+  auto event = [](const std::string& id, const std::string& anon) {
+    return R"({"type":"event","id":")" + id + R"(","name":"page_view","identities":{"anonymous_id":")" + anon + R"("}})";
+  };
+  auto wait_for_slow_syncs = [&](std::size_t n) {
+    for (int i = 0; i < 1000 && shim.lines('D').size() < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return shim.lines('D').size() >= n;
+  };
+  server_process srv(data, {"--config", cfg.string()}, shim.env(data));
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  REQUIRE(ws.send(event("p-0", "a-p")));
+  REQUIRE(type_of(read_reply(ws, "p-0")) == "decision");
+
+  // p-1's sync is slow and fails; the writer's recovery sync before the next batch
+  // (q-0's) is slow too. P's reload waits on a marker behind that batch.
+  shim.fail_syncs(1, 5);
+  shim.slow_syncs(2, 1500);
+  REQUIRE(ws.send(event("p-1", "a-p")));
+  REQUIRE(wait_for_slow_syncs(1));
+  REQUIRE(ws.send(event("q-0", "a-q")));
+  std::vector<std::string> others;
+  REQUIRE(type_of(read_reply(ws, "p-1", &others)) == "error");
+  REQUIRE(wait_for_slow_syncs(2));
+  // R's activation makes three active at a cap of two: P, the oldest, is asked to
+  // leave while its reload is still waiting.
+  REQUIRE(ws.send(event("r-0", "a-r")));
+  CHECK(type_of(read_reply(ws, "q-0", &others)) == "decision");
+  CHECK(type_of(read_reply(ws, "r-0", &others)) == "decision");
+
+  std::optional<std::uint64_t> active;
+  for (int i = 0; i < 500 && (active = metric(srv.port(), "nudge_profiles_active")) != 2u; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(active == 2u);
+  int status = 0;
+  auto p = profile_by_identity(srv, "anonymous_id:a-p", &status);
+  CHECK(status == 200);
+  ws.close();
+  CHECK(srv.stop(SIGTERM) == 0);
+  INFO(srv.output());
+  CHECK(srv.output().find("did not leave") == std::string::npos);
 }

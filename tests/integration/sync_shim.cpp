@@ -12,7 +12,9 @@
 //   NUDGE_SHIM_CONTROL=FILE  re-read at every call: lines "sync FROM TO ERRNO" and
 //                            "write FROM TO ERRNO" (and "alloc FROM TO ERRNO" for
 //                            fallocate) make calls numbered FROM <= N < TO
-//                            fail with ERRNO (e.g. 5 EIO, 28 ENOSPC) without running
+//                            fail with ERRNO (e.g. 5 EIO, 28 ENOSPC) without running;
+//                            "slow FROM TO MS" makes those sync calls take MS longer
+//                            (a slow disk), logging "D N" as the wait begins
 //
 // Only the test's server loads it; nothing in the service knows about it.
 #include <dlfcn.h>
@@ -26,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace {
 
@@ -87,6 +90,11 @@ int injected(const char* kind, long n) {
 template <class Call>
 int on_sync(const char* name, Call call) {
   long n = ++sync_calls;
+  if (int ms = injected("slow", n); ms > 0) {
+    log_line("D", n, name, 0);
+    struct timespec pause{ms / 1000, (ms % 1000) * 1000000L};
+    ::nanosleep(&pause, nullptr);
+  }
   int err = injected("sync", n);
   int rc = err ? -1 : call();
   int saved = err ? err : errno;

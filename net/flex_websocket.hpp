@@ -40,6 +40,9 @@ public:
   bool got_text() const {
     return std::visit([](const auto& ws) { return ws.got_text(); }, v_);
   }
+  bool is_message_done() const {
+    return std::visit([](const auto& ws) { return ws.is_message_done(); }, v_);
+  }
   void text(bool value) {
     std::visit([&](auto& ws) { ws.text(value); }, v_);
   }
@@ -48,9 +51,10 @@ public:
   void async_accept(const Request& req, Handler&& h) {
     std::visit([&](auto& ws) { ws.async_accept(req, std::forward<Handler>(h)); }, v_);
   }
+  /// Reads what has arrived of the current message, up to a frame boundary.
   template <class Handler>
-  void async_read(beast::flat_buffer& buffer, Handler&& h) {
-    std::visit([&](auto& ws) { ws.async_read(buffer, std::forward<Handler>(h)); }, v_);
+  void async_read_some(beast::flat_buffer& buffer, std::size_t limit, Handler&& h) {
+    std::visit([&](auto& ws) { ws.async_read_some(buffer, limit, std::forward<Handler>(h)); }, v_);
   }
   template <class Buffers, class Handler>
   void async_write(const Buffers& buffers, Handler&& h) {

@@ -168,7 +168,7 @@ std::string gateway::metrics_text() const {
           ctx_.dir->tombstones(), "gauge");
   counter("nudge_profiles_stored", "Profiles stored (snapshots).", ctx_.env->entries(ctx_.env->profiles()), "gauge");
   counter("nudge_connections", "Open connections.", connections.load(), "gauge");
-  counter("nudge_ws_dropped_total", "WebSocket clients dropped for not reading.", ws_dropped.load());
+  counter("nudge_ws_dropped_total", "WebSocket clients dropped: not reading their replies, or a message not complete within http_timeout.", ws_dropped.load());
   counter("nudge_connections_refused_total", "Connections refused past max_connections.", connections_refused.load());
   counter("nudge_journal_commits_total", "LMDB commits by the journal writer.", js.commits);
   counter("nudge_journal_records_total", "Records committed by the journal writer.", js.records);

@@ -8,7 +8,7 @@
 namespace nudge::net {
 
 ws_session::ws_session(flex_stream&& stream, gateway& gw, const stream_source& source)
-  : ws_(std::move(stream)), gw_(gw), source_(source), decoder_(gw.options()) {
+  : ws_(std::move(stream)), gw_(gw), source_(source), decoder_(gw.options()), message_deadline_(ws_.get_executor()) {
   gw_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -39,24 +39,53 @@ void ws_session::on_accept(beast::error_code ec) {
 }
 
 void ws_session::do_read() {
-  if (closed_ || reading_ || inflight_ >= gw_.options().ws_max_inflight)
+  // The rest of a partly read message is read whatever the in-flight count: its
+  // deadline runs.
+  if (closed_ || reading_ || (!deadline_armed_ && inflight_ >= gw_.options().ws_max_inflight))
     return;
   reading_ = true;
-  ws_.async_read(buffer_, in_arena(arena_, beast::bind_front_handler(&ws_session::on_read, shared_from_this())));
+  // read_some ends at frame boundaries, so a message in many fragments (or a trickle)
+  // is seen as partial; read_message_max still bounds the whole message.
+  ws_.async_read_some(buffer_, 0, in_arena(arena_, beast::bind_front_handler(&ws_session::on_read, shared_from_this())));
 }
 
-void ws_session::on_read(beast::error_code ec, std::size_t n) {
+void ws_session::on_read(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (ec) {
     // message_too_big: Beast has already failed the connection with close code 1009.
     closed_ = true;
+    if (deadline_armed_)
+      message_deadline_.cancel();
     return;
   }
+  if (!ws_.is_message_done()) {
+    if (!deadline_armed_) {
+      deadline_armed_ = true;
+      message_deadline_.expires_after(gw_.options().http_timeout);
+      message_deadline_.async_wait(beast::bind_front_handler(&ws_session::on_message_deadline, shared_from_this()));
+    }
+    do_read();
+    return;
+  }
+  if (deadline_armed_) {
+    deadline_armed_ = false;
+    message_deadline_.cancel();
+  }
   auto data = buffer_.cdata();
-  handle_frame({static_cast<const char*>(data.data()), n},
+  handle_frame({static_cast<const char*>(data.data()), data.size()},
                ws_.got_text() ? actors::wire_format::json : actors::wire_format::msgpack);
   buffer_.consume(buffer_.size());
   do_read();
+}
+
+void ws_session::on_message_deadline(beast::error_code ec) {
+  // Cancelled (the message completed, or the connection ended): nothing to do. A
+  // cancel that raced with the expiry finds the deadline disarmed.
+  if (ec || !deadline_armed_ || closed_)
+    return;
+  gw_.ws_dropped.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("closing a WebSocket client of source {}: a message not complete within http_timeout", source_.id);
+  close_now();
 }
 
 void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
@@ -136,6 +165,15 @@ void ws_session::drop() {
   closed_ = true;
   gw_.ws_dropped.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("dropping a WebSocket client of source {}: unsent replies over the bound", source_.id);
+  close_now();
+}
+
+void ws_session::close_now() {
+  closed_ = true;
+  if (deadline_armed_) {
+    deadline_armed_ = false;
+    message_deadline_.cancel();
+  }
   beast::error_code ignored;
   ws_.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
   ws_.tcp().socket().close(ignored);

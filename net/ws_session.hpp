@@ -9,6 +9,10 @@
 // reading is dropped once its unsent replies pass the bound. Reading pauses while
 // ws_max_inflight messages await replies. Frames over max_message_bytes close the
 // connection with 1009; idle peers are pinged and closed when they stop answering.
+// A message must arrive whole within http_timeout of its first bytes: reads go frame
+// by frame, and a message still partial when that deadline passes closes the
+// connection (a peer trickling bytes would otherwise keep it open for ever, since any
+// byte counts as activity for the idle timeout).
 #pragma once
 
 #include "actors/message.hpp"
@@ -48,6 +52,8 @@ private:
   void do_write();
   void on_write(beast::error_code ec, std::size_t n);
   void drop();
+  void on_message_deadline(beast::error_code ec);
+  void close_now();
 
   handler_arena arena_;  // before ws_: its operations' memory outlives the stream
   flex_websocket ws_;
@@ -55,6 +61,8 @@ private:
   const stream_source& source_;
   decoder decoder_;
   beast::flat_buffer buffer_;
+  asio::steady_timer message_deadline_;  ///< armed while a message is partly read
+  bool deadline_armed_ = false;
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;
   std::size_t inflight_ = 0;

@@ -1,7 +1,7 @@
 // The public edge against clients that misbehave on purpose, through the real binary:
 // slow headers, slow bodies and stalled upgrades (closed after `http_timeout`), headers
 // over the limit (431), connections past `max_connections` (503, then accepted again
-// once others close), fragmented and oversize WebSocket messages, and a client asking
+// once others close), fragmented, oversize and trickled WebSocket messages, and a client asking
 // for permessage-deflate (not agreed). Other clients are served meanwhile. Every wait
 // is bounded; none asserts how long anything took.
 #include "tests/integration/harness.hpp"
@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 using namespace nudge::test;
 using namespace std::chrono_literals;
@@ -65,6 +66,14 @@ std::string upgrade_request(const std::string& extra_headers) {
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
          extra_headers + "\r\n";
+}
+
+/// Sends the upgrade on `c` and returns the answer's head (status line and headers),
+/// "" when none came within 10 s.
+std::string upgrade(raw_conn& c, const std::string& extra_headers) {
+  if (!c.send(upgrade_request(extra_headers)) || !c.read_until("\r\n\r\n", 10s))
+    return "";
+  return c.received().substr(0, c.received().find("\r\n\r\n"));
 }
 
 }  // namespace
@@ -224,10 +233,8 @@ TEST_CASE("a client offering permessage-deflate gets no compression, and a peer 
           "[edge][integration][security]") {
   edge_server s("ws_idle_timeout = \"1s\"\n");
   raw_conn c(s.port());
-  REQUIRE(c.send(upgrade_request("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")));
-  REQUIRE(c.read_until("\r\n\r\n", 10s));
-  const auto head = c.received().substr(0, c.received().find("\r\n\r\n"));
-  CHECK(head.rfind("HTTP/1.1 101", 0) == 0);
+  const auto head = upgrade(c, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+  REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
   CHECK(lower(head).find("sec-websocket-extensions") == std::string::npos);
 
   SECTION("a frame claiming compression (RSV1) fails the connection") {
@@ -242,4 +249,38 @@ TEST_CASE("a client offering permessage-deflate gets no compression, and a peer 
   ws_client ws;
   REQUIRE(ws.connect(s.port(), "?key=" + write_key) == 101);
   CHECK(serves(ws, "e-deflate-after"));
+}
+
+TEST_CASE("a WebSocket message trickled in fragments or bytes is closed after http_timeout, though each byte "
+          "resets the idle timeout; others are served",
+          "[edge][integration][security]") {
+  edge_server s("http_timeout = \"1s\"\nws_idle_timeout = \"60s\"\n");
+  raw_conn c(s.port());
+  REQUIRE(upgrade(c, "").rfind("HTTP/1.1 101", 0) == 0);
+  // Client frames are masked; a zero mask leaves the payload as written.
+  const std::string zero_mask(4, '\0');
+  std::function<bool(int)> trickle_one;
+  SECTION("one continuation frame of one byte every 100 ms") {
+    REQUIRE(c.send(std::string("\x01\x81", 2) + zero_mask + "{"));  // text, not FIN
+    trickle_one = [&](int) { return c.send(std::string("\x00\x81", 2) + zero_mask + " "); };
+  }
+  SECTION("one empty continuation frame every 100 ms") {
+    REQUIRE(c.send(std::string("\x01\x81", 2) + zero_mask + "{"));
+    trickle_one = [&](int) { return c.send(std::string("\x00\x80", 2) + zero_mask); };
+  }
+  SECTION("one byte of a 100-byte frame every 100 ms") {
+    REQUIRE(c.send(std::string("\x81\xE4", 2) + zero_mask + "{"));  // FIN text, 100 bytes
+    trickle_one = [&](int) { return c.send(" "); };
+  }
+  for (int i = 0; i < 200 && !c.closed(); ++i) {
+    trickle_one(i);
+    c.wait_closed(100ms);
+  }
+  CHECK(c.closed());
+  // Nothing was answered after the upgrade, and the others are served.
+  CHECK(c.received().find("\r\n\r\n") + 4 == c.received().size());
+  ws_client ws;
+  REQUIRE(ws.connect(s.port(), "?key=" + write_key) == 101);
+  CHECK(serves(ws, "e-trickle-after"));
+  CHECK(metric(s.port(), "nudge_ws_dropped_total") == 1u);
 }

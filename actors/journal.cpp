@@ -141,6 +141,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::outbox_table::erase(txn, key);
       for (const auto& o : rec.outbox_failed)
         storage::outbox_table::mark_failed(txn, o);
+      for (const auto& o : rec.outbox_attempts)
+        storage::outbox_table::record_attempts(txn, o);
       for (const auto& a : rec.audit)
         storage::audit_table::append(txn, a);
       if (rec.expiry_clear)

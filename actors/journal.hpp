@@ -58,6 +58,7 @@ struct write_record {
   std::vector<storage::outbox_entry> outbox_puts;
   std::vector<std::string> outbox_erases;          ///< keys of delivered entries
   std::vector<storage::outbox_entry> outbox_failed;  ///< moved to the failed table
+  std::vector<storage::outbox_entry> outbox_attempts;  ///< pending entries whose attempts are stored
   /// Audit records appended in the same commit (consent changes, merges, ...).
   std::vector<storage::audit_record> audit;
   /// Retention: moves the profile's due time in the expiry index / drops it.

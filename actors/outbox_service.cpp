@@ -83,7 +83,8 @@ bool outbox_service::hold(storage::outbox_entry e) {
   }
   auto dest = static_cast<std::size_t>(it - dests_.begin());
   queues_[dest].ready.push_back(key);
-  items_.emplace(std::move(key), item{std::move(e), dest, 0, state::queued});
+  const int attempts = static_cast<int>(e.attempts);
+  items_.emplace(std::move(key), item{std::move(e), dest, attempts, state::queued});
   return true;
 }
 
@@ -179,6 +180,8 @@ void outbox_service::completed(const std::string& key, int status) {
   bool ok = status >= 200 && status < 300;
   if (!ok)
     retries_.fetch_add(1, std::memory_order_relaxed);
+  if (!ok)
+    item.entry.attempts = static_cast<std::uint32_t>(item.attempts);
   if (ok || item.attempts >= dests_[item.dest].max_attempts) {
     item.st = state::closing;
     write_record rec;
@@ -198,6 +201,11 @@ void outbox_service::completed(const std::string& key, int status) {
     auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(rng_)));
     item.st = state::waiting;
     retry_at_.emplace(std::chrono::steady_clock::now() + delay, key);
+    // The count survives a restart: a destination that keeps failing reaches
+    // max_attempts however often the service restarts. Nothing waits on this commit.
+    write_record rec;
+    rec.outbox_attempts.push_back(item.entry);
+    ctx_.writer->submit(std::move(rec));
   }
   cv_.notify_one();
 }

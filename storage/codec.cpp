@@ -464,16 +464,19 @@ void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
 
 void encode(const outbox_entry& value, msgpack::sbuffer& out) {
   packer p(out);
-  pack_array(p, 3);
+  pack_array(p, 4);
   p.pack_uint64(codec_version);
   pack_ts(p, value.created);
   pack_bin(p, value.body);
+  p.pack_uint32(value.attempts);
 }
 
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
   return decode_value(bytes, 2, [&](const array_view& a) {
     out.created = as_ts(a[1]);
     read_bytes(a[2], out.body);
+    // Entries written before attempts were stored have three fields.
+    out.attempts = a.size > 3 ? static_cast<std::uint32_t>(std::min<std::uint64_t>(as_u64(a[3]), std::numeric_limits<std::uint32_t>::max())) : 0;
   });
 }
 

@@ -3,6 +3,7 @@
 // `decision_id` is the receiver's idempotency key.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "policies/profile.hpp"
@@ -15,6 +16,7 @@ struct outbox_entry {
   std::string destination_id;
   policies::timestamp created{};
   std::string body;  ///< the JSON POSTed, exactly as signed
+  std::uint32_t attempts = 0;  ///< delivery attempts that failed so far (kept across restarts)
 };
 
 }  // namespace nudge::storage

@@ -72,8 +72,14 @@ bool erase(write_txn& tx, std::string_view key) {
 
 void mark_failed(write_txn& tx, const outbox_entry& e) {
   detail::check_usable(tx);
-  detail::del(tx, tx.environment().outbox(), key_of(e));
-  put_into(tx, tx.environment().outbox_failed(), e);
+  if (detail::del(tx, tx.environment().outbox(), key_of(e)))
+    put_into(tx, tx.environment().outbox_failed(), e);
+}
+
+void record_attempts(write_txn& tx, const outbox_entry& e) {
+  detail::check_usable(tx);
+  if (detail::del(tx, tx.environment().outbox(), key_of(e)))
+    put_into(tx, tx.environment().outbox(), e);
 }
 
 std::vector<outbox_entry> read_pending(read_txn& tx, std::string_view after_key, std::size_t limit,

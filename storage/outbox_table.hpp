@@ -2,8 +2,8 @@
 //  - "outbox":        pending entries;
 //  - "outbox_failed": entries that reached max_attempts (kept for operators).
 // Key: profile id + '\0' + decision id + '\0' + destination id (so erasure finds a
-// profile's entries with one prefix walk); value: outbox_entry's created time and
-// body (msgpack, storage/codec.hpp). Ids must not contain '\0'.
+// profile's entries with one prefix walk); value: outbox_entry's created time, body
+// and failed attempts (msgpack, storage/codec.hpp). Ids must not contain '\0'.
 //
 // Reads take a read_txn (any thread); writes take the write_txn of an env::commit
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
@@ -30,8 +30,12 @@ void put(write_txn& tx, const outbox_entry& e);
 /// Removes the pending entry with this key (delivered); false when absent.
 bool erase(write_txn& tx, std::string_view key);
 
-/// Moves the pending entry `e` to the failed table.
+/// Moves the pending entry `e` to the failed table; nothing when it is no longer
+/// pending (delivered, or erased with its profile while a request was out).
 void mark_failed(write_txn& tx, const outbox_entry& e);
+
+/// Stores e.attempts on the pending entry `e`; nothing when it is no longer pending.
+void record_attempts(write_txn& tx, const outbox_entry& e);
 
 /// Pending entries with key > `after_key` (empty: from the start), in key order, at
 /// most `limit`. On failure sets `ec` (txn_failed, corrupt) and returns what was read.

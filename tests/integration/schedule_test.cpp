@@ -282,6 +282,31 @@ TEST_CASE("a destination answering 503 gets the decision once it answers 200, ac
     CHECK(parse(r.body)["decision_id"].GetString() == decision_id);
 }
 
+TEST_CASE("failed attempts are counted across restarts: max_attempts gives an entry up however often the service "
+          "restarts",
+          "[schedule][integration][crash]") {
+  http_receiver receiver([](const received_request&) { return 503; });
+  setup s(receiver, "denied", "2s", 3);
+  {
+    server_process srv(s.data, s.args());
+    send_batch(srv, {consent_msg("c-r", "retry@example.com"), event_msg("e-r", "retry@example.com", "cart_add")});
+    REQUIRE(receiver.wait_until([](const auto& got) { return got.size() >= 2; }, std::chrono::seconds(20)));
+    // Both failures were handled (each stores the count) before the service stops.
+    REQUIRE(stats_until(srv, [](const auto& st) { return st["outbox"]["retries"].GetUint64() >= 2; },
+                        std::chrono::seconds(10)));
+    CHECK(srv.stop(SIGTERM) == 0);
+  }
+  REQUIRE(receiver.count() == 2);
+  // Two of three attempts are spent: the restarted service tries once more, then
+  // moves the entry to the failed table.
+  server_process srv(s.data, s.args());
+  REQUIRE(stats_until(srv, [](const auto& st) { return st["outbox"]["failed"].GetUint64() == 1; },
+                      std::chrono::seconds(20)));
+  CHECK(stats(srv)["outbox"]["backlog"].GetUint64() == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(receiver.count() == 3);
+}
+
 TEST_CASE("50,000 timers that came due while the service was down are all delivered while a live WebSocket client keeps getting replies", "[schedule][integration][load]") {
   const int profiles = std::getenv("NUDGE_TIMERS") ? std::atoi(std::getenv("NUDGE_TIMERS")) : 50000;
   http_receiver receiver;

@@ -152,6 +152,32 @@ TEST_CASE("a dedupe entry round-trips its opaque reply bytes", "[storage][codec]
   CHECK(out.reply == in.reply);
 }
 
+TEST_CASE("an outbox entry round-trips its attempts, and one written before attempts were stored has none",
+          "[storage][codec]") {
+  outbox_entry in{"p-1", "d-1", "esp", at_ms(1'790'000'000'000), R"({"type":"decision"})", 4};
+  msgpack::sbuffer buf;
+  encode(in, buf);
+  outbox_entry out;
+  REQUIRE(!decode(bytes_of(buf), out));
+  CHECK(out.created == in.created);
+  CHECK(out.body == in.body);
+  CHECK(out.attempts == 4);
+
+  msgpack::sbuffer old;
+  msgpack::packer<msgpack::sbuffer> p(old);
+  p.pack_array(3);  // version, created, body
+  p.pack_uint64(1);
+  p.pack_int64(1'790'000'000'000);
+  p.pack_bin(2);
+  p.pack_bin_body("{}", 2);
+  outbox_entry before;
+  before.attempts = 9;
+  REQUIRE(!decode(bytes_of(old), before));
+  CHECK(before.created == at_ms(1'790'000'000'000));
+  CHECK(before.body == "{}");
+  CHECK(before.attempts == 0);
+}
+
 TEST_CASE("corrupt bytes decode to errc::corrupt", "[storage][codec]") {
   msgpack::sbuffer good;
   encode(profile_snapshot{test::full_profile("p-1"), 3}, good);

@@ -53,6 +53,28 @@ TEST_CASE("outbox entries are read back whole, paged, and leave on delivery or f
   CHECK(e->entries(e->outbox_failed()) == 1);
 }
 
+TEST_CASE("outbox attempts are stored on a pending entry; neither attempts nor a failure revive an entry that left",
+          "[storage][outbox]") {
+  test::temp_dir dir;
+  auto e = test::open_env(test::options_for(dir.path()));
+  auto pending_entry = entry("p-a", "d-1", "esp");
+  auto gone = entry("p-b", "d-2", "esp");
+  REQUIRE(!e->commit([&](write_txn& tx) { outbox_table::put(tx, pending_entry); }));
+  CHECK(pending(*e)[0].attempts == 0);
+  pending_entry.attempts = 7;
+  gone.attempts = 3;
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    outbox_table::record_attempts(tx, pending_entry);
+    outbox_table::record_attempts(tx, gone);  // delivered or erased meanwhile: not pending
+    outbox_table::mark_failed(tx, gone);
+  }));
+  auto all = pending(*e);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].attempts == 7);
+  CHECK(all[0].body == pending_entry.body);
+  CHECK(e->entries(e->outbox_failed()) == 0);
+}
+
 TEST_CASE("outbox erase_profile removes pending and failed entries of one profile only", "[storage][outbox][erasure]") {
   test::temp_dir dir;
   auto e = test::open_env(test::options_for(dir.path()));

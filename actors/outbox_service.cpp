@@ -58,6 +58,8 @@ void outbox_service::forget_profile(const std::string& profile_id) {
   // Queue and retry entries of dropped keys are skipped when they come up.
   for (auto it = items_.lower_bound(prefix); it != items_.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
     it = it->second.st == state::queued || it->second.st == state::waiting ? items_.erase(it) : std::next(it);
+  if (scanning_)
+    forgotten_during_scan_.push_back(prefix);
   rescan_ = true;  // should the erasure not commit, the entries are read again
 }
 
@@ -94,6 +96,7 @@ void outbox_service::rescan(std::unique_lock<std::mutex>& lock) {
   auto after = scan_cursor_;
   auto limit = opts_.max_in_memory - items_.size();
   missed_ = false;
+  scanning_ = true;
   lock.unlock();
   std::error_code ec;
   std::vector<storage::outbox_entry> found;
@@ -102,14 +105,24 @@ void outbox_service::rescan(std::unique_lock<std::mutex>& lock) {
     found = storage::outbox_table::read_pending(txn, after, limit, ec);
   }
   lock.lock();
+  scanning_ = false;
+  std::set<std::string> left;
+  std::vector<std::string> forgotten;
+  left.swap(left_during_scan_);
+  forgotten.swap(forgotten_during_scan_);
   if (ec) {
     spdlog::error("outbox: table unreadable: {}", ec.message());
     rescan_ = false;
     return;
   }
   std::string last = found.empty() ? std::string() : storage::outbox_table::key_of(found.back());
-  for (auto& e : found)
+  for (auto& e : found) {
+    auto key = storage::outbox_table::key_of(e);
+    if (left.count(key) || std::any_of(forgotten.begin(), forgotten.end(),
+                                       [&](const std::string& p) { return key.compare(0, p.size(), p) == 0; }))
+      continue;
     hold(std::move(e));
+  }
   if (found.size() < limit) {
     // The end of the table: another pass only for entries that did not fit meanwhile.
     scan_cursor_.clear();
@@ -222,6 +235,8 @@ void outbox_service::closed(const std::string& key, bool delivered, bool committ
     return;
   }
   items_.erase(it);
+  if (scanning_)
+    left_during_scan_.insert(key);
   if (delivered)
     delivered_.fetch_add(1, std::memory_order_relaxed);
   cv_.notify_one();

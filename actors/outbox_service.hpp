@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <random>
 #include <string>
 #include <thread>
@@ -115,6 +116,12 @@ private:
   bool rescan_ = true;         ///< entries may be in LMDB only
   bool missed_ = false;        ///< an entry was left out during the current rescan
   std::string scan_cursor_;
+  /// While a rescan reads LMDB without the lock: keys that were delivered (or given
+  /// up) and profiles that were erased meanwhile. The read may predate their
+  /// commits, so what it found of them is not held again.
+  bool scanning_ = false;
+  std::set<std::string> left_during_scan_;
+  std::vector<std::string> forgotten_during_scan_;  ///< profile id + '\0'
   std::mt19937_64 rng_{std::random_device{}()};
   std::atomic<std::uint64_t> delivered_{0}, attempts_{0}, retries_{0}, in_flight_{0};
   std::thread thread_;

@@ -368,7 +368,7 @@ std::vector<std::string> gated_keys_present(const toml::table& doc) {
 
 void parse_server(const toml::node* node, server_config& s) {
   const section t(node, "server",
-                  {"listen", "data_dir", "admin_token", "max_message_bytes", "max_connections",
+                  {"listen", "data_dir", "admin_token", "max_message_bytes", "max_connections", "max_connections_per_address",
                    "ws_idle_timeout", "ws_max_pending_bytes", "http_timeout", "tls_cert", "tls_key"});
   if (std::string listen; t.read("listen", listen)) {
     const auto parsed = parse_listen(listen);
@@ -382,6 +382,7 @@ void parse_server(const toml::node* node, server_config& s) {
     fail(t.key_path("admin_token"), "must be printable ASCII without spaces");
   t.read_size("max_message_bytes", s.max_message_bytes, 1024, 16 * 1024 * 1024);
   t.read_int("max_connections", s.max_connections, 1);
+  t.read_int("max_connections_per_address", s.max_connections_per_address, 0);
   t.read_duration("ws_idle_timeout", s.ws_idle_timeout);
   t.read_size("ws_max_pending_bytes", s.ws_max_pending_bytes, 1);
   t.read_duration("http_timeout", s.http_timeout);

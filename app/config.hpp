@@ -46,6 +46,7 @@ struct server_config {
   std::uint64_t max_message_bytes = 65536;
   /// Open connections beyond this are refused.
   std::uint32_t max_connections = 10000;
+  std::uint32_t max_connections_per_address = 0;  ///< 0: no limit (behind a proxy every client shares one)
   /// An idle WebSocket is pinged, then closed when the peer stops answering.
   std::chrono::milliseconds ws_idle_timeout = std::chrono::minutes{5};
   /// Unsent replies per connection, in bytes, before the connection is dropped.

@@ -18,6 +18,7 @@ net::gateway_options gateway_options_for(const config& cfg) {
   net::gateway_options g;
   g.max_message_bytes = cfg.server.max_message_bytes;
   g.max_connections = cfg.server.max_connections;
+  g.max_connections_per_address = cfg.server.max_connections_per_address;
   g.ws_idle_timeout = cfg.server.ws_idle_timeout;
   g.ws_max_pending_bytes = cfg.server.ws_max_pending_bytes;
   g.http_timeout = cfg.server.http_timeout;

@@ -41,6 +41,26 @@ bool gateway::is_admin(std::string_view token) const {
   return equal_ct(opts_.admin_token, token);
 }
 
+bool gateway::take_address_slot(const std::string& address, address_slot& slot) {
+  slot.reset();
+  if (opts_.max_connections_per_address == 0)
+    return true;
+  {
+    std::lock_guard<std::mutex> guard(addresses_mtx_);
+    auto& n = addresses_[address];
+    if (n >= opts_.max_connections_per_address)
+      return false;
+    ++n;
+  }
+  // No object: the deleter alone gives the place back.
+  slot = address_slot(nullptr, [this, address](void*) {
+    std::lock_guard<std::mutex> guard(addresses_mtx_);
+    if (auto it = addresses_.find(address); it != addresses_.end() && --it->second == 0)
+      addresses_.erase(it);
+  });
+  return true;
+}
+
 void gateway::dispatch(actors::envelope_ptr env, route_cache* cache) {
   auto& m = env->msg;
   if (cache && !cache->profile_id.empty() && cache->generation == resolver_.generation() && m.identities == cache->ids) {

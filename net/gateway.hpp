@@ -12,10 +12,12 @@
 #include <iosfwd>
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace nudge::net {
 
@@ -76,10 +78,16 @@ public:
   /// service is younger): each call keeps at most one sample per second.
   std::string stats_json();
 
+  /// A connection's place in its remote address's count (max_connections_per_address),
+  /// given back when the last session holding it ends; empty when there is no limit.
+  using address_slot = std::shared_ptr<void>;
+  /// False when `address` holds max_connections_per_address connections already.
+  bool take_address_slot(const std::string& address, address_slot& slot);
+
   std::atomic<bool> ready{false};
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> ws_dropped{0};
-  std::atomic<std::uint64_t> connections_refused{0};  ///< past max_connections
+  std::atomic<std::uint64_t> connections_refused{0};  ///< past max_connections (or per address)
   std::atomic<std::int64_t> inflight{0};
 
 private:
@@ -92,6 +100,8 @@ private:
   };
 
   gateway_options opts_;
+  std::mutex addresses_mtx_;
+  std::unordered_map<std::string, std::size_t> addresses_;  ///< connections per remote address
   std::mutex rates_mtx_;
   std::deque<rate_sample> rate_samples_;  ///< oldest first, one per second at most, 60 s
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -54,6 +54,7 @@ struct webhook_source {
 struct gateway_options {
   std::size_t max_message_bytes = 65536;
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_address = 0;  ///< from one remote address; 0: no limit
   std::chrono::milliseconds ws_idle_timeout = std::chrono::minutes(5);
   std::size_t ws_max_pending_bytes = 4u << 20;
   std::size_t ws_max_inflight = 256;  ///< messages awaiting a reply before reads pause

@@ -154,7 +154,8 @@ int status_for_code(std::string_view code) {
 
 }  // namespace
 
-http_session::http_session(flex_stream&& stream, gateway& gw) : stream_(std::move(stream)), gw_(gw) {
+http_session::http_session(flex_stream&& stream, gateway& gw, std::shared_ptr<void> slot)
+  : stream_(std::move(stream)), gw_(gw), slot_(std::move(slot)) {
   gw_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -394,7 +395,7 @@ void http_session::route(http::request<http::string_body>& req) {
     if (!websocket::is_upgrade(req))
       return write(error_response(v, http::status::bad_request, "invalid_message", "a WebSocket upgrade is required"));
     stream_.expires_never();
-    std::make_shared<ws_session>(std::move(stream_), gw_, *src)->run(std::move(req));
+    std::make_shared<ws_session>(std::move(stream_), gw_, *src, std::move(slot_))->run(std::move(req));
     return;
   }
 

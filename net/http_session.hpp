@@ -19,7 +19,8 @@ class gateway;
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
   /// `stream` is plain TCP, or TLS not yet handshaken (run() does the handshake).
-  http_session(flex_stream&& stream, gateway& gw);
+  /// `slot`: its place in the per-address count (kept by a WebSocket it upgrades to).
+  http_session(flex_stream&& stream, gateway& gw, std::shared_ptr<void> slot = {});
   ~http_session();
   void run();
 
@@ -43,6 +44,7 @@ private:
 
   flex_stream stream_;
   gateway& gw_;
+  std::shared_ptr<void> slot_;  ///< its place in the per-address count (gateway::address_slot)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<void> response_;  ///< keeps the response alive during async_write

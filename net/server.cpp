@@ -23,15 +23,19 @@ namespace {
 /// counted in gateway::connections.
 class refusal : public std::enable_shared_from_this<refusal> {
 public:
-  explicit refusal(tcp::socket socket) : stream_(std::move(socket)) {}
+  /// `answer`: a whole 503 response, which outlives the refusal.
+  refusal(tcp::socket socket, const std::string& answer) : stream_(std::move(socket)), answer_(answer) {}
+
+  /// The whole 503 answer carrying `message`.
+  static std::string answer_for(const std::string& message) {
+    const std::string body = R"({"error":{"code":"overloaded","message":")" + message + R"("}})";
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: nudge\r\nContent-Type: application/json\r\n"
+           "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
 
   void run() {
-    static const std::string body = R"j({"error":{"code":"overloaded","message":"too many connections (max_connections)"}})j";
-    static const std::string busy =
-      "HTTP/1.1 503 Service Unavailable\r\nServer: nudge\r\nContent-Type: application/json\r\n"
-      "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     stream_.expires_after(std::chrono::seconds(2));
-    asio::async_write(stream_, asio::buffer(busy), beast::bind_front_handler(&refusal::on_write, shared_from_this()));
+    asio::async_write(stream_, asio::buffer(answer_), beast::bind_front_handler(&refusal::on_write, shared_from_this()));
   }
 
 private:
@@ -52,6 +56,7 @@ private:
   }
 
   beast::tcp_stream stream_;
+  const std::string& answer_;
   char scratch_[512];
 };
 
@@ -96,16 +101,26 @@ private:
     if (!ec) {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      if (gw_.connections.load(std::memory_order_relaxed) >= gw_.options().max_connections) {
+      static const std::string too_many = refusal::answer_for("too many connections (max_connections)");
+      static const std::string too_many_here =
+        refusal::answer_for("too many connections from this address (max_connections_per_address)");
+      gateway::address_slot slot;
+      const std::string* refused = nullptr;
+      if (gw_.connections.load(std::memory_order_relaxed) >= gw_.options().max_connections)
+        refused = &too_many;
+      else if (auto peer = socket.remote_endpoint(ignored); ignored || !gw_.take_address_slot(peer.address().to_string(), slot))
+        refused = &too_many_here;
+      if (refused) {
         gw_.connections_refused.fetch_add(1, std::memory_order_relaxed);
         if (tls_)
           socket.close(ignored);  // no plaintext answer on a TLS port: just close
         else
-          std::make_shared<refusal>(std::move(socket))->run();
+          std::make_shared<refusal>(std::move(socket), *refused)->run();
       } else if (tls_) {
-        std::make_shared<http_session>(flex_stream(flex_stream::tls_stream(std::move(socket), *tls_)), gw_)->run();
+        std::make_shared<http_session>(flex_stream(flex_stream::tls_stream(std::move(socket), *tls_)), gw_,
+                                       std::move(slot))->run();
       } else {
-        std::make_shared<http_session>(flex_stream(beast::tcp_stream(std::move(socket))), gw_)->run();
+        std::make_shared<http_session>(flex_stream(beast::tcp_stream(std::move(socket))), gw_, std::move(slot))->run();
       }
     }
     do_accept();

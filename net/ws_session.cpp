@@ -7,8 +7,9 @@
 
 namespace nudge::net {
 
-ws_session::ws_session(flex_stream&& stream, gateway& gw, const stream_source& source)
-  : ws_(std::move(stream)), gw_(gw), source_(source), decoder_(gw.options()), message_deadline_(ws_.get_executor()) {
+ws_session::ws_session(flex_stream&& stream, gateway& gw, const stream_source& source, gateway::address_slot slot)
+  : ws_(std::move(stream)), gw_(gw), source_(source), decoder_(gw.options()), message_deadline_(ws_.get_executor()),
+    slot_(std::move(slot)) {
   gw_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 

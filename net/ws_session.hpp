@@ -31,7 +31,7 @@ namespace nudge::net {
 class ws_session : public actors::reply_sink, public std::enable_shared_from_this<ws_session> {
 public:
   /// Takes over the HTTP connection (plain or TLS) that asked for the upgrade.
-  ws_session(flex_stream&& stream, gateway& gw, const stream_source& source);
+  ws_session(flex_stream&& stream, gateway& gw, const stream_source& source, gateway::address_slot slot = {});
   ~ws_session() override;
 
   /// Accepts the upgrade `req` (already authenticated) and starts reading.
@@ -70,6 +70,7 @@ private:
   bool closed_ = false;
   // Resolution cache: the last identity set this connection sent and its profile.
   gateway::route_cache route_;
+  gateway::address_slot slot_;  ///< its place in the per-address count
 };
 
 }  // namespace nudge::net

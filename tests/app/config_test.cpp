@@ -96,6 +96,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.server.admin_token.empty());
   CHECK(cfg.server.max_message_bytes == 65536);
   CHECK(cfg.server.max_connections == 10000);
+  CHECK(cfg.server.max_connections_per_address == 0);
   CHECK(cfg.server.ws_idle_timeout == 5min);
   CHECK(cfg.server.ws_max_pending_bytes == 4194304);
   CHECK(cfg.server.http_timeout == 30s);
@@ -400,6 +401,8 @@ TEST_CASE("values of the wrong type name the key", "[config][app]") {
         "nudge.toml: server.max_connections: expected an integer");
   CHECK(error_of("[server]\nmax_connections = 10.0\n") ==
         "nudge.toml: server.max_connections: expected an integer");
+  CHECK(error_of("[server]\nmax_connections_per_address = \"8\"\n") ==
+        "nudge.toml: server.max_connections_per_address: expected an integer");
   CHECK(error_of("[server]\nlisten = 8080\n") == "nudge.toml: server.listen: expected a string");
   CHECK(error_of("server = 1\n") == "nudge.toml: server: expected a table");
   CHECK(error_of("[identity.phone]\npriority = 1\nhash = \"yes\"\n") ==

@@ -191,6 +191,39 @@ TEST_CASE("connections past max_connections get 503 overloaded; existing ones ke
   CHECK(std::stoi(metrics.substr(at + 33)) >= 3);
 }
 
+TEST_CASE("connections from one address past max_connections_per_address get 503; other addresses are served, and "
+          "a closed WebSocket gives its place back",
+          "[edge][integration][security]") {
+  edge_server s("max_connections_per_address = 2\n");
+  ws_client ws;
+  REQUIRE(ws.connect(s.port(), "?key=" + write_key) == 101);
+  raw_conn idle(s.port());
+  REQUIRE(idle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  REQUIRE(idle.read_until("\r\n\r\n", 10s));  // accepted, kept alive
+
+  // A third from 127.0.0.1 is refused; 127.0.0.2 is another address.
+  auto extra = answer_then_close(s.port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  CHECK(extra.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(extra.find(R"("code":"overloaded")") != std::string::npos);
+  CHECK(extra.find("max_connections_per_address") != std::string::npos);
+  {
+    raw_conn other(s.port(), "127.0.0.2");
+    REQUIRE(other.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+    CHECK(other.wait_closed(10s));
+    CHECK(other.received().rfind("HTTP/1.1 200", 0) == 0);
+  }
+  CHECK(serves(ws, "e-per-address"));
+
+  // The upgraded connection held its place until it closed.
+  ws.close();
+  int status = 0;
+  for (int i = 0; i < 200 && status != 200; ++i) {
+    status = http_call(s.port(), "GET", "/healthz").status;
+    if (status != 200) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(status == 200);
+}
+
 TEST_CASE("fragmented WebSocket messages are assembled, a ping between fragments is answered, and a fragmented "
           "message over max_message_bytes closes with 1009",
           "[edge][integration][security]") {

@@ -509,10 +509,19 @@ void ws_client::close() {
   run_until(impl_->ioc, done, std::chrono::seconds(2));
 }
 
-raw_conn::raw_conn(int port) {
+raw_conn::raw_conn(int port, const std::string& from) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0)
     throw std::runtime_error("socket failed");
+  if (!from.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, from.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
+      ::close(fd_);
+      throw std::runtime_error("bind to " + from + " failed");
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));

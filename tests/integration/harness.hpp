@@ -96,7 +96,9 @@ private:
 /// the constructor (which throws when it cannot connect).
 class raw_conn {
 public:
-  explicit raw_conn(int port);
+  /// Connects to 127.0.0.1:port, from the loopback address `from` when given
+  /// (e.g. "127.0.0.2": a second client address).
+  explicit raw_conn(int port, const std::string& from = "");
   ~raw_conn();
   raw_conn(const raw_conn&) = delete;
   raw_conn& operator=(const raw_conn&) = delete;

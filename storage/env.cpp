@@ -19,8 +19,15 @@ namespace fs = std::filesystem;
 // MDB_WRITEMAP: commits write into the shared mapping instead of copying every dirty
 // page through pwrite(); measured: the writer thread spent most of its time in the
 // kernel's write path without it. The page cache holds the mapping, so a killed
-// process loses nothing committed; "power" durability syncs it (msync) per commit.
-constexpr unsigned env_flags = MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD | MDB_WRITEMAP;
+// process loses nothing committed.
+//
+// "power" durability drops MDB_NOSYNC: LMDB's own commit then syncs the data pages,
+// writes the meta page and syncs it, in that order. Syncing after a MDB_NOSYNC commit
+// instead (as this build did before) left the new meta page dirty in the page cache
+// beside the data it points to, and the kernel's writeback may write it first (it
+// sits at the front of the file): a power loss in that window could leave a meta
+// page pointing at pages never written.
+constexpr unsigned env_flags_base = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
 constexpr MDB_dbi max_dbs = 32;
 constexpr unsigned max_readers = 512;
 // Reset read handles kept for reuse; more than this many concurrent readers end
@@ -86,7 +93,7 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   if (rc == MDB_SUCCESS)
     rc = mdb_env_set_maxreaders(e->env_, max_readers);
   if (rc == MDB_SUCCESS)
-    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags, 0600);
+    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags_base | (o.sync_each_commit ? 0u : unsigned{MDB_NOSYNC}), 0600);
   if (rc != MDB_SUCCESS) {
     ec = detail::from_mdb(rc);
     return nullptr;  // ~env closes the handle, as mdb_env_open's contract asks
@@ -371,9 +378,7 @@ std::error_code env::commit(const std::function<void(write_txn&)>& apply, commit
       if (auto ec = resize_map(std::max(options_.map_size_max, used_bytes_.load(std::memory_order_relaxed))))
         return ec;
     }
-    if (options_.sync_each_commit)
-      return sync();
-    return {};
+    return {};  // sync_each_commit: mdb_txn_commit synced (a failed sync returned above)
   }
 }
 

@@ -79,8 +79,10 @@ class env {
   ///  - errc::map_full when map_size_max is not enough (nothing was written, the env
   ///    stays usable for smaller commits),
   ///  - errc::txn_failed when `apply` threw, or LMDB refused an operation or commit,
-  ///  - errc::io_error when the commit or (sync_each_commit) the sync failed to reach
-  ///    the disk: the data may be committed without being durable.
+  ///  - errc::io_error when the commit or (sync_each_commit) its sync failed to reach
+  ///    the disk: a failed data sync leaves the commit undone; after a failed sync of
+  ///    the meta page (or without sync_each_commit) the data may be committed
+  ///    without being durable.
   ///  - errc::disk_full, before any write, when the blocks the commit may use could
   ///    not be allocated (see env_options::preallocate_ahead); nothing was written,
   ///    the env stays usable and a later commit tries the allocation again.

@@ -19,8 +19,9 @@ struct env_options {
   /// Growth stops here: a commit that needs more returns errc::map_full.
   std::uint64_t map_size_max = 256ull << 30;
 
-  /// "power" durability: fsync (mdb_env_sync force) after each commit. Otherwise a
-  /// commit reaches the OS page cache only, which survives a killed process.
+  /// "power" durability: each commit syncs its data pages, then writes and syncs the
+  /// meta page (LMDB without MDB_NOSYNC). Otherwise a commit reaches the OS page cache
+  /// only, which survives a killed process.
   bool sync_each_commit = false;
 
   /// Disk blocks kept allocated ahead of the used end of data.mdb (fallocate), so

@@ -144,7 +144,7 @@ scenario_4() {
   local s; s=$(stats "$dir")
   local commits records
   commits=$(echo "$s" | grep -o '"commits":[0-9]*' | cut -d: -f2); records=$(echo "$s" | grep -o '"records":[0-9]*' | cut -d: -f2)
-  echo "journal: $records records in $commits commits (one sync each): $(echo "scale=1; $records / $commits" | bc) per sync"
+  echo "journal: $records records in $commits commits (each syncs its data, then its meta page): $(echo "scale=1; $records / $commits" | bc) records per commit"
   stop_nudge
 }
 

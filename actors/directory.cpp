@@ -165,20 +165,21 @@ void directory::sweep_idle() {
   }
 }
 
-void directory::passivate_all() {
+template <class F>
+void directory::each_live(F f) {
   for (auto& s : shards_) {
     std::lock_guard<std::mutex> guard(s.mtx);
     for (auto& [id, a] : s.actors)
-      caf::anon_send(a.actor, passivate_atom_v);
+      f(a.actor);
   }
 }
 
+void directory::passivate_all() {
+  each_live([](const caf::actor& a) { caf::anon_send(a, passivate_atom_v); });
+}
+
 void directory::stop_all() {
-  for (auto& s : shards_) {
-    std::lock_guard<std::mutex> guard(s.mtx);
-    for (auto& [id, a] : s.actors)
-      caf::anon_send_exit(a.actor, caf::exit_reason::user_shutdown);
-  }
+  each_live([](const caf::actor& a) { caf::anon_send_exit(a, caf::exit_reason::user_shutdown); });
 }
 
 }  // namespace nudge::actors

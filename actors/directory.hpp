@@ -96,6 +96,9 @@ public:
   std::uint64_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
 
 private:
+  /// Calls f(actor) for every live actor, one shard's lock at a time (shutdown only).
+  template <class F>
+  void each_live(F f);
   struct live {
     caf::actor actor;
     /// Its place in shard::by_age; by_age.end() once it was asked to leave.

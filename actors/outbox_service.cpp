@@ -191,10 +191,10 @@ void outbox_service::completed(const std::string& key, int status) {
   auto& item = it->second;
   --queues_[item.dest].in_flight;
   bool ok = status >= 200 && status < 300;
-  if (!ok)
+  if (!ok) {
     retries_.fetch_add(1, std::memory_order_relaxed);
-  if (!ok)
     item.entry.attempts = static_cast<std::uint32_t>(item.attempts);
+  }
   if (ok || item.attempts >= dests_[item.dest].max_attempts) {
     item.st = state::closing;
     write_record rec;

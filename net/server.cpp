@@ -108,8 +108,12 @@ private:
       const std::string* refused = nullptr;
       if (gw_.connections.load(std::memory_order_relaxed) >= gw_.options().max_connections)
         refused = &too_many;
-      else if (auto peer = socket.remote_endpoint(ignored); ignored || !gw_.take_address_slot(peer.address().to_string(), slot))
-        refused = &too_many_here;
+      else if (gw_.options().max_connections_per_address > 0) {
+        // The address is looked at only under a per-address limit.
+        auto peer = socket.remote_endpoint(ignored);
+        if (ignored || !gw_.take_address_slot(peer.address().to_string(), slot))
+          refused = &too_many_here;
+      }
       if (refused) {
         gw_.connections_refused.fetch_add(1, std::memory_order_relaxed);
         if (tls_)

@@ -55,8 +55,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     // message_too_big: Beast has already failed the connection with close code 1009.
     closed_ = true;
-    if (deadline_armed_)
-      message_deadline_.cancel();
+    disarm_deadline();
     return;
   }
   if (!ws_.is_message_done()) {
@@ -68,15 +67,19 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     do_read();
     return;
   }
-  if (deadline_armed_) {
-    deadline_armed_ = false;
-    message_deadline_.cancel();
-  }
+  disarm_deadline();
   auto data = buffer_.cdata();
   handle_frame({static_cast<const char*>(data.data()), data.size()},
                ws_.got_text() ? actors::wire_format::json : actors::wire_format::msgpack);
   buffer_.consume(buffer_.size());
   do_read();
+}
+
+void ws_session::disarm_deadline() {
+  if (deadline_armed_) {
+    deadline_armed_ = false;
+    message_deadline_.cancel();
+  }
 }
 
 void ws_session::on_message_deadline(beast::error_code ec) {
@@ -163,7 +166,6 @@ void ws_session::on_write(beast::error_code ec, std::size_t) {
 void ws_session::drop() {
   // The peer stopped reading: a close handshake would queue behind the stuck write,
   // so the socket is closed outright.
-  closed_ = true;
   gw_.ws_dropped.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("dropping a WebSocket client of source {}: unsent replies over the bound", source_.id);
   close_now();
@@ -171,10 +173,7 @@ void ws_session::drop() {
 
 void ws_session::close_now() {
   closed_ = true;
-  if (deadline_armed_) {
-    deadline_armed_ = false;
-    message_deadline_.cancel();
-  }
+  disarm_deadline();
   beast::error_code ignored;
   ws_.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
   ws_.tcp().socket().close(ignored);

@@ -52,6 +52,7 @@ private:
   void do_write();
   void on_write(beast::error_code ec, std::size_t n);
   void drop();
+  void disarm_deadline();
   void on_message_deadline(beast::error_code ec);
   void close_now();
 

@@ -70,16 +70,24 @@ bool erase(write_txn& tx, std::string_view key) {
   return detail::del(tx, tx.environment().outbox(), key);
 }
 
-void mark_failed(write_txn& tx, const outbox_entry& e) {
+namespace {
+
+/// Takes `e` out of the pending table and stores it whole in `dbi`, only when it was
+/// still pending (an entry delivered or erased meanwhile is not revived).
+void replace_pending(write_txn& tx, const outbox_entry& e, MDB_dbi dbi) {
   detail::check_usable(tx);
   if (detail::del(tx, tx.environment().outbox(), key_of(e)))
-    put_into(tx, tx.environment().outbox_failed(), e);
+    put_into(tx, dbi, e);
+}
+
+}  // namespace
+
+void mark_failed(write_txn& tx, const outbox_entry& e) {
+  replace_pending(tx, e, tx.environment().outbox_failed());
 }
 
 void record_attempts(write_txn& tx, const outbox_entry& e) {
-  detail::check_usable(tx);
-  if (detail::del(tx, tx.environment().outbox(), key_of(e)))
-    put_into(tx, tx.environment().outbox(), e);
+  replace_pending(tx, e, tx.environment().outbox());
 }
 
 std::vector<outbox_entry> read_pending(read_txn& tx, std::string_view after_key, std::size_t limit,

@@ -18,7 +18,9 @@
 namespace nudge::actors {
 
 journal::journal(storage::env& env, std::chrono::milliseconds dedupe_window)
-  : env_(env), dedupe_window_(dedupe_window), thread_([this] { run(); }) {
+  : env_(env), dedupe_window_(dedupe_window),
+    combine_(!env.options().sync_each_commit),
+    thread_([this] { run(); }) {
 }
 
 journal::~journal() {
@@ -36,6 +38,45 @@ void journal::submit(write_record rec) {
   // signalled, so under load most submits skip the futex wake.
   if (was_empty)
     cv_.notify_one();
+}
+
+void journal::submit_here(write_record rec) {
+  std::unique_lock<std::mutex> lock(mtx_);
+  const bool was_empty = pending_.empty();
+  pending_.push_back(std::move(rec));
+  // The caller commits only what costs no wait on the disk: not in "power" durability
+  // (a sync), not while a failure is sticky (a full sync), not when the file needs
+  // blocks first (a fallocate). Those stay with the writer thread, as does a batch that
+  // arrives while this one commits, so that an actor's thread is not kept by others'
+  // records.
+  if (combine_ && !committing_ && !stopping_ && !sticky_ && !env_.reserve_due()) {
+    committing_ = true;
+    batch_.swap(pending_);
+    lock.unlock();
+    commit_batch(batch_);
+    batch_.clear();
+    lock.lock();
+    committing_ = false;
+    const bool more = !pending_.empty() || stopping_;
+    lock.unlock();
+    if (more)
+      cv_.notify_one();
+    return;
+  }
+  const bool wake = was_empty || !committing_;
+  lock.unlock();
+  if (wake)
+    cv_.notify_one();
+}
+
+void journal::drain(std::unique_lock<std::mutex>& lock) {
+  while (!pending_.empty()) {
+    batch_.swap(pending_);
+    lock.unlock();
+    commit_batch(batch_);
+    batch_.clear();
+    lock.lock();
+  }
 }
 
 void journal::stop() {
@@ -61,20 +102,22 @@ journal_stats journal::stats() const {
 }
 
 void journal::run() {
-  std::vector<write_record> batch;
+  std::unique_lock<std::mutex> lock(mtx_);
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mtx_);
-      cv_.wait_for(lock, env_.options().reader_check_interval,
-                   [this] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty() && stopping_)
-        return;
-      batch.swap(pending_);
-    }
-    if (!batch.empty())
-      commit_batch(batch);
-    batch.clear();
-    env_.housekeeping();  // stale reader slots, preallocation; a clock read when not due
+    cv_.wait_for(lock, env_.options().reader_check_interval,
+                 [this] { return !committing_ && (stopping_ || !pending_.empty()); });
+    if (committing_)
+      continue;  // a submit_here caller drains; it takes whatever comes meanwhile
+    committing_ = true;
+    drain(lock);
+    const bool done = stopping_;
+    lock.unlock();
+    if (!done)
+      env_.housekeeping();  // stale reader slots, preallocation; a clock read when not due
+    lock.lock();
+    committing_ = false;
+    if (done)
+      return;
   }
 }
 

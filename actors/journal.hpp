@@ -1,12 +1,14 @@
-// The journal writer: the one thread that owns LMDB write transactions.
+// The journal writer: the one place that makes LMDB write transactions.
 //
-// Profile actors (any thread) submit() write records; the writer drains everything
-// pending into ONE transaction (group commit: hundreds of records under load, one
-// when idle, no artificial wait), commits it (and syncs it in "power" durability),
-// then releases the replies of that batch in submit order. A reply therefore never
-// goes out before its message is on disk. When a commit fails, every record of the
-// batch is answered with an error (`overloaded` when the map is full, else
-// `internal`) and its on_done(false) lets the owner reload from storage.
+// Profile actors (any thread) submit write records; whoever holds the baton (the
+// writer thread or, in "process" durability when no commit runs, the submitting
+// actor's own thread: submit_here) drains everything pending into ONE transaction
+// (group commit: hundreds of records under load, one when idle, no artificial wait),
+// commits it (and syncs it in "power" durability), then releases the replies of
+// that batch in submit order. A reply therefore never goes out before its message is
+// on disk. When a commit fails, every record of the batch is answered with an error
+// (`overloaded` when the map is full, else `internal`) and its on_done(false) lets
+// the owner reload from storage.
 #pragma once
 
 #include "actors/erasure.hpp"
@@ -98,6 +100,12 @@ public:
   /// Queues a record; thread-safe, never blocks on I/O.
   void submit(write_record rec);
 
+  /// Queues a record and, when no commit is in progress and the environment does not
+  /// sync each commit, commits the queue on the calling thread (flat combining: no
+  /// hand-off to the writer thread, no wake-up). For profile actors: the caller holds
+  /// no lock and no read transaction.
+  void submit_here(write_record rec);
+
   /// Commits what is pending, then stops the thread. Idempotent.
   void stop();
 
@@ -105,6 +113,9 @@ public:
 
 private:
   void run();
+  /// Commits batches while records are pending; the caller holds the baton
+  /// (committing_) and `lock`.
+  void drain(std::unique_lock<std::mutex>& lock);
   void commit_batch(std::vector<write_record>& batch);
 
   storage::env& env_;
@@ -112,12 +123,18 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<write_record> pending_;
+  /// The baton: whoever sets it (the writer thread or a submit_here caller) drains
+  /// pending_ until it is empty; records therefore commit, and replies leave, in
+  /// submit order.
+  bool committing_ = false;
+  const bool combine_;
+  std::vector<write_record> batch_;  ///< the baton holder's
   bool stopping_ = false;
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> failed_{0};
-  std::uint64_t commits_since_gc_ = 0;
-  /// Writer thread only: the failure that makes the writer refuse writes until a full
+  std::uint64_t commits_since_gc_ = 0;  ///< the baton holder's
+  /// The baton holder's: the failure that makes the writer refuse writes until a full
   /// sync of the environment succeeds again (see commit_batch).
   std::error_code sticky_;
   std::thread thread_;

@@ -163,7 +163,7 @@ void reply_barrier(profile_actor_state& st, const envelope& env, std::string rep
   rec.format = env.format;
   rec.request_id = env.msg.id;
   rec.reply = std::move(reply);
-  st.ctx->writer->submit(std::move(rec));
+  st.ctx->writer->submit_here(std::move(rec));
 }
 
 void reply_now(const envelope& env, std::string json, int status) {
@@ -341,7 +341,7 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
         for (const auto& t : targets)
           t->push(json);
     };
-    ctx->writer->submit(std::move(wr));
+    ctx->writer->submit_here(std::move(wr));
   }
 }
 
@@ -351,7 +351,7 @@ void drop_fire(profile_actor_state& st, const inbound& m) {
   write_record rec;
   rec.profile_id = st.profile.id;
   rec.timer_erases.push_back({m.due, st.profile.id, m.schedule_id});
-  st.ctx->writer->submit(std::move(rec));
+  st.ctx->writer->submit_here(std::move(rec));
 }
 
 /// Adds to `rec` the timer index writes of its message and, for a firing whose
@@ -441,7 +441,7 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
         rec.expiry_clear = true;
       else
         update_expiry(st, rec, st.profile.updated_at);  // due: ttl after its latest message
-      ctx->writer->submit(std::move(rec));
+      ctx->writer->submit_here(std::move(rec));
       return;
     }
   }
@@ -484,7 +484,7 @@ void erase(self_ptr self, const envelope_ptr& env, timestamp now) {
                                           : http_error("internal", "the erasure could not be committed")),
                     ok ? 200 : 500);
   };
-  ctx->writer->submit(std::move(rec));
+  ctx->writer->submit_here(std::move(rec));
 }
 
 void handle(self_ptr self, envelope_ptr env);
@@ -530,7 +530,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
         ctx->timers->armed(puts, {});
       prev(ok);
     };
-  ctx->writer->submit(std::move(rec));
+  ctx->writer->submit_here(std::move(rec));
   spdlog::info("profile {}: merged {} profile(s) into it", st.profile.id, absorbed.size());
 }
 
@@ -850,7 +850,7 @@ void handle(self_ptr self, envelope_ptr env) {
     };
   }
   add_schedule_effects(st, rec, m, timers_before, fire_decision_id, now);
-  ctx->writer->submit(std::move(rec));
+  ctx->writer->submit_here(std::move(rec));
   if (current && !st.attached.empty() && m.kind != message_kind::fire)
     push_decisions(self, *env, *current, pol, now);
 }
@@ -878,7 +878,7 @@ bool passivate(self_ptr self) {
       rec.prune_upto = st.seq;
     }
     rec.on_done = [dir = ctx->dir, snap](bool) { dir->unpark(snap->state.id, snap.get()); };
-    ctx->writer->submit(std::move(rec));
+    ctx->writer->submit_here(std::move(rec));
   }
   ctx->metrics.passivations.fetch_add(1, std::memory_order_relaxed);
   self->quit();
@@ -940,7 +940,7 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
       marker.marker = true;
       marker.profile_id = st.profile.id;
       marker.on_done = [self_handle = caf::actor{self}](bool) { caf::anon_send(self_handle, settled_atom_v); };
-      ctx->writer->submit(std::move(marker));
+      ctx->writer->submit_here(std::move(marker));
     },
     [=](settled_atom) {
       auto& st = self->state;

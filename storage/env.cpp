@@ -251,16 +251,20 @@ void env::note_used() noexcept {
 // SIGBUS, not an error. So the blocks from the used end onwards are allocated before a
 // commit may touch them: at least half of preallocate_ahead must be allocated, else it
 // is topped up to the full amount (one fallocate per preallocate_ahead / 2 written).
-std::error_code env::reserve_space() {
+bool env::reserve_due() const noexcept {
   if (!preallocate_)
+    return false;
+  const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
+  return allocated_bytes_.load(std::memory_order_relaxed) < std::min(map_size(), used + options_.preallocate_ahead / 2);
+}
+
+std::error_code env::reserve_space() {
+  if (!reserve_due())
     return {};
   const std::uint64_t map = map_size();
   const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
   const std::uint64_t allocated = allocated_bytes_.load(std::memory_order_relaxed);
-  const std::uint64_t ahead = options_.preallocate_ahead;
-  if (allocated >= std::min(map, used + ahead / 2))
-    return {};
-  const std::uint64_t target = std::min(map, used + ahead);
+  const std::uint64_t target = std::min(map, used + options_.preallocate_ahead);
   int rc;
   do
     rc = ::fallocate(data_fd_, 0, static_cast<off_t>(allocated), static_cast<off_t>(target - allocated));

@@ -95,6 +95,11 @@ class env {
   /// stopped. io_error on failure.
   std::error_code sync();
 
+  /// True when the next commit would first allocate file blocks (a fallocate, see
+  /// reserve_space): a commit that must not wait on the file system leaves it to the
+  /// writer thread. Any thread; reads atomics only.
+  bool reserve_due() const noexcept;
+
   /// Periodic upkeep, cheap when not due: every options().reader_check_interval it
   /// clears reader slots of dead processes (check_readers()) and tops up the
   /// preallocation while the writer is idle. Writer thread only.

@@ -8,6 +8,7 @@
 #   tests/bench/scenarios.sh 6    POST /v1/events batches with wrk
 # Run from the repository root after building (build/). Each prints what it measured;
 # nudge_bench's JSON summary lines are kept in $OUT (default /tmp/nudge-scenarios).
+# Filling a data dir stops after FILL_LIMIT seconds (default 3600) and then fails.
 # Servers listen on 127.0.0.1 ports 18080/18081; data dirs live under $OUT.
 set -euo pipefail
 
@@ -69,12 +70,16 @@ request = function() sent = sent + 1; if sent > $requests + 1 then return wrk.fo
 LUA
   WRITE_KEY=$(cat "$dir/web.key") BATCH=100 PROFILES=$profiles SEQUENTIAL=1 \
     wrk -t1 -c1 -d3600s -s "$OUT/fill.lua" http://127.0.0.1:18080/v1/events >"$OUT/fill.wrk" &
-  local wrk_pid=$! start=$SECONDS m=0
-  while [ "${m:-0}" -lt "$total" ]; do
+  local wrk_pid=$! start=$SECONDS m=0 limit=${FILL_LIMIT:-3600}
+  while [ "${m:-0}" -lt "$total" ] && [ $((SECONDS - start)) -lt "$limit" ]; do
     sleep 1
     m=$(stats "$dir" | grep -o '"messages":[0-9]*' | cut -d: -f2)
   done
   kill "$wrk_pid"; wait "$wrk_pid" 2>/dev/null || true
+  if [ "${m:-0}" -lt "$total" ]; then
+    echo "fill stopped after FILL_LIMIT=$limit s with ${m:-0} of $total events" >&2
+    return 1
+  fi
   echo "filled $profiles profiles x $events events in $((SECONDS - start)) s"
 }
 

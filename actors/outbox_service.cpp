@@ -2,6 +2,7 @@
 
 #include "actors/outbox_service.hpp"
 
+#include "actors/clock.hpp"
 #include "actors/context.hpp"
 #include "actors/journal.hpp"
 #include "storage/env.hpp"
@@ -84,8 +85,16 @@ bool outbox_service::hold(storage::outbox_entry e) {
     return false;
   }
   auto dest = static_cast<std::size_t>(it - dests_.begin());
-  queues_[dest].ready.push_back(key);
   const int attempts = static_cast<int>(e.attempts);
+  // An entry read back after a restart waits out the backoff its last failure stored
+  // (at most backoff_max, should the wall clock have jumped back).
+  const auto wait = std::min<std::chrono::milliseconds>(e.next_attempt - now_ms(), opts_.backoff_max);
+  if (wait.count() > 0) {
+    retry_at_.emplace(std::chrono::steady_clock::now() + wait, key);
+    items_.emplace(std::move(key), item{std::move(e), dest, attempts, state::waiting});
+    return true;
+  }
+  queues_[dest].ready.push_back(key);
   items_.emplace(std::move(key), item{std::move(e), dest, attempts, state::queued});
   return true;
 }
@@ -214,8 +223,10 @@ void outbox_service::completed(const std::string& key, int status) {
     auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(rng_)));
     item.st = state::waiting;
     retry_at_.emplace(std::chrono::steady_clock::now() + delay, key);
-    // The count survives a restart: a destination that keeps failing reaches
-    // max_attempts however often the service restarts. Nothing waits on this commit.
+    // The count and the next attempt's time survive a restart: a destination that
+    // keeps failing reaches max_attempts however often the service restarts, and a
+    // restart does not retry before the backoff. Nothing waits on this commit.
+    item.entry.next_attempt = now_ms() + delay;
     write_record rec;
     rec.outbox_attempts.push_back(item.entry);
     ctx_.writer->submit(std::move(rec));

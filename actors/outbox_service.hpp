@@ -10,8 +10,9 @@
 // other answer or a timeout retries after an exponential backoff with jitter
 // (base·2^(attempt-1), capped, times a uniform factor in [0.5, 1]); after
 // max_attempts the entry moves to the failed table and stays there. Each failed
-// attempt's count is stored on the entry, so a restart continues the series (the
-// first attempt after a start goes out at once; the backoff resumes after it).
+// attempt's count and the wall-clock time of the next attempt are stored on the
+// entry, so a restart continues the series and waits out the backoff (at most
+// backoff_max, should the clock have moved back).
 //
 // Threads: one thread of its own runs the queues and timers; `send` is called on it
 // and must not block (it starts an asynchronous request); its completion may run on

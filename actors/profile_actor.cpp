@@ -2,6 +2,7 @@
 
 #include "actors/profile_actor.hpp"
 
+#include "actors/clock.hpp"
 #include "actors/context.hpp"
 #include "actors/directory.hpp"
 #include "actors/erasure.hpp"
@@ -41,10 +42,6 @@ namespace {
 
 using policies::timestamp;
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-timestamp now_ms() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
 
 /// Seeds per-actor generators without a random_device open per activation.
 std::uint64_t seed_source() {

@@ -2,6 +2,7 @@
 
 #include "actors/timer_service.hpp"
 
+#include "actors/clock.hpp"
 #include "actors/context.hpp"
 #include "actors/directory.hpp"
 #include "storage/env.hpp"
@@ -12,10 +13,6 @@
 namespace nudge::actors {
 
 namespace {
-
-policies::timestamp now_ms() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
 
 policies::timestamp cursor_due(const std::string& cursor) {
   if (cursor.size() < 8)

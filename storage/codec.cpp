@@ -464,11 +464,12 @@ void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
 
 void encode(const outbox_entry& value, msgpack::sbuffer& out) {
   packer p(out);
-  pack_array(p, 4);
+  pack_array(p, 5);
   p.pack_uint64(codec_version);
   pack_ts(p, value.created);
   pack_bin(p, value.body);
   p.pack_uint32(value.attempts);
+  pack_ts(p, value.next_attempt);
 }
 
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
@@ -477,6 +478,8 @@ std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
     read_bytes(a[2], out.body);
     // Entries written before attempts were stored have three fields.
     out.attempts = a.size > 3 ? static_cast<std::uint32_t>(std::min<std::uint64_t>(as_u64(a[3]), std::numeric_limits<std::uint32_t>::max())) : 0;
+    // ... and those written before the backoff was stored, four: due at once.
+    out.next_attempt = a.size > 4 ? as_ts(a[4]) : policies::timestamp{};
   });
 }
 

@@ -17,6 +17,9 @@ struct outbox_entry {
   policies::timestamp created{};
   std::string body;  ///< the JSON POSTed, exactly as signed
   std::uint32_t attempts = 0;  ///< delivery attempts that failed so far (kept across restarts)
+  /// Not before this time (wall clock): the backoff after the last failed attempt, so
+  /// that a restart waits it out too. Zero: at once.
+  policies::timestamp next_attempt{};
 };
 
 }  // namespace nudge::storage

@@ -1,6 +1,7 @@
 // Schedules and destinations against the real binary (POLICY.md Schedules, API.md
 // [[destinations]]): a policy whose abandoned-cart schedule fires after 2 s, and a
 // local HTTP receiver started by the test as the email destination.
+#include <mutex>
 #include "tests/integration/harness.hpp"
 
 #include "net/webhook.hpp"
@@ -305,6 +306,39 @@ TEST_CASE("failed attempts are counted across restarts: max_attempts gives an en
   CHECK(stats(srv)["outbox"]["backlog"].GetUint64() == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   CHECK(receiver.count() == 3);
+}
+
+TEST_CASE("a restart waits out the backoff that the last failed attempt stored before it tries again",
+          "[schedule][integration][crash]") {
+  std::mutex m;
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  http_receiver receiver([&](const received_request&) {
+    std::lock_guard<std::mutex> guard(m);
+    arrivals.push_back(std::chrono::steady_clock::now());
+    return 503;
+  });
+  setup s(receiver, "denied", "2s", 20);
+  {
+    server_process srv(s.data, s.args());
+    send_batch(srv, {consent_msg("c-b", "backoff@example.com"), event_msg("e-b", "backoff@example.com", "cart_add")});
+    // Attempts 1-3 fail at once, after 0.5-1 s and after 1-2 s more; the third
+    // failure stores a backoff of 2-4 s (base 1 s · 2^2, times a factor in [0.5, 1]).
+    REQUIRE(stats_until(srv, [](const auto& st) { return st["outbox"]["retries"].GetUint64() >= 3; },
+                        std::chrono::seconds(20)));
+    CHECK(srv.stop(SIGTERM) == 0);
+  }
+  std::chrono::steady_clock::time_point third;
+  {
+    std::lock_guard<std::mutex> guard(m);
+    REQUIRE(arrivals.size() == 3);
+    third = arrivals[2];
+  }
+  server_process srv(s.data, s.args());
+  REQUIRE(receiver.wait_until([](const auto& got) { return got.size() >= 4; }, std::chrono::seconds(20)));
+  std::lock_guard<std::mutex> guard(m);
+  // Before, the restarted service tried at once: a few hundred milliseconds after the
+  // third attempt. Now not before the stored backoff's shortest draw.
+  CHECK(arrivals[3] - third >= std::chrono::milliseconds(1900));
 }
 
 TEST_CASE("50,000 timers that came due while the service was down are all delivered while a live WebSocket client keeps getting replies", "[schedule][integration][load]") {

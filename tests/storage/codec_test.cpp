@@ -152,9 +152,10 @@ TEST_CASE("a dedupe entry round-trips its opaque reply bytes", "[storage][codec]
   CHECK(out.reply == in.reply);
 }
 
-TEST_CASE("an outbox entry round-trips its attempts, and one written before attempts were stored has none",
+TEST_CASE("an outbox entry round-trips its attempts and next attempt; older ones decode with none",
           "[storage][codec]") {
-  outbox_entry in{"p-1", "d-1", "esp", at_ms(1'790'000'000'000), R"({"type":"decision"})", 4};
+  outbox_entry in{"p-1", "d-1", "esp", at_ms(1'790'000'000'000), R"({"type":"decision"})", 4,
+                  at_ms(1'790'000'004'000)};
   msgpack::sbuffer buf;
   encode(in, buf);
   outbox_entry out;
@@ -162,6 +163,7 @@ TEST_CASE("an outbox entry round-trips its attempts, and one written before atte
   CHECK(out.created == in.created);
   CHECK(out.body == in.body);
   CHECK(out.attempts == 4);
+  CHECK(out.next_attempt == in.next_attempt);
 
   msgpack::sbuffer old;
   msgpack::packer<msgpack::sbuffer> p(old);
@@ -176,6 +178,21 @@ TEST_CASE("an outbox entry round-trips its attempts, and one written before atte
   CHECK(before.created == at_ms(1'790'000'000'000));
   CHECK(before.body == "{}");
   CHECK(before.attempts == 0);
+  CHECK(before.next_attempt == policies::timestamp{});
+
+  msgpack::sbuffer four;  // version, created, body, attempts: before the backoff was stored
+  msgpack::packer<msgpack::sbuffer> p4(four);
+  p4.pack_array(4);
+  p4.pack_uint64(1);
+  p4.pack_int64(1'790'000'000'000);
+  p4.pack_bin(2);
+  p4.pack_bin_body("{}", 2);
+  p4.pack_uint32(2);
+  outbox_entry stored;
+  stored.next_attempt = at_ms(5);
+  REQUIRE(!decode(bytes_of(four), stored));
+  CHECK(stored.attempts == 2);
+  CHECK(stored.next_attempt == policies::timestamp{});
 }
 
 TEST_CASE("corrupt bytes decode to errc::corrupt", "[storage][codec]") {

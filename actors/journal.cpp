@@ -28,21 +28,22 @@ journal::~journal() {
 }
 
 void journal::submit(write_record rec) {
-  bool was_empty;
+  bool wake;
   {
     std::lock_guard<std::mutex> guard(mtx_);
-    was_empty = pending_.empty();
+    // The writer waits only while nothing is pending and no one commits: a non-empty
+    // queue was already signalled, and a baton holder takes (or hands on) what comes
+    // meanwhile, so under load most submits skip the futex wake.
+    wake = pending_.empty() && !committing_;
     pending_.push_back(std::move(rec));
   }
-  // The writer waits only while nothing is pending; a non-empty queue was already
-  // signalled, so under load most submits skip the futex wake.
-  if (was_empty)
+  if (wake)
     cv_.notify_one();
 }
 
 void journal::submit_here(write_record rec) {
   std::unique_lock<std::mutex> lock(mtx_);
-  const bool was_empty = pending_.empty();
+  const bool wake = pending_.empty() && !committing_;  // as in submit()
   pending_.push_back(std::move(rec));
   // The caller commits only what costs no wait on the disk: not in "power" durability
   // (a sync), not while a failure is sticky (a full sync), not when the file needs
@@ -63,7 +64,6 @@ void journal::submit_here(write_record rec) {
       cv_.notify_one();
     return;
   }
-  const bool wake = was_empty || !committing_;
   lock.unlock();
   if (wake)
     cv_.notify_one();

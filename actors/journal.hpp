@@ -102,8 +102,9 @@ public:
 
   /// Queues a record and, when no commit is in progress and the environment does not
   /// sync each commit, commits the queue on the calling thread (flat combining: no
-  /// hand-off to the writer thread, no wake-up). For profile actors: the caller holds
-  /// no lock and no read transaction.
+  /// hand-off to the writer thread, no wake-up). The batch's on_done callbacks, other
+  /// submitters' included, then run on the calling thread too. For profile actors: the
+  /// caller holds no lock and no read transaction.
   void submit_here(write_record rec);
 
   /// Commits what is pending, then stops the thread. Idempotent.

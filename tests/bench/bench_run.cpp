@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -54,9 +55,18 @@ public:
   /// Called once per started session, from its strand, when it has ended.
   void session_finished();
 
+  /// A matched reply, for the interval report (any thread; a no-op without one).
+  void reply_seen(std::uint64_t latency_us) {
+    if (settings_.report_every.count() == 0)
+      return;
+    std::lock_guard lock(interval_mutex_);
+    interval_latency_.record(latency_us);
+  }
+
 private:
   void start_all();
   void stop_all();
+  void arm_report(clock_type::time_point start, clock_type::time_point at, clock_type::time_point until);
 
   const bench_settings& settings_;
   std::vector<std::shared_ptr<bench_session>> sessions_;
@@ -66,6 +76,9 @@ private:
   std::size_t started_ = 0;
   std::size_t finished_ = 0;
   bool all_finished_ = false;
+  net::steady_timer report_timer_{timer_.get_executor()};
+  std::mutex interval_mutex_;
+  latency_histogram interval_latency_;
 };
 
 class bench_session : public std::enable_shared_from_this<bench_session> {
@@ -308,10 +321,11 @@ private:
       ++result_.replies;
       if (now >= phases_.measure_start && now < phases_.measure_end)
         ++result_.measured_replies;
-      if (s.measured) {
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - s.sent).count();
-        result_.latency_us.record(static_cast<std::uint64_t>(us < 0 ? 0 : us));
-      }
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - s.sent).count();
+      const auto latency = static_cast<std::uint64_t>(us < 0 ? 0 : us);
+      if (s.measured)
+        result_.latency_us.record(latency);
+      control_.reply_seen(latency);
       release_if_idle(id.slot);
       return;
     }
@@ -423,6 +437,8 @@ void run_control::start_all() {
         stop_all();
     });
   });
+  if (settings_.report_every.count() > 0)
+    net::post(timer_.get_executor(), [this, now, p] { arm_report(now, now + settings_.report_every, p.drain_end); });
   std::uint32_t i = 0;
   for (const auto& s : sessions_) {
     if (!s->connected())
@@ -436,6 +452,29 @@ void run_control::start_all() {
   }
 }
 
+void run_control::arm_report(clock_type::time_point start, clock_type::time_point at,
+                             clock_type::time_point until) {
+  report_timer_.expires_at(at);
+  report_timer_.async_wait([this, start, at, until](beast::error_code ec) {
+    if (ec)
+      return;  // cancelled: the run ended
+    latency_histogram h;
+    {
+      std::lock_guard lock(interval_mutex_);
+      std::swap(h, interval_latency_);
+    }
+    const double period = std::chrono::duration<double>(settings_.report_every).count();
+    std::printf("{\"interval\":{\"t_s\":%.3f,\"replies\":%llu,\"rate\":%.1f,\"p50_us\":%llu,"
+                "\"p99_us\":%llu,\"max_us\":%llu}}\n",
+                std::chrono::duration<double>(at - start).count(), static_cast<unsigned long long>(h.count()),
+                static_cast<double>(h.count()) / period, static_cast<unsigned long long>(h.value_at_percentile(50)),
+                static_cast<unsigned long long>(h.value_at_percentile(99)), static_cast<unsigned long long>(h.max()));
+    std::fflush(stdout);
+    if (at + settings_.report_every <= until)
+      arm_report(start, at + settings_.report_every, until);
+  });
+}
+
 void run_control::stop_all() {
   for (const auto& s : sessions_)
     if (s->connected())
@@ -447,7 +486,10 @@ void run_control::session_finished() {
   if (++finished_ < started_)
     return;
   all_finished_ = true;
-  net::post(timer_.get_executor(), [this] { timer_.cancel(); });
+  net::post(timer_.get_executor(), [this] {
+    timer_.cancel();
+    report_timer_.cancel();
+  });
 }
 
 } // namespace

@@ -42,6 +42,11 @@ struct bench_settings {
   std::chrono::milliseconds drain{5000}; // wait for outstanding replies after the phase
   std::chrono::milliseconds connect_timeout{10000};
   unsigned threads = 1;
+  /// When set: one {"interval": ...} line on stdout per period of the warm-up, the
+  /// measured phase and the drain, with the replies that arrived in it and their
+  /// latencies (from the (intended) send time, as in the histogram). For watching a
+  /// run fall behind or stall, which a whole-run percentile hides.
+  std::chrono::milliseconds report_every{0};
 };
 
 struct bench_result {

@@ -180,6 +180,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed (default: from the clock)");
   app.add_option("--run-id", run_id, "first part of every message id (default: random hex)");
   app.add_flag("--fail-on-error", fail_on_error, "exit 1 when any error was counted");
+  std::string interval;
+  app.add_option("--interval", interval,
+                 "also print one {\"interval\": ...} line per period (1s, 250ms): replies and "
+                 "their p50/p99/max latency, from the start of the warm-up to the end of the drain");
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
@@ -194,6 +198,14 @@ int main(int argc, char** argv) {
   if (!w || !d || !dr || d->count() == 0) {
     std::cerr << "nudge_bench: durations are <digits>[ms|s|m] and --duration must be > 0\n";
     return 2;
+  }
+  if (!interval.empty()) {
+    auto every = parse_duration(interval);
+    if (!every || every->count() < 10) {
+      std::cerr << "nudge_bench: --interval is <digits>[ms|s|m], at least 10ms\n";
+      return 2;
+    }
+    s.report_every = *every;
   }
   if (mode == "open" && s.rate <= 0) {
     std::cerr << "nudge_bench: --mode open needs --rate N (messages per second)\n";

@@ -29,10 +29,14 @@ key=$(cat "$work/data/web.key")
 echo "smoke: nudge on port $port"
 
 timeout 30 "$bench_bin" --url "ws://127.0.0.1:$port/v1/stream" --key "$key" \
-    --connections 64 --profiles 10000 --window 16 --duration 5s --warmup 1s --fail-on-error \
+    --connections 64 --profiles 10000 --window 16 --duration 5s --warmup 1s --interval 1s --fail-on-error \
     | tee "$work/bench.out"
 grep -q '^{"summary":{"messages":[1-9]' "$work/bench.out" || {
     echo "smoke: no summary line with messages > 0" >&2
+    exit 1
+}
+grep -q '^{"interval":{"t_s":1.000,"replies":[1-9]' "$work/bench.out" || {
+    echo "smoke: no interval line with replies > 0" >&2
     exit 1
 }
 echo "smoke: ok"

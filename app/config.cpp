@@ -54,13 +54,20 @@ struct failure {
   throw failure{std::move(key), std::move(what)};
 }
 
-/// The largest count in a regex's {n}, {n,} or {n,m} quantifiers (saturating at
-/// 2^32 for longer digit runs); an escaped \{ is a literal, not a count.
+/// The largest number in a regex's {n}, {n,} or {n,m} quantifiers and \n
+/// back-references (saturating at 2^32 for longer digit runs); an escaped \{ is a
+/// literal, not a count.
 std::uint64_t largest_repeat_count(std::string_view re) {
   std::uint64_t largest = 0;
+  const auto is_digit = [&](std::size_t k) { return k < re.size() && re[k] >= '0' && re[k] <= '9'; };
   for (std::size_t i = 0; i < re.size(); ++i) {
     if (re[i] == '\\') {
-      ++i;
+      std::size_t k = i + 1;
+      std::uint64_t n = 0;
+      for (; is_digit(k); ++k)
+        n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(re[k] - '0'), 1ull << 32);
+      largest = std::max(largest, n);
+      i = k > i + 1 ? k - 1 : i + 1;  // past the digits, or the one escaped character
       continue;
     }
     if (re[i] != '{')
@@ -489,12 +496,13 @@ std::vector<identity_type_config> parse_identities(const toml::node* node) {
     for (std::size_t i = 0; i < type.blocked.size(); ++i) {
       const auto& entry = type.blocked[i];
       if (entry.size() < 2 || entry.front() != '/' || entry.back() != '/') continue;
-      // libstdc++'s regex compiler overflows on a huge count ({6666666666666666666}:
-      // undefined behaviour, found by fuzz_config_parse) and unrolls large ones into
-      // huge automata: counts over 1000 are refused before it sees them.
+      // libstdc++'s regex compiler overflows on a huge count ({6666666666666666666}, or
+      // a back-reference \6666666666666666666: undefined behaviour, both found by
+      // fuzz_config_parse) and unrolls large counts into huge automata: numbers over
+      // 1000 are refused before it sees them.
       if (const auto count = largest_repeat_count(entry); count > 1000) {
         fail(item_path(s.key_path("blocked"), i),
-             "bad regex " + quote(entry) + ": a repetition count over 1000 (" + std::to_string(count) + ")");
+             "bad regex " + quote(entry) + ": a repetition count or back-reference over 1000 (" + std::to_string(count) + ")");
         continue;
       }
       try {

@@ -516,10 +516,13 @@ TEST_CASE("identity types are validated with the key of the culprit", "[config][
             .rfind("nudge.toml: identity.email.blocked[1]: bad regex \"/(unclosed/\": ", 0) == 0);
   // Found by fuzz_config_parse: a count libstdc++'s regex compiler overflows on.
   CHECK(error_of("[identity.email]\npriority = 1\nblocked = [\"/a{6666666666666666666}/\"]\n") ==
-        "nudge.toml: identity.email.blocked[0]: bad regex \"/a{6666666666666666666}/\": a repetition count over 1000 "
+        "nudge.toml: identity.email.blocked[0]: bad regex \"/a{6666666666666666666}/\": a repetition count or back-reference over 1000 "
         "(4294967296)");
   CHECK(error_of("[identity.email]\npriority = 1\nblocked = [\"/a{2,5000}/\"]\n") ==
-        "nudge.toml: identity.email.blocked[0]: bad regex \"/a{2,5000}/\": a repetition count over 1000 (5000)");
+        "nudge.toml: identity.email.blocked[0]: bad regex \"/a{2,5000}/\": a repetition count or back-reference over 1000 (5000)");
+  CHECK(error_of("[identity.email]\npriority = 1\nblocked = [\"/(a)\\\\6666666666666666666/\"]\n") ==
+        "nudge.toml: identity.email.blocked[0]: bad regex \"/(a)\\\\6666666666666666666/\": a repetition count or "
+        "back-reference over 1000 (4294967296)");
   CHECK(parsed("[identity.email]\npriority = 1\nblocked = [\"/^0{10}$/\", \"/\\\\{99999/\"]\n").identities[0].blocked.size() == 2);
   CHECK(parsed("[identity.email]\npriority = 1\nblocked = [\"/\", \"//\", \"/a+/\"]\n")
             .identities[0]

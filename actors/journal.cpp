@@ -52,11 +52,7 @@ void journal::submit_here(write_record rec) {
   // records.
   if (combine_ && !committing_ && !stopping_ && !sticky_ && !env_.reserve_due()) {
     committing_ = true;
-    batch_.swap(pending_);
-    lock.unlock();
-    commit_batch(batch_);
-    batch_.clear();
-    lock.lock();
+    commit_pending(lock);
     committing_ = false;
     const bool more = !pending_.empty() || stopping_;
     lock.unlock();
@@ -69,14 +65,17 @@ void journal::submit_here(write_record rec) {
     cv_.notify_one();
 }
 
+void journal::commit_pending(std::unique_lock<std::mutex>& lock) {
+  batch_.swap(pending_);
+  lock.unlock();
+  commit_batch(batch_);
+  batch_.clear();
+  lock.lock();
+}
+
 void journal::drain(std::unique_lock<std::mutex>& lock) {
-  while (!pending_.empty()) {
-    batch_.swap(pending_);
-    lock.unlock();
-    commit_batch(batch_);
-    batch_.clear();
-    lock.lock();
-  }
+  while (!pending_.empty())
+    commit_pending(lock);
 }
 
 void journal::stop() {

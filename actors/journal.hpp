@@ -114,8 +114,10 @@ public:
 
 private:
   void run();
-  /// Commits batches while records are pending; the caller holds the baton
-  /// (committing_) and `lock`.
+  /// Commits what is pending as one batch (`lock` released meanwhile); the caller
+  /// holds the baton (committing_) and `lock`.
+  void commit_pending(std::unique_lock<std::mutex>& lock);
+  /// commit_pending() until nothing is pending.
   void drain(std::unique_lock<std::mutex>& lock);
   void commit_batch(std::vector<write_record>& batch);
 

@@ -57,29 +57,23 @@ struct failure {
 /// The largest number in a regex's {n}, {n,} or {n,m} quantifiers and \n
 /// back-references (saturating at 2^32 for longer digit runs); an escaped \{ is a
 /// literal, not a count.
-std::uint64_t largest_repeat_count(std::string_view re) {
+std::uint64_t largest_regex_number(std::string_view re) {
   std::uint64_t largest = 0;
-  const auto is_digit = [&](std::size_t k) { return k < re.size() && re[k] >= '0' && re[k] <= '9'; };
+  // Reads the digits from k on, returns where they end.
+  const auto number_at = [&](std::size_t k) {
+    std::uint64_t n = 0;
+    for (; k < re.size() && re[k] >= '0' && re[k] <= '9'; ++k)
+      n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(re[k] - '0'), 1ull << 32);
+    largest = std::max(largest, n);
+    return k;
+  };
   for (std::size_t i = 0; i < re.size(); ++i) {
     if (re[i] == '\\') {
-      std::size_t k = i + 1;
-      std::uint64_t n = 0;
-      for (; is_digit(k); ++k)
-        n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(re[k] - '0'), 1ull << 32);
-      largest = std::max(largest, n);
-      i = k > i + 1 ? k - 1 : i + 1;  // past the digits, or the one escaped character
-      continue;
-    }
-    if (re[i] != '{')
-      continue;
-    std::uint64_t n = 0;
-    for (std::size_t k = i + 1; k < re.size() && (re[k] == ',' || (re[k] >= '0' && re[k] <= '9')); ++k) {
-      if (re[k] == ',') {
-        n = 0;
-        continue;
-      }
-      n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(re[k] - '0'), 1ull << 32);
-      largest = std::max(largest, n);
+      const auto end = number_at(i + 1);
+      i = end > i + 1 ? end - 1 : i + 1;  // past the digits, or the one escaped character
+    } else if (re[i] == '{') {
+      for (auto k = number_at(i + 1); k < re.size() && re[k] == ',';)
+        k = number_at(k + 1);
     }
   }
   return largest;
@@ -500,7 +494,7 @@ std::vector<identity_type_config> parse_identities(const toml::node* node) {
       // a back-reference \6666666666666666666: undefined behaviour, both found by
       // fuzz_config_parse) and unrolls large counts into huge automata: numbers over
       // 1000 are refused before it sees them.
-      if (const auto count = largest_repeat_count(entry); count > 1000) {
+      if (const auto count = largest_regex_number(entry); count > 1000) {
         fail(item_path(s.key_path("blocked"), i),
              "bad regex " + quote(entry) + ": a repetition count or back-reference over 1000 (" + std::to_string(count) + ")");
         continue;

@@ -315,10 +315,7 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     if (!worth_sending(d, *pol))
       continue;
     auto decision_id = new_id('d');
-    policies::decision_record rec{decision_id, m.id, now, channel, "", std::string(pol->version()), {}, d.holdout, {}};
-    for (const auto& a : d.actions)
-      rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
-    rec.relied_on = relied_on(*pol, d, channel, ctx->options, bits, personal);
+    auto rec = make_decision_record(*pol, d, decision_id, m.id, now, channel, "", ctx->options, bits, personal);
     apply_decision(st.profile, rec, ctx->options);
     ctx->counters->decided(d.holdout);
     write_decision_reply(st, m, *pol, d, decision_id, true);
@@ -714,16 +711,16 @@ void handle(self_ptr self, envelope_ptr env) {
       }
       if (!m.decision_id.empty() &&
           std::none_of(st.profile.decisions.begin(), st.profile.decisions.end(),
-                       [&](const auto& d) { return d.decision_id == m.decision_id; })) {
+                       [&](const auto& d) { return d.decision_id() == m.decision_id; })) {
         refuse(self, *env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"));
         return;
       }
       {
         // The group of the decision answered (or of the latest one) for holdout stats.
-        bool holdout = !st.profile.decisions.empty() && st.profile.decisions.back().holdout;
+        bool holdout = !st.profile.decisions.empty() && st.profile.decisions.back().holdout();
         for (const auto& d : st.profile.decisions)
-          if (!m.decision_id.empty() && d.decision_id == m.decision_id)
-            holdout = d.holdout;
+          if (!m.decision_id.empty() && d.decision_id() == m.decision_id)
+            holdout = d.holdout();
         ctx->counters->feedback(m.action, m.outcome, holdout);
       }
       if (analytics) {
@@ -778,10 +775,7 @@ void handle(self_ptr self, envelope_ptr env) {
     if (fire && worth_sending(d, *pol))
       fire_decision_id = decision_id;
     if (!d.actions.empty() && (!fire || !fire_decision_id.empty())) {
-      policies::decision_record rec{decision_id, m.id, now, m.channel, m.placement, std::string(pol->version()), {}, d.holdout, {}};
-      for (const auto& a : d.actions)
-        rec.actions.push_back({std::string(a.action.id), std::string(a.channel), std::string(a.placement)});
-      rec.relied_on = relied_on(*pol, d, m.channel, opt, bits, personal);
+      auto rec = make_decision_record(*pol, d, decision_id, m.id, now, m.channel, m.placement, opt, bits, personal);
       apply_decision(st.profile, rec, opt);
       entry.decision = std::move(rec);
       ctx->metrics.decisions_with_actions.fetch_add(1, std::memory_order_relaxed);

@@ -95,21 +95,22 @@ void write_identities(rapidjson::Writer<rapidjson::StringBuffer>& w, const polic
 }
 
 void write_decision(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::decision_record& d) {
+  auto str = [&w](std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
   w.StartObject();
-  w.Key("decision_id"); w.String(d.decision_id);
-  w.Key("id"); w.String(d.request_id);
-  w.Key("ts"); write_ts(w, d.ts);
-  w.Key("channel"); w.String(d.channel);
-  w.Key("placement"); w.String(d.placement);
-  w.Key("policy_version"); w.String(d.policy_version);
-  w.Key("holdout"); w.Bool(d.holdout);
+  w.Key("decision_id"); str(d.decision_id());
+  w.Key("id"); str(d.request_id());
+  w.Key("ts"); write_ts(w, d.ts());
+  w.Key("channel"); str(d.channel());
+  w.Key("placement"); str(d.placement());
+  w.Key("policy_version"); str(d.policy_version());
+  w.Key("holdout"); w.Bool(d.holdout());
   w.Key("actions");
   w.StartArray();
-  for (const auto& a : d.actions) w.String(a.action);
+  for (std::size_t i = 0; i < d.action_count(); ++i) str(d.action(i).action);
   w.EndArray();
   w.Key("relied_on");
   w.StartArray();
-  for (const auto& r : d.relied_on) w.String(r);
+  for (std::size_t i = 0; i < d.relied_on_count(); ++i) str(d.relied_on(i));
   w.EndArray();
   w.EndObject();
 }
@@ -132,10 +133,10 @@ void write_audit_records(rapidjson::Writer<rapidjson::StringBuffer>& w, const po
   w.StartArray();
   std::size_t d = 0;
   for (std::size_t a = 0; a < audit.size() || d < p.decisions.size();) {
-    if (d < p.decisions.size() && (a == audit.size() || p.decisions[d].ts < audit[a].ts)) {
+    if (d < p.decisions.size() && (a == audit.size() || p.decisions[d].ts() < audit[a].ts)) {
       const auto& dec = p.decisions[d++];
       w.StartObject();
-      w.Key("ts"); write_ts(w, dec.ts);
+      w.Key("ts"); write_ts(w, dec.ts());
       w.Key("kind"); w.String("decision");
       w.Key("detail"); write_decision(w, dec);
       w.EndObject();
@@ -184,14 +185,15 @@ bool anonymous_only(const policies::profile_state& p, const profile_options& opt
   return true;
 }
 
-std::vector<std::string> relied_on(const policies::policy& pol, const policies::decision& d, std::string_view channel,
-                                   const profile_options& opt, const std::vector<bool>& bits, bool personal) {
-  std::vector<std::string> out;
+std::vector<std::string_view> relied_on(const policies::policy& pol, const policies::decision& d,
+                                        std::string_view channel, const profile_options& opt,
+                                        const std::vector<bool>& bits, bool personal) {
+  std::vector<std::string_view> out;
   auto add_if_granted = [&](std::string_view purpose) {
     for (std::size_t i = 0; i < opt.purposes.size() && i < bits.size(); ++i)
       if (opt.purposes[i] == purpose && bits[i] &&
           std::find(out.begin(), out.end(), purpose) == out.end())
-        out.emplace_back(purpose);
+        out.emplace_back(opt.purposes[i]);
   };
   if (personal)
     add_if_granted("personalization");
@@ -204,6 +206,19 @@ std::vector<std::string> relied_on(const policies::policy& pol, const policies::
       add_if_granted("marketing_" + std::string(ch));
   }
   return out;
+}
+
+policies::decision_record make_decision_record(const policies::policy& pol, const policies::decision& d,
+                                               std::string_view decision_id, std::string_view request_id,
+                                               policies::timestamp now, std::string_view channel,
+                                               std::string_view placement, const profile_options& opt,
+                                               const std::vector<bool>& bits, bool personal) {
+  std::vector<policies::shown_action> shown;
+  shown.reserve(d.actions.size());
+  for (const auto& a : d.actions)
+    shown.push_back({a.action.id, a.channel, a.placement});
+  const auto purposes = relied_on(pol, d, channel, opt, bits, personal);
+  return {decision_id, request_id, now, channel, placement, pol.version(), shown, d.holdout, purposes};
 }
 
 std::string merge_detail_json(const std::string& survivor, const std::vector<std::string>& merged,
@@ -359,9 +374,16 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
 }
 
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt) {
-  p.decisions.push_back(d);
-  while (p.decisions.size() > opt.decisions_max)
-    p.decisions.pop_front();
+  auto& kept = p.decisions;
+  if (opt.decisions_max == 0) {
+    kept.clear();
+    return;
+  }
+  if (kept.size() >= opt.decisions_max)  // a full log drops its oldest: shift, keep the capacity
+    kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() - opt.decisions_max + 1));
+  else if (kept.capacity() == kept.size())
+    kept.reserve(std::min(opt.decisions_max, std::max<std::size_t>(4, 2 * kept.size())));
+  kept.push_back(d);
 }
 
 void merge_profiles(policies::profile_state& survivor, const policies::profile_state& loser,
@@ -443,15 +465,18 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
     unique.pop_front();
   s.history = std::move(unique);
 
-  std::deque<policies::decision_record> decisions;
+  std::vector<policies::decision_record> decisions;
+  decisions.reserve(s.decisions.size() + loser.decisions.size());
   std::merge(s.decisions.begin(), s.decisions.end(), loser.decisions.begin(), loser.decisions.end(),
-             std::back_inserter(decisions), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+             std::back_inserter(decisions), [](const auto& a, const auto& b) { return a.ts() < b.ts(); });
   s.decisions.clear();
   for (auto& d : decisions)
-    if (std::none_of(s.decisions.begin(), s.decisions.end(), [&](const auto& x) { return x.decision_id == d.decision_id; }))
+    if (std::none_of(s.decisions.begin(), s.decisions.end(),
+                     [&](const auto& x) { return x.decision_id() == d.decision_id(); }))
       s.decisions.push_back(std::move(d));
-  while (s.decisions.size() > opt.decisions_max)
-    s.decisions.pop_front();
+  if (s.decisions.size() > opt.decisions_max)
+    s.decisions.erase(s.decisions.begin(),
+                      s.decisions.begin() + static_cast<std::ptrdiff_t>(s.decisions.size() - opt.decisions_max));
 
   if (!consent_granted(s, opt, "analytics", now)) {
     s.history.clear();

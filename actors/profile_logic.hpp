@@ -53,8 +53,18 @@ bool anonymous_only(const policies::profile_state& p, const profile_options& opt
 /// The purposes decision `d` relied on: those its actions require (their `requires`
 /// and marketing_<channel> on email, sms and push) that `bits` grant, and
 /// `personalization` when the decision saw the profile (`personal`).
-std::vector<std::string> relied_on(const policies::policy& pol, const policies::decision& d, std::string_view channel,
-                                   const profile_options& opt, const std::vector<bool>& bits, bool personal);
+/// The views point into opt.purposes.
+std::vector<std::string_view> relied_on(const policies::policy& pol, const policies::decision& d,
+                                        std::string_view channel, const profile_options& opt,
+                                        const std::vector<bool>& bits, bool personal);
+
+/// The record a profile keeps of decision `d` (made by `pol` for request `request_id`
+/// on `channel`/`placement`): its actions as shown, and relied_on() as above.
+policies::decision_record make_decision_record(const policies::policy& pol, const policies::decision& d,
+                                               std::string_view decision_id, std::string_view request_id,
+                                               policies::timestamp now, std::string_view channel,
+                                               std::string_view placement, const profile_options& opt,
+                                               const std::vector<bool>& bits, bool personal);
 
 /// A merge's audit detail: `{"survivor", "merged_from": [...], "identities": [{"type",
 /// "value"}...] (what the merged profiles held, now the survivor's), "message_id"}`.

@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "policies/packed_strings.hpp"
 
 namespace nudge::policies {
 
@@ -65,27 +68,64 @@ struct lifetime_stats {
   std::vector<name_stats> by_name;
 };
 
-/// An action as it went out in a decision.
+/// An action as it went out in a decision (views into the record that holds it).
 struct shown_action {
-  std::string action;
-  std::string channel;
-  std::string placement;
+  std::string_view action;
+  std::string_view channel;
+  std::string_view placement;
 };
 
 /// A decision the profile received. Caps, cooldowns (after_shown) and the contact
 /// policy are derived from these, so they are kept for the longest window in use.
-struct decision_record {
-  std::string decision_id;
-  std::string request_id;
-  timestamp ts{};
-  std::string channel;
-  std::string placement;
-  std::string policy_version;
-  std::vector<shown_action> actions;
-  bool holdout = false;
-  /// The consent purposes the decision relied on (granted at decision time): those
-  /// its actions required, plus `personalization` when the profile was personalised.
-  std::vector<std::string> relied_on;
+/// Compact: the time, the holdout flag and one block with every text (a profile keeps
+/// tens of these, docs/BENCHMARKS.md scenario 3). Immutable once built.
+class decision_record {
+public:
+  decision_record() = default;
+  /// `relied_on`: the consent purposes the decision relied on (granted at decision
+  /// time): those its actions required, plus `personalization` when the profile was
+  /// personalised.
+  decision_record(std::string_view decision_id, std::string_view request_id, timestamp ts,
+                  std::string_view channel, std::string_view placement, std::string_view policy_version,
+                  std::span<const shown_action> actions, bool holdout,
+                  std::span<const std::string_view> relied_on);
+
+  timestamp ts() const noexcept { return ts_; }
+  bool holdout() const noexcept { return holdout_; }
+  std::string_view decision_id() const noexcept { return text(0); }
+  std::string_view request_id() const noexcept { return text(1); }
+  std::string_view channel() const noexcept { return text(2); }
+  std::string_view placement() const noexcept { return text(3); }
+  std::string_view policy_version() const noexcept { return text(4); }
+
+  std::size_t action_count() const noexcept { return actions_; }
+  shown_action action(std::size_t i) const noexcept {
+    return {text_[fixed + 3 * i], text_[fixed + 3 * i + 1], text_[fixed + 3 * i + 2]};
+  }
+  /// Whether one of its actions is `action_id`.
+  bool shows(std::string_view action_id) const noexcept {
+    for (std::size_t i = 0; i < actions_; ++i)
+      if (text_[fixed + 3 * i] == action_id)
+        return true;
+    return false;
+  }
+
+  std::size_t relied_on_count() const noexcept {
+    return text_.empty() ? 0 : text_.size() - fixed - 3 * actions_;
+  }
+  std::string_view relied_on(std::size_t i) const noexcept { return text_[fixed + 3 * actions_ + i]; }
+
+  /// Bytes this record holds on the heap.
+  std::size_t heap_bytes() const noexcept { return text_.block_bytes(); }
+
+private:
+  static constexpr std::size_t fixed = 5;  // decision_id .. policy_version
+  std::string_view text(std::size_t i) const noexcept { return text_.empty() ? std::string_view{} : text_[i]; }
+
+  timestamp ts_{};
+  packed_strings text_;  // the five fixed texts, 3 per action, then relied_on
+  std::uint32_t actions_ = 0;
+  bool holdout_ = false;
 };
 
 struct consent_record {
@@ -121,7 +161,7 @@ struct profile_state {
   std::vector<trait> traits;
   lifetime_stats stats;
   std::deque<event_record> history;
-  std::deque<decision_record> decisions;
+  std::vector<decision_record> decisions;  ///< at most decisions_max, oldest first
   std::vector<consent_record> consent;  ///< the latest record per purpose
   std::vector<armed_timer> timers;      ///< armed schedules, one per schedule id
 

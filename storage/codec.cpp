@@ -70,23 +70,24 @@ void pack_event(packer& p, const policies::event_record& e) {
 
 void pack_decision(packer& p, const policies::decision_record& d) {
   pack_array(p, 9);
-  pack_str(p, d.decision_id);
-  pack_str(p, d.request_id);
-  pack_ts(p, d.ts);
-  pack_str(p, d.channel);
-  pack_str(p, d.placement);
-  pack_str(p, d.policy_version);
-  pack_array(p, d.actions.size());
-  for (const auto& a : d.actions) {
+  pack_str(p, d.decision_id());
+  pack_str(p, d.request_id());
+  pack_ts(p, d.ts());
+  pack_str(p, d.channel());
+  pack_str(p, d.placement());
+  pack_str(p, d.policy_version());
+  pack_array(p, d.action_count());
+  for (std::size_t i = 0; i < d.action_count(); ++i) {
+    const auto a = d.action(i);
     pack_array(p, 3);
     pack_str(p, a.action);
     pack_str(p, a.channel);
     pack_str(p, a.placement);
   }
-  d.holdout ? p.pack_true() : p.pack_false();
-  pack_array(p, d.relied_on.size());
-  for (const auto& purpose : d.relied_on)
-    pack_str(p, purpose);
+  d.holdout() ? p.pack_true() : p.pack_false();
+  pack_array(p, d.relied_on_count());
+  for (std::size_t i = 0; i < d.relied_on_count(); ++i)
+    pack_str(p, d.relied_on(i));
 }
 
 void pack_consent(packer& p, const policies::consent_record& c) {
@@ -265,13 +266,6 @@ void read(const object& o, policies::property& out) {
   read(a[1], out.value);
 }
 
-void read(const object& o, policies::shown_action& out) {
-  auto a = as_array(o, 3);
-  read(a[0], out.action);
-  read(a[1], out.channel);
-  read(a[2], out.placement);
-}
-
 void read(const object& o, policies::armed_timer& out) {
   auto a = as_array(o, 3);
   read(a[0], out.schedule_id);
@@ -315,19 +309,28 @@ void read(const object& o, policies::event_record& out) {
   read_all(a[4], out.properties);
 }
 
+/// A string of the decoded message, valid while its zone lives.
+std::string_view as_sv(const object& o) {
+  if (o.type != type::STR)
+    throw bad_value{};
+  return {o.via.str.ptr, o.via.str.size};
+}
+
 void read(const object& o, policies::decision_record& out) {
   auto a = as_array(o, 8);
-  read(a[0], out.decision_id);
-  read(a[1], out.request_id);
-  out.ts = as_ts(a[2]);
-  read(a[3], out.channel);
-  read(a[4], out.placement);
-  read(a[5], out.policy_version);
-  read_all(a[6], out.actions);
-  out.holdout = as_bool(a[7]);
-  out.relied_on.clear();
+  auto acts = as_array(a[6], 0);
+  std::vector<policies::shown_action> actions;
+  actions.reserve(acts.size);
+  for (const auto& item : acts) {
+    auto f = as_array(item, 3);
+    actions.push_back({as_sv(f[0]), as_sv(f[1]), as_sv(f[2])});
+  }
+  std::vector<std::string_view> relied_on;
   if (a.size > 8)  // appended field: absent in records written before it existed
-    read_all(a[8], out.relied_on);
+    for (const auto& item : as_array(a[8], 0))
+      relied_on.push_back(as_sv(item));
+  out = policies::decision_record(as_sv(a[0]), as_sv(a[1]), as_ts(a[2]), as_sv(a[3]), as_sv(a[4]), as_sv(a[5]),
+                                  actions, as_bool(a[7]), relied_on);
 }
 
 void read(const object& o, policies::consent_record& out) {

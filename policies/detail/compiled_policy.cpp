@@ -24,11 +24,6 @@ bool granted(const decide_request& req, std::size_t purpose) noexcept {
          (*req.consent)[purpose];
 }
 
-bool includes(const decision_record& d, std::string_view id) noexcept {
-  return std::any_of(d.actions.begin(), d.actions.end(),
-                     [id](const shown_action& s) { return s.action == id; });
-}
-
 std::string_view event_for(cooldown_rule::after kind) noexcept {
   switch (kind) {
     case cooldown_rule::after::shown:
@@ -48,8 +43,8 @@ const cap* full_cap(const profile_state& p, const action& a, timestamp now) noex
     std::uint64_t count = 0;
     if (count >= c.max)
       return &c;
-    for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts >= from; ++d)
-      if (includes(*d, a.id) && ++count >= c.max)
+    for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts() >= from; ++d)
+      if (d->shows(a.id) && ++count >= c.max)
         return &c;
   }
   return nullptr;
@@ -61,8 +56,8 @@ const cooldown_rule* running_cooldown(const profile_state& p, const action& a,
                                       timestamp now) noexcept {
   for (const auto& rule : a.cooldowns) {
     if (rule.kind == cooldown_rule::after::shown)
-      for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts + rule.length > now; ++d)
-        if (includes(*d, a.id))
+      for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts() + rule.length > now; ++d)
+        if (d->shows(a.id))
           return &rule;
     const std::string_view name = event_for(rule.kind);
     for (auto e = p.history.rbegin(); e != p.history.rend() && e->ts + rule.length > now; ++e) {
@@ -84,10 +79,12 @@ bool contact_full(const profile_state& p, const contact_spec& spec, timestamp no
   auto on_listed = [&spec](std::string_view channel) {
     return std::find(spec.channels.begin(), spec.channels.end(), channel) != spec.channels.end();
   };
-  for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts >= from; ++d) {
-    const bool counts = std::any_of(d->actions.begin(), d->actions.end(), [&](const shown_action& s) {
-      return on_listed(s.channel.empty() ? std::string_view(d->channel) : std::string_view(s.channel));
-    });
+  for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts() >= from; ++d) {
+    bool counts = false;
+    for (std::size_t i = 0; i < d->action_count() && !counts; ++i) {
+      const std::string_view channel = d->action(i).channel;
+      counts = on_listed(channel.empty() ? d->channel() : channel);
+    }
     if (counts && ++count >= spec.max)
       return true;
   }

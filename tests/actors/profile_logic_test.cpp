@@ -17,6 +17,11 @@ profile_options granted_options() {
   return opt;
 }
 
+policies::decision_record decided(std::string_view id, std::string_view request, timestamp ts, std::string_view channel,
+                                  std::initializer_list<policies::shown_action> actions) {
+  return {id, request, ts, channel, "", "v1", std::span(actions.begin(), actions.size()), false, {}};
+}
+
 policies::event_record ev(std::string id, std::string name, timestamp ts) {
   return {std::move(id), std::move(name), ts, "web", {}};
 }
@@ -117,13 +122,40 @@ TEST_CASE("merge: consent keeps the latest decision per purpose, denied wins a t
 TEST_CASE("merge: decisions (caps and cooldowns) are united in time order", "[actors][merge]") {
   auto opt = granted_options();
   policies::profile_state s, l;
-  s.decisions = {{"d-1", "e-1", t0, "web", "", "v1", {{"cart_recovery", "web", "banner"}}, false, {}}};
-  l.decisions = {{"d-0", "m-1", t0 - 1s, "mobile", "", "v1", {{"cart_recovery", "mobile", "banner"}}, false, {}},
-                 {"d-1", "e-1", t0, "web", "", "v1", {}, false, {}}};
+  s.decisions = {decided("d-1", "e-1", t0, "web", {{"cart_recovery", "web", "banner"}})};
+  l.decisions = {decided("d-0", "m-1", t0 - 1s, "mobile", {{"cart_recovery", "mobile", "banner"}}),
+                 decided("d-1", "e-1", t0, "web", {})};
   merge_profiles(s, l, opt, t0 + 1s);
   REQUIRE(s.decisions.size() == 2);
-  CHECK(s.decisions[0].decision_id == "d-0");
-  CHECK(s.decisions[1].decision_id == "d-1");
+  CHECK(s.decisions[0].decision_id() == "d-0");
+  CHECK(s.decisions[0].action(0).channel == "mobile");
+  CHECK(s.decisions[1].decision_id() == "d-1");
+  CHECK(s.decisions[1].action_count() == 1);
+
+  opt.decisions_max = 1;  // the merged log keeps the newest decisions_max
+  policies::profile_state a, b;
+  a.decisions = {decided("d-2", "e-2", t0 + 2s, "web", {})};
+  b.decisions = {decided("d-1", "e-1", t0 + 1s, "web", {}), decided("d-3", "e-3", t0 + 3s, "web", {})};
+  merge_profiles(a, b, opt, t0 + 4s);
+  REQUIRE(a.decisions.size() == 1);
+  CHECK(a.decisions[0].decision_id() == "d-3");
+}
+
+TEST_CASE("the decision log keeps the newest decisions_max records, oldest first", "[actors][merge]") {
+  profile_options opt;
+  opt.decisions_max = 3;
+  policies::profile_state p;
+  for (int i = 0; i < 7; ++i) {
+    const auto id = "d-" + std::to_string(i);
+    apply_decision(p, decided(id, "m", t0 + std::chrono::seconds(i), "web", {{"a", "", ""}}), opt);
+    CHECK(p.decisions.size() == static_cast<std::size_t>(std::min(i + 1, 3)));
+    CHECK(p.decisions.back().decision_id() == id);
+  }
+  CHECK(p.decisions.front().decision_id() == "d-4");
+  CHECK(p.decisions.capacity() <= 4);  // a full log shifts in place, it does not grow
+  opt.decisions_max = 0;
+  apply_decision(p, decided("d-9", "m", t0, "web", {}), opt);
+  CHECK(p.decisions.empty());
 }
 
 TEST_CASE("merge: created_at is the older one, and without analytics behaviour is not kept", "[actors][merge]") {

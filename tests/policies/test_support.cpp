@@ -72,12 +72,9 @@ profile_builder& profile_builder::event(std::string name, timestamp ts,
 
 profile_builder& profile_builder::shown(std::string action, timestamp ts, std::string channel,
                                         std::string placement) {
-  decision_record d;
-  d.decision_id = "d-" + std::to_string(state.decisions.size() + 1);
-  d.ts = ts;
-  d.channel = channel;
-  d.placement = placement;
-  d.actions.push_back(shown_action{std::move(action), std::move(channel), std::move(placement)});
+  const std::string id = "d-" + std::to_string(state.decisions.size() + 1);
+  const shown_action a{action, channel, placement};
+  decision_record d(id, "", ts, channel, placement, "", std::span(&a, 1), false, {});
   state.decisions.push_back(std::move(d));
   return *this;
 }
@@ -96,7 +93,7 @@ profile_state profile_builder::build() {
   std::stable_sort(state.history.begin(), state.history.end(),
                    [](const event_record& a, const event_record& b) { return a.ts < b.ts; });
   std::stable_sort(state.decisions.begin(), state.decisions.end(),
-                   [](const decision_record& a, const decision_record& b) { return a.ts < b.ts; });
+                   [](const decision_record& a, const decision_record& b) { return a.ts() < b.ts(); });
   return state;
 }
 

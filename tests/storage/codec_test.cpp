@@ -34,8 +34,13 @@ TEST_CASE("a full profile snapshot survives an encode/decode round trip", "[stor
   CHECK(std::holds_alternative<std::monostate>(out.state.traits[3].value));
   CHECK(out.state.traits[3].ts == at_ms(-5));
   CHECK(std::get<bool>(out.state.traits[1].value));
-  CHECK(out.state.decisions[1].holdout);
-  CHECK(out.state.decisions[0].relied_on == std::vector<std::string>{"personalization", "marketing_email"});
+  CHECK(out.state.decisions[1].holdout());
+  REQUIRE(out.state.decisions[0].relied_on_count() == 2);
+  CHECK(out.state.decisions[0].relied_on(0) == "personalization");
+  CHECK(out.state.decisions[0].relied_on(1) == "marketing_email");
+  REQUIRE(out.state.decisions[0].action_count() == 2);
+  CHECK(out.state.decisions[0].action(1).channel == "email");
+  CHECK(out.state.decisions[0].action(1).placement.empty());
   CHECK(out.state.stats.by_name[0].sums[1] == std::pair<std::string, double>{"qty", 3.0});
 }
 

@@ -45,6 +45,16 @@ class temp_dir {
   fs::path path_;
 };
 
+/// A decision record from brace lists (the record's constructor takes spans).
+inline policies::decision_record make_decision(std::string_view decision_id, std::string_view request_id,
+                                               policies::timestamp ts, std::string_view channel,
+                                               std::string_view placement, std::string_view version,
+                                               std::initializer_list<policies::shown_action> actions, bool holdout,
+                                               std::initializer_list<std::string_view> relied_on) {
+  return {decision_id, request_id, ts, channel, placement, version,
+          std::span(actions.begin(), actions.size()), holdout, std::span(relied_on.begin(), relied_on.size())};
+}
+
 inline env_options options_for(const fs::path& dir) {
   env_options o;
   o.dir = dir;
@@ -98,12 +108,11 @@ inline policies::profile_state full_profile(const std::string& id) {
                    {"meta.none", std::monostate{}}, {"tags", std::string("[\"a\",\"b\"]")}}};
   event_record e2{"e-2", "purchase", at_ms(1'790'000'200'000), "web", {}};
   s.history = {e1, e2};
-  decision_record d1{"d-1", "e-1", at_ms(1'790'000'100'001), "mobile", "banner",
-                     "2026-11-24.1",
-                     {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false,
-                     {"personalization", "marketing_email"}};
-  decision_record d2{"d-2", "q-1", at_ms(1'790'000'300'000), "support", "agent_panel",
-                     "2026-11-24.2", {}, true, {}};
+  auto d1 = make_decision("d-1", "e-1", at_ms(1'790'000'100'001), "mobile", "banner", "2026-11-24.1",
+                          {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false,
+                          {"personalization", "marketing_email"});
+  auto d2 = make_decision("d-2", "q-1", at_ms(1'790'000'300'000), "support", "agent_panel", "2026-11-24.2", {},
+                          true, {});
   s.decisions = {d1, d2};
   s.consent = {{"personalization", true, at_ms(1'790'000'000'010), "cmp-banner",
                 at_ms(1'800'000'000'000)},
@@ -123,8 +132,8 @@ inline journal_entry sample_entry(std::uint64_t seq, const std::string& tag = ""
   j.traits = {{"tier", std::string("silver"), at_ms(1)}};
   j.identities_added = {{"device_id", "ios-" + std::to_string(seq)}};
   j.consent = {{"analytics", true, at_ms(2), "cmp", std::nullopt}};
-  j.decision = policies::decision_record{"d-" + std::to_string(seq), j.message_id, at_ms(3),
-                                         "web", "hero", "v1", {{"a", "web", "hero"}}, false, {}};
+  j.decision = make_decision("d-" + std::to_string(seq), j.message_id, at_ms(3), "web", "hero", "v1",
+                             {{"a", "web", "hero"}}, false, {});
   j.timers = {{"abandoned_cart", std::nullopt, ""}, {"abandoned_cart", at_ms(4), j.message_id}};
   return j;
 }
@@ -145,17 +154,19 @@ inline bool same(const policies::event_record& a, const policies::event_record& 
 inline bool same(const policies::trait& a, const policies::trait& b) {
   return a.key == b.key && a.value == b.value && a.ts == b.ts;
 }
-inline bool same(const policies::shown_action& a, const policies::shown_action& b) {
-  return a.action == b.action && a.channel == b.channel && a.placement == b.placement;
-}
 inline bool same(const policies::decision_record& a, const policies::decision_record& b) {
-  if (a.decision_id != b.decision_id || a.request_id != b.request_id || a.ts != b.ts ||
-      a.channel != b.channel || a.placement != b.placement ||
-      a.policy_version != b.policy_version || a.holdout != b.holdout ||
-      a.actions.size() != b.actions.size() || a.relied_on != b.relied_on)
+  if (a.decision_id() != b.decision_id() || a.request_id() != b.request_id() || a.ts() != b.ts() ||
+      a.channel() != b.channel() || a.placement() != b.placement() ||
+      a.policy_version() != b.policy_version() || a.holdout() != b.holdout() ||
+      a.action_count() != b.action_count() || a.relied_on_count() != b.relied_on_count())
     return false;
-  for (std::size_t i = 0; i < a.actions.size(); ++i)
-    if (!same(a.actions[i], b.actions[i]))
+  for (std::size_t i = 0; i < a.action_count(); ++i) {
+    auto x = a.action(i), y = b.action(i);
+    if (x.action != y.action || x.channel != y.channel || x.placement != y.placement)
+      return false;
+  }
+  for (std::size_t i = 0; i < a.relied_on_count(); ++i)
+    if (a.relied_on(i) != b.relied_on(i))
       return false;
   return true;
 }

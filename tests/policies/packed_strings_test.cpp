@@ -1,0 +1,91 @@
+// The compact text block that profile records keep their strings in.
+#include "policies/packed_strings.hpp"
+#include "policies/profile.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace nudge::policies {
+namespace {
+
+TEST_CASE("packed strings keep each text, empty ones and long ones alike", "[policies][packed]") {
+  const std::string long_text(5000, 'x');
+  std::vector<std::string_view> parts{"", "a", long_text, "", std::string_view("nul\0byte", 8), "é"};
+  packed_strings p(parts);
+  REQUIRE(p.size() == parts.size());
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    CHECK(p[i] == parts[i]);
+  CHECK(p.block_bytes() == 4 + 2 * parts.size() + 1 + 5000 + 8 + 2);
+
+  SECTION("a copy owns its own block; a move leaves the source empty") {
+    packed_strings copy(p);
+    CHECK(copy[2] == long_text);
+    CHECK(copy[2].data() != p[2].data());
+    packed_strings moved(std::move(p));
+    CHECK(moved[4] == std::string_view("nul\0byte", 8));
+    CHECK(p.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+    copy = moved;
+    CHECK(copy.size() == parts.size());
+    copy = copy;  // self-assignment keeps the texts
+    CHECK(copy[1] == "a");
+  }
+}
+
+TEST_CASE("texts over 64 KiB in all switch the offsets to 32 bits", "[policies][packed]") {
+  const std::string big(70'000, 'y');
+  std::vector<std::string_view> parts{"head", big, "tail", big};
+  packed_strings p(parts);
+  REQUIRE(p.size() == 4);
+  CHECK(p[0] == "head");
+  CHECK(p[1] == big);
+  CHECK(p[2] == "tail");
+  CHECK(p[3].size() == 70'000);
+  CHECK(p.block_bytes() == 4 + 4 * 4 + 8 + 140'000);
+  packed_strings copy(p);
+  CHECK(copy[3] == big);
+}
+
+TEST_CASE("an empty packed list holds no block", "[policies][packed]") {
+  packed_strings p;
+  CHECK(p.empty());
+  CHECK(p.block_bytes() == 0);
+  packed_strings q(std::span<const std::string_view>{});
+  CHECK(q.empty());
+  packed_strings r(q);
+  CHECK(r.empty());
+}
+
+TEST_CASE("a decision record answers every field from its one block", "[policies][packed]") {
+  const timestamp ts{std::chrono::milliseconds(1'800'000'000'000)};
+  const shown_action actions[] = {{"cart_recovery", "web", "banner"}, {"upsell", "", ""}};
+  const std::string_view relied[] = {"personalization", "marketing_email"};
+  decision_record d("d-1", "m-1", ts, "mobile", "hero", "v7", actions, true, relied);
+  CHECK(d.decision_id() == "d-1");
+  CHECK(d.request_id() == "m-1");
+  CHECK(d.ts() == ts);
+  CHECK(d.channel() == "mobile");
+  CHECK(d.placement() == "hero");
+  CHECK(d.policy_version() == "v7");
+  CHECK(d.holdout());
+  REQUIRE(d.action_count() == 2);
+  CHECK(d.action(0).placement == "banner");
+  CHECK(d.action(1).action == "upsell");
+  CHECK(d.shows("upsell"));
+  CHECK_FALSE(d.shows("web"));  // a channel is not an action
+  REQUIRE(d.relied_on_count() == 2);
+  CHECK(d.relied_on(1) == "marketing_email");
+  // One block of 5 + 6 + 2 texts: far below the ~440 B of the record it replaced.
+  CHECK(sizeof(decision_record) <= 24);
+  CHECK(d.heap_bytes() < 112);
+
+  decision_record none;
+  CHECK(none.decision_id().empty());
+  CHECK(none.action_count() == 0);
+  CHECK(none.relied_on_count() == 0);
+  CHECK_FALSE(none.shows(""));
+}
+
+}  // namespace
+}  // namespace nudge::policies

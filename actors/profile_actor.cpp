@@ -691,7 +691,7 @@ void handle(self_ptr self, envelope_ptr env) {
   switch (m.kind) {
     case message_kind::event:
     case message_kind::fire:
-      current = policies::event_record{m.id, m.name, ts, m.channel, m.properties};
+      current = policies::event_record(m.id, m.name, ts, m.channel, m.properties);
       ctx->metrics.events.fetch_add(1, std::memory_order_relaxed);
       if (analytics) {
         entry.event = *current;
@@ -724,11 +724,10 @@ void handle(self_ptr self, envelope_ptr env) {
         ctx->counters->feedback(m.action, m.outcome, holdout);
       }
       if (analytics) {
-        policies::event_record ev{m.id, "action_" + m.outcome, ts, m.channel, {}};
-        ev.properties.push_back({"action", m.action});
-        if (!m.decision_id.empty())
-          ev.properties.push_back({"decision_id", m.decision_id});
-        entry.event = std::move(ev);
+        const policies::property_view props[] = {{"action", std::string_view(m.action)},
+                                                 {"decision_id", std::string_view(m.decision_id)}};
+        entry.event = policies::event_record(m.id, "action_" + m.outcome, ts, m.channel,
+                                             std::span(props, m.decision_id.empty() ? 1 : 2));
       }
       break;
     }

@@ -20,18 +20,20 @@ namespace {
 using policies::timestamp;
 
 void add_stats(policies::lifetime_stats& s, const policies::event_record& ev) {
-  if (s.events == 0 || ev.ts < s.first_seen)
-    s.first_seen = ev.ts;
-  if (s.events == 0 || ev.ts > s.last_seen)
-    s.last_seen = ev.ts;
+  if (s.events == 0 || ev.ts() < s.first_seen)
+    s.first_seen = ev.ts();
+  if (s.events == 0 || ev.ts() > s.last_seen)
+    s.last_seen = ev.ts();
   ++s.events;
-  auto it = std::find_if(s.by_name.begin(), s.by_name.end(), [&](const auto& n) { return n.name == ev.name; });
+  const std::string_view name = ev.name();
+  auto it = std::find_if(s.by_name.begin(), s.by_name.end(), [&](const auto& n) { return n.name == name; });
   if (it == s.by_name.end()) {
-    s.by_name.push_back({ev.name, 0, {}});
+    s.by_name.push_back({std::string(name), 0, {}});
     it = std::prev(s.by_name.end());
   }
   ++it->count;
-  for (const auto& prop : ev.properties) {
+  for (std::size_t i = 0; i < ev.property_count(); ++i) {
+    const auto prop = ev.property_at(i);
     const double* num = std::get_if<double>(&prop.value);
     if (!num)
       continue;
@@ -55,7 +57,7 @@ void write_ts(rapidjson::Writer<rapidjson::StringBuffer>& w, timestamp ts) {
   w.String(buf, static_cast<rapidjson::SizeType>(n));
 }
 
-void write_scalar(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::scalar& v) {
+void write_scalar(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::scalar_view& v) {
   std::visit(
     [&](const auto& x) {
       using T = std::decay_t<decltype(x)>;
@@ -67,15 +69,24 @@ void write_scalar(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies:
     v);
 }
 
+void write_scalar(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::scalar& v) {
+  write_scalar(w, policies::view_of(v));
+}
+
+void write_string(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view v) {
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+
 void write_event(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::event_record& e) {
   w.StartObject();
-  w.Key("id"); w.String(e.id);
-  w.Key("name"); w.String(e.name);
-  w.Key("ts"); write_ts(w, e.ts);
-  w.Key("channel"); w.String(e.channel);
+  w.Key("id"); write_string(w, e.id());
+  w.Key("name"); write_string(w, e.name());
+  w.Key("ts"); write_ts(w, e.ts());
+  w.Key("channel"); write_string(w, e.channel());
   w.Key("properties");
   w.StartObject();
-  for (const auto& p : e.properties) {
+  for (std::size_t i = 0; i < e.property_count(); ++i) {
+    const auto p = e.property_at(i);
     w.Key(p.path.data(), static_cast<rapidjson::SizeType>(p.path.size()));
     write_scalar(w, p.value);
   }
@@ -95,7 +106,7 @@ void write_identities(rapidjson::Writer<rapidjson::StringBuffer>& w, const polic
 }
 
 void write_decision(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::decision_record& d) {
-  auto str = [&w](std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
+  auto str = [&w](std::string_view v) { write_string(w, v); };
   w.StartObject();
   w.Key("decision_id"); str(d.decision_id());
   w.Key("id"); str(d.request_id());
@@ -172,7 +183,7 @@ loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const
 
 void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
   auto cutoff = now - opt.history_max_age;
-  while (!p.history.empty() && p.history.front().ts < cutoff)
+  while (!p.history.empty() && p.history.front().ts() < cutoff)
     p.history.pop_front();
 }
 
@@ -361,13 +372,13 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
     const auto& ev = *e.event;
     add_stats(p.stats, ev);
     // History stays in time order; events that arrive late are placed by their ts.
-    auto pos = std::upper_bound(p.history.begin(), p.history.end(), ev.ts,
-                                [](timestamp ts, const auto& h) { return ts < h.ts; });
+    auto pos = std::upper_bound(p.history.begin(), p.history.end(), ev.ts(),
+                                [](timestamp ts, const auto& h) { return ts < h.ts(); });
     p.history.insert(pos, ev);
     while (p.history.size() > opt.history_max_events)
       p.history.pop_front();
     auto cutoff = e.received - opt.history_max_age;
-    while (!p.history.empty() && p.history.front().ts < cutoff)
+    while (!p.history.empty() && p.history.front().ts() < cutoff)
       p.history.pop_front();
   }
   apply_timer_changes(p, e.timers);
@@ -450,18 +461,18 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
   // History: both are in time order; merge, then drop repeats of one message id.
   std::deque<policies::event_record> history;
   std::merge(s.history.begin(), s.history.end(), loser.history.begin(), loser.history.end(),
-             std::back_inserter(history), [](const auto& a, const auto& b) { return a.ts < b.ts; });
-  std::unordered_set<std::string> seen;
+             std::back_inserter(history), [](const auto& a, const auto& b) { return a.ts() < b.ts(); });
+  std::unordered_set<std::string_view> seen;  // views into `history`, which outlives the set
   std::deque<policies::event_record> unique;
   for (auto& e : history) {
-    if (!e.id.empty() && !seen.insert(e.id).second)
+    if (!e.id().empty() && !seen.insert(e.id()).second)
       continue;
     unique.push_back(std::move(e));
   }
   while (unique.size() > opt.history_max_events)
     unique.pop_front();
   auto cutoff = now - opt.history_max_age;
-  while (!unique.empty() && unique.front().ts < cutoff)
+  while (!unique.empty() && unique.front().ts() < cutoff)
     unique.pop_front();
   s.history = std::move(unique);
 

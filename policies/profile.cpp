@@ -1,5 +1,6 @@
 #include "policies/profile.hpp"
 
+#include <cstring>
 #include <vector>
 
 namespace nudge::policies {
@@ -16,6 +17,92 @@ decision_record::decision_record(std::string_view decision_id, std::string_view 
     parts.insert(parts.end(), {a.action, a.channel, a.placement});
   parts.insert(parts.end(), relied_on.begin(), relied_on.end());
   text_ = packed_strings(parts);
+}
+
+namespace {
+
+std::size_t encoded_size(const scalar_view& v) noexcept {
+  if (const auto* s = std::get_if<std::string_view>(&v))
+    return 1 + s->size();
+  return std::holds_alternative<double>(v) ? 1 + sizeof(double) : 1;
+}
+
+/// Appends v's encoding to `out` (reserved ahead, so views into it stay valid).
+std::string_view encode(const scalar_view& v, std::string& out) {
+  const std::size_t start = out.size();
+  switch (v.index()) {
+    case 1:
+      out.push_back(std::get<bool>(v) ? 't' : 'f');
+      break;
+    case 2: {
+      const double d = std::get<double>(v);
+      char bytes[sizeof d];
+      std::memcpy(bytes, &d, sizeof d);
+      out.push_back('d');
+      out.append(bytes, sizeof d);
+      break;
+    }
+    case 3:
+      out.push_back('s');
+      out.append(std::get<std::string_view>(v));
+      break;
+    default:
+      out.push_back('n');
+  }
+  return std::string_view(out).substr(start);
+}
+
+scalar_view value_of(const property& p) noexcept { return view_of(p.value); }
+scalar_view value_of(const property_view& p) noexcept { return p.value; }
+
+template <class Property>
+packed_strings pack_event(std::string_view id, std::string_view name, std::string_view channel,
+                          std::span<const Property> properties) {
+  std::size_t values = 0;
+  for (const auto& p : properties)
+    values += encoded_size(value_of(p));
+  std::string scratch;
+  scratch.reserve(values);
+  std::vector<std::string_view> parts;
+  parts.reserve(3 + 2 * properties.size());
+  parts.insert(parts.end(), {id, name, channel});
+  for (const auto& p : properties) {
+    parts.push_back(p.path);
+    parts.push_back(encode(value_of(p), scratch));
+  }
+  return packed_strings(parts);
+}
+
+}  // namespace
+
+event_record::event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
+                           std::span<const property> properties)
+    : ts_(ts), text_(pack_event(id, name, channel, properties)) {}
+
+event_record::event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
+                           std::span<const property_view> properties)
+    : ts_(ts), text_(pack_event(id, name, channel, properties)) {}
+
+scalar_view event_record::decode(std::string_view v) noexcept {
+  if (v.empty())
+    return std::monostate{};
+  switch (v[0]) {
+    case 't':
+      return true;
+    case 'f':
+      return false;
+    case 'd':
+      if (v.size() == 1 + sizeof(double)) {
+        double d;
+        std::memcpy(&d, v.data() + 1, sizeof d);
+        return d;
+      }
+      return std::monostate{};
+    case 's':
+      return v.substr(1);
+    default:
+      return std::monostate{};
+  }
 }
 
 }  // namespace nudge::policies

@@ -25,6 +25,23 @@ using duration = std::chrono::milliseconds;
 /// as their compact JSON text (a string), which `eq`/`ne` compare as text.
 using scalar = std::variant<std::monostate, bool, double, std::string>;
 
+/// A scalar as a view: what a compact record answers (the string is a view into the
+/// record, valid while it lives unchanged).
+using scalar_view = std::variant<std::monostate, bool, double, std::string_view>;
+
+inline scalar_view view_of(const scalar& s) noexcept {
+  switch (s.index()) {
+    case 1:
+      return std::get<bool>(s);
+    case 2:
+      return std::get<double>(s);
+    case 3:
+      return std::string_view(std::get<std::string>(s));
+    default:
+      return std::monostate{};
+  }
+}
+
 /// One property of an event. Nested objects are flattened into dotted paths
 /// (`{"a": {"b": 1}}` becomes path "a.b"), which is how WHERE paths address them.
 struct property {
@@ -32,21 +49,51 @@ struct property {
   scalar value;
 };
 
-/// An event retained in the profile's history (and the message being decided).
-struct event_record {
-  std::string id;      ///< the message id (deduplicates histories on merge)
-  std::string name;
-  timestamp ts{};
-  std::string channel;
-  std::vector<property> properties;
+struct property_view {
+  std::string_view path;
+  scalar_view value;
+};
 
-  /// The property at `path`, or nullptr. Linear: events hold few properties.
-  const scalar* find(std::string_view path) const noexcept {
-    for (const auto& p : properties)
-      if (p.path == path)
-        return &p.value;
-    return nullptr;
+/// An event retained in the profile's history (and the message being decided).
+/// Compact: the time and one block with the id, name, channel and every property's
+/// path and encoded value (a profile keeps up to history_max_events of these,
+/// docs/BENCHMARKS.md scenario 3). Immutable once built.
+class event_record {
+public:
+  event_record() = default;
+  event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
+               std::span<const property> properties);
+  event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
+               std::span<const property_view> properties);
+
+  timestamp ts() const noexcept { return ts_; }
+  std::string_view id() const noexcept { return text(0); }  ///< the message id (deduplicates histories on merge)
+  std::string_view name() const noexcept { return text(1); }
+  std::string_view channel() const noexcept { return text(2); }
+
+  std::size_t property_count() const noexcept { return text_.empty() ? 0 : (text_.size() - fixed) / 2; }
+  property_view property_at(std::size_t i) const noexcept {
+    return {text_[fixed + 2 * i], decode(text_[fixed + 2 * i + 1])};
   }
+  /// The property at `path`, if the event has one. Linear: events hold few properties.
+  std::optional<scalar_view> find(std::string_view path) const noexcept {
+    for (std::size_t i = 0, n = property_count(); i < n; ++i)
+      if (text_[fixed + 2 * i] == path)
+        return decode(text_[fixed + 2 * i + 1]);
+    return std::nullopt;
+  }
+
+  /// Bytes this record holds on the heap.
+  std::size_t heap_bytes() const noexcept { return text_.block_bytes(); }
+
+private:
+  static constexpr std::size_t fixed = 3;  // id, name, channel
+  std::string_view text(std::size_t i) const noexcept { return text_.empty() ? std::string_view{} : text_[i]; }
+  /// A value is stored as a tag byte ('n', 't', 'f', 'd', 's') and its bytes.
+  static scalar_view decode(std::string_view v) noexcept;
+
+  timestamp ts_{};
+  packed_strings text_;  // id, name, channel, then path and value per property
 };
 
 struct trait {

@@ -30,16 +30,18 @@ void pack_ts(packer& p, policies::timestamp ts) {
   p.pack_int64(static_cast<std::int64_t>(ts.time_since_epoch().count()));
 }
 
-void pack_scalar(packer& p, const policies::scalar& v) {
+void pack_scalar(packer& p, const policies::scalar_view& v) {
   if (const auto* b = std::get_if<bool>(&v))
     *b ? p.pack_true() : p.pack_false();
   else if (const auto* d = std::get_if<double>(&v))
     p.pack_double(*d);
-  else if (const auto* s = std::get_if<std::string>(&v))
+  else if (const auto* s = std::get_if<std::string_view>(&v))
     pack_str(p, *s);
   else
     p.pack_nil();
 }
+
+void pack_scalar(packer& p, const policies::scalar& v) { pack_scalar(p, policies::view_of(v)); }
 
 void pack_identity(packer& p, const policies::identity& i) {
   pack_array(p, 2);
@@ -56,12 +58,13 @@ void pack_trait(packer& p, const policies::trait& t) {
 
 void pack_event(packer& p, const policies::event_record& e) {
   pack_array(p, 5);
-  pack_str(p, e.id);
-  pack_str(p, e.name);
-  pack_ts(p, e.ts);
-  pack_str(p, e.channel);
-  pack_array(p, e.properties.size());
-  for (const auto& prop : e.properties) {
+  pack_str(p, e.id());
+  pack_str(p, e.name());
+  pack_ts(p, e.ts());
+  pack_str(p, e.channel());
+  pack_array(p, e.property_count());
+  for (std::size_t i = 0; i < e.property_count(); ++i) {
+    const auto prop = e.property_at(i);
     pack_array(p, 2);
     pack_str(p, prop.path);
     pack_scalar(p, prop.value);
@@ -260,12 +263,6 @@ void read(const object& o, policies::trait& out) {
   out.ts = as_ts(a[2]);
 }
 
-void read(const object& o, policies::property& out) {
-  auto a = as_array(o, 2);
-  read(a[0], out.path);
-  read(a[1], out.value);
-}
-
 void read(const object& o, policies::armed_timer& out) {
   auto a = as_array(o, 3);
   read(a[0], out.schedule_id);
@@ -300,20 +297,37 @@ void read_all(const object& o, Container& out) {
     read(a[i++], item);
 }
 
-void read(const object& o, policies::event_record& out) {
-  auto a = as_array(o, 5);
-  read(a[0], out.id);
-  read(a[1], out.name);
-  out.ts = as_ts(a[2]);
-  read(a[3], out.channel);
-  read_all(a[4], out.properties);
-}
-
 /// A string of the decoded message, valid while its zone lives.
 std::string_view as_sv(const object& o) {
   if (o.type != type::STR)
     throw bad_value{};
   return {o.via.str.ptr, o.via.str.size};
+}
+
+/// A scalar of the decoded message (a string is a view into its zone).
+policies::scalar_view as_scalar_view(const object& o) {
+  switch (o.type) {
+    case type::NIL:
+      return std::monostate{};
+    case type::BOOLEAN:
+      return o.via.boolean;
+    case type::STR:
+      return std::string_view(o.via.str.ptr, o.via.str.size);
+    default:
+      return as_double(o);
+  }
+}
+
+void read(const object& o, policies::event_record& out) {
+  auto a = as_array(o, 5);
+  auto props = as_array(a[4], 0);
+  std::vector<policies::property_view> properties;
+  properties.reserve(props.size);
+  for (const auto& item : props) {
+    auto f = as_array(item, 2);
+    properties.push_back({as_sv(f[0]), as_scalar_view(f[1])});
+  }
+  out = policies::event_record(as_sv(a[0]), as_sv(a[1]), as_ts(a[2]), as_sv(a[3]), properties);
 }
 
 void read(const object& o, policies::decision_record& out) {

@@ -60,11 +60,11 @@ const cooldown_rule* running_cooldown(const profile_state& p, const action& a,
         if (d->shows(a.id))
           return &rule;
     const std::string_view name = event_for(rule.kind);
-    for (auto e = p.history.rbegin(); e != p.history.rend() && e->ts + rule.length > now; ++e) {
-      if (e->name != name)
+    for (auto e = p.history.rbegin(); e != p.history.rend() && e->ts() + rule.length > now; ++e) {
+      if (e->name() != name)
         continue;
-      const scalar* id = e->find("action");
-      if (const std::string* s = id ? std::get_if<std::string>(id) : nullptr; s && *s == a.id)
+      const auto id = e->find("action");
+      if (const auto* s = id ? std::get_if<std::string_view>(&*id) : nullptr; s && *s == a.id)
         return &rule;
     }
   }

@@ -7,9 +7,9 @@
 namespace nudge::policies::detail {
 namespace {
 
-bool equal(const scalar& a, const scalar& b) noexcept { return a == b; }
+bool equal(const scalar_view& a, const scalar_view& b) noexcept { return a == b; }
 
-bool ordered(const scalar& a, op kind, const scalar& b) noexcept {
+bool ordered(const scalar_view& a, op kind, const scalar_view& b) noexcept {
   auto decide = [kind](auto x, auto y) {
     switch (kind) {
       case op::gt:
@@ -27,10 +27,16 @@ bool ordered(const scalar& a, op kind, const scalar& b) noexcept {
   if (const double* x = std::get_if<double>(&a))
     if (const double* y = std::get_if<double>(&b))
       return decide(*x, *y);
-  if (const std::string* x = std::get_if<std::string>(&a))
-    if (const std::string* y = std::get_if<std::string>(&b))
-      return decide(std::string_view(*x), std::string_view(*y));
+  if (const std::string_view* x = std::get_if<std::string_view>(&a))
+    if (const std::string_view* y = std::get_if<std::string_view>(&b))
+      return decide(*x, *y);
   return false;
+}
+
+std::optional<scalar_view> view_of(const scalar* s) noexcept {
+  if (!s)
+    return std::nullopt;
+  return policies::view_of(*s);
 }
 
 template <class Range, class Value>
@@ -40,28 +46,25 @@ bool contains(const Range& range, const Value& value) noexcept {
 
 }  // namespace
 
-bool compare(const scalar* actual, const comparison& c) noexcept {
+bool compare(const std::optional<scalar_view>& actual, const comparison& c) noexcept {
   if (c.kind == op::exists)
-    return (actual != nullptr) == std::get<bool>(c.value);
+    return actual.has_value() == std::get<bool>(c.value);
   if (!actual)
     return false;
   switch (c.kind) {
     case op::eq:
-      return equal(*actual, c.value);
+      return equal(*actual, policies::view_of(c.value));
     case op::ne:
-      return actual->index() == c.value.index() && !equal(*actual, c.value);
+      return actual->index() == c.value.index() && !equal(*actual, policies::view_of(c.value));
     case op::in:
       return std::any_of(c.list.begin(), c.list.end(),
-                         [actual](const scalar& v) { return equal(*actual, v); });
+                         [&actual](const scalar& v) { return equal(*actual, policies::view_of(v)); });
     default:
-      return ordered(*actual, c.kind, c.value);
+      return ordered(*actual, c.kind, policies::view_of(c.value));
   }
 }
 
-bool compare(double actual, const comparison& c) noexcept {
-  const scalar value{actual};
-  return compare(&value, c);
-}
+bool compare(double actual, const comparison& c) noexcept { return compare(scalar_view{actual}, c); }
 
 evaluator::evaluator(const program& prog, const decide_request& req)
     : prog_(prog),
@@ -72,7 +75,7 @@ evaluator::evaluator(const program& prog, const decide_request& req)
 
 bool evaluator::matches(const event_record& e, const std::vector<where_entry>& where) const {
   for (const auto& w : where) {
-    const scalar* actual = e.find(w.path);
+    const std::optional<scalar_view> actual = e.find(w.path);
     switch (w.from) {
       case where_entry::source::literal:
         for (const auto& c : w.compare)
@@ -80,13 +83,13 @@ bool evaluator::matches(const event_record& e, const std::vector<where_entry>& w
             return false;
         break;
       case where_entry::source::current: {
-        const scalar* other = req_.current ? req_.current->find(w.ref) : nullptr;
+        const auto other = req_.current ? req_.current->find(w.ref) : std::nullopt;
         if (!actual || !other || !equal(*actual, *other))
           return false;
         break;
       }
       case where_entry::source::param: {
-        const scalar* other = action_ ? action_->find_param(w.ref) : nullptr;
+        const auto other = view_of(action_ ? action_->find_param(w.ref) : nullptr);
         if (!actual || !other || !equal(*actual, *other))
           return false;
         break;
@@ -102,8 +105,8 @@ double evaluator::measure(const condition& c) {
   std::optional<timestamp> since_ts;
   if (c.since) {
     for (auto it = history.rbegin(); it != history.rend(); ++it)
-      if (it->name == *c.since) {
-        since_ts = it->ts;
+      if (it->name() == *c.since) {
+        since_ts = it->ts();
         break;
       }
   }
@@ -111,15 +114,15 @@ double evaluator::measure(const condition& c) {
       c.within ? req_.now - *c.within : timestamp{duration{std::numeric_limits<std::int64_t>::min()}};
   double total = 0;
   for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    if (c.within && it->ts < lower)
+    if (c.within && it->ts() < lower)
       break;
-    if (since_ts && it->ts <= *since_ts)
+    if (since_ts && it->ts() <= *since_ts)
       break;
-    if (it->name != c.name || !matches(*it, c.where))
+    if (it->name() != c.name || !matches(*it, c.where))
       continue;
     if (c.sum) {
-      if (const scalar* v = it->find(*c.sum))
-        if (const double* d = std::get_if<double>(v))
+      if (const auto v = it->find(*c.sum))
+        if (const double* d = std::get_if<double>(&*v))
           total += *d;
     } else {
       total += 1;
@@ -181,12 +184,12 @@ bool evaluator::eval(std::uint32_t index) {
     case cond_kind::current:
       if (!req_.current)
         return false;
-      if (!c.names.empty() && !contains(c.names, req_.current->name))
+      if (!c.names.empty() && !contains(c.names, req_.current->name()))
         return false;
       return matches(*req_.current, c.where);
     case cond_kind::trait: {
       const trait* t = profile_.find_trait(c.name);
-      const scalar* actual = t ? &t->value : nullptr;
+      const auto actual = view_of(t ? &t->value : nullptr);
       for (const auto& cmp : c.compare)
         if (!compare(actual, cmp))
           return false;
@@ -194,7 +197,7 @@ bool evaluator::eval(std::uint32_t index) {
     }
     case cond_kind::stat: {
       const auto& stats = profile_.stats;
-      scalar actual;
+      double actual = 0;
       switch (c.stat) {
         case stat_kind::event_count:
           actual = static_cast<double>(stats.events);
@@ -211,7 +214,7 @@ bool evaluator::eval(std::uint32_t index) {
           break;
       }
       for (const auto& cmp : c.compare)
-        if (!compare(&actual, cmp))
+        if (!compare(actual, cmp))
           return false;
       return true;
     }

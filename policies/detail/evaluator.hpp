@@ -8,6 +8,7 @@
 #include "policies/policy.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,8 @@ namespace nudge::policies::detail {
 
 /// `actual OP value` with the policy's rules: numbers numerically, strings by
 /// equality (order: lexicographic), a type mismatch is false (also for `ne`), a
-/// missing value (nullptr) is false except for `exists: false`.
-bool compare(const scalar* actual, const comparison& c) noexcept;
+/// missing value (nullopt) is false except for `exists: false`.
+bool compare(const std::optional<scalar_view>& actual, const comparison& c) noexcept;
 bool compare(double actual, const comparison& c) noexcept;
 
 class evaluator {

@@ -23,7 +23,7 @@ policies::decision_record decided(std::string_view id, std::string_view request,
 }
 
 policies::event_record ev(std::string id, std::string name, timestamp ts) {
-  return {std::move(id), std::move(name), ts, "web", {}};
+  return {id, name, ts, "web", std::span<const policies::property>{}};
 }
 
 TEST_CASE("merge: identities and merged_from are united", "[actors][merge]") {
@@ -46,10 +46,10 @@ TEST_CASE("merge: history is united in time order and deduplicated by message id
   l.history = {ev("e-2", "product_view", t0 + 1s), ev("e-3", "cart_add", t0 + 2s), ev("e-4", "purchase", t0 + 3s)};
   merge_profiles(s, l, opt, t0 + 4s);
   REQUIRE(s.history.size() == 4);
-  CHECK(s.history[0].id == "e-1");
-  CHECK(s.history[1].id == "e-2");
-  CHECK(s.history[2].id == "e-3");
-  CHECK(s.history[3].id == "e-4");
+  CHECK(s.history[0].id() == "e-1");
+  CHECK(s.history[1].id() == "e-2");
+  CHECK(s.history[2].id() == "e-3");
+  CHECK(s.history[3].id() == "e-4");
 
   // Still bounded by history_max_events: the oldest go.
   opt.history_max_events = 2;
@@ -58,7 +58,7 @@ TEST_CASE("merge: history is united in time order and deduplicated by message id
   b.history = {ev("x-2", "a", t0 + 1s)};
   merge_profiles(a, b, opt, t0 + 3s);
   REQUIRE(a.history.size() == 2);
-  CHECK(a.history[0].id == "x-2");
+  CHECK(a.history[0].id() == "x-2");
 }
 
 TEST_CASE("merge: stats add counts and sums and widen first and last seen", "[actors][merge]") {

@@ -127,12 +127,18 @@ scenario_2() {
 scenario_3() {
   local dir=$OUT/s3 profiles=${PROFILES:-100000} events=${EVENTS:-20}
   rm -rf "$dir"
-  start_nudge "$dir"
+  # Opt-out consent, so that every profile keeps its events as history (under the
+  # default opt-in regime a profile without analytics keeps no history at all).
+  printf '[consent]\ndefault = "granted"\n' >"$OUT/granted.toml"
+  start_nudge "$dir" "$OUT/granted.toml"
   local before; before=$(grep RssAnon "/proc/$nudge_pid/status" | tr -s ' ' | cut -d' ' -f2)
   fill "$dir" "$profiles" "$events"
   sleep 2
   local after; after=$(grep RssAnon "/proc/$nudge_pid/status" | tr -s ' ' | cut -d' ' -f2)
   echo "$(stats "$dir" | grep -o '"profiles":{[^}]*}')"
+  local admin last=$((profiles - 1)); admin=$(cat "$dir/admin.token")
+  local sample; sample=$(curl -sf -H "Authorization: Bearer $admin" "http://127.0.0.1:18080/v1/profiles?identity=anonymous_id:$(printf "a-%0${#last}d" 0)")
+  echo "a sample profile holds $(echo "$sample" | grep -o '"recent_events":\[[^]]*' | grep -o '"ts"' | wc -l) events and $(echo "$sample" | grep -o '"decision_id"' | wc -l) decisions"
   echo "anonymous resident memory: $before kB idle, $after kB after; per active profile: $(( (after - before) * 1024 / profiles )) bytes"
   grep -E "RssFile|VmHWM" "/proc/$nudge_pid/status" | tr -s ' ' | tr '\n' ' '; echo "(the LMDB map is file-backed)"
   stop_nudge

@@ -19,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   timestamp now{std::chrono::milliseconds{1'790'000'000'000}};
-  event_record ev{"e-1", "page_view", now - std::chrono::minutes(5), "web",
-                  {{"category", std::string("shoes")}, {"price", 42.0}}};
+  const property props[] = {{"category", std::string("shoes")}, {"price", 42.0}};
+  event_record ev("e-1", "page_view", now - std::chrono::minutes(5), "web", props);
   profile_state profile;
   profile.history.push_back(ev);
   std::vector<bool> consent(limits.purposes.size(), true);

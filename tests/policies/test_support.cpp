@@ -45,12 +45,7 @@ bool has_problem_at(const std::vector<problem>& problems, std::string_view path)
 event_record make_event(std::string name, timestamp ts, std::vector<property> properties,
                         std::string channel) {
   static int counter = 0;
-  event_record e;
-  e.id = "e-" + std::to_string(++counter);
-  e.name = std::move(name);
-  e.ts = ts;
-  e.channel = std::move(channel);
-  e.properties = std::move(properties);
+  event_record e("e-" + std::to_string(++counter), name, ts, channel, properties);
   return e;
 }
 
@@ -91,7 +86,7 @@ profile_builder& profile_builder::identity(std::string type, std::string value) 
 
 profile_state profile_builder::build() {
   std::stable_sort(state.history.begin(), state.history.end(),
-                   [](const event_record& a, const event_record& b) { return a.ts < b.ts; });
+                   [](const event_record& a, const event_record& b) { return a.ts() < b.ts(); });
   std::stable_sort(state.decisions.begin(), state.decisions.end(),
                    [](const decision_record& a, const decision_record& b) { return a.ts() < b.ts(); });
   return state;

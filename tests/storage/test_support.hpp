@@ -45,6 +45,12 @@ class temp_dir {
   fs::path path_;
 };
 
+/// An event record from brace lists (the record's constructor takes spans).
+inline policies::event_record make_event(std::string_view id, std::string_view name, policies::timestamp ts,
+                                         std::string_view channel, std::vector<policies::property> properties) {
+  return {id, name, ts, channel, std::span<const policies::property>(properties)};
+}
+
 /// A decision record from brace lists (the record's constructor takes spans).
 inline policies::decision_record make_decision(std::string_view decision_id, std::string_view request_id,
                                                policies::timestamp ts, std::string_view channel,
@@ -103,10 +109,10 @@ inline policies::profile_state full_profile(const std::string& id) {
   s.stats.first_seen = at_ms(1'780'000'000'000);
   s.stats.last_seen = at_ms(1'790'000'500'000);
   s.stats.by_name = {{"purchase", 2, {{"price", 98.0}, {"qty", 3.0}}}, {"view", 35, {}}};
-  event_record e1{"e-1", "cart_add", at_ms(1'790'000'100'000), "mobile",
-                  {{"sku", std::string("SKU-42")}, {"price", 49.0}, {"gift", false},
-                   {"meta.none", std::monostate{}}, {"tags", std::string("[\"a\",\"b\"]")}}};
-  event_record e2{"e-2", "purchase", at_ms(1'790'000'200'000), "web", {}};
+  auto e1 = make_event("e-1", "cart_add", at_ms(1'790'000'100'000), "mobile",
+                       {{"sku", std::string("SKU-42")}, {"price", 49.0}, {"gift", false},
+                        {"meta.none", std::monostate{}}, {"tags", std::string("[\"a\",\"b\"]")}});
+  auto e2 = make_event("e-2", "purchase", at_ms(1'790'000'200'000), "web", {});
   s.history = {e1, e2};
   auto d1 = make_decision("d-1", "e-1", at_ms(1'790'000'100'001), "mobile", "banner", "2026-11-24.1",
                           {{"cart_recovery", "mobile", "banner"}, {"upsell", "email", ""}}, false,
@@ -127,8 +133,7 @@ inline journal_entry sample_entry(std::uint64_t seq, const std::string& tag = ""
   j.message_id = "m-" + std::to_string(seq) + tag;
   j.source = "web";
   j.received = at_ms(1'790'000'000'000 + static_cast<std::int64_t>(seq));
-  j.event = policies::event_record{"m-" + std::to_string(seq), "view",
-                                   at_ms(1'790'000'000'000), "web", {{"n", double(seq)}}};
+  j.event = make_event("m-" + std::to_string(seq), "view", at_ms(1'790'000'000'000), "web", {{"n", double(seq)}});
   j.traits = {{"tier", std::string("silver"), at_ms(1)}};
   j.identities_added = {{"device_id", "ios-" + std::to_string(seq)}};
   j.consent = {{"analytics", true, at_ms(2), "cmp", std::nullopt}};
@@ -139,16 +144,15 @@ inline journal_entry sample_entry(std::uint64_t seq, const std::string& tag = ""
 }
 
 // Field-by-field equality of the stored types (policies declares no operator==).
-inline bool same(const policies::property& a, const policies::property& b) {
-  return a.path == b.path && a.value == b.value;
-}
 inline bool same(const policies::event_record& a, const policies::event_record& b) {
-  if (a.id != b.id || a.name != b.name || a.ts != b.ts || a.channel != b.channel ||
-      a.properties.size() != b.properties.size())
+  if (a.id() != b.id() || a.name() != b.name() || a.ts() != b.ts() || a.channel() != b.channel() ||
+      a.property_count() != b.property_count())
     return false;
-  for (std::size_t i = 0; i < a.properties.size(); ++i)
-    if (!same(a.properties[i], b.properties[i]))
+  for (std::size_t i = 0; i < a.property_count(); ++i) {
+    auto x = a.property_at(i), y = b.property_at(i);
+    if (x.path != y.path || x.value != y.value)
       return false;
+  }
   return true;
 }
 inline bool same(const policies::trait& a, const policies::trait& b) {

@@ -87,5 +87,43 @@ TEST_CASE("a decision record answers every field from its one block", "[policies
   CHECK_FALSE(none.shows(""));
 }
 
+TEST_CASE("an event record keeps each property's type and value", "[policies][packed]") {
+  const timestamp ts{std::chrono::milliseconds(1'800'000'000'000)};
+  const std::string long_value(300, 'v');
+  const std::vector<property> props{{"sku", std::string("SKU-1")}, {"price", 49.5},   {"gift", true},
+                                    {"wrap", false},                {"note", std::monostate{}},
+                                    {"empty", std::string()},       {"long", long_value}, {"neg", -0.0}};
+  event_record e("m-1", "cart_add", ts, "mobile", props);
+  CHECK(e.id() == "m-1");
+  CHECK(e.name() == "cart_add");
+  CHECK(e.channel() == "mobile");
+  CHECK(e.ts() == ts);
+  REQUIRE(e.property_count() == props.size());
+  for (std::size_t i = 0; i < props.size(); ++i) {
+    CHECK(e.property_at(i).path == props[i].path);
+    CHECK(e.property_at(i).value == view_of(props[i].value));
+    CHECK(e.find(props[i].path) == view_of(props[i].value));
+  }
+  CHECK(std::get<double>(*e.find("price")) == 49.5);
+  CHECK(std::holds_alternative<std::string_view>(*e.find("empty")));  // an empty string is not null
+  CHECK(std::holds_alternative<std::monostate>(*e.find("note")));    // null is present, not missing
+  CHECK_FALSE(e.find("missing").has_value());
+  CHECK_FALSE(e.find("SKU-1").has_value());  // values are not paths
+
+  // The same record built from views (as the codec decodes it) is identical.
+  std::vector<property_view> views;
+  for (const auto& p : props)
+    views.push_back({p.path, view_of(p.value)});
+  event_record same("m-1", "cart_add", ts, "mobile", views);
+  REQUIRE(same.heap_bytes() == e.heap_bytes());
+  CHECK(same.find("long") == e.find("long"));
+
+  event_record none;
+  CHECK(none.id().empty());
+  CHECK(none.property_count() == 0);
+  CHECK_FALSE(none.find("").has_value());
+  CHECK(sizeof(event_record) <= 16);
+}
+
 }  // namespace
 }  // namespace nudge::policies

@@ -1,3 +1,4 @@
+#include <list>
 #include <utility>
 
 #include "actors/profile_actor.hpp"
@@ -78,7 +79,7 @@ struct profile_actor_state {
   /// A record failed, so memory may be ahead of storage: until every record submitted
   /// so far has settled and storage is read again, messages wait in `stashed`.
   bool reloading = false;
-  std::deque<envelope_ptr> stashed;
+  std::list<envelope_ptr> stashed;  // a list: free while empty (every actor has one), rarely used
   /// The due time last written to the expiry index: {} unknown (after activation),
   /// timestamp::max() none (the profile is not anonymous-only).
   timestamp expiry_written{};

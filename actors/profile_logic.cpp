@@ -19,6 +19,28 @@ namespace {
 
 using policies::timestamp;
 
+/// Drops the oldest records of `log` (oldest first) beyond `max`.
+template <class T>
+void keep_newest(std::vector<T>& log, std::size_t max) {
+  if (log.size() > max)
+    log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(log.size() - max));
+}
+
+/// Drops the records of `log` (oldest first) older than `cutoff`.
+template <class T>
+void drop_before(std::vector<T>& log, timestamp cutoff) {
+  auto first_kept = std::find_if(log.begin(), log.end(), [cutoff](const T& r) { return r.ts() >= cutoff; });
+  log.erase(log.begin(), first_kept);
+}
+
+/// Room for one more record in a log bounded by `max`: grows by a quarter (at least
+/// 4), never past `max`, so that a profile's logs carry little unused capacity.
+template <class T>
+void make_room(std::vector<T>& log, std::size_t max) {
+  if (log.size() == log.capacity() && log.size() < max)
+    log.reserve(std::min(max, log.size() + std::max<std::size_t>(4, log.size() / 4)));
+}
+
 void add_stats(policies::lifetime_stats& s, const policies::event_record& ev) {
   if (s.events == 0 || ev.ts() < s.first_seen)
     s.first_seen = ev.ts();
@@ -182,9 +204,7 @@ loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const
 }
 
 void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
-  auto cutoff = now - opt.history_max_age;
-  while (!p.history.empty() && p.history.front().ts() < cutoff)
-    p.history.pop_front();
+  drop_before(p.history, now - opt.history_max_age);
 }
 
 bool anonymous_only(const policies::profile_state& p, const profile_options& opt) {
@@ -371,15 +391,20 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
   if (e.event) {
     const auto& ev = *e.event;
     add_stats(p.stats, ev);
-    // History stays in time order; events that arrive late are placed by their ts.
-    auto pos = std::upper_bound(p.history.begin(), p.history.end(), ev.ts(),
-                                [](timestamp ts, const auto& h) { return ts < h.ts(); });
-    p.history.insert(pos, ev);
-    while (p.history.size() > opt.history_max_events)
-      p.history.pop_front();
-    auto cutoff = e.received - opt.history_max_age;
-    while (!p.history.empty() && p.history.front().ts() < cutoff)
-      p.history.pop_front();
+    // History stays in time order and keeps the newest history_max_events; a full log
+    // shifts instead of growing. An event older than everything kept in a full log
+    // would be dropped at once, so it is not inserted.
+    auto& history = p.history;
+    const bool full = history.size() >= opt.history_max_events;
+    if (!full || (!history.empty() && ev.ts() >= history.front().ts())) {
+      if (full)
+        keep_newest(history, opt.history_max_events - 1);
+      make_room(history, opt.history_max_events);
+      auto pos = std::upper_bound(history.begin(), history.end(), ev.ts(),
+                                  [](timestamp ts, const auto& h) { return ts < h.ts(); });
+      history.insert(pos, ev);
+    }
+    drop_before(history, e.received - opt.history_max_age);
   }
   apply_timer_changes(p, e.timers);
 }
@@ -391,9 +416,8 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
     return;
   }
   if (kept.size() >= opt.decisions_max)  // a full log drops its oldest: shift, keep the capacity
-    kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() - opt.decisions_max + 1));
-  else if (kept.capacity() == kept.size())
-    kept.reserve(std::min(opt.decisions_max, std::max<std::size_t>(4, 2 * kept.size())));
+    keep_newest(kept, opt.decisions_max - 1);
+  make_room(kept, opt.decisions_max);
   kept.push_back(d);
 }
 
@@ -459,21 +483,21 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
   }
 
   // History: both are in time order; merge, then drop repeats of one message id.
-  std::deque<policies::event_record> history;
+  std::vector<policies::event_record> history;
+  history.reserve(s.history.size() + loser.history.size());
   std::merge(s.history.begin(), s.history.end(), loser.history.begin(), loser.history.end(),
              std::back_inserter(history), [](const auto& a, const auto& b) { return a.ts() < b.ts(); });
   std::unordered_set<std::string_view> seen;  // views into `history`, which outlives the set
-  std::deque<policies::event_record> unique;
+  std::vector<policies::event_record> unique;
+  unique.reserve(history.size());
   for (auto& e : history) {
     if (!e.id().empty() && !seen.insert(e.id()).second)
       continue;
     unique.push_back(std::move(e));
   }
-  while (unique.size() > opt.history_max_events)
-    unique.pop_front();
-  auto cutoff = now - opt.history_max_age;
-  while (!unique.empty() && unique.front().ts() < cutoff)
-    unique.pop_front();
+  keep_newest(unique, opt.history_max_events);
+  drop_before(unique, now - opt.history_max_age);
+  unique.shrink_to_fit();
   s.history = std::move(unique);
 
   std::vector<policies::decision_record> decisions;
@@ -485,9 +509,8 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
     if (std::none_of(s.decisions.begin(), s.decisions.end(),
                      [&](const auto& x) { return x.decision_id() == d.decision_id(); }))
       s.decisions.push_back(std::move(d));
-  if (s.decisions.size() > opt.decisions_max)
-    s.decisions.erase(s.decisions.begin(),
-                      s.decisions.begin() + static_cast<std::ptrdiff_t>(s.decisions.size() - opt.decisions_max));
+  keep_newest(s.decisions, opt.decisions_max);
+  s.decisions.shrink_to_fit();
 
   if (!consent_granted(s, opt, "analytics", now)) {
     s.history.clear();

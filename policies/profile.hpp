@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -207,7 +206,7 @@ struct profile_state {
   std::vector<std::string> merged_from;
   std::vector<trait> traits;
   lifetime_stats stats;
-  std::deque<event_record> history;
+  std::vector<event_record> history;  ///< at most history_max_events, oldest first
   std::vector<decision_record> decisions;  ///< at most decisions_max, oldest first
   std::vector<consent_record> consent;  ///< the latest record per purpose
   std::vector<armed_timer> timers;      ///< armed schedules, one per schedule id

@@ -158,6 +158,42 @@ TEST_CASE("the decision log keeps the newest decisions_max records, oldest first
   CHECK(p.decisions.empty());
 }
 
+TEST_CASE("history keeps the newest history_max_events in time order, late events placed by their ts",
+          "[actors][merge]") {
+  auto opt = granted_options();
+  opt.history_max_events = 3;
+  policies::profile_state p;
+  auto add = [&](std::string id, timestamp ts) {
+    storage::journal_entry e;
+    e.received = t0 + 1h;
+    e.event = ev(std::move(id), "page_view", ts);
+    apply_entry(p, e, opt);
+  };
+  auto ids = [&] {
+    std::string out;
+    for (const auto& h : p.history) out += std::string(h.id()) + " ";
+    return out;
+  };
+  add("e-2", t0 + 2s);
+  add("e-1", t0 + 1s);  // late: placed before e-2
+  add("e-4", t0 + 4s);
+  CHECK(ids() == "e-1 e-2 e-4 ");
+  add("e-3", t0 + 3s);  // full: the oldest goes, the late one is placed
+  CHECK(ids() == "e-2 e-3 e-4 ");
+  add("e-0", t0);  // full, and older than all kept: not kept
+  CHECK(ids() == "e-2 e-3 e-4 ");
+  add("e-2b", t0 + 2s);  // ties the oldest: kept after it, the oldest goes
+  CHECK(ids() == "e-2b e-3 e-4 ");
+  for (int i = 5; i < 40; ++i)
+    add("e-" + std::to_string(i), t0 + std::chrono::seconds(i));
+  CHECK(ids() == "e-37 e-38 e-39 ");
+  CHECK(p.history.capacity() <= 4);  // a full log shifts in place, it does not grow
+  CHECK(p.stats.events == 41);  // stats count every event, kept or not
+  opt.history_max_age = 10s;  // and events older than history_max_age before `received` go
+  add("e-40", t0 + 40s);
+  CHECK(p.history.empty());
+}
+
 TEST_CASE("merge: created_at is the older one, and without analytics behaviour is not kept", "[actors][merge]") {
   profile_options opt;  // opt-in: nothing granted by default
   policies::profile_state s, l;

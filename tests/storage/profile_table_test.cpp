@@ -34,7 +34,7 @@ TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storag
   }
   auto changed = test::full_profile("p-1");
   changed.traits.clear();
-  changed.history.pop_front();
+  changed.history.erase(changed.history.begin());
   REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put(tx, {changed, 9}); }));
   {
     auto tx = e->read();

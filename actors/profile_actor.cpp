@@ -876,10 +876,13 @@ bool passivate(self_ptr self) {
   return true;
 }
 
-/// What may follow a message or a settled reload: an erased actor quits once nothing
-/// more waits, an actor asked to leave passivates.
+/// What may follow a message or a settled reload: committed replies are forgotten, an
+/// erased actor quits once nothing more waits, an actor asked to leave passivates.
 void after_message(self_ptr self) {
   auto& st = self->state;
+  // A record the actor committed itself (journal::submit_here) is durable by now: its
+  // reply leaves memory at once instead of at the next message or idle sweep.
+  forget_committed(st);
   if (st.reloading || !st.stashed.empty() || !self->mailbox().empty())
     return;
   // Erased and out of the directory: nothing new can arrive once this is empty.

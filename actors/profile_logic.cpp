@@ -50,6 +50,8 @@ void add_stats(policies::lifetime_stats& s, const policies::event_record& ev) {
   const std::string_view name = ev.name();
   auto it = std::find_if(s.by_name.begin(), s.by_name.end(), [&](const auto& n) { return n.name == name; });
   if (it == s.by_name.end()) {
+    // Exact growth: a profile sees a handful of event names, kept for its lifetime.
+    s.by_name.reserve(s.by_name.size() + 1);
     s.by_name.push_back({std::string(name), 0, {}});
     it = std::prev(s.by_name.end());
   }
@@ -60,8 +62,10 @@ void add_stats(policies::lifetime_stats& s, const policies::event_record& ev) {
     if (!num)
       continue;
     auto sit = std::find_if(it->sums.begin(), it->sums.end(), [&](const auto& kv) { return kv.first == prop.path; });
-    if (sit == it->sums.end())
+    if (sit == it->sums.end()) {
+      it->sums.reserve(it->sums.size() + 1);
       it->sums.emplace_back(prop.path, *num);
+    }
     else
       sit->second += *num;
   }

@@ -151,11 +151,15 @@ scenario_4() {
   start_nudge "$dir" "$OUT/power.toml"
   fill "$dir" 10000 1
   local key; key=$(cat "$dir/web.key")
+  # write_bytes counts each page the process dirties in LMDB's writable map.
+  local s0 w0; s0=$(stats "$dir"); w0=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
   run_bench s4-power --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles 10000
-  local s; s=$(stats "$dir")
+  local s w1; s=$(stats "$dir"); w1=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
   local commits records
-  commits=$(echo "$s" | grep -o '"commits":[0-9]*' | cut -d: -f2); records=$(echo "$s" | grep -o '"records":[0-9]*' | cut -d: -f2)
-  echo "journal: $records records in $commits commits (each syncs its data, then its meta page): $(echo "scale=1; $records / $commits" | bc) records per commit"
+  commits=$(( $(echo "$s" | grep -o '"commits":[0-9]*' | cut -d: -f2) - $(echo "$s0" | grep -o '"commits":[0-9]*' | cut -d: -f2) ))
+  records=$(( $(echo "$s" | grep -o '"records":[0-9]*' | cut -d: -f2) - $(echo "$s0" | grep -o '"records":[0-9]*' | cut -d: -f2) ))
+  echo "journal during the run: $records records in $commits commits (each syncs its data, then its meta page): $(echo "scale=1; $records / $commits" | bc) records per commit"
+  echo "pages dirtied: $(( (w1 - w0) / records )) bytes per record, $(( (w1 - w0) / 1024 / commits )) KiB per commit"
   stop_nudge
 }
 

@@ -248,8 +248,8 @@ policies::decision_record make_decision_record(const policies::policy& pol, cons
                                                policies::timestamp now, std::string_view channel,
                                                std::string_view placement, const profile_options& opt,
                                                const std::vector<bool>& bits, bool personal) {
-  std::vector<policies::shown_action> shown;
-  shown.reserve(d.actions.size());
+  thread_local std::vector<policies::shown_action> shown;  // reused per thread
+  shown.clear();
   for (const auto& a : d.actions)
     shown.push_back({a.action.id, a.channel, a.placement});
   const auto purposes = relied_on(pol, d, channel, opt, bits, personal);

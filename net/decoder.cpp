@@ -392,9 +392,10 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
   if (out.kind == message_kind::feedback && (out.action.empty() || out.outcome.empty()))
     return fail("invalid_message", out.action.empty() ? "/action: required" : "/outcome: required");
   // Highest-priority identity first: the resolver routes by it.
-  std::stable_sort(out.identities.begin(), out.identities.end(), [this](const auto& a, const auto& b) {
-    return rule(a.type)->priority < rule(b.type)->priority;
-  });
+  if (out.identities.size() > 1)  // (std::stable_sort allocates a buffer even for one)
+    std::stable_sort(out.identities.begin(), out.identities.end(), [this](const auto& a, const auto& b) {
+      return rule(a.type)->priority < rule(b.type)->priority;
+    });
   return true;
 }
 

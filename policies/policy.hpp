@@ -186,8 +186,12 @@ public:
     (void)index;
     return std::nullopt;
   }
-  /// The policy's schedules, in document order.
-  virtual std::vector<schedule_view> schedules() const { return {}; }
+  /// The policy's schedules, in document order; valid while the policy lives (built
+  /// once: callers read them for every event).
+  virtual const std::vector<schedule_view>& schedules() const noexcept {
+    static const std::vector<schedule_view> none;
+    return none;
+  }
 };
 
 }  // namespace nudge::policies

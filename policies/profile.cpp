@@ -10,7 +10,8 @@ decision_record::decision_record(std::string_view decision_id, std::string_view 
                                  std::string_view policy_version, std::span<const shown_action> actions,
                                  bool holdout, std::span<const std::string_view> relied_on)
     : ts_(ts), actions_(static_cast<std::uint32_t>(actions.size())), holdout_(holdout) {
-  std::vector<std::string_view> parts;
+  thread_local std::vector<std::string_view> parts;  // reused: a record allocates only its block
+  parts.clear();
   parts.reserve(fixed + 3 * actions.size() + relied_on.size());
   parts.insert(parts.end(), {decision_id, request_id, channel, placement, policy_version});
   for (const auto& a : actions)
@@ -61,9 +62,12 @@ packed_strings pack_event(std::string_view id, std::string_view name, std::strin
   std::size_t values = 0;
   for (const auto& p : properties)
     values += encoded_size(value_of(p));
-  std::string scratch;
-  scratch.reserve(values);
-  std::vector<std::string_view> parts;
+  // Reused per thread: building a record allocates only its block.
+  thread_local std::string scratch;
+  thread_local std::vector<std::string_view> parts;
+  scratch.clear();
+  scratch.reserve(values);  // views into it stay valid: no reallocation below
+  parts.clear();
   parts.reserve(3 + 2 * properties.size());
   parts.insert(parts.end(), {id, name, channel});
   for (const auto& p : properties) {

@@ -218,6 +218,12 @@ compiled_policy::compiled_policy(program prog) : prog_(std::move(prog)) {
   }
   if (prog_.contact)
     longest_window_ = std::max(longest_window_, prog_.contact->per);
+  schedules_.reserve(prog_.schedules.size());
+  for (const auto& s : prog_.schedules) {
+    schedule_view v{s.id, s.on, s.emit, s.channel, s.after, {}};
+    v.cancel_on.assign(s.cancel_on.begin(), s.cancel_on.end());
+    schedules_.push_back(std::move(v));
+  }
 }
 
 const action* compiled_policy::at(std::size_t index) const noexcept {
@@ -246,17 +252,6 @@ std::optional<action_info> compiled_policy::describe(std::size_t index) const {
     info.global_cap = global_cap_view{a->global_cap->max, a->global_cap->per};
   info.learns = a->propensity.from == propensity_spec::source::learn;
   return info;
-}
-
-std::vector<schedule_view> compiled_policy::schedules() const {
-  std::vector<schedule_view> out;
-  out.reserve(prog_.schedules.size());
-  for (const auto& s : prog_.schedules) {
-    schedule_view v{s.id, s.on, s.emit, s.channel, s.after, {}};
-    v.cancel_on.assign(s.cancel_on.begin(), s.cancel_on.end());
-    out.push_back(std::move(v));
-  }
-  return out;
 }
 
 decision compiled_policy::decide(const decide_request& req) const {

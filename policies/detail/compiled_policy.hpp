@@ -13,6 +13,9 @@ namespace nudge::policies::detail {
 class compiled_policy final : public policy {
 public:
   explicit compiled_policy(program prog);
+  // Not copyable or movable: index_ and schedules_ view into prog_.
+  compiled_policy(const compiled_policy&) = delete;
+  compiled_policy& operator=(const compiled_policy&) = delete;
 
   std::string_view version() const noexcept override { return prog_.version; }
   std::string_view source() const noexcept override { return prog_.source; }
@@ -22,7 +25,7 @@ public:
   decision decide(const decide_request& req) const override;
   bool has_fallback() const noexcept override { return prog_.fallback.has_value(); }
   std::optional<action_info> describe(std::size_t index) const override;
-  std::vector<schedule_view> schedules() const override;
+  const std::vector<schedule_view>& schedules() const noexcept override { return schedules_; }
 
 private:
   const action* at(std::size_t index) const noexcept;
@@ -30,6 +33,7 @@ private:
   program prog_;
   std::unordered_map<std::string_view, std::size_t> index_;
   duration longest_window_{0};
+  std::vector<schedule_view> schedules_;  ///< views into prog_
 };
 
 }  // namespace nudge::policies::detail

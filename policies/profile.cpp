@@ -74,7 +74,10 @@ packed_strings pack_event(std::string_view id, std::string_view name, std::strin
     parts.push_back(p.path);
     parts.push_back(encode(value_of(p), scratch));
   }
-  return packed_strings(parts);
+  packed_strings block(parts);
+  if (scratch.capacity() > 64 * 1024)  // one huge message does not pin its size per thread
+    scratch = std::string();
+  return block;
 }
 
 }  // namespace

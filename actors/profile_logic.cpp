@@ -132,22 +132,21 @@ void write_identities(rapidjson::Writer<rapidjson::StringBuffer>& w, const polic
 }
 
 void write_decision(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies::decision_record& d) {
-  auto str = [&w](std::string_view v) { write_string(w, v); };
   w.StartObject();
-  w.Key("decision_id"); str(d.decision_id());
-  w.Key("id"); str(d.request_id());
+  w.Key("decision_id"); write_string(w, d.decision_id());
+  w.Key("id"); write_string(w, d.request_id());
   w.Key("ts"); write_ts(w, d.ts());
-  w.Key("channel"); str(d.channel());
-  w.Key("placement"); str(d.placement());
-  w.Key("policy_version"); str(d.policy_version());
+  w.Key("channel"); write_string(w, d.channel());
+  w.Key("placement"); write_string(w, d.placement());
+  w.Key("policy_version"); write_string(w, d.policy_version());
   w.Key("holdout"); w.Bool(d.holdout());
   w.Key("actions");
   w.StartArray();
-  for (std::size_t i = 0; i < d.action_count(); ++i) str(d.action(i).action);
+  for (std::size_t i = 0; i < d.action_count(); ++i) write_string(w, d.action(i).action);
   w.EndArray();
   w.Key("relied_on");
   w.StartArray();
-  for (std::size_t i = 0; i < d.relied_on_count(); ++i) str(d.relied_on(i));
+  for (std::size_t i = 0; i < d.relied_on_count(); ++i) write_string(w, d.relied_on(i));
   w.EndArray();
   w.EndObject();
 }

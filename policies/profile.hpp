@@ -41,6 +41,17 @@ inline scalar_view view_of(const scalar& s) noexcept {
   }
 }
 
+/// The scalar that owns a copy of `v`.
+inline scalar to_scalar(const scalar_view& v) {
+  if (const auto* s = std::get_if<std::string_view>(&v))
+    return std::string(*s);
+  if (const auto* b = std::get_if<bool>(&v))
+    return *b;
+  if (const auto* d = std::get_if<double>(&v))
+    return *d;
+  return std::monostate{};
+}
+
 /// One property of an event. Nested objects are flattened into dotted paths
 /// (`{"a": {"b": 1}}` becomes path "a.b"), which is how WHERE paths address them.
 struct property {

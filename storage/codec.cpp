@@ -182,11 +182,14 @@ array_view as_array(const object& o, std::uint32_t min_size) {
   return {o.via.array.ptr, o.via.array.size};
 }
 
-void read(const object& o, std::string& out) {
+/// A string of the decoded message, valid while its zone lives.
+std::string_view as_sv(const object& o) {
   if (o.type != type::STR)
     throw bad_value{};
-  out.assign(o.via.str.ptr, o.via.str.size);
+  return {o.via.str.ptr, o.via.str.size};
 }
+
+void read(const object& o, std::string& out) { out.assign(as_sv(o)); }
 
 void read_bytes(const object& o, std::string& out) {
   if (o.type == type::BIN)
@@ -234,21 +237,21 @@ policies::timestamp as_ts(const object& o) {
   return policies::timestamp{std::chrono::milliseconds{as_i64(o)}};
 }
 
-void read(const object& o, policies::scalar& out) {
+/// A scalar of the decoded message (a string is a view into its zone).
+policies::scalar_view as_scalar_view(const object& o) {
   switch (o.type) {
     case type::NIL:
-      out = std::monostate{};
-      return;
+      return std::monostate{};
     case type::BOOLEAN:
-      out = o.via.boolean;
-      return;
+      return o.via.boolean;
     case type::STR:
-      out = std::string(o.via.str.ptr, o.via.str.size);
-      return;
+      return std::string_view(o.via.str.ptr, o.via.str.size);
     default:
-      out = as_double(o);
+      return as_double(o);
   }
 }
+
+void read(const object& o, policies::scalar& out) { out = policies::to_scalar(as_scalar_view(o)); }
 
 void read(const object& o, policies::identity& out) {
   auto a = as_array(o, 2);
@@ -295,27 +298,6 @@ void read_all(const object& o, Container& out) {
   std::uint32_t i = 0;
   for (auto& item : out)
     read(a[i++], item);
-}
-
-/// A string of the decoded message, valid while its zone lives.
-std::string_view as_sv(const object& o) {
-  if (o.type != type::STR)
-    throw bad_value{};
-  return {o.via.str.ptr, o.via.str.size};
-}
-
-/// A scalar of the decoded message (a string is a view into its zone).
-policies::scalar_view as_scalar_view(const object& o) {
-  switch (o.type) {
-    case type::NIL:
-      return std::monostate{};
-    case type::BOOLEAN:
-      return o.via.boolean;
-    case type::STR:
-      return std::string_view(o.via.str.ptr, o.via.str.size);
-    default:
-      return as_double(o);
-  }
 }
 
 void read(const object& o, policies::event_record& out) {

@@ -67,6 +67,8 @@ void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
       }
       if (s.erased.count(target) > 0) {
         guard.unlock();
+        if (env->msg.kind == message_kind::checkpoint)
+          return;  // nothing of it is left to snapshot
         if (ctx_.redispatch)
           ctx_.redispatch(std::move(env));
         return;

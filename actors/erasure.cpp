@@ -47,13 +47,13 @@ void apply_erasure(storage::write_txn& tx, erasure_request& req) {
   ids.insert(ids.end(), req.merged_from.begin(), req.merged_from.end());
   for (const auto& pid : ids) {
     c.profiles += storage::profile_table::erase(tx, pid) ? 1 : 0;
-    c.journal += storage::journal_table::erase_all(tx, pid);
     c.audit += storage::audit_table::erase_profile(tx, pid);
     c.expiry += storage::expiry_table::clear(tx, pid) ? 1 : 0;
     // The index says which identities name it now (the members table), which also
     // covers links a merge moved to it since the actor's state was read.
     c.identities += storage::identity_table::erase_profile(tx, pid).size();
   }
+  c.journal = storage::journal_table::erase_profiles(tx, ids);
   c.dedupe = storage::dedupe_table::erase_profiles(tx, ids);
   c.aliases = storage::alias_table::erase_involving(tx, ids);
   for (const auto& pid : ids) {

@@ -10,17 +10,76 @@
 #include "storage/meta_table.hpp"
 #include "storage/outbox_table.hpp"
 #include "storage/timer_table.hpp"
+#include "storage/journal_table.hpp"
+#include "storage/profile_table.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace nudge::actors {
 
-journal::journal(storage::env& env, std::chrono::milliseconds dedupe_window)
-  : env_(env), dedupe_window_(dedupe_window),
-    combine_(!env.options().sync_each_commit),
-    thread_([this] { run(); }) {
+journal::journal(storage::env& env, journal_options options)
+  : env_(env), options_(options), combine_(!env.options().sync_each_commit) {
+  start_error_ = build_index();
+  thread_ = std::thread([this] { run(); });
+}
+
+std::error_code journal::build_index() {
+  std::error_code ec;
+  auto txn = env_.read();
+  // Every entry by profile, in position order.
+  std::unordered_map<std::string, std::vector<std::pair<std::uint64_t, std::uint64_t>>> found;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  storage::journal_table::scan(txn, [&](const storage::journal_table::entry_header& h) {
+    if (first == 0)
+      first = h.position;
+    last = h.position;
+    found[std::string(h.profile_id)].emplace_back(h.position, h.seq);
+    return true;
+  }, ec);
+  if (ec)
+    return ec;
+  next_position_ = last + 1;
+  dropped_below_ = first == 0 ? next_position_ : first;
+  // Live: the entries above their profile's snapshot. A profile's first record
+  // carries its snapshot, so entries without one are of a profile merged away or
+  // erased: dead.
+  std::vector<std::pair<std::uint64_t, const std::string*>> live;
+  for (const auto& [profile, entries] : found) {
+    auto snap = storage::profile_table::get(txn, profile, ec);
+    if (ec)
+      return ec;
+    if (!snap)
+      continue;
+    for (const auto& [position, seq] : entries)
+      if (seq > snap->seq)
+        live.emplace_back(position, &profile);
+  }
+  std::sort(live.begin(), live.end());
+  for (const auto& [position, profile] : live)
+    index_.appended(*profile, position);
+  if (!found.empty())
+    spdlog::info("journal: {} entries from position {}, {} of them live for {} profiles", last - first + 1, first,
+                 index_.live_entries(), index_.live_profiles());
+  return {};
+}
+
+void journal::ask_for_checkpoints() {
+  const std::uint64_t span = options_.checkpoint_entries;
+  const std::uint64_t low = index_.low_water(next_position_);
+  if (!checkpoint_ || span == 0 || next_position_ - low <= span)
+    return;
+  // The oldest live entries, up to a quarter of the span ahead of the low water
+  // mark; a profile asked once is asked again only after another half span.
+  auto ids = index_.laggards(low + span / 4 + 1, next_position_,
+                             next_position_ > span / 2 ? next_position_ - span / 2 : 1, 256);
+  if (ids.empty())
+    return;
+  checkpoints_asked_.fetch_add(ids.size(), std::memory_order_relaxed);
+  checkpoint_(std::move(ids));
 }
 
 journal::~journal() {
@@ -95,6 +154,9 @@ journal_stats journal::stats() const {
   s.commits = commits_.load(std::memory_order_relaxed);
   s.records = records_.load(std::memory_order_relaxed);
   s.failed_records = failed_.load(std::memory_order_relaxed);
+  s.checkpoints_asked = checkpoints_asked_.load(std::memory_order_relaxed);
+  s.live_entries = index_.live_entries();
+  s.live_profiles = index_.live_profiles();
   std::lock_guard<std::mutex> guard(mtx_);
   s.backlog = pending_.size();
   return s;
@@ -145,14 +207,24 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   }
   // An erasure frees space: it may use the map's reclaim reserve (storage/env.hpp).
   const bool reclaims = std::any_of(batch.begin(), batch.end(), [](const write_record& r) { return r.erase != nullptr; });
+  // Journal positions: this batch's entries append from next_position_; entries
+  // below the oldest live one leave, a bounded slice per commit.
+  std::uint64_t position = next_position_;
+  const std::uint64_t low_water = index_.low_water(next_position_);
+  std::uint64_t dropped_below = dropped_below_;
   if (!ec) ec = env_.commit([&](storage::write_txn& txn) {
+    position = next_position_;
+    dropped_below = dropped_below_;
+    if (low_water > dropped_below) {
+      constexpr std::size_t slice = 10000;
+      if (storage::journal_table::drop_before(txn, low_water, slice) < slice)
+        dropped_below = low_water;
+    }
     for (auto& rec : batch) {
       if (rec.entry)
-        storage::journal_table::append(txn, rec.profile_id, *rec.entry);
+        storage::journal_table::append(txn, position++, rec.profile_id, *rec.entry);
       if (rec.snapshot)
         storage::profile_table::put(txn, *rec.snapshot);
-      if (rec.prune_upto > 0)
-        storage::journal_table::prune(txn, rec.profile_id, rec.prune_upto);
       for (const auto& id : rec.links)
         storage::identity_table::put(txn, id, rec.profile_id);
       // A merge: the merged-away profile's identities now name the survivor, its id
@@ -161,8 +233,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
       for (const auto& merged : rec.merged_away) {
         storage::identity_table::move_all(txn, merged, rec.profile_id);
         storage::alias_table::put(txn, merged, rec.profile_id);
-        storage::profile_table::erase(txn, merged);
-        storage::journal_table::erase_all(txn, merged);
+        storage::profile_table::erase(txn, merged);  // its journal entries are dead now
         storage::timer_table::erase_profile(txn, merged);  // the survivor's timers are put below
         // Its audit trail joins the survivor's (so that erasing the survivor erases
         // it too); retention follows the survivor's own due time.
@@ -196,7 +267,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     }
     // Old dedupe buckets are dropped whole, a bounded slice per commit.
     if (gc)
-      storage::dedupe_table::drop_before(txn, now - dedupe_window_ - std::chrono::hours(24), 10000);
+      storage::dedupe_table::drop_before(txn, now - options_.dedupe_window - std::chrono::hours(24), 10000);
   }, reclaims ? storage::env::commit_mode::reclaim : storage::env::commit_mode::normal);
   bool ok = !ec;
   commits_.fetch_add(1, std::memory_order_relaxed);
@@ -208,6 +279,26 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   bool full = ec == storage::errc::map_full || ec == storage::errc::disk_full;
   if (!ok && !full)
     sticky_ = ec;
+  if (ok) {
+    // The index follows the commit before any on_done runs (a reload reads it).
+    std::uint64_t p = next_position_;
+    for (const auto& rec : batch) {
+      if (rec.entry)
+        index_.appended(rec.profile_id, p++);
+      if (rec.snapshot)
+        index_.covered(rec.profile_id);
+      for (const auto& merged : rec.merged_away)
+        index_.covered(merged);
+      if (rec.erase) {
+        index_.covered(rec.erase->profile_id);
+        for (const auto& merged : rec.erase->merged_from)
+          index_.covered(merged);
+      }
+    }
+    next_position_ = position;
+    dropped_below_ = dropped_below;
+    ask_for_checkpoints();
+  }
   // Replies travel per lane, one hand-off per lane per commit (usually one lane: the
   // gateway's I/O thread); sinks without a lane get theirs one by one.
   reply_lane* lane = nullptr;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "actors/erasure.hpp"
+#include "actors/journal_index.hpp"
 #include "actors/message.hpp"
 #include "storage/audit_record.hpp"
 #include "storage/dedupe_table.hpp"
@@ -43,9 +44,9 @@ struct write_record {
   bool marker = false;
   std::string profile_id;
   std::optional<storage::journal_entry> entry;
-  /// Shared with the directory's parked copy when a passivation writes it.
+  /// Shared with the directory's parked copy when a passivation writes it. Covers
+  /// every journal entry of the profile committed before it (journal_index.hpp).
   std::shared_ptr<const storage::profile_snapshot> snapshot;
-  std::uint64_t prune_upto = 0;  ///< journal entries up to this seq are dropped
   std::vector<policies::identity> links;  ///< identity index entries → profile_id
   /// Profiles merged into profile_id (whose snapshot, written in this record, holds
   /// their state): identities moved, alias written, their own state erased.
@@ -87,12 +88,24 @@ struct journal_stats {
   std::uint64_t records = 0;
   std::uint64_t failed_records = 0;
   std::uint64_t backlog = 0;
+  std::uint64_t live_entries = 0;   ///< journal entries no snapshot covers yet
+  std::uint64_t live_profiles = 0;  ///< profiles that have such entries
+  std::uint64_t checkpoints_asked = 0;  ///< snapshots asked for by the journal since start
+};
+
+struct journal_options {
+  std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
+  /// When more than this many journal positions lie between the oldest live entry
+  /// and the newest, the profiles holding the oldest are asked for a snapshot
+  /// (checkpoint handler), so that what a start re-indexes stays bounded.
+  std::uint64_t checkpoint_entries = 200000;
 };
 
 class journal {
 public:
-  /// Starts the writer thread. `env` must outlive the journal.
-  journal(storage::env& env, std::chrono::milliseconds dedupe_window);
+  /// Indexes the journal's live entries (start_error() tells whether that failed),
+  /// then starts the writer thread. `env` must outlive the journal.
+  journal(storage::env& env, journal_options options = {});
   ~journal();
   journal(const journal&) = delete;
   journal& operator=(const journal&) = delete;
@@ -112,6 +125,17 @@ public:
 
   journal_stats stats() const;
 
+  /// Set when indexing the journal at construction failed (an unreadable entry or
+  /// snapshot): the service must not start on it.
+  std::error_code start_error() const noexcept { return start_error_; }
+
+  /// The live entries of each profile (what activation replays). Any thread.
+  const journal_index& index() const noexcept { return index_; }
+
+  /// Receives the profiles asked for a snapshot (see journal_options); called on the
+  /// committing thread with no lock held. Set it before the first submit.
+  void on_checkpoint(std::function<void(std::vector<std::string>)> handler) { checkpoint_ = std::move(handler); }
+
 private:
   void run();
   /// Commits what is pending as one batch (`lock` released meanwhile); the caller
@@ -121,8 +145,21 @@ private:
   void drain(std::unique_lock<std::mutex>& lock);
   void commit_batch(std::vector<write_record>& batch);
 
+  /// Builds index_ from the journal and the snapshots; sets next_position_.
+  std::error_code build_index();
+  /// After a successful commit: asks the profiles that hold the oldest live entries
+  /// for a snapshot when the journal's live span is over checkpoint_entries.
+  void ask_for_checkpoints();
+
   storage::env& env_;
-  std::chrono::milliseconds dedupe_window_;
+  journal_options options_;
+  journal_index index_;
+  std::function<void(std::vector<std::string>)> checkpoint_;
+  std::error_code start_error_;
+  // The baton holder's: the next journal position, and every position below
+  // dropped_below_ is gone from the journal.
+  std::uint64_t next_position_ = 1;
+  std::uint64_t dropped_below_ = 1;
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<write_record> pending_;
@@ -136,6 +173,7 @@ private:
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> checkpoints_asked_{0};
   std::uint64_t commits_since_gc_ = 0;  ///< the baton holder's
   /// The baton holder's: the failure that makes the writer refuse writes until a full
   /// sync of the environment succeeds again (see commit_batch).

@@ -16,7 +16,9 @@
 namespace nudge::actors {
 
 /// `fire`: a schedule's timer came due (actors/timer_service); it has no sink.
-enum class message_kind { event, consent, feedback, decide, get_profile, export_profile, audit_profile, erase_profile, fire };
+/// `checkpoint`: the journal asks the profile for a snapshot (journal_options).
+enum class message_kind { event, consent, feedback, decide, get_profile, export_profile, audit_profile, erase_profile, fire,
+                          checkpoint };
 enum class wire_format { json, msgpack };
 
 class reply_sink;

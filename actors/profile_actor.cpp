@@ -90,7 +90,11 @@ using self_ptr = caf::stateful_actor<profile_actor_state>*;
 void load(profile_actor_state& st, const std::string& id) {
   std::error_code ec;
   auto txn = st.ctx->env->read();
-  auto loaded = load_profile(txn, id, st.ctx->options, now_ms(), ec);
+  // Nothing of this profile is in flight here (an activation follows its last
+  // commit, a reload waits for a marker), so the index holds every entry the
+  // transaction sees.
+  auto positions = st.ctx->writer->index().positions(id);
+  auto loaded = load_profile(txn, id, positions, st.ctx->options, now_ms(), ec);
   if (ec) {
     spdlog::error("profile {}: snapshot or journal unreadable: {}", id, ec.message());
     st.profile = {};
@@ -505,7 +509,6 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
   write_record rec;
   rec.profile_id = st.profile.id;
   rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
-  rec.prune_upto = st.seq;
   st.snapshot_seq = st.seq;
   rec.merged_away = absorbed;
   rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(st.profile.id, absorbed, moved, message_id)});
@@ -587,10 +590,35 @@ caf::result<handover_ptr> hand_over(self_ptr self, const std::string& survivor) 
   return handover_ptr{std::move(h)};
 }
 
+/// The journal asks for a snapshot (its oldest live entries are this profile's).
+void checkpoint(self_ptr self) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  if (!st.loaded_ok)
+    load(st, st.profile.id);
+  // A profile never stored has no entries to cover: writing one would create it.
+  if (!st.loaded_ok || st.seq == 0)
+    return;
+  write_record rec;
+  rec.profile_id = st.profile.id;
+  rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
+  st.snapshot_seq = st.seq;
+  rec.on_done = [self_handle = caf::actor{self}](bool ok) {
+    if (!ok)
+      caf::anon_send(self_handle, reload_atom_v);
+  };
+  ctx->writer->submit_here(std::move(rec));
+}
+
 void handle(self_ptr self, envelope_ptr env) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   auto& m = env->msg;
+  if (m.kind == message_kind::checkpoint) {
+    if (st.merged_into.empty() && !st.erased)
+      checkpoint(self);  // merged away or erased: its entries are covered already
+    return;
+  }
   if (!st.merged_into.empty()) {
     ctx->dir->dispatch(st.merged_into, std::move(env));
     return;
@@ -737,6 +765,7 @@ void handle(self_ptr self, envelope_ptr env) {
     case message_kind::export_profile:
     case message_kind::audit_profile:
     case message_kind::erase_profile:
+    case message_kind::checkpoint:
       break;
   }
   entry.timers = timer_changes(st.profile, *pol, m, analytics, now);
@@ -814,7 +843,6 @@ void handle(self_ptr self, envelope_ptr env) {
   // counts it and its activation after a restart reads one record.
   if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
     rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
-    rec.prune_upto = st.seq;
     st.snapshot_seq = st.seq;
   }
   rec.meta = ctx->counters->take_dirty();
@@ -866,8 +894,7 @@ bool passivate(self_ptr self) {
     rec.profile_id = pid;
     if (st.seq > st.snapshot_seq) {
       rec.snapshot = snap;
-      rec.prune_upto = st.seq;
-    }
+      }
     rec.on_done = [dir = ctx->dir, snap](bool) { dir->unpark(snap->state.id, snap.get()); };
     ctx->writer->submit_here(std::move(rec));
   }

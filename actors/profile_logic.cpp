@@ -185,7 +185,8 @@ void write_audit_records(rapidjson::Writer<rapidjson::StringBuffer>& w, const po
 
 }  // namespace
 
-loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const profile_options& opt,
+loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
+                            const std::vector<std::uint64_t>& journal_positions, const profile_options& opt,
                             policies::timestamp now, std::error_code& ec) {
   loaded_profile out;
   out.state.id = id;
@@ -195,11 +196,16 @@ loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const
   }
   if (ec)
     return out;
-  for (const auto& e : storage::journal_table::read_after(txn, id, out.seq, ec)) {
-    apply_entry(out.state, e, opt);
-    if (e.decision)
-      apply_decision(out.state, *e.decision, opt);
-    out.seq = std::max(out.seq, e.seq);
+  for (auto position : journal_positions) {
+    auto e = storage::journal_table::get(txn, position, id, ec);
+    if (ec)
+      return out;
+    if (!e || e->seq <= out.seq)
+      continue;  // dropped, or behind the snapshot
+    apply_entry(out.state, *e, opt);
+    if (e->decision)
+      apply_decision(out.state, *e->decision, opt);
+    out.seq = e->seq;
   }
   if (!ec)
     trim_history(out.state, opt, now);

@@ -34,16 +34,20 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
 /// Retention: drops history older than now - opt.history_max_age (apply, load, decide).
 void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now);
 
-/// A stored profile as its actor activates it: the snapshot, then the journal entries
-/// after it applied, history trimmed at `now`. `seq` is the last sequence applied and
-/// `snapshot_seq` the snapshot's (both 0 for a profile never stored, which loads blank).
-/// A read error sets `ec`. Backup checks use it to read a copy as the service would.
+/// A stored profile as its actor activates it: the snapshot, then its live journal
+/// entries (at `journal_positions`, ascending: the writer's journal_index, or
+/// journal_table::positions_of for a copy) after it applied, history trimmed at `now`.
+/// Entries that are gone or behind the snapshot are skipped. `seq` is the last sequence
+/// applied and `snapshot_seq` the snapshot's (both 0 for a profile never stored, which
+/// loads blank). A read error sets `ec`. Backup checks use it to read a copy as the
+/// service would.
 struct loaded_profile {
   policies::profile_state state;
   std::uint64_t seq = 0;
   std::uint64_t snapshot_seq = 0;
 };
-loaded_profile load_profile(storage::read_txn& txn, const std::string& id, const profile_options& opt,
+loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
+                            const std::vector<std::uint64_t>& journal_positions, const profile_options& opt,
                             policies::timestamp now, std::error_code& ec);
 
 /// Whether every identity of `p` is of an anonymous type (and it has at least one):

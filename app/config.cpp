@@ -396,7 +396,7 @@ void parse_server(const toml::node* node, server_config& s) {
 }
 
 void parse_durability(const toml::node* node, durability_config& d) {
-  const section t(node, "durability", {"mode", "dedupe_window"});
+  const section t(node, "durability", {"mode", "dedupe_window", "checkpoint_entries"});
   if (std::string mode; t.read("mode", mode)) {
     if (mode == "process")
       d.mode = durability_mode::process;
@@ -406,6 +406,7 @@ void parse_durability(const toml::node* node, durability_config& d) {
       fail(t.key_path("mode"), one_of({"process", "power"}, mode));
   }
   t.read_duration("dedupe_window", d.dedupe_window, /*allow_zero=*/true);
+  t.read_int("checkpoint_entries", d.checkpoint_entries, 1000, 100000000);
 }
 
 void parse_storage(const toml::node* node, storage_config& s) {

@@ -70,6 +70,9 @@ struct durability_config {
   durability_mode mode = durability_mode::process;
   /// Events whose id was seen within this window are acknowledged and not applied again.
   std::chrono::milliseconds dedupe_window = std::chrono::hours{24};
+  /// The journal's live span: past it, the profiles holding its oldest entries are
+  /// asked for a snapshot, which bounds what a start after a crash re-indexes.
+  std::uint64_t checkpoint_entries = 200000;
 };
 
 /// [storage]; sizes accept "1GiB"-style strings or plain byte counts.

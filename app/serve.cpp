@@ -189,13 +189,28 @@ int serve(config cfg) {
   // first thread, rather than on whichever thread logs first (ThreadSanitizer cannot
   // see that library's init guard and reported it).
   spdlog::default_logger_raw();
-  actors::journal writer(*env, cfg.durability.dedupe_window);
+  actors::journal writer(*env, actors::journal_options{cfg.durability.dedupe_window, cfg.durability.checkpoint_entries});
+  if (auto jec = writer.start_error()) {
+    std::cerr << "data directory " << cfg.server.data_dir.string() << ": the journal cannot be read: " << jec.message() << '\n';
+    writer.stop();
+    return 1;
+  }
   ctx.writer = &writer;
   actors::counter_store counters;
   counters.load(*env, *compiled.compiled);
   ctx.counters = &counters;
   actors::directory dir(ctx);
   ctx.dir = &dir;
+  // The journal asks the profiles that hold its oldest entries for a snapshot.
+  writer.on_checkpoint([&dir](std::vector<std::string> ids) {
+    for (auto& id : ids) {
+      auto e = std::make_shared<actors::envelope>();
+      e->msg.kind = actors::message_kind::checkpoint;
+      e->msg.id = "checkpoint";
+      e->msg.source = "journal";
+      dir.dispatch(id, std::move(e));
+    }
+  });
   // Idle profiles leave memory: actors not dispatched to for a whole sweep period
   // are asked to check themselves (no per-actor timer: CAF's delayed messages keep
   // their receiver allocated until due, which an early passivation then waited out).

@@ -97,9 +97,8 @@ void gateway::dispatch_to(const std::string& profile_id, actors::envelope_ptr en
 bool gateway::profile_exists(const std::string& profile_id) {
   std::error_code ec;
   auto txn = ctx_.env->read();
-  if (storage::profile_table::get(txn, profile_id, ec))
-    return true;
-  return !storage::journal_table::read_after(txn, profile_id, 0, ec).empty();
+  // A profile's first record carries its snapshot.
+  return storage::profile_table::get(txn, profile_id, ec).has_value();
 }
 
 void gateway::schedule_stats(std::ostream& o) const {
@@ -264,7 +263,9 @@ std::string gateway::stats_json() {
     << ",\"p90\":" << m.decision_latency.quantile_us(0.9) << ",\"p99\":" << m.decision_latency.quantile_us(0.99)
     << ",\"p999\":" << m.decision_latency.quantile_us(0.999) << "}"
     << ",\"journal\":{\"commits\":" << js.commits << ",\"records\":" << js.records << ",\"backlog\":" << js.backlog
-    << ",\"failed\":" << js.failed_records << "},\"storage\":" << storage_json(ctx_.env->stats()) << ",\"holdout\":" << ctx_.counters->holdout_json()
+    << ",\"failed\":" << js.failed_records << ",\"live_entries\":" << js.live_entries
+    << ",\"live_profiles\":" << js.live_profiles << ",\"checkpoints_asked\":" << js.checkpoints_asked
+    << "},\"storage\":" << storage_json(ctx_.env->stats()) << ",\"holdout\":" << ctx_.counters->holdout_json()
     << ",\"identity\":{\"merges\":" << resolver_.merges() << ",\"links_given_up\":" << resolver_.given_up()
     << ",\"blocked\":" << m.identities_blocked.load() << "}"
     << ",\"connections\":" << connections.load() << ",";

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "storage/detail/lmdb_ops.hpp"
+#include "storage/journal_table.hpp"
 
 namespace nudge::storage {
 namespace {
@@ -118,7 +119,7 @@ std::error_code env::open_tables() {
   auto ec = commit([&](write_txn& tx) {
     schema_ok = true;
     const std::pair<const char*, MDB_dbi*> tables[] = {
-        {"profiles", &profiles_}, {"journal", &journal_}, {"identities", &identities_},
+        {"profiles", &profiles_}, {"journal_log", &journal_}, {"identities", &identities_},
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
         {"timers", &timers_},     {"timer_owners", &timer_owners_},
         {"outbox", &outbox_},     {"outbox_failed", &outbox_failed_},
@@ -129,6 +130,15 @@ std::error_code env::open_tables() {
     for (const auto& [name, dbi] : tables)
       if (int rc = mdb_dbi_open(tx.get(), name, MDB_CREATE, dbi); rc != MDB_SUCCESS)
         detail::fail(tx, rc);
+
+    // The journal keyed by (profile, seq), before the append-keyed log: its entries
+    // move to the log once (journal_table::migrate_keyed), and the table stays empty.
+    MDB_dbi keyed_journal = 0;
+    if (int rc = mdb_dbi_open(tx.get(), "journal", 0, &keyed_journal); rc == MDB_SUCCESS) {
+      journal_table::migrate_keyed(tx, keyed_journal);
+    } else if (rc != MDB_NOTFOUND) {
+      detail::fail(tx, rc);
+    }
 
     MDB_val key = detail::to_val("schema_version");
     MDB_val value{};

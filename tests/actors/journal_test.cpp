@@ -32,19 +32,70 @@ write_record record_for(const std::string& profile, std::uint64_t seq) {
   return rec;
 }
 
+/// The highest seq the journal stores for `profile` (0: none).
 std::uint64_t stored_last_seq(storage::env& e, const std::string& profile) {
   auto tx = e.read();
   std::error_code ec;
-  auto seq = storage::journal_table::last_seq(tx, profile, ec);
+  std::uint64_t seq = 0;
+  storage::journal_table::scan(tx, [&](const storage::journal_table::entry_header& h) {
+    if (h.profile_id == profile)
+      seq = std::max(seq, h.seq);
+    return true;
+  }, ec);
   REQUIRE(!ec);
   return seq;
+}
+
+write_record snapshot_for(const std::string& profile, std::uint64_t seq) {
+  write_record rec;
+  rec.profile_id = profile;
+  policies::profile_state state;
+  state.id = profile;
+  rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{state, seq});
+  return rec;
+}
+
+/// Submits `recs` and waits (bounded) until all settled; true when all committed.
+bool commit_all(journal& j, std::vector<write_record> recs) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t ok = 0;
+  std::size_t settled = 0;
+  const std::size_t n = recs.size();
+  for (auto& rec : recs) {
+    rec.on_done = [&](bool committed) {
+      std::lock_guard<std::mutex> guard(m);
+      ok += committed ? 1 : 0;
+      ++settled;
+      cv.notify_all();
+    };
+    j.submit(std::move(rec));
+  }
+  return wait_for(m, cv, [&] { return settled == n; }) && ok == n;
+}
+
+bool commit_one(journal& j, write_record rec) {
+  std::vector<write_record> recs;
+  recs.push_back(std::move(rec));
+  return commit_all(j, std::move(recs));
+}
+
+std::vector<std::uint64_t> stored_positions(storage::env& e) {
+  std::vector<std::uint64_t> out;
+  auto tx = e.read();
+  std::error_code ec;
+  storage::journal_table::scan(tx, [&](const storage::journal_table::entry_header& h) {
+    out.push_back(h.position);
+    return true;
+  }, ec);
+  return out;
 }
 
 TEST_CASE("in process durability submit_here commits on the caller's thread before it returns",
           "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  journal j(*e, 24h);
+  journal j(*e);
   std::thread::id ran_on;
   bool committed = false;
   auto rec = record_for("p-1", 1);
@@ -67,7 +118,7 @@ TEST_CASE("in power durability submit_here leaves the commit and its sync to the
   auto options = test::options_for(tmp.path());
   options.sync_each_commit = true;
   auto e = test::open_env(options);
-  journal j(*e, 24h);
+  journal j(*e);
   std::mutex m;
   std::condition_variable cv;
   std::thread::id ran_on;
@@ -92,7 +143,7 @@ TEST_CASE("records from several threads at once commit exactly once each, every 
           "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  journal j(*e, 24h);
+  journal j(*e);
   constexpr int threads = 4;
   constexpr std::uint64_t per_thread = 1500;
   std::mutex m;
@@ -130,10 +181,135 @@ TEST_CASE("records from several threads at once commit exactly once each, every 
       in_order = in_order && settled[t][i] == i + 1;
     CHECK(in_order);
     CHECK(stored_last_seq(*e, "p-" + std::to_string(t)) == per_thread);
+    CHECK(j.index().positions("p-" + std::to_string(t)).size() == per_thread);
   }
   const auto stats = j.stats();
   CHECK(stats.records == threads * per_thread);
   CHECK(stats.failed_records == 0);
+  j.stop();
+}
+
+TEST_CASE("journal entries stay live until their profile's snapshot and the journal drops those below the oldest live one",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  std::vector<write_record> recs;
+  recs.push_back(record_for("p-a", 1));  // position 1
+  recs.push_back(record_for("p-b", 1));  // 2
+  recs.push_back(record_for("p-a", 2));  // 3
+  REQUIRE(commit_all(j, std::move(recs)));
+  CHECK(j.index().positions("p-a") == std::vector<std::uint64_t>{1, 3});
+  CHECK(j.index().positions("p-b") == std::vector<std::uint64_t>{2});
+  CHECK(j.index().low_water(4) == 1);
+
+  REQUIRE(commit_one(j, snapshot_for("p-a", 2)));
+  CHECK(j.index().positions("p-a").empty());
+  CHECK(j.index().low_water(4) == 2);
+  CHECK(j.stats().live_entries == 1);
+  // The next commit drops position 1 (below p-b's entry); position 3, dead but above
+  // it, waits until p-b's entry is covered too.
+  REQUIRE(commit_one(j, record_for("p-c", 1)));  // 4
+  CHECK(stored_positions(*e) == std::vector<std::uint64_t>{2, 3, 4});
+  std::vector<write_record> covers;
+  covers.push_back(snapshot_for("p-b", 1));
+  covers.push_back(snapshot_for("p-c", 1));
+  REQUIRE(commit_all(j, std::move(covers)));
+  REQUIRE(commit_one(j, record_for("p-a", 3)));  // 5
+  CHECK(stored_positions(*e) == std::vector<std::uint64_t>{5});
+  CHECK(j.index().positions("p-a") == std::vector<std::uint64_t>{5});
+  j.stop();
+}
+
+TEST_CASE("a merge and an erasure cover the entries of the profiles they remove", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  std::vector<write_record> recs;
+  recs.push_back(record_for("p-loser", 1));
+  recs.push_back(record_for("p-erased", 1));
+  recs.push_back(record_for("p-kept", 1));
+  REQUIRE(commit_all(j, std::move(recs)));
+  std::vector<write_record> removals;
+  auto merge = snapshot_for("p-survivor", 1);
+  merge.merged_away = {"p-loser"};
+  removals.push_back(std::move(merge));
+  write_record erase;
+  erase.profile_id = "p-erased";
+  erase.erase = std::make_shared<erasure_request>();
+  erase.erase->profile_id = "p-erased";
+  removals.push_back(std::move(erase));
+  REQUIRE(commit_all(j, std::move(removals)));
+  CHECK(j.index().positions("p-loser").empty());
+  CHECK(j.index().positions("p-erased").empty());
+  CHECK(j.index().positions("p-kept") == std::vector<std::uint64_t>{3});
+  // The erased profile's entry left the journal at once; the loser's is dead and goes
+  // once it is the oldest (in the erasure's commit, when the writer split the batch).
+  CHECK(stored_last_seq(*e, "p-erased") == 0);
+  auto stored = stored_positions(*e);
+  CHECK((stored == std::vector<std::uint64_t>{1, 3} || stored == std::vector<std::uint64_t>{3}));
+  REQUIRE(commit_one(j, record_for("p-kept", 2)));
+  CHECK(stored_positions(*e) == std::vector<std::uint64_t>{3, 4});
+  j.stop();
+}
+
+TEST_CASE("a journal opened again indexes the entries above each profile's snapshot", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  {
+    journal j(*e);
+    std::vector<write_record> recs;
+    auto first = record_for("p-a", 1);  // position 1, with the profile's first snapshot
+    first.snapshot = snapshot_for("p-a", 1).snapshot;
+    recs.push_back(std::move(first));
+    recs.push_back(record_for("p-gone", 1));  // 2: no snapshot (merged away or erased)
+    recs.push_back(record_for("p-a", 2));     // 3
+    recs.push_back(record_for("p-a", 3));     // 4
+    REQUIRE(commit_all(j, std::move(recs)));
+    j.stop();
+  }
+  journal again(*e);
+  REQUIRE(!again.start_error());
+  CHECK(again.index().positions("p-a") == std::vector<std::uint64_t>{3, 4});
+  CHECK(again.index().positions("p-gone").empty());
+  CHECK(again.stats().live_entries == 2);
+  // New entries continue after the last stored position.
+  REQUIRE(commit_one(again, record_for("p-a", 4)));
+  CHECK(again.index().positions("p-a") == std::vector<std::uint64_t>{3, 4, 5});
+  again.stop();
+}
+
+TEST_CASE("past the live span the journal asks the profiles holding its oldest entries for a snapshot once",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal_options o;
+  o.checkpoint_entries = 8;
+  journal j(*e, o);
+  std::mutex m;
+  std::vector<std::string> asked;
+  j.on_checkpoint([&](std::vector<std::string> ids) {
+    std::lock_guard<std::mutex> guard(m);
+    asked.insert(asked.end(), ids.begin(), ids.end());
+  });
+  std::vector<write_record> recs;
+  recs.push_back(record_for("p-old", 1));
+  for (std::uint64_t s = 1; s <= 8; ++s)
+    recs.push_back(record_for("p-busy", s));
+  // Its 8th record carries its snapshot: however the writer splits the batch, the
+  // span first exceeds 8 with p-busy covered.
+  recs.back().snapshot = snapshot_for("p-busy", 8).snapshot;
+  REQUIRE(commit_all(j, std::move(recs)));
+  for (std::uint64_t s = 9; s <= 12; ++s) {
+    REQUIRE(commit_one(j, record_for("p-busy", s)));
+  }
+  {
+    std::lock_guard<std::mutex> guard(m);
+    CHECK(asked == std::vector<std::string>{"p-old"});
+  }
+  CHECK(j.stats().checkpoints_asked == 1);
+  REQUIRE(commit_one(j, snapshot_for("p-old", 1)));
+  CHECK(j.index().low_water(100) == 10);  // p-busy's entry after its snapshot
   j.stop();
 }
 

@@ -17,6 +17,7 @@
 
 #include "actors/profile_logic.hpp"
 #include "storage/dedupe_table.hpp"
+#include "storage/journal_table.hpp"
 #include "storage/env.hpp"
 #include "storage/profile_table.hpp"
 
@@ -436,7 +437,9 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
       // service runs ([consent] default = "granted").
       nudge::actors::profile_options opt;
       opt.purpose_defaults.assign(opt.purposes.size(), true);
-      auto loaded = nudge::actors::load_profile(tx, id, opt, now, ec);
+      auto positions = nudge::storage::journal_table::positions_of(tx, id, ec);
+      REQUIRE(!ec);
+      auto loaded = nudge::actors::load_profile(tx, id, positions, opt, now, ec);
       REQUIRE(!ec);
       CHECK(loaded.seq >= loaded.snapshot_seq);
       expected[id] = nudge::actors::profile_json(loaded.state, opt, now);

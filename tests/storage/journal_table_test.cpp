@@ -1,115 +1,176 @@
 #include <catch2/catch.hpp>
 
+#include <lmdb.h>
+
+#include "storage/codec.hpp"
+#include "storage/detail/lmdb_ops.hpp"
 #include "storage/journal_table.hpp"
 #include "test_support.hpp"
 
 namespace nudge::storage {
 namespace {
 
-std::vector<std::uint64_t> seqs(const std::vector<journal_entry>& entries) {
-  std::vector<std::uint64_t> out;
-  for (const auto& e : entries)
-    out.push_back(e.seq);
+using position_list = std::vector<std::uint64_t>;
+
+struct seen {
+  std::uint64_t position;
+  std::string profile;
+  std::uint64_t seq;
+  bool operator==(const seen&) const = default;
+};
+
+std::vector<seen> scan_all(env& e) {
+  std::vector<seen> out;
+  auto tx = e.read();
+  std::error_code ec;
+  journal_table::scan(tx, [&](const journal_table::entry_header& h) {
+    out.push_back({h.position, std::string(h.profile_id), h.seq});
+    return true;
+  }, ec);
+  REQUIRE(!ec);
   return out;
 }
 
-using seq_list = std::vector<std::uint64_t>;
-
-TEST_CASE("journal entries of interleaved profiles stay apart and in seq order",
-          "[storage][journal]") {
+TEST_CASE("journal entries append by position and read back by position and profile", "[storage][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  // "p-1" is a prefix of "p-10"; seqs cross byte boundaries (255/256) to catch
-  // little-endian or text ordering.
-  const seq_list p1_seqs{1, 2, 3, 255, 256, 1000, 70000};
-  REQUIRE(!e->commit([&](write_txn& tx) {
-    for (std::uint64_t s : {70000u, 3u, 1u, 256u})
-      journal_table::append(tx, "p-1", test::sample_entry(s, "/p-1"));
-    for (std::uint64_t s : {1u, 2u, 3u, 4u})
-      journal_table::append(tx, "p-10", test::sample_entry(s, "/p-10"));
-    journal_table::append(tx, "p-", test::sample_entry(5, "/p-"));
-    journal_table::append(tx, "p-0", test::sample_entry(5, "/p-0"));
-  }));
-  REQUIRE(!e->commit([&](write_txn& tx) {
-    for (std::uint64_t s : {2u, 1000u, 255u})
-      journal_table::append(tx, "p-1", test::sample_entry(s, "/p-1"));
-  }));
-
-  auto tx = e->read();
-  std::error_code ec;
-  auto all = journal_table::read_after(tx, "p-1", 0, ec);
-  REQUIRE(!ec);
-  CHECK(seqs(all) == p1_seqs);
-  for (const auto& entry : all) {
-    CHECK(entry.message_id == "m-" + std::to_string(entry.seq) + "/p-1");
-    CHECK(test::same(entry, test::sample_entry(entry.seq, "/p-1")));
-  }
-  CHECK(seqs(journal_table::read_after(tx, "p-1", 3, ec)) == seq_list{255, 256, 1000, 70000});
-  CHECK(seqs(journal_table::read_after(tx, "p-1", 70000, ec)).empty());
-  CHECK(seqs(journal_table::read_after(tx, "p-10", 0, ec)) == seq_list{1, 2, 3, 4});
-  CHECK(seqs(journal_table::read_after(tx, "p-", 0, ec)) == seq_list{5});
-  CHECK(seqs(journal_table::read_after(tx, "p-2", 0, ec)).empty());
-  CHECK(journal_table::last_seq(tx, "p-1", ec) == 70000);
-  CHECK(journal_table::last_seq(tx, "p-10", ec) == 4);
-  CHECK(journal_table::last_seq(tx, "p-0", ec) == 5);
-  CHECK(journal_table::last_seq(tx, "p-2", ec) == 0);
-  CHECK(journal_table::last_seq(tx, "q", ec) == 0);
-  CHECK(!ec);
-}
-
-TEST_CASE("pruning deletes a profile's entries up to a seq and nothing else",
-          "[storage][journal]") {
-  test::temp_dir tmp;
-  auto e = test::open_env(test::options_for(tmp.path()));
-  REQUIRE(!e->commit([&](write_txn& tx) {
-    for (std::uint64_t s = 1; s <= 10; ++s) {
-      journal_table::append(tx, "p-1", test::sample_entry(s));
-      journal_table::append(tx, "p-10", test::sample_entry(s));
-    }
-  }));
-  std::size_t pruned = 0, pruned_none = 1;
-  REQUIRE(!e->commit([&](write_txn& tx) {
-    pruned = journal_table::prune(tx, "p-1", 6);
-    pruned_none = journal_table::prune(tx, "p-1", 6);
-  }));
-  CHECK(pruned == 6);
-  CHECK(pruned_none == 0);
   {
     auto tx = e->read();
     std::error_code ec;
-    CHECK(seqs(journal_table::read_after(tx, "p-1", 0, ec)) == seq_list{7, 8, 9, 10});
-    CHECK(seqs(journal_table::read_after(tx, "p-10", 0, ec)).size() == 10);
+    CHECK(journal_table::next_position(tx, ec) == 1);
+    CHECK(!ec);
   }
-  std::size_t erased = 0;
-  REQUIRE(!e->commit([&](write_txn& tx) { erased = journal_table::erase_all(tx, "p-1"); }));
-  CHECK(erased == 4);
+  // Positions cross byte boundaries (255/256) to catch little-endian or text order;
+  // "p-1" is a prefix of "p-10".
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    CHECK(journal_table::next_position(tx) == 1);
+    for (std::uint64_t p = 1; p <= 300; ++p)
+      journal_table::append(tx, p, p % 2 ? "p-1" : "p-10", test::sample_entry(p, p % 2 ? "/p-1" : "/p-10"));
+  }));
   auto tx = e->read();
   std::error_code ec;
-  CHECK(journal_table::read_after(tx, "p-1", 0, ec).empty());
-  CHECK(seqs(journal_table::read_after(tx, "p-10", 0, ec)).size() == 10);
-  CHECK(e->entries(e->journal()) == 10);
+  CHECK(journal_table::next_position(tx, ec) == 301);
+  auto got = journal_table::get(tx, 255, "p-1", ec);
+  REQUIRE(got);
+  CHECK(!ec);
+  CHECK(got->seq == 255);
+  CHECK(test::same(*got, test::sample_entry(255, "/p-1")));
+  // Another profile's position, or none, reads as nothing.
+  CHECK(!journal_table::get(tx, 256, "p-1", ec));
+  CHECK(!ec);
+  CHECK(journal_table::get(tx, 256, "p-10", ec));
+  CHECK(!journal_table::get(tx, 301, "p-10", ec));
+  CHECK(!ec);
+  CHECK(journal_table::positions_of(tx, "p-10", ec).size() == 150);
+  CHECK(journal_table::positions_of(tx, "p-1", ec).front() == 1);
+  CHECK(journal_table::positions_of(tx, "p-", ec).empty());
 }
 
-TEST_CASE("pruning many entries across pages deletes exactly the range", "[storage][journal]") {
+TEST_CASE("scan shows every entry with position and profile and seq in order and can stop", "[storage][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
   REQUIRE(!e->commit([&](write_txn& tx) {
-    for (std::uint64_t s = 1; s <= 3000; ++s) {
-      journal_table::append(tx, "p-a", test::sample_entry(s));
-      if (s % 3 == 0)
-        journal_table::append(tx, "p-b", test::sample_entry(s));
-    }
+    journal_table::append(tx, 7, "b", test::sample_entry(70000));
+    journal_table::append(tx, 256, "a", test::sample_entry(1));
+    journal_table::append(tx, 257, "", test::sample_entry(2));
   }));
-  std::size_t pruned = 0;
-  REQUIRE(!e->commit([&](write_txn& tx) { pruned = journal_table::prune(tx, "p-a", 2500); }));
-  CHECK(pruned == 2500);
+  CHECK(scan_all(*e) == std::vector<seen>{{7, "b", 70000}, {256, "a", 1}, {257, "", 2}});
   auto tx = e->read();
   std::error_code ec;
-  auto rest = journal_table::read_after(tx, "p-a", 0, ec);
+  int calls = 0;
+  journal_table::scan(tx, [&](const journal_table::entry_header&) { return ++calls < 2; }, ec);
+  CHECK(calls == 2);
+}
+
+TEST_CASE("an append below the last position fails its commit and changes nothing", "[storage][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) { journal_table::append(tx, 10, "p", test::sample_entry(1)); }));
+  auto ec = e->commit([&](write_txn& tx) {
+    journal_table::append(tx, 11, "p", test::sample_entry(2));
+    journal_table::append(tx, 10, "p", test::sample_entry(3));
+  });
+  CHECK(ec);
+  CHECK(scan_all(*e) == std::vector<seen>{{10, "p", 1}});
+}
+
+TEST_CASE("drop_before deletes the oldest entries in bounded slices", "[storage][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (std::uint64_t p = 1; p <= 3000; ++p)
+      journal_table::append(tx, p, p % 3 ? "p-a" : "p-b", test::sample_entry(p));
+  }));
+  std::size_t first = 0;
+  std::size_t second = 0;
+  std::size_t none = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { first = journal_table::drop_before(tx, 2501, 2000); }));
+  REQUIRE(!e->commit([&](write_txn& tx) { second = journal_table::drop_before(tx, 2501, 2000); }));
+  REQUIRE(!e->commit([&](write_txn& tx) { none = journal_table::drop_before(tx, 2501, 2000); }));
+  CHECK(first == 2000);
+  CHECK(second == 500);
+  CHECK(none == 0);
+  auto rest = scan_all(*e);
   REQUIRE(rest.size() == 500);
-  CHECK(rest.front().seq == 2501);
-  CHECK(rest.back().seq == 3000);
-  CHECK(journal_table::read_after(tx, "p-b", 0, ec).size() == 1000);
+  CHECK(rest.front().position == 2501);
+  CHECK(rest.back().position == 3000);
+  // The next position still follows the last one stored.
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK(journal_table::next_position(tx, ec) == 3001);
+}
+
+TEST_CASE("erase_profiles deletes exactly the named profiles' entries", "[storage][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (std::uint64_t p = 1; p <= 30; ++p)
+      journal_table::append(tx, p, "p-" + std::to_string(p % 3), test::sample_entry(p));
+  }));
+  std::size_t erased = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { erased = journal_table::erase_profiles(tx, {"p-1", "p-2", "p-9"}); }));
+  CHECK(erased == 20);
+  auto rest = scan_all(*e);
+  REQUIRE(rest.size() == 10);
+  for (const auto& r : rest)
+    CHECK(r.profile == "p-0");
+}
+
+TEST_CASE("a journal in the profile-keyed layout moves to the log when the environment opens",
+          "[storage][journal]") {
+  test::temp_dir tmp;
+  {
+    auto e = test::open_env(test::options_for(tmp.path()));
+    // The earlier layout: key profile + '\0' + big-endian seq, value the entry.
+    REQUIRE(!e->commit([&](write_txn& tx) {
+      MDB_dbi old = 0;
+      REQUIRE(mdb_dbi_open(tx.get(), "journal", MDB_CREATE, &old) == MDB_SUCCESS);
+      auto put_old = [&](std::string_view profile, std::uint64_t seq) {
+        std::string key(profile);
+        key.push_back('\0');
+        detail::append_be64(key, seq);
+        msgpack::sbuffer value;
+        encode(test::sample_entry(seq), value);
+        detail::put(tx, old, key, std::string_view(value.data(), value.size()));
+      };
+      put_old("p-1", 3);
+      put_old("p-1", 256);
+      put_old("p-0", 9);
+      detail::put(tx, old, "not-an-entry", "x");
+      journal_table::append(tx, 5, "p-new", test::sample_entry(1));
+    }));
+  }
+  auto e = test::open_env(test::options_for(tmp.path()));
+  // Old entries follow the log's own, in the old key order; the rest of the old table goes.
+  CHECK(scan_all(*e) == std::vector<seen>{{5, "p-new", 1}, {6, "p-0", 9}, {7, "p-1", 3}, {8, "p-1", 256}});
+  auto tx = e->read();
+  std::error_code ec;
+  auto moved = journal_table::get(tx, 8, "p-1", ec);
+  REQUIRE(moved);
+  CHECK(test::same(*moved, test::sample_entry(256)));
+  MDB_dbi old = 0;
+  REQUIRE(mdb_dbi_open(tx.get(), "journal", 0, &old) == MDB_SUCCESS);
+  CHECK(e->entries(old) == 0);
 }
 
 }  // namespace

@@ -37,6 +37,9 @@ struct profile_options {
   std::chrono::milliseconds idle_passivate = std::chrono::minutes(10);
   std::size_t max_active = 1000000;
   std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
+  /// The messages a profile remembers as seen within the dedupe window (their replies
+  /// stored by time); past this many, ids are also stored by id (profile_logic.hpp).
+  std::size_t dedupe_seen_max = 1024;
   /// Consent purposes in config order and their defaults (true: granted).
   std::vector<std::string> purposes{"analytics", "personalization", "marketing_email",
                                     "marketing_sms", "marketing_push"};

@@ -240,7 +240,9 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::audit_table::move_all(txn, merged, rec.profile_id);
         storage::expiry_table::clear(txn, merged);
       }
-      if (rec.dedupe)
+      if (rec.dedupe && rec.dedupe_by_time)
+        storage::dedupe_table::put_by_time(txn, rec.dedupe_hash, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+      else if (rec.dedupe)
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
       for (const auto& [key, value] : rec.meta)
         storage::meta_table::put(txn, key, value);
@@ -265,9 +267,12 @@ void journal::commit_batch(std::vector<write_record>& batch) {
       if (rec.erase)
         apply_erasure(txn, *rec.erase);
     }
-    // Old dedupe buckets are dropped whole, a bounded slice per commit.
+    // Old dedupe buckets are dropped whole, a bounded slice per commit; replies stored
+    // by time leave from the front (a minute's slack for the actors' clocks).
     if (gc)
       storage::dedupe_table::drop_before(txn, now - options_.dedupe_window - std::chrono::hours(24), 10000);
+    if (commits_since_gc_ % 16 == 0)
+      storage::dedupe_table::drop_by_time_before(txn, now - options_.dedupe_window - std::chrono::minutes(1), 10000);
   }, reclaims ? storage::env::commit_mode::reclaim : storage::env::commit_mode::normal);
   bool ok = !ec;
   commits_.fetch_add(1, std::memory_order_relaxed);

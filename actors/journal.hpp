@@ -55,6 +55,9 @@ struct write_record {
   std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;
   std::string dedupe_id;
+  /// Stored by time under `dedupe_hash` (the profile noted it as seen), else by id.
+  bool dedupe_by_time = false;
+  std::uint64_t dedupe_hash = 0;
   // Schedules and destinations (actors/schedule_logic.hpp, actors/outbox_service.hpp).
   std::vector<storage::timer_key> timer_erases;  ///< applied before timer_puts
   std::vector<storage::timer_key> timer_puts;

@@ -685,7 +685,8 @@ void handle(self_ptr self, envelope_ptr env) {
   ctx->metrics.messages.fetch_add(1, std::memory_order_relaxed);
   attach(st, env->sink);
 
-  // Idempotency: the latest replies in memory, then the dedupe table.
+  // Idempotency: the latest replies in memory, then the messages this profile has
+  // seen (replies stored by time), then, past its bound, the replies stored by id.
   auto key = dedupe_key(m);
   const auto key_hash = std::hash<std::string>{}(key);
   for (auto it = st.recent.rbegin(); it != st.recent.rend(); ++it)
@@ -694,14 +695,28 @@ void handle(self_ptr self, envelope_ptr env) {
       reply_barrier(st, *env, mark_duplicate(it->reply));
       return;
     }
+  const auto seen_hash = seen_key_hash(m.source, m.id);
+  std::optional<storage::dedupe_entry> hit;
   {
+    const auto oldest = now - ctx->options.dedupe_window;
+    std::optional<storage::read_txn> txn;  // only when a lookup needs one
     std::error_code ec;
-    auto txn = ctx->env->read();
-    if (auto hit = storage::dedupe_table::get(txn, m.source, m.id, now, ctx->options.dedupe_window, ec)) {
-      ctx->metrics.duplicates.fetch_add(1, std::memory_order_relaxed);
-      reply_barrier(st, *env, mark_duplicate(hit->reply));
-      return;
+    for (auto it = st.profile.seen.rbegin(); !hit && it != st.profile.seen.rend() && it->ts >= oldest; ++it)
+      if (it->key_hash == seen_hash) {
+        if (!txn)
+          txn.emplace(ctx->env->read());
+        hit = storage::dedupe_table::get_by_time(*txn, it->ts, seen_hash, m.source, m.id, ec);
+      }
+    if (!hit && now <= st.profile.seen_spill_until) {
+      if (!txn)
+        txn.emplace(ctx->env->read());
+      hit = storage::dedupe_table::get(*txn, m.source, m.id, now, ctx->options.dedupe_window, ec);
     }
+  }
+  if (hit) {  // answered with no read transaction held (reply_barrier may commit here)
+    ctx->metrics.duplicates.fetch_add(1, std::memory_order_relaxed);
+    reply_barrier(st, *env, mark_duplicate(hit->reply));
+    return;
   }
 
   auto pol = ctx->policy.get();
@@ -778,6 +793,9 @@ void handle(self_ptr self, envelope_ptr env) {
   for (const auto& id : m.given_up)
     audit.push_back({st.profile.id, now, "link_given_up", given_up_detail_json(id, m.id)});
   apply_entry(st.profile, entry, opt);
+  // Whether the profile noted it as seen (its reply then goes to the table by time).
+  const bool seen_noted = !st.profile.seen.empty() && st.profile.seen.back().key_hash == seen_hash &&
+                          st.profile.seen.back().ts == now;
   trim_history(st.profile, opt, now);
   std::string fire_decision_id;  // set when a firing's decision goes out
 
@@ -838,6 +856,8 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.dedupe = storage::dedupe_entry{now, st.profile.id, reply};
   rec.dedupe_source = m.source;
   rec.dedupe_id = m.id;
+  rec.dedupe_by_time = seen_noted;
+  rec.dedupe_hash = seen_hash;
   rec.entry = std::move(entry);
   // A new profile's first record carries its snapshot, so that "profiles stored"
   // counts it and its activation after a restart reads one record.

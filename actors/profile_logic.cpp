@@ -6,8 +6,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <memory>
+#include <stdexcept>
 #include <ctime>
 #include <deque>
 #include <iterator>
@@ -16,6 +20,16 @@
 namespace nudge::actors {
 
 namespace {
+
+/// SHA-256 fetched once, and one digest context per thread (no allocation per hash).
+EVP_MD_CTX* scratch_digest() {
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  return ctx.get();
+}
+const EVP_MD* sha256() {
+  static const std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> md(EVP_MD_fetch(nullptr, "SHA256", nullptr), &EVP_MD_free);
+  return md.get();
+}
 
 using policies::timestamp;
 
@@ -209,6 +223,8 @@ loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
   }
   if (!ec)
     trim_history(out.state, opt, now);
+  if (out.state.seen_spill_until == timestamp::max())  // a snapshot from before seen messages
+    out.state.seen_spill_until = now + opt.dedupe_window;
   return out;
 }
 
@@ -370,7 +386,36 @@ std::vector<bool> consent_bits(const policies::profile_state& p, const profile_o
   return bits;
 }
 
+std::uint64_t seen_key_hash(std::string_view source, std::string_view id) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = scratch_digest();
+  const char sep = '\0';
+  if (ctx == nullptr || sha256() == nullptr || EVP_DigestInit_ex(ctx, sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, source.data(), source.size()) != 1 || EVP_DigestUpdate(ctx, &sep, 1) != 1 ||
+      EVP_DigestUpdate(ctx, id.data(), id.size()) != 1 || EVP_DigestFinal_ex(ctx, md, &len) != 1 || len < 8)
+    throw std::runtime_error("SHA-256 failed");
+  std::uint64_t h = 0;
+  for (int i = 0; i < 8; ++i)
+    h = (h << 8) | md[i];
+  return h;
+}
+
+bool note_seen(policies::profile_state& p, std::uint64_t key_hash, timestamp ts, const profile_options& opt) {
+  auto& seen = p.seen;
+  const auto cutoff = ts - opt.dedupe_window;
+  auto first_kept = std::find_if(seen.begin(), seen.end(), [&](const policies::seen_message& m) { return m.ts >= cutoff; });
+  seen.erase(seen.begin(), first_kept);
+  if (seen.size() >= opt.dedupe_seen_max) {
+    p.seen_spill_until = std::max(p.seen_spill_until, ts + opt.dedupe_window);
+    return false;
+  }
+  seen.push_back({key_hash, ts});
+  return true;
+}
+
 void apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt) {
+  note_seen(p, seen_key_hash(e.source, e.message_id), e.received, opt);
   if (p.created_at == timestamp{})
     p.created_at = e.received;
   p.updated_at = std::max(p.updated_at, e.received);
@@ -459,6 +504,13 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
     else if (c.ts > it->ts || (c.ts == it->ts && !c.granted))
       *it = c;
   }
+  // Idempotency memory: both, in time order; the later spill bound.
+  if (!loser.seen.empty()) {
+    const auto mid = s.seen.insert(s.seen.end(), loser.seen.begin(), loser.seen.end());
+    std::inplace_merge(s.seen.begin(), mid, s.seen.end(),
+                       [](const policies::seen_message& a, const policies::seen_message& b) { return a.ts < b.ts; });
+  }
+  s.seen_spill_until = std::max(s.seen_spill_until, loser.seen_spill_until);
   // Timers: one per schedule; the later due (the more recent arming) wins.
   for (const auto& t : loser.timers) {
     auto it = std::find_if(s.timers.begin(), s.timers.end(), [&](const auto& x) { return x.schedule_id == t.schedule_id; });

@@ -90,6 +90,18 @@ std::string audit_json(const policies::profile_state& p, const std::vector<stora
 std::string export_json(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
                         const std::vector<storage::audit_record>& audit);
 
+/// A stable 64-bit hash of a message's idempotency key (source + '\0' + id): the
+/// first 8 bytes of its SHA-256. Stored in snapshots, so it must not change.
+std::uint64_t seen_key_hash(std::string_view source, std::string_view id);
+
+/// Idempotency memory: notes the message `key_hash` accepted at `ts` in p.seen, after
+/// dropping what left the dedupe window. When p.seen already holds
+/// opt.dedupe_seen_max messages, it is not noted and p.seen_spill_until moves to
+/// ts + the window: until then the profile's ids are looked up by id as well. Returns
+/// whether it was noted (its reply is then stored by time, else by id).
+/// Deterministic, so that replaying the journal rebuilds the same memory.
+bool note_seen(policies::profile_state& p, std::uint64_t key_hash, policies::timestamp ts, const profile_options& opt);
+
 /// Merges `loser` into `survivor` (API.md section 5): identities united, history
 /// united in time order (deduplicated by message id, bounded as usual), stats added,
 /// traits latest-wins per key, consent latest-wins per purpose (denied wins ties),

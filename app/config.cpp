@@ -396,7 +396,7 @@ void parse_server(const toml::node* node, server_config& s) {
 }
 
 void parse_durability(const toml::node* node, durability_config& d) {
-  const section t(node, "durability", {"mode", "dedupe_window", "checkpoint_entries"});
+  const section t(node, "durability", {"mode", "dedupe_window", "checkpoint_entries", "dedupe_seen_max"});
   if (std::string mode; t.read("mode", mode)) {
     if (mode == "process")
       d.mode = durability_mode::process;
@@ -407,6 +407,7 @@ void parse_durability(const toml::node* node, durability_config& d) {
   }
   t.read_duration("dedupe_window", d.dedupe_window, /*allow_zero=*/true);
   t.read_int("checkpoint_entries", d.checkpoint_entries, 1000, 100000000);
+  t.read_int("dedupe_seen_max", d.dedupe_seen_max, 0, 100000);
 }
 
 void parse_storage(const toml::node* node, storage_config& s) {

@@ -171,6 +171,7 @@ int serve(config cfg) {
   ctx.options.idle_passivate = cfg.profiles.idle_passivate;
   ctx.options.max_active = cfg.profiles.max_active;
   ctx.options.dedupe_window = cfg.durability.dedupe_window;
+  ctx.options.dedupe_seen_max = cfg.durability.dedupe_seen_max;
   ctx.options.purposes = cfg.consent.purposes;
   ctx.options.purpose_defaults.clear();
   for (const auto& p : cfg.consent.purposes) {

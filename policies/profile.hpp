@@ -209,6 +209,13 @@ struct armed_timer {
 };
 
 /// Everything a profile holds. History and decisions are oldest first.
+/// An accepted message, as the profile's idempotency memory keeps it: a stable hash
+/// of its source and id, and when it was accepted (which locates its stored reply).
+struct seen_message {
+  std::uint64_t key_hash = 0;
+  timestamp ts{};
+};
+
 struct profile_state {
   std::string id;
   timestamp created_at{};
@@ -221,6 +228,10 @@ struct profile_state {
   std::vector<decision_record> decisions;  ///< at most decisions_max, oldest first
   std::vector<consent_record> consent;  ///< the latest record per purpose
   std::vector<armed_timer> timers;      ///< armed schedules, one per schedule id
+  /// The messages accepted within the dedupe window, oldest first, up to a bound;
+  /// past it, until `seen_spill_until`, ids are also kept by id (actors/profile_logic).
+  std::vector<seen_message> seen;
+  timestamp seen_spill_until{};
 
   const trait* find_trait(std::string_view key) const noexcept {
     for (const auto& t : traits)

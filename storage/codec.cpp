@@ -1,5 +1,7 @@
 #include "storage/codec.hpp"
 
+#include "storage/detail/lmdb_ops.hpp"
+
 #include <limits>
 #include <string_view>
 
@@ -148,8 +150,21 @@ void pack_timer_change(packer& p, const timer_change& t) {
   pack_str(p, t.message_id);
 }
 
+void pack_seen(packer& p, const std::vector<policies::seen_message>& seen) {
+  // One binary run of 16-byte records (big-endian hash, then ms since the epoch):
+  // a tenth of an array of pairs.
+  std::string bytes;
+  bytes.reserve(seen.size() * 16);
+  for (const auto& m : seen) {
+    detail::append_be64(bytes, m.key_hash);
+    detail::append_be64(bytes, static_cast<std::uint64_t>(m.ts.time_since_epoch().count()));
+  }
+  p.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+  p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
+}
+
 void pack_state(packer& p, const policies::profile_state& s) {
-  pack_array(p, 11);
+  pack_array(p, 13);
   pack_str(p, s.id);
   pack_ts(p, s.created_at);
   pack_ts(p, s.updated_at);
@@ -161,6 +176,8 @@ void pack_state(packer& p, const policies::profile_state& s) {
   pack_each(p, s.decisions, pack_decision);
   pack_each(p, s.consent, pack_consent);
   pack_each(p, s.timers, pack_timer);
+  pack_seen(p, s.seen);
+  pack_ts(p, s.seen_spill_until);
 }
 
 // ---- decoding ----------------------------------------------------------------------
@@ -379,6 +396,23 @@ void read(const object& o, policies::profile_state& out) {
     read_all(a[10], out.timers);
   else
     out.timers.clear();
+  // Appended: snapshots written before the profile kept its seen messages have none;
+  // their ids are in the dedupe table, keyed by id, for a whole window
+  // (timestamp::max(): load_profile makes that now + the window).
+  out.seen.clear();
+  out.seen_spill_until = policies::timestamp::max();
+  if (a.size > 12) {
+    if (a[11].type != type::BIN || a[11].via.bin.size % 16 != 0)
+      throw bad_value{};
+    const char* b = a[11].via.bin.ptr;
+    out.seen.resize(a[11].via.bin.size / 16);
+    for (auto& m : out.seen) {
+      m.key_hash = detail::read_be64(b);
+      m.ts = policies::timestamp(std::chrono::milliseconds(static_cast<std::int64_t>(detail::read_be64(b + 8))));
+      b += 16;
+    }
+    out.seen_spill_until = as_ts(a[12]);
+  }
 }
 
 template <class T>

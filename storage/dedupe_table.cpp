@@ -35,7 +35,83 @@ void make_key(std::string& key, std::uint32_t day, std::string_view source,
   key.append(id);
 }
 
+void make_time_key(std::string& key, policies::timestamp ts, std::uint64_t key_hash, std::string_view source,
+                   std::string_view id) {
+  key.clear();
+  key.reserve(16 + source.size() + 1 + id.size());
+  detail::append_be64(key, static_cast<std::uint64_t>(std::max<std::int64_t>(0, ts.time_since_epoch().count())));
+  detail::append_be64(key, key_hash);
+  key.append(source);
+  key.push_back('\0');
+  key.append(id);
+}
+
+// Deletes entries from the front of `dbi` while `expired(key)` holds, at most `max`.
+template <class Expired>
+std::size_t drop_front(write_txn& tx, MDB_dbi dbi, std::size_t max_entries, Expired expired) {
+  detail::check_usable(tx);
+  int rc = MDB_SUCCESS;
+  detail::cursor cur(tx.get(), dbi, rc);
+  if (rc != MDB_SUCCESS)
+    detail::fail(tx, rc);
+  MDB_val k{};
+  MDB_val v{};
+  std::size_t deleted = 0;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  while (rc == MDB_SUCCESS && deleted < max_entries) {
+    if (!expired(k))
+      break;
+    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+      detail::fail(tx, rc);
+    ++deleted;
+    // After a delete, MDB_NEXT yields the entry that followed the deleted one.
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    detail::fail(tx, rc);
+  return deleted;
+}
+
+std::size_t erase_named(write_txn& tx, MDB_dbi dbi, const std::vector<std::string>& profile_ids) {
+  dedupe_entry entry;
+  return detail::erase_if(tx, dbi, [&](std::string_view, const MDB_val& v) {
+    return !decode(detail::to_bytes(v), entry) &&
+           std::find(profile_ids.begin(), profile_ids.end(), entry.profile_id) != profile_ids.end();
+  });
+}
+
 }  // namespace
+
+std::optional<dedupe_entry> get_by_time(read_txn& tx, policies::timestamp ts, std::uint64_t key_hash,
+                                        std::string_view source, std::string_view id, std::error_code& ec) {
+  ec.clear();
+  std::string key;
+  make_time_key(key, ts, key_hash, source, id);
+  auto value = detail::get(tx, tx.environment().dedupe_by_time(), key, ec);
+  if (!value)
+    return std::nullopt;
+  dedupe_entry entry;
+  if ((ec = decode(detail::to_bytes(*value), entry)))
+    return std::nullopt;
+  return entry;
+}
+
+void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source, std::string_view id,
+                 const dedupe_entry& entry) {
+  detail::check_usable(tx);
+  auto& buffer = detail::value_buffer(tx);
+  encode(entry, buffer);
+  std::string& key = detail::key_buffer(tx);
+  make_time_key(key, entry.ts, key_hash, source, id);
+  detail::put(tx, tx.environment().dedupe_by_time(), key, std::string_view(buffer.data(), buffer.size()));
+}
+
+std::size_t drop_by_time_before(write_txn& tx, policies::timestamp cutoff, std::size_t max_entries) {
+  const auto cut = static_cast<std::uint64_t>(std::max<std::int64_t>(0, cutoff.time_since_epoch().count()));
+  return drop_front(tx, tx.environment().dedupe_by_time(), max_entries, [cut](const MDB_val& k) {
+    return k.mv_size >= 8 && detail::read_be64(static_cast<const char*>(k.mv_data)) < cut;
+  });
+}
 
 std::optional<dedupe_entry> get(read_txn& tx, std::string_view source, std::string_view id,
                                 policies::timestamp now, std::chrono::milliseconds window,
@@ -81,29 +157,11 @@ void put(write_txn& tx, std::string_view source, std::string_view id, const dedu
 }
 
 std::size_t drop_before(write_txn& tx, policies::timestamp cutoff, std::size_t max_entries) {
-  detail::check_usable(tx);
   // A bucket lies wholly before `cutoff` when its day is before cutoff's day.
   const std::uint32_t cutoff_day = day_of(cutoff);
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().dedupe(), rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  MDB_val k{};
-  MDB_val v{};
-  std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == MDB_SUCCESS && deleted < max_entries) {
-    if (k.mv_size < day_bytes ||
-        detail::read_be32(static_cast<const char*>(k.mv_data)) >= cutoff_day)
-      break;
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    ++deleted;
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return deleted;
+  return drop_front(tx, tx.environment().dedupe(), max_entries, [cutoff_day](const MDB_val& k) {
+    return k.mv_size >= day_bytes && detail::read_be32(static_cast<const char*>(k.mv_data)) < cutoff_day;
+  });
 }
 
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
@@ -111,11 +169,8 @@ std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
 }
 
 std::size_t erase_profiles(write_txn& tx, const std::vector<std::string>& profile_ids) {
-  dedupe_entry entry;
-  return detail::erase_if(tx, tx.environment().dedupe(), [&](std::string_view, const MDB_val& v) {
-    return !decode(detail::to_bytes(v), entry) &&
-           std::find(profile_ids.begin(), profile_ids.end(), entry.profile_id) != profile_ids.end();
-  });
+  return erase_named(tx, tx.environment().dedupe(), profile_ids) +
+         erase_named(tx, tx.environment().dedupe_by_time(), profile_ids);
 }
 
 }  // namespace nudge::storage::dedupe_table

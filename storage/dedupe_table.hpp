@@ -1,7 +1,15 @@
-// The dedupe table: idempotency keys per source, time-bucketed by UTC day so that
-// expired days are dropped whole. Key: big-endian u32 day number (days since the
-// epoch) + source + '\0' + message id; value: dedupe_entry (msgpack). Sources must
-// not contain '\0'.
+// The dedupe tables: the first reply of each accepted message, for the dedupe window.
+//
+// - By time (the common case): key big-endian u64 ms since the epoch + big-endian u64
+//   key hash (actors' seen_key_hash) + source + '\0' + message id. Keys grow with
+//   time, so a commit's entries land on the last leaves, and expired ones leave from
+//   the front. Found through the profile's memory of what it has seen (its hash and
+//   time), which profile_state::seen keeps.
+// - By id (a profile past its bound of seen messages, and entries written before the
+//   time table): key big-endian u32 day number (days since the epoch) + source +
+//   '\0' + message id, so that expired days are dropped whole.
+//
+// Values: dedupe_entry (msgpack). Sources must not contain '\0'.
 //
 // Reads take a read_txn (any thread); writes take the write_txn of an env::commit
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
@@ -41,7 +49,21 @@ void put(write_txn& tx, std::string_view source, std::string_view id, const dedu
 std::size_t drop_before(write_txn& tx, policies::timestamp cutoff,
                         std::size_t max_entries = std::numeric_limits<std::size_t>::max());
 
-/// Deletes every entry that names `profile_id` (erasure). A full scan: it decodes
+/// The entry stored by time for the message (source, id) with hash `key_hash`
+/// accepted at `ts`; nullopt when there is none, or on failure with `ec` set.
+std::optional<dedupe_entry> get_by_time(read_txn& tx, policies::timestamp ts, std::uint64_t key_hash,
+                                        std::string_view source, std::string_view id, std::error_code& ec);
+
+/// Stores the entry by time (entry.ts), replacing an equal key.
+void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source, std::string_view id,
+                 const dedupe_entry& entry);
+
+/// Deletes the entries stored by time before `cutoff`, oldest first, at most
+/// `max_entries`; returns how many.
+std::size_t drop_by_time_before(write_txn& tx, policies::timestamp cutoff,
+                                std::size_t max_entries = std::numeric_limits<std::size_t>::max());
+
+/// Deletes every entry, in both tables, that names `profile_id` (erasure). A full scan: it decodes
 /// every entry, so it is only for rare calls; undecodable entries are left alone.
 /// Returns how many were deleted.
 std::size_t erase_profile(write_txn& tx, std::string_view profile_id);

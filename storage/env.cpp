@@ -120,7 +120,7 @@ std::error_code env::open_tables() {
     schema_ok = true;
     const std::pair<const char*, MDB_dbi*> tables[] = {
         {"profiles", &profiles_}, {"journal_log", &journal_}, {"identities", &identities_},
-        {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"meta", &meta_},
+        {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"dedupe_by_time", &dedupe_by_time_},   {"meta", &meta_},
         {"timers", &timers_},     {"timer_owners", &timer_owners_},
         {"outbox", &outbox_},     {"outbox_failed", &outbox_failed_},
         {"members", &members_},

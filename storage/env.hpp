@@ -123,6 +123,7 @@ class env {
   MDB_dbi identities() const noexcept { return identities_; }
   MDB_dbi aliases() const noexcept { return aliases_; }
   MDB_dbi dedupe() const noexcept { return dedupe_; }
+  MDB_dbi dedupe_by_time() const noexcept { return dedupe_by_time_; }
   MDB_dbi meta() const noexcept { return meta_; }
   MDB_dbi timers() const noexcept { return timers_; }
   MDB_dbi timer_owners() const noexcept { return timer_owners_; }
@@ -176,6 +177,7 @@ class env {
   MDB_dbi identities_ = 0;
   MDB_dbi aliases_ = 0;
   MDB_dbi dedupe_ = 0;
+  MDB_dbi dedupe_by_time_ = 0;
   MDB_dbi meta_ = 0;
   MDB_dbi timers_ = 0;
   MDB_dbi timer_owners_ = 0;

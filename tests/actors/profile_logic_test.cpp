@@ -208,5 +208,78 @@ TEST_CASE("merge: created_at is the older one, and without analytics behaviour i
   CHECK(s.stats.events == 0);
 }
 
+TEST_CASE("a message's seen hash is the first 8 bytes of SHA-256 of source, NUL, id", "[actors][dedupe]") {
+  // sha256("web\0e-1") = 6a4c23080bfd653e...; stored in snapshots, so fixed here.
+  CHECK(seen_key_hash("web", "e-1") == 0x6a4c23080bfd653eULL);
+  CHECK(seen_key_hash("", "") == 0x6e340b9cffb37a98ULL);
+  CHECK(seen_key_hash("we", "b\0e-1") != seen_key_hash("web", "e-1"));
+}
+
+TEST_CASE("seen messages: the window drops the old, the bound spills to ids for a window", "[actors][dedupe]") {
+  profile_options opt;
+  opt.dedupe_window = 10min;
+  opt.dedupe_seen_max = 3;
+  policies::profile_state p;
+  CHECK(note_seen(p, 1, t0, opt));
+  CHECK(note_seen(p, 2, t0 + 1min, opt));
+  CHECK(note_seen(p, 3, t0 + 2min, opt));
+  // Full: the fourth is not noted, and ids go by id until its window ends.
+  CHECK_FALSE(note_seen(p, 4, t0 + 3min, opt));
+  CHECK(p.seen.size() == 3);
+  CHECK(p.seen_spill_until == t0 + 13min);
+  // Once the first leaves the window there is room again; the spill bound stays.
+  CHECK(note_seen(p, 5, t0 + 10min + 1ms, opt));
+  REQUIRE(p.seen.size() == 3);
+  CHECK(p.seen.front().key_hash == 2);
+  CHECK(p.seen.back().key_hash == 5);
+  CHECK(p.seen_spill_until == t0 + 13min);
+  // All of them gone after a quiet window.
+  CHECK(note_seen(p, 6, t0 + 1h, opt));
+  REQUIRE(p.seen.size() == 1);
+  CHECK(p.seen.front().ts == t0 + 1h);
+  // A bound of 0 notes nothing: every id goes by id.
+  opt.dedupe_seen_max = 0;
+  policies::profile_state none;
+  CHECK_FALSE(note_seen(none, 1, t0, opt));
+  CHECK(none.seen.empty());
+  CHECK(none.seen_spill_until == t0 + 10min);
+}
+
+TEST_CASE("replaying journal entries rebuilds the same seen messages", "[actors][dedupe]") {
+  profile_options opt;
+  opt.dedupe_seen_max = 2;
+  policies::profile_state live;
+  policies::profile_state replayed;
+  for (int i = 0; i < 4; ++i) {
+    storage::journal_entry e;
+    e.seq = static_cast<std::uint64_t>(i + 1);
+    e.message_id = "m-" + std::to_string(i);
+    e.source = "web";
+    e.received = t0 + 1s * i;
+    note_seen(live, seen_key_hash(e.source, e.message_id), e.received, opt);
+    apply_entry(replayed, e, opt);
+  }
+  REQUIRE(replayed.seen.size() == 2);
+  CHECK(replayed.seen[1].key_hash == live.seen[1].key_hash);
+  CHECK(replayed.seen[1].key_hash == seen_key_hash("web", "m-1"));
+  CHECK(replayed.seen_spill_until == live.seen_spill_until);
+  CHECK(replayed.seen_spill_until == t0 + 3s + opt.dedupe_window);  // the last one spilled
+}
+
+TEST_CASE("merge: seen messages are united in time order, with the later spill bound", "[actors][merge][dedupe]") {
+  auto opt = granted_options();
+  policies::profile_state s, l;
+  s.id = "p-1";
+  l.id = "p-2";
+  s.seen = {{1, t0}, {3, t0 + 2s}};
+  l.seen = {{2, t0 + 1s}, {4, t0 + 3s}};
+  l.seen_spill_until = t0 + 1h;
+  merge_profiles(s, l, opt, t0 + 4s);
+  REQUIRE(s.seen.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i)
+    CHECK(s.seen[i].key_hash == i + 1);
+  CHECK(s.seen_spill_until == t0 + 1h);
+}
+
 }  // namespace
 }  // namespace nudge::actors

@@ -170,11 +170,7 @@ TEST_CASE("an idle profile is passivated and comes back from storage unchanged",
 TEST_CASE("past the journal's live span profiles snapshot on request, and a SIGKILL then loses nothing",
           "[durability][integration][crash]") {
   temp_dir dir;
-  auto cfg = dir.path / "span.toml";
-  {
-    std::ofstream out(cfg);
-    out << "[durability]\ncheckpoint_entries = 1000\n";
-  }
+  auto cfg = write_config(dir.path, "[durability]\ncheckpoint_entries = 1000\n");
   constexpr int profiles = 200;
   constexpr int per_profile = 8;  // far below snapshot_every: only checkpoints snapshot them
   auto anon = [](int p) { return "a-span-" + std::to_string(p); };
@@ -232,4 +228,40 @@ TEST_CASE("past the journal's live span profiles snapshot on request, and a SIGK
     CHECK(doc["stats"]["events"].GetUint64() == per_profile);
     CHECK(doc["stats"]["by_name"]["purchase"]["sum"]["price"].GetDouble() == Approx(1.5 * per_profile));
   }
+}
+
+TEST_CASE("duplicates are found in the profile's seen messages and past their bound by id, also after a SIGKILL",
+          "[durability][integration][crash][dedupe]") {
+  temp_dir dir;
+  auto cfg = write_config(dir.path, "[durability]\ndedupe_seen_max = 2\n");
+  // c-1 and e-0 are noted as seen (replies stored by time); e-1..e-4 go by id.
+  std::vector<std::string> ids{"c-1", "e-0", "e-1", "e-2", "e-3", "e-4"};
+  auto message = [](const std::string& id) { return id[0] == 'c' ? consent(id, "a-seen") : purchase(id, "a-seen"); };
+  auto resend_all = [&](const server_process& srv) {
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    for (const auto& id : ids) {
+      INFO("resending " << id);
+      REQUIRE(ws.send(message(id)));
+      auto reply = read_reply(ws, id);
+      REQUIRE(reply.HasMember("duplicate"));
+      CHECK(reply["duplicate"].GetBool());
+    }
+  };
+  {
+    server_process srv(dir.path / "data", {"--config", cfg.string()});
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    for (const auto& id : ids) {
+      REQUIRE(ws.send(message(id)));
+      auto reply = read_reply(ws, id);
+      REQUIRE(reply.HasMember("id"));
+      CHECK_FALSE(reply.HasMember("duplicate"));
+    }
+    resend_all(srv);
+    srv.stop(SIGKILL);
+  }
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  resend_all(srv);
+  CHECK(profile_by_anon(srv, "a-seen")["stats"]["events"].GetUint64() == 5);
 }

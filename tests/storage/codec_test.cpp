@@ -75,15 +75,15 @@ TEST_CASE("scalars are stored as their natural msgpack types", "[storage][codec]
   CHECK(traits.via.array.ptr[0].via.array.ptr[2].type == msgpack::type::POSITIVE_INTEGER);
 }
 
-TEST_CASE("a snapshot and a journal entry written before timers existed decode with none", "[storage][codec]") {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> p(buf);
-  // The ten-field profile state of codec version 1 before `timers` was appended.
+// A snapshot (codec version, seq) whose profile state has the first ten fields, empty
+// but for id and times, in an array of `fields`; the caller packs the rest.
+void pack_old_state(msgpack::packer<msgpack::sbuffer>& p, std::uint64_t version, std::uint32_t fields,
+                    const std::string& id) {
   p.pack_array(3);
-  p.pack_uint64(1);
+  p.pack_uint64(version);
   p.pack_uint64(12);
-  p.pack_array(10);
-  p.pack(std::string("p-old"));
+  p.pack_array(fields);
+  p.pack(id);
   p.pack_int64(1);
   p.pack_int64(2);
   for (int i = 0; i < 3; ++i)
@@ -95,12 +95,54 @@ TEST_CASE("a snapshot and a journal entry written before timers existed decode w
   p.pack_array(0);
   for (int i = 0; i < 3; ++i)
     p.pack_array(0);
+}
+
+TEST_CASE("a profile's seen messages are stored as one binary run of 16-byte records", "[storage][codec]") {
+  profile_snapshot in{test::full_profile("p-1"), 4};
+  msgpack::sbuffer buf;
+  encode(in, buf);
+  {
+    auto handle = msgpack::unpack(buf.data(), buf.size());
+    const auto& state = handle.get().via.array.ptr[2];
+    REQUIRE(state.via.array.size == 13);
+    const auto& seen = state.via.array.ptr[11];
+    REQUIRE(seen.type == msgpack::type::BIN);
+    REQUIRE(seen.via.bin.size == 32);
+    // Big-endian hash first.
+    CHECK(static_cast<unsigned char>(seen.via.bin.ptr[0]) == 0x6a);
+    CHECK(static_cast<unsigned char>(seen.via.bin.ptr[7]) == 0x3e);
+  }
+  profile_snapshot out;
+  REQUIRE(!decode(bytes_of(buf), out));
+  REQUIRE(out.state.seen.size() == 2);
+  CHECK(out.state.seen[1].key_hash == ~std::uint64_t{0});
+  CHECK(out.state.seen_spill_until == in.state.seen_spill_until);
+
+  // A run that is not whole records is corrupt.
+  msgpack::sbuffer bad;
+  msgpack::packer<msgpack::sbuffer> p(bad);
+  pack_old_state(p, codec_version, 13, "p-bad");
+  p.pack_array(0);  // timers
+  p.pack_bin(17);
+  p.pack_bin_body(std::string(17, 'x').data(), 17);
+  p.pack_int64(0);
+  CHECK(decode(bytes_of(bad), out) == errc::corrupt);
+}
+
+TEST_CASE("a snapshot and a journal entry written before timers existed decode with none", "[storage][codec]") {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> p(buf);
+  // The ten-field profile state of codec version 1 before `timers` was appended.
+  pack_old_state(p, 1, 10, "p-old");
   profile_snapshot snap;
   snap.state.timers = {{"x", at_ms(1), "m"}};
   REQUIRE(!decode(bytes_of(buf), snap));
   CHECK(snap.seq == 12);
   CHECK(snap.state.id == "p-old");
   CHECK(snap.state.timers.empty());
+  // Nor had it seen messages: its ids are in the table by id for a whole window.
+  CHECK(snap.state.seen.empty());
+  CHECK(snap.state.seen_spill_until == policies::timestamp::max());
 
   // A journal entry of nine fields after the version.
   msgpack::sbuffer jbuf;

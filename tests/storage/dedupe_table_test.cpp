@@ -101,7 +101,7 @@ TEST_CASE("drop_before removes whole days before the cutoff and nothing newer",
   CHECK(!ec);
 }
 
-TEST_CASE("erase_profile removes every dedupe entry naming the profile",
+TEST_CASE("erase_profile removes every dedupe entry naming the profile, by id and by time",
           "[storage][dedupe]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
@@ -110,16 +110,63 @@ TEST_CASE("erase_profile removes every dedupe entry naming the profile",
       const auto n = std::to_string(i);
       dedupe_table::put(tx, "web", "a-" + n, entry_at(now - 1h * i, "p-erase"));
       dedupe_table::put(tx, "web", "b-" + n, entry_at(now - 1h * i, "p-keep"));
+      dedupe_table::put_by_time(tx, 7, "web", "c-" + n, entry_at(now - 1min * i, "p-erase"));
+      dedupe_table::put_by_time(tx, 8, "web", "d-" + n, entry_at(now - 1min * i, "p-keep"));
     }
   }));
   std::size_t erased = 0;
   REQUIRE(!e->commit([&](write_txn& tx) { erased = dedupe_table::erase_profile(tx, "p-erase"); }));
-  CHECK(erased == 50);
+  CHECK(erased == 100);
   CHECK(e->entries(e->dedupe()) == 50);
+  CHECK(e->entries(e->dedupe_by_time()) == 50);
   auto tx = e->read();
   std::error_code ec;
   CHECK_FALSE(dedupe_table::get(tx, "web", "a-0", now, window, ec));
   CHECK(dedupe_table::get(tx, "web", "b-0", now, window, ec).has_value());
+  CHECK_FALSE(dedupe_table::get_by_time(tx, now, 7, "web", "c-0", ec));
+  CHECK(dedupe_table::get_by_time(tx, now, 8, "web", "d-0", ec).has_value());
+}
+
+TEST_CASE("a reply stored by time is found by its time, hash, source and id only", "[storage][dedupe]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    dedupe_table::put_by_time(tx, 42, "web", "m-1", entry_at(now));
+    dedupe_table::put_by_time(tx, 42, "web", "m-2", entry_at(now));  // same hash and time: kept apart
+  }));
+  auto tx = e->read();
+  std::error_code ec;
+  auto hit = dedupe_table::get_by_time(tx, now, 42, "web", "m-1", ec);
+  REQUIRE(hit);
+  CHECK(hit->reply == entry_at(now).reply);
+  CHECK(dedupe_table::get_by_time(tx, now, 42, "web", "m-2", ec).has_value());
+  CHECK_FALSE(dedupe_table::get_by_time(tx, now + 1ms, 42, "web", "m-1", ec));
+  CHECK_FALSE(dedupe_table::get_by_time(tx, now, 43, "web", "m-1", ec));
+  CHECK_FALSE(dedupe_table::get_by_time(tx, now, 42, "helpdesk", "m-1", ec));
+  CHECK_FALSE(dedupe_table::get(tx, "web", "m-1", now, window, ec));  // not in the table by id
+  CHECK(!ec);
+}
+
+TEST_CASE("drop_by_time_before removes the oldest replies stored by time in bounded slices", "[storage][dedupe]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (int i = 0; i < 300; ++i)
+      dedupe_table::put_by_time(tx, static_cast<std::uint64_t>(300 - i), "web", "m-" + std::to_string(i),
+                                entry_at(now - 1s * i));
+  }));
+  std::size_t first = 0;
+  std::size_t second = 0;
+  // Older than now - 99.5 s: i = 100..299, 200 entries.
+  REQUIRE(!e->commit([&](write_txn& tx) { first = dedupe_table::drop_by_time_before(tx, now - 99500ms, 150); }));
+  REQUIRE(!e->commit([&](write_txn& tx) { second = dedupe_table::drop_by_time_before(tx, now - 99500ms, 150); }));
+  CHECK(first == 150);
+  CHECK(second == 50);
+  CHECK(e->entries(e->dedupe_by_time()) == 100);
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK(dedupe_table::get_by_time(tx, now - 99s, 300 - 99, "web", "m-99", ec).has_value());
+  CHECK_FALSE(dedupe_table::get_by_time(tx, now - 100s, 300 - 100, "web", "m-100", ec));
 }
 
 }  // namespace

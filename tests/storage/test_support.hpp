@@ -124,6 +124,8 @@ inline policies::profile_state full_profile(const std::string& id) {
                 at_ms(1'800'000'000'000)},
                {"marketing_email", false, at_ms(1'790'000'000'011), "admin", std::nullopt}};
   s.timers = {{"abandoned_cart", at_ms(1'790'000'102'700), "e-1"}, {"winback", at_ms(1'800'000'000'000), "e-2"}};
+  s.seen = {{0x6a4c23080bfd653eULL, at_ms(1'790'000'100'000)}, {~std::uint64_t{0}, at_ms(1'790'000'100'001)}};
+  s.seen_spill_until = at_ms(1'790'086'500'000);
   return s;
 }
 
@@ -207,7 +209,10 @@ inline bool same(const policies::profile_state& a, const policies::profile_state
          same_all(a.identities, b.identities) && same_all(a.merged_from, b.merged_from) &&
          same_all(a.traits, b.traits) && same(a.stats, b.stats) &&
          same_all(a.history, b.history) && same_all(a.decisions, b.decisions) &&
-         same_all(a.consent, b.consent) && same_all(a.timers, b.timers);
+         same_all(a.consent, b.consent) && same_all(a.timers, b.timers) &&
+         std::equal(a.seen.begin(), a.seen.end(), b.seen.begin(), b.seen.end(),
+                    [](const auto& x, const auto& y) { return x.key_hash == y.key_hash && x.ts == y.ts; }) &&
+         a.seen_spill_until == b.seen_spill_until;
 }
 template <class T>
 bool same(const std::optional<T>& a, const std::optional<T>& b) {

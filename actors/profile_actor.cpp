@@ -594,6 +594,8 @@ caf::result<handover_ptr> hand_over(self_ptr self, const std::string& survivor) 
 void checkpoint(self_ptr self) {
   auto& st = self->state;
   auto* ctx = st.ctx;
+  if (st.reloading)
+    return;  // its state holds what a failed commit did not store; the journal asks again
   if (!st.loaded_ok)
     load(st, st.profile.id);
   // A profile never stored has no entries to cover: writing one would create it.

@@ -67,6 +67,18 @@ std::error_code journal::build_index() {
   return {};
 }
 
+void journal::drop_dead_entries() {
+  const std::uint64_t low = index_.low_water(next_position_);
+  if (sticky_ || low <= dropped_below_)
+    return;
+  constexpr std::size_t slice = 100000;
+  for (std::size_t dropped = slice; dropped == slice;) {
+    if (env_.commit([&](storage::write_txn& txn) { dropped = storage::journal_table::drop_before(txn, low, slice); }))
+      return;  // left for the next start's commits
+  }
+  dropped_below_ = low;
+}
+
 void journal::ask_for_checkpoints() {
   const std::uint64_t span = options_.checkpoint_entries;
   const std::uint64_t low = index_.low_water(next_position_);
@@ -175,6 +187,8 @@ void journal::run() {
     lock.unlock();
     if (!done)
       env_.housekeeping();  // stale reader slots, preallocation; a clock read when not due
+    else
+      drop_dead_entries();  // a clean stop leaves only live entries for the next start
     lock.lock();
     committing_ = false;
     if (done)

@@ -153,6 +153,8 @@ private:
   /// After a successful commit: asks the profiles that hold the oldest live entries
   /// for a snapshot when the journal's live span is over checkpoint_entries.
   void ask_for_checkpoints();
+  /// At a clean stop: drops every entry below the oldest live one (commits of its own).
+  void drop_dead_entries();
 
   storage::env& env_;
   journal_options options_;

@@ -410,6 +410,7 @@ bool note_seen(policies::profile_state& p, std::uint64_t key_hash, timestamp ts,
     p.seen_spill_until = std::max(p.seen_spill_until, ts + opt.dedupe_window);
     return false;
   }
+  make_room(seen, opt.dedupe_seen_max);  // grows by a quarter: memory per profile
   seen.push_back({key_hash, ts});
   return true;
 }

@@ -82,7 +82,8 @@ void journal::drop_dead_entries() {
 void journal::ask_for_checkpoints() {
   const std::uint64_t span = options_.checkpoint_entries;
   const std::uint64_t low = index_.low_water(next_position_);
-  if (!checkpoint_ || span == 0 || next_position_ - low <= span)
+  if (!checkpoint_ || span == 0 || next_position_ - low <= span ||
+      checkpoints_stopped_.load(std::memory_order_acquire))
     return;
   // The oldest live entries, up to a quarter of the span ahead of the low water
   // mark; a profile asked once is asked again only after another half span.

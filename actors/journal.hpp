@@ -138,6 +138,8 @@ public:
   /// Receives the profiles asked for a snapshot (see journal_options); called on the
   /// committing thread with no lock held. Set it before the first submit.
   void on_checkpoint(std::function<void(std::vector<std::string>)> handler) { checkpoint_ = std::move(handler); }
+  /// No more asks from now on (shutdown: the handler's directory is passivating). Any thread.
+  void stop_checkpoints() { checkpoints_stopped_.store(true, std::memory_order_release); }
 
 private:
   void run();
@@ -179,6 +181,7 @@ private:
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::uint64_t> checkpoints_asked_{0};
+  std::atomic<bool> checkpoints_stopped_{false};
   std::uint64_t commits_since_gc_ = 0;  ///< the baton holder's
   /// The baton holder's: the failure that makes the writer refuse writes until a full
   /// sync of the environment succeeds again (see commit_batch).

@@ -914,9 +914,8 @@ bool passivate(self_ptr self) {
     ctx->dir->park(pid, snap);
     write_record rec;
     rec.profile_id = pid;
-    if (st.seq > st.snapshot_seq) {
+    if (st.seq > st.snapshot_seq)
       rec.snapshot = snap;
-      }
     rec.on_done = [dir = ctx->dir, snap](bool) { dir->unpark(snap->state.id, snap.get()); };
     ctx->writer->submit_here(std::move(rec));
   }

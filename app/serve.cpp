@@ -289,6 +289,7 @@ int serve(config cfg) {
   http_out.stop();
   outbox.stop();
   idle_sweep.stop();
+  writer.stop_checkpoints();  // passivation snapshots every profile anyway
   dir.passivate_all();
   wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
   // The actor system's teardown waits for every actor: one that did not leave must not

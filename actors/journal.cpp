@@ -50,12 +50,17 @@ std::error_code journal::build_index() {
   std::vector<std::pair<std::uint64_t, const std::string*>> live;
   for (const auto& [profile, entries] : found) {
     auto snap = storage::profile_table::get(txn, profile, ec);
-    if (ec)
-      return ec;
-    if (!snap)
+    if (ec) {
+      // Its activation reports the same error for it alone (as before this index):
+      // keep its entries rather than refuse to start.
+      spdlog::error("journal: the snapshot of profile {} is unreadable ({}); its {} entries stay", profile,
+                    ec.message(), entries.size());
+      ec.clear();
+    } else if (!snap) {
       continue;
+    }
     for (const auto& [position, seq] : entries)
-      if (seq > snap->seq)
+      if (!snap || seq > snap->seq)
         live.emplace_back(position, &profile);
   }
   std::sort(live.begin(), live.end());

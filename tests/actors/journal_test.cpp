@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/journal.hpp"
+#include "storage/detail/lmdb_ops.hpp"
 #include "storage/journal_table.hpp"
 #include "../storage/test_support.hpp"
 
@@ -278,6 +279,28 @@ TEST_CASE("a journal opened again indexes the entries above each profile's snaps
   // New entries continue after the last stored position.
   REQUIRE(commit_one(again, record_for("p-a", 4)));
   CHECK(again.index().positions("p-a") == std::vector<std::uint64_t>{3, 4, 5});
+  again.stop();
+}
+
+TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journal starts", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  {
+    journal j(*e);
+    auto first = record_for("p-x", 1);
+    first.snapshot = snapshot_for("p-x", 1).snapshot;
+    std::vector<write_record> recs;
+    recs.push_back(std::move(first));
+    recs.push_back(record_for("p-x", 2));
+    REQUIRE(commit_all(j, std::move(recs)));
+    j.stop();
+  }
+  REQUIRE(!e->commit([&](storage::write_txn& tx) { storage::detail::put(tx, e->profiles(), "p-x", "not msgpack"); }));
+  journal again(*e);
+  CHECK(!again.start_error());
+  // Its entry after the snapshot (the clean stop dropped the first) stays live; its
+  // activation reports the bad snapshot.
+  CHECK(again.index().positions("p-x") == std::vector<std::uint64_t>{2});
   again.stop();
 }
 

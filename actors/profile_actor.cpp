@@ -794,10 +794,8 @@ void handle(self_ptr self, envelope_ptr env) {
     audit.push_back({st.profile.id, now, "consent", consent_detail_json(c)});
   for (const auto& id : m.given_up)
     audit.push_back({st.profile.id, now, "link_given_up", given_up_detail_json(id, m.id)});
-  apply_entry(st.profile, entry, opt);
-  // Whether the profile noted it as seen (its reply then goes to the table by time).
-  const bool seen_noted = !st.profile.seen.empty() && st.profile.seen.back().key_hash == seen_hash &&
-                          st.profile.seen.back().ts == now;
+  // Noted as seen: its reply then goes to the table by time.
+  const bool seen_noted = apply_entry(st.profile, entry, opt, seen_hash);
   trim_history(st.profile, opt, now);
   std::string fire_decision_id;  // set when a firing's decision goes out
 

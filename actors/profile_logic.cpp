@@ -416,7 +416,12 @@ bool note_seen(policies::profile_state& p, std::uint64_t key_hash, timestamp ts,
 }
 
 void apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt) {
-  note_seen(p, seen_key_hash(e.source, e.message_id), e.received, opt);
+  apply_entry(p, e, opt, seen_key_hash(e.source, e.message_id));
+}
+
+bool apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt,
+                 std::uint64_t key_hash) {
+  const bool noted = note_seen(p, key_hash, e.received, opt);
   if (p.created_at == timestamp{})
     p.created_at = e.received;
   p.updated_at = std::max(p.updated_at, e.received);
@@ -462,6 +467,7 @@ void apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
     drop_before(history, e.received - opt.history_max_age);
   }
   apply_timer_changes(p, e.timers);
+  return noted;
 }
 
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt) {

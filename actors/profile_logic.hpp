@@ -27,6 +27,10 @@ std::vector<bool> consent_bits(const policies::profile_state& p, const profile_o
 
 /// Applies everything of `e` but its decision.
 void apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt);
+/// The same with the entry's seen_key_hash already computed (the actor has it from its
+/// dedupe check); returns whether note_seen noted it.
+bool apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt,
+                 std::uint64_t key_hash);
 
 /// Records a decision (bounded by opt.decisions_max).
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt);

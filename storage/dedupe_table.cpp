@@ -46,32 +46,6 @@ void make_time_key(std::string& key, policies::timestamp ts, std::uint64_t key_h
   key.append(id);
 }
 
-// Deletes entries from the front of `dbi` while `expired(key)` holds, at most `max`.
-template <class Expired>
-std::size_t drop_front(write_txn& tx, MDB_dbi dbi, std::size_t max_entries, Expired expired) {
-  detail::check_usable(tx);
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), dbi, rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  MDB_val k{};
-  MDB_val v{};
-  std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == MDB_SUCCESS && deleted < max_entries) {
-    if (!expired(k))
-      break;
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    ++deleted;
-    // After a delete, MDB_NEXT yields the entry that followed the deleted one.
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return deleted;
-}
-
 std::size_t erase_named(write_txn& tx, MDB_dbi dbi, const std::vector<std::string>& profile_ids) {
   dedupe_entry entry;
   return detail::erase_if(tx, dbi, [&](std::string_view, const MDB_val& v) {
@@ -108,7 +82,7 @@ void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source,
 
 std::size_t drop_by_time_before(write_txn& tx, policies::timestamp cutoff, std::size_t max_entries) {
   const auto cut = static_cast<std::uint64_t>(std::max<std::int64_t>(0, cutoff.time_since_epoch().count()));
-  return drop_front(tx, tx.environment().dedupe_by_time(), max_entries, [cut](const MDB_val& k) {
+  return detail::erase_front_while(tx, tx.environment().dedupe_by_time(), max_entries, [cut](const MDB_val& k) {
     return k.mv_size >= 8 && detail::read_be64(static_cast<const char*>(k.mv_data)) < cut;
   });
 }
@@ -159,7 +133,7 @@ void put(write_txn& tx, std::string_view source, std::string_view id, const dedu
 std::size_t drop_before(write_txn& tx, policies::timestamp cutoff, std::size_t max_entries) {
   // A bucket lies wholly before `cutoff` when its day is before cutoff's day.
   const std::uint32_t cutoff_day = day_of(cutoff);
-  return drop_front(tx, tx.environment().dedupe(), max_entries, [cutoff_day](const MDB_val& k) {
+  return detail::erase_front_while(tx, tx.environment().dedupe(), max_entries, [cutoff_day](const MDB_val& k) {
     return k.mv_size >= day_bytes && detail::read_be32(static_cast<const char*>(k.mv_data)) < cutoff_day;
   });
 }

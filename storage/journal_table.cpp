@@ -53,9 +53,9 @@ void write_header(msgpack::sbuffer& out, std::string_view profile_id, std::uint6
                                      static_cast<char>(profile_id.size() & 0xff)};
   out.write(len, id_length_bytes);
   out.write(profile_id.data(), profile_id.size());
-  std::string s;
-  detail::append_be64(s, seq);
-  out.write(s.data(), s.size());
+  char be[seq_bytes];
+  detail::write_be64(be, seq);
+  out.write(be, seq_bytes);
 }
 
 void put_append(write_txn& tx, std::string_view key, const msgpack::sbuffer& value) {
@@ -188,26 +188,10 @@ std::vector<std::uint64_t> positions_of(read_txn& tx, std::string_view profile_i
 }
 
 std::size_t drop_before(write_txn& tx, std::uint64_t position, std::size_t max_entries) {
-  detail::check_usable(tx);
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().journal(), rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  MDB_val k{};
-  MDB_val v{};
-  std::size_t deleted = 0;
-  // After a delete, MDB_GET_CURRENT... is not defined: ask for the first again.
-  while (deleted < max_entries && (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST)) == MDB_SUCCESS) {
+  return detail::erase_front_while(tx, tx.environment().journal(), max_entries, [position](const MDB_val& k) {
     auto pos = position_of(k);
-    if (!pos || *pos >= position)
-      break;
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    ++deleted;
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return deleted;
+    return pos && *pos < position;
+  });
 }
 
 std::size_t erase_profiles(write_txn& tx, const std::vector<std::string>& profile_ids) {

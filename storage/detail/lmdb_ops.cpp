@@ -90,6 +90,29 @@ std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
   return deleted;
 }
 
+std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entries,
+                              const std::function<bool(const MDB_val& key)>& expired) {
+  check_usable(tx);
+  int rc = MDB_SUCCESS;
+  cursor cur(tx.get(), dbi, rc);
+  if (rc != MDB_SUCCESS)
+    fail(tx, rc);
+  MDB_val k{};
+  MDB_val v{};
+  std::size_t deleted = 0;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  while (rc == MDB_SUCCESS && deleted < max_entries && expired(k)) {
+    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+      fail(tx, rc);
+    ++deleted;
+    // After a delete, MDB_NEXT yields the entry that followed the deleted one.
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    fail(tx, rc);
+  return deleted;
+}
+
 std::size_t erase_if(write_txn& tx, MDB_dbi dbi,
                      const std::function<bool(std::string_view key, const MDB_val& value)>& match) {
   check_usable(tx);

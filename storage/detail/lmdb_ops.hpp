@@ -45,6 +45,10 @@ inline void append_be32(std::string& out, std::uint32_t x) {
   for (int shift = 24; shift >= 0; shift -= 8)
     out.push_back(static_cast<char>((x >> shift) & 0xff));
 }
+inline void write_be64(char* out, std::uint64_t x) noexcept {
+  for (int i = 0; i < 8; ++i)
+    out[i] = static_cast<char>((x >> (56 - 8 * i)) & 0xff);
+}
 inline void append_be64(std::string& out, std::uint64_t x) {
   for (int shift = 56; shift >= 0; shift -= 8)
     out.push_back(static_cast<char>((x >> shift) & 0xff));
@@ -88,6 +92,12 @@ bool del(write_txn& tx, MDB_dbi dbi, std::string_view key);
 /// Deletes every entry of `dbi` whose key starts with `prefix` (a non-empty one);
 /// returns how many. Fails the transaction on LMDB errors.
 std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix);
+
+/// Deletes entries from the front of `dbi` (smallest keys first) while
+/// `expired(key)` holds, at most `max_entries`; returns how many. Fails the
+/// transaction on LMDB errors.
+std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entries,
+                              const std::function<bool(const MDB_val& key)>& expired);
 
 /// Deletes every entry of `dbi` for which `match(key, value)` holds: a scan of the
 /// whole table, for rare calls (erasure). Returns how many.

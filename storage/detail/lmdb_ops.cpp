@@ -1,6 +1,7 @@
 #include "storage/detail/lmdb_ops.hpp"
 
 #include <cerrno>
+#include <limits>
 
 namespace nudge::storage::detail {
 
@@ -90,8 +91,13 @@ std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
   return deleted;
 }
 
-std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entries,
-                              const std::function<bool(const MDB_val& key)>& expired) {
+namespace {
+
+// One cursor walk from the first entry: `match` says whether to delete an entry;
+// the walk stops at the first entry not deleted when `stop_at_miss`, and after
+// `max_entries` deletions.
+std::size_t erase_walk(write_txn& tx, MDB_dbi dbi, std::size_t max_entries, bool stop_at_miss,
+                       const std::function<bool(const MDB_val& key, const MDB_val& value)>& match) {
   check_usable(tx);
   int rc = MDB_SUCCESS;
   cursor cur(tx.get(), dbi, rc);
@@ -101,10 +107,14 @@ std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entrie
   MDB_val v{};
   std::size_t deleted = 0;
   rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == MDB_SUCCESS && deleted < max_entries && expired(k)) {
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      fail(tx, rc);
-    ++deleted;
+  while (rc == MDB_SUCCESS && deleted < max_entries) {
+    if (match(k, v)) {
+      if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
+        fail(tx, rc);
+      ++deleted;
+    } else if (stop_at_miss) {
+      break;
+    }
     // After a delete, MDB_NEXT yields the entry that followed the deleted one.
     rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
   }
@@ -113,28 +123,17 @@ std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entrie
   return deleted;
 }
 
+}  // namespace
+
+std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entries,
+                              const std::function<bool(const MDB_val& key)>& expired) {
+  return erase_walk(tx, dbi, max_entries, true, [&](const MDB_val& k, const MDB_val&) { return expired(k); });
+}
+
 std::size_t erase_if(write_txn& tx, MDB_dbi dbi,
                      const std::function<bool(std::string_view key, const MDB_val& value)>& match) {
-  check_usable(tx);
-  int rc = MDB_SUCCESS;
-  cursor cur(tx.get(), dbi, rc);
-  if (rc != MDB_SUCCESS)
-    fail(tx, rc);
-  MDB_val k{};
-  MDB_val v{};
-  std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == MDB_SUCCESS) {
-    if (match(to_view(k), v)) {
-      if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-        fail(tx, rc);
-      ++deleted;
-    }
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    fail(tx, rc);
-  return deleted;
+  return erase_walk(tx, dbi, std::numeric_limits<std::size_t>::max(), false,
+                    [&](const MDB_val& k, const MDB_val& v) { return match(to_view(k), v); });
 }
 
 }  // namespace nudge::storage::detail

@@ -3,6 +3,7 @@
 #include "actors/directory.hpp"
 
 #include "actors/context.hpp"
+#include "actors/local_unit.hpp"
 #include "actors/profile_actor.hpp"
 #include "actors/type_ids.hpp"
 
@@ -73,7 +74,7 @@ void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
           ctx_.redispatch(std::move(env));
         return;
       }
-      caf::anon_send(locate_locked(s, target, over), apply_atom_v, std::move(env));
+      send_here(locate_locked(s, target, over), apply_atom_v, std::move(env));
     }
     if (over)
       evict_one(target);

@@ -118,18 +118,43 @@ void journal::submit(write_record rec) {
     cv_.notify_one();
 }
 
+namespace {
+thread_local bool deferring_here = false;
+}  // namespace
+
+void journal::defer_here(bool on) noexcept {
+  deferring_here = on;
+}
+
 void journal::submit_here(write_record rec) {
   std::unique_lock<std::mutex> lock(mtx_);
   const bool wake = pending_.empty() && !committing_;  // as in submit()
   pending_.push_back(std::move(rec));
+  if (deferring_here && combine_)
+    return;  // flush_here() commits it, or whoever holds the baton meanwhile
+  combine(lock, wake);
+}
+
+void journal::flush_here() {
+  std::unique_lock<std::mutex> lock(mtx_);
+  if (pending_.empty())
+    return;
+  combine(lock, !committing_);
+}
+
+void journal::combine(std::unique_lock<std::mutex>& lock, bool wake) {
   // The caller commits only what costs no wait on the disk: not in "power" durability
   // (a sync), not while a failure is sticky (a full sync), not when the file needs
-  // blocks first (a fallocate). Those stay with the writer thread, as does a batch that
-  // arrives while this one commits, so that an actor's thread is not kept by others'
-  // records.
-  if (combine_ && !committing_ && !stopping_ && !sticky_ && !env_.reserve_due()) {
+  // blocks first (a fallocate), not an erasure (a scan of the journal). Those stay
+  // with the writer thread, as does a batch that arrives while this one commits, so
+  // that an actor's thread is not kept by others' records.
+  if (combine_ && !committing_ && !stopping_ && !sticky_ && !env_.reserve_due() &&
+      std::none_of(pending_.begin(), pending_.end(), [](const write_record& r) { return r.erase != nullptr; })) {
     committing_ = true;
+    const bool deferring = deferring_here;
+    deferring_here = false;  // what on_done submits commits with the next batch
     commit_pending(lock);
+    deferring_here = deferring;
     committing_ = false;
     const bool more = !pending_.empty() || stopping_;
     lock.unlock();
@@ -236,7 +261,10 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     position = next_position_;
     dropped_below = dropped_below_;
     if (low_water > dropped_below) {
-      constexpr std::size_t slice = 10000;
+      // A few times what this batch appends: the drops keep pace with the appends,
+      // and no commit (on an actor's thread, the I/O thread's among them) carries
+      // thousands of deletions that every reply behind it waits out.
+      const std::size_t slice = std::max<std::size_t>(256, 4 * batch.size());
       if (storage::journal_table::drop_before(txn, low_water, slice) < slice)
         dropped_below = low_water;
     }

@@ -123,6 +123,15 @@ public:
   /// caller holds no lock and no read transaction.
   void submit_here(write_record rec);
 
+  /// On the calling thread from now on (`on`) or no longer: submit_here() only queues,
+  /// and the thread commits what it queued by calling flush_here(), so that the
+  /// records of several actors it ran one after another share one commit (the
+  /// gateway's I/O thread: net/io_unit.hpp).
+  static void defer_here(bool on) noexcept;
+  /// Commits what is pending as submit_here() would (or leaves it to the writer
+  /// thread, or to whoever commits now). After records submitted with defer_here.
+  void flush_here();
+
   /// Commits what is pending, then stops the thread. Idempotent.
   void stop();
 
@@ -143,6 +152,9 @@ public:
 
 private:
   void run();
+  /// submit_here's commit on the caller's thread, with `lock` held on entry; returns
+  /// with it released.
+  void combine(std::unique_lock<std::mutex>& lock, bool wake);
   /// Commits what is pending as one batch (`lock` released meanwhile); the caller
   /// holds the baton (committing_) and `lock`.
   void commit_pending(std::unique_lock<std::mutex>& lock);

@@ -55,6 +55,9 @@ struct server_config {
   /// upgrade answer must complete within this; a slower client is disconnected. Also
   /// how long an idle keep-alive connection stays open.
   std::chrono::milliseconds http_timeout = std::chrono::seconds{30};
+  /// The percentage of the I/O thread's time that profile actors may run on it
+  /// (net/io_unit.hpp); past it, and always at 0, they run on CAF's workers.
+  std::uint32_t io_actor_percent = 70;
   /// PEM files; both set: wss:// and https:// only. Both or neither.
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;

@@ -5,6 +5,9 @@
 #include "net/gateway.hpp"
 #include "net/http_session.hpp"
 #include "net/io_lane.hpp"
+#include "net/io_unit.hpp"
+
+#include "actors/local_unit.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
@@ -140,17 +143,23 @@ private:
 }  // namespace
 
 struct server::impl {
-  impl(gateway& gw, int threads) : gw(gw), ioc(threads), nthreads(threads), lane(ioc) {}
+  impl(gateway& gw, int threads, double io_actors_share)
+    : gw(gw), ioc(threads), nthreads(threads), lane(ioc) {
+    if (threads == 1 && io_actors_share > 0 && gw.ctx().system)
+      unit = std::make_unique<io_unit>(*gw.ctx().system, ioc, io_actors_share, gw.ctx().writer);
+  }
   gateway& gw;
   asio::io_context ioc;
   int nthreads;
   io_lane lane;
+  std::unique_ptr<io_unit> unit;  ///< null: actors run on CAF's scheduler only
   std::shared_ptr<listener> lst;
   std::unique_ptr<asio::ssl::context> tls;
   std::vector<std::thread> threads;
 };
 
-server::server(gateway& gw, int threads) : impl_(std::make_unique<impl>(gw, threads)) {
+server::server(gateway& gw, int threads, double io_actors_share)
+  : impl_(std::make_unique<impl>(gw, threads, io_actors_share)) {
 }
 
 server::~server() {
@@ -191,7 +200,11 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port, std::er
   }
   impl_->lst->run();
   for (int i = 0; i < impl_->nthreads; ++i)
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->threads.emplace_back([this] {
+      actors::set_local_unit(impl_->unit.get());
+      impl_->ioc.run();
+      actors::set_local_unit(nullptr);
+    });
   return bound;
 }
 
@@ -206,6 +219,8 @@ void server::stop() {
     if (t.joinable())
       t.join();
   impl_->threads.clear();
+  if (impl_->unit)
+    impl_->unit->hand_over();
 }
 
 }  // namespace nudge::net

@@ -3,6 +3,7 @@
 // connection and joins the threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,7 +15,10 @@ class gateway;
 
 class server {
 public:
-  server(gateway& gw, int threads);
+  /// `io_actors_share` > 0 with one thread: profile actors that the I/O thread wakes
+  /// run on it while they take at most that share of its time (net/io_unit.hpp); 0:
+  /// all run on CAF's scheduler.
+  server(gateway& gw, int threads, double io_actors_share = 0);
   ~server();
 
   /// Binds host:port (port 0: any free port) and starts accepting. Returns the bound

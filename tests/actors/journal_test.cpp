@@ -113,6 +113,79 @@ TEST_CASE("in process durability submit_here commits on the caller's thread befo
   j.stop();
 }
 
+TEST_CASE("records submitted under defer_here wait for flush_here, then commit together on the caller's thread",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  {
+    // The writer thread first commits one record and goes back to its wait (a writer
+    // that has not reached it yet would take whatever is pending when it does).
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    auto rec = record_for("p-0", 1);
+    rec.on_done = [&](bool) {
+      std::lock_guard<std::mutex> guard(m);
+      done = true;
+      cv.notify_all();
+    };
+    j.submit(std::move(rec));
+    REQUIRE(wait_for(m, cv, [&] { return done; }));
+    std::this_thread::sleep_for(100ms);
+  }
+  std::vector<std::thread::id> ran_on;
+  journal::defer_here(true);
+  for (int i = 1; i <= 3; ++i) {
+    auto rec = record_for("p-" + std::to_string(i), 1);
+    rec.on_done = [&](bool ok) {
+      if (ok)
+        ran_on.push_back(std::this_thread::get_id());
+    };
+    j.submit_here(std::move(rec));
+  }
+  // Nothing is committed yet, and the writer thread was not woken for it.
+  std::this_thread::sleep_for(50ms);
+  CHECK(ran_on.empty());
+  CHECK(j.stats().commits == 1);
+  CHECK(stored_last_seq(*e, "p-1") == 0);
+  journal::defer_here(false);
+  j.flush_here();
+  REQUIRE(ran_on.size() == 3);
+  for (const auto& id : ran_on)
+    CHECK(id == std::this_thread::get_id());
+  CHECK(j.stats().commits == 2);
+  CHECK(j.stats().records == 4);
+  CHECK(stored_last_seq(*e, "p-3") == 1);
+  j.stop();
+}
+
+TEST_CASE("an erasure is committed by the writer thread, not by the submitting thread", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  j.submit_here(record_for("p-1", 1));
+  std::mutex m;
+  std::condition_variable cv;
+  std::thread::id ran_on;
+  bool done = false;
+  write_record rec;
+  rec.profile_id = "p-1";
+  rec.erase = std::make_shared<erasure_request>();
+  rec.erase->profile_id = "p-1";
+  rec.on_done = [&](bool) {
+    std::lock_guard<std::mutex> guard(m);
+    ran_on = std::this_thread::get_id();
+    done = true;
+    cv.notify_all();
+  };
+  j.submit_here(std::move(rec));
+  REQUIRE(wait_for(m, cv, [&] { return done; }));
+  CHECK(ran_on != std::this_thread::get_id());
+  CHECK(stored_last_seq(*e, "p-1") == 0);
+  j.stop();
+}
+
 TEST_CASE("in power durability submit_here leaves the commit and its sync to the writer thread",
           "[actors][journal]") {
   test::temp_dir tmp;

@@ -1,0 +1,87 @@
+#include "net/io_unit.hpp"
+
+#include "actors/journal.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/scheduler/abstract_coordinator.hpp>
+
+namespace nudge::net {
+
+namespace {
+/// Messages an actor handles per resume before the next queued actor's turn.
+constexpr std::size_t max_throughput = 64;
+/// The period over which the share of the thread's time that actors took is measured.
+constexpr std::chrono::milliseconds window{2};
+}  // namespace
+
+io_unit::io_unit(caf::actor_system& sys, asio::io_context& ioc, double share, actors::journal* writer)
+  : caf::execution_unit(&sys), ioc_(ioc), share_(share), writer_(writer) {
+}
+
+io_unit::~io_unit() {
+  hand_over();
+}
+
+void io_unit::exec_later(caf::resumable* job) {
+  if (over_share_) {
+    ++offloaded_;
+    system().scheduler().enqueue(job);
+    return;
+  }
+  queued_.push_back(job);
+  if (!posted_) {
+    posted_ = true;
+    asio::post(ioc_, [this] { run(); });
+  }
+}
+
+void io_unit::run() {
+  const auto start = clock::now();
+  posted_ = false;
+  running_.swap(queued_);
+  if (writer_)
+    actors::journal::defer_here(true);
+  for (auto* job : running_) {
+    ++resumed_;
+    switch (job->resume(this, max_throughput)) {
+      case caf::resumable::resume_later:
+        // More messages wait: its turn comes again after the others (the reference
+        // stays with the queue).
+        queued_.push_back(job);
+        if (!posted_) {
+          posted_ = true;
+          asio::post(ioc_, [this] { run(); });
+        }
+        break;
+      case caf::resumable::done:
+      case caf::resumable::awaiting_message:
+      case caf::resumable::shutdown_execution_unit:
+        intrusive_ptr_release(job);
+        break;
+    }
+  }
+  running_.clear();
+  if (writer_) {
+    actors::journal::defer_here(false);
+    writer_->flush_here();
+  }
+  const auto end = clock::now();
+  window_busy_ += end - start;
+  if (end - window_start_ >= window) {
+    over_share_ = window_busy_ > (end - window_start_) * share_;
+    window_start_ = end;
+    window_busy_ = {};
+  }
+}
+
+void io_unit::hand_over() {
+  for (auto* job : running_)
+    system().scheduler().enqueue(job);
+  running_.clear();
+  for (auto* job : queued_)
+    system().scheduler().enqueue(job);
+  queued_.clear();
+  posted_ = false;
+}
+
+}  // namespace nudge::net

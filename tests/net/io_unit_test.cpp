@@ -1,0 +1,139 @@
+// The I/O thread as a CAF execution unit: who runs an actor that a message wakes.
+#include <catch2/catch.hpp>
+
+#include "actors/local_unit.hpp"
+#include "net/io_unit.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <thread>
+
+namespace nudge::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// An actor that reports the thread of each message it handles (an int: how long
+/// to work first, in ms) through the promise the message's sender left.
+struct probe {
+  std::shared_ptr<std::promise<std::thread::id>> next;
+};
+
+caf::behavior probe_actor(caf::event_based_actor*, std::shared_ptr<probe> p) {
+  return {
+    [p](int work_ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(work_ms));
+      p->next->set_value(std::this_thread::get_id());
+    },
+  };
+}
+
+/// An io_context on its own thread with `unit` installed there, as net::server runs it.
+struct io_thread {
+  asio::io_context ioc{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
+  std::thread thread;
+  std::thread::id id;
+
+  void start(io_unit* unit) {
+    std::promise<std::thread::id> started;
+    thread = std::thread([this, unit, &started] {
+      actors::set_local_unit(unit);
+      started.set_value(std::this_thread::get_id());
+      ioc.run();
+      actors::set_local_unit(nullptr);
+    });
+    id = started.get_future().get();
+  }
+  void stop() {
+    ioc.stop();
+    if (thread.joinable())
+      thread.join();
+  }
+  ~io_thread() { stop(); }
+};
+
+/// Sends `work_ms` to `a` from the I/O thread and returns the thread that handled it.
+std::thread::id handled_on(io_thread& io, const caf::actor& a, const std::shared_ptr<probe>& p, int work_ms) {
+  p->next = std::make_shared<std::promise<std::thread::id>>();
+  auto f = p->next->get_future();
+  asio::post(io.ioc, [a, work_ms] { actors::send_here(a, work_ms); });
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  return f.get();
+}
+
+/// Waits (bounded) until `a`'s first message has run on a worker, so that its mailbox
+/// is idle again: the next message then wakes it.
+void settle(io_thread& io, const caf::actor& a, const std::shared_ptr<probe>& p) {
+  handled_on(io, a, p, 0);  // the first message runs where the spawn scheduled the actor
+  std::this_thread::sleep_for(20ms);
+}
+
+/// An actor system, an I/O thread running a unit with `share`, and a settled probe.
+struct fixture {
+  explicit fixture(double share) : unit(sys, io.ioc, share, nullptr) {
+    io.start(&unit);
+    a = sys.spawn(probe_actor, p);
+    settle(io, a, p);
+  }
+  ~fixture() {
+    io.stop();
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  io_thread io;
+  io_unit unit;
+  std::shared_ptr<probe> p = std::make_shared<probe>();
+  caf::actor a;
+};
+
+TEST_CASE("an actor that a message from the I/O thread wakes runs on that thread", "[io_unit][net]") {
+  fixture f(1.0);
+  for (int i = 0; i < 3; ++i)
+    CHECK(handled_on(f.io, f.a, f.p, 0) == f.io.id);
+  CHECK(f.unit.resumed() >= 3);
+  CHECK(f.unit.offloaded() == 0);
+  // A message from a thread without a unit goes through CAF's scheduler.
+  f.p->next = std::make_shared<std::promise<std::thread::id>>();
+  auto handled = f.p->next->get_future();
+  actors::send_here(f.a, 0);
+  REQUIRE(handled.wait_for(10s) == std::future_status::ready);
+  CHECK(handled.get() != f.io.id);
+}
+
+TEST_CASE("past its share of the I/O thread's time, woken actors go to CAF's workers", "[io_unit][net]") {
+  fixture f(0.01);
+  // This run takes the I/O thread for 5 ms, beyond 1% of the 2 ms window it ends.
+  CHECK(handled_on(f.io, f.a, f.p, 5) == f.io.id);
+  std::this_thread::sleep_for(5ms);
+  CHECK(handled_on(f.io, f.a, f.p, 0) != f.io.id);
+  CHECK(f.unit.offloaded() >= 1);
+}
+
+TEST_CASE("actors still queued when the I/O thread stops are handed to CAF's scheduler", "[io_unit][net]") {
+  fixture f(1.0);
+  f.p->next = std::make_shared<std::promise<std::thread::id>>();
+  auto handled = f.p->next->get_future();
+  // Queued on the unit, and the thread stops before the run it posted.
+  asio::post(f.io.ioc, [&f] {
+    actors::send_here(f.a, 0);
+    f.io.ioc.stop();
+  });
+  f.io.thread.join();
+  CHECK(handled.wait_for(50ms) == std::future_status::timeout);
+  f.unit.hand_over();
+  REQUIRE(handled.wait_for(10s) == std::future_status::ready);
+  CHECK(handled.get() != f.io.id);
+}
+
+}  // namespace
+}  // namespace nudge::net

@@ -24,9 +24,17 @@ io_unit::~io_unit() {
 
 void io_unit::exec_later(caf::resumable* job) {
   if (over_share_) {
-    ++offloaded_;
-    system().scheduler().enqueue(job);
-    return;
+    // A window without runs ends the over-share: no run comes to say so.
+    const auto now = clock::now();
+    if (now - window_start_ >= 2 * window) {
+      over_share_ = false;
+      window_start_ = now;
+      window_busy_ = {};
+    } else {
+      ++offloaded_;
+      system().scheduler().enqueue(job);
+      return;
+    }
   }
   queued_.push_back(job);
   if (!posted_) {

@@ -12,9 +12,11 @@
 #include <caf/event_based_actor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
+#include <utility>
 
 namespace nudge::net {
 namespace {
@@ -25,6 +27,7 @@ using namespace std::chrono_literals;
 /// to work first, in ms) through the promise the message's sender left.
 struct probe {
   std::shared_ptr<std::promise<std::thread::id>> next;
+  std::function<void()> then;  ///< called (once) after the next message, on its thread
 };
 
 caf::behavior probe_actor(caf::event_based_actor*, std::shared_ptr<probe> p) {
@@ -32,6 +35,8 @@ caf::behavior probe_actor(caf::event_based_actor*, std::shared_ptr<probe> p) {
     [p](int work_ms) {
       std::this_thread::sleep_for(std::chrono::milliseconds(work_ms));
       p->next->set_value(std::this_thread::get_id());
+      if (auto then = std::exchange(p->then, nullptr))
+        then();
     },
   };
 }
@@ -102,7 +107,9 @@ TEST_CASE("an actor that a message from the I/O thread wakes runs on that thread
     CHECK(handled_on(f.io, f.a, f.p, 0) == f.io.id);
   CHECK(f.unit.resumed() >= 3);
   CHECK(f.unit.offloaded() == 0);
-  // A message from a thread without a unit goes through CAF's scheduler.
+  // A message from a thread without a unit goes through CAF's scheduler (once the
+  // actor is idle: a message to a running actor is handled where it runs).
+  std::this_thread::sleep_for(20ms);
   f.p->next = std::make_shared<std::promise<std::thread::id>>();
   auto handled = f.p->next->get_future();
   actors::send_here(f.a, 0);
@@ -112,11 +119,24 @@ TEST_CASE("an actor that a message from the I/O thread wakes runs on that thread
 
 TEST_CASE("past its share of the I/O thread's time, woken actors go to CAF's workers", "[io_unit][net]") {
   fixture f(0.01);
-  // This run takes the I/O thread for 5 ms, beyond 1% of the 2 ms window it ends.
+  // This run takes the I/O thread for 5 ms, beyond 1% of the 2 ms window it ends; the
+  // next message is sent from the I/O thread right behind it (a window without runs
+  // would end the over-share).
+  auto second = std::make_shared<std::promise<std::thread::id>>();
+  auto handled = second->get_future();
+  f.p->then = [&f, second] {
+    asio::post(f.io.ioc, [&f, second] {
+      f.p->next = second;
+      actors::send_here(f.a, 0);
+    });
+  };
   CHECK(handled_on(f.io, f.a, f.p, 5) == f.io.id);
-  std::this_thread::sleep_for(5ms);
-  CHECK(handled_on(f.io, f.a, f.p, 0) != f.io.id);
+  REQUIRE(handled.wait_for(10s) == std::future_status::ready);
+  CHECK(handled.get() != f.io.id);
   CHECK(f.unit.offloaded() >= 1);
+  // Without runs for two windows, the I/O thread takes woken actors again.
+  std::this_thread::sleep_for(10ms);
+  CHECK(handled_on(f.io, f.a, f.p, 0) == f.io.id);
 }
 
 TEST_CASE("actors still queued when the I/O thread stops are handed to CAF's scheduler", "[io_unit][net]") {

@@ -26,21 +26,28 @@ void io_unit::exec_later(caf::resumable* job) {
   if (over_share_) {
     // A window without runs ends the over-share: no run comes to say so.
     const auto now = clock::now();
-    if (now - window_start_ >= 2 * window) {
-      over_share_ = false;
-      window_start_ = now;
-      window_busy_ = {};
-    } else {
+    if (now - window_start_ < 2 * window) {
       ++offloaded_;
       system().scheduler().enqueue(job);
       return;
     }
+    over_share_ = false;
+    start_window(now);
   }
+  queue(job);
+}
+
+void io_unit::queue(caf::resumable* job) {
   queued_.push_back(job);
   if (!posted_) {
     posted_ = true;
     asio::post(ioc_, [this] { run(); });
   }
+}
+
+void io_unit::start_window(clock::time_point now) {
+  window_start_ = now;
+  window_busy_ = {};
 }
 
 void io_unit::run() {
@@ -55,11 +62,7 @@ void io_unit::run() {
       case caf::resumable::resume_later:
         // More messages wait: its turn comes again after the others (the reference
         // stays with the queue).
-        queued_.push_back(job);
-        if (!posted_) {
-          posted_ = true;
-          asio::post(ioc_, [this] { run(); });
-        }
+        queue(job);
         break;
       case caf::resumable::done:
       case caf::resumable::awaiting_message:
@@ -77,8 +80,7 @@ void io_unit::run() {
   window_busy_ += end - start;
   if (end - window_start_ >= window) {
     over_share_ = window_busy_ > (end - window_start_) * share_;
-    window_start_ = end;
-    window_busy_ = {};
+    start_window(end);
   }
 }
 

@@ -18,7 +18,7 @@
 #include <caf/resumable.hpp>
 
 #include <chrono>
-#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace nudge::actors {
@@ -48,15 +48,19 @@ public:
   /// scheduler (the io_context dropped the run that would have resumed them).
   void hand_over();
 
-  /// Actors resumed here, and actors handed to the scheduler past max_queued.
+  /// Actors resumed here, and actors handed to the scheduler past the share.
   std::uint64_t resumed() const noexcept { return resumed_; }
   std::uint64_t offloaded() const noexcept { return offloaded_; }
 
 private:
   /// Resumes what was queued when it started; what they wake queues for the next run.
   void run();
+  /// Queues `job` for the next run, posting it if none is posted.
+  void queue(caf::resumable* job);
 
   using clock = std::chrono::steady_clock;
+  void start_window(clock::time_point now);
+
   asio::io_context& ioc_;
   const double share_;
   actors::journal* writer_;

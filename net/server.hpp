@@ -3,7 +3,6 @@
 // connection and joins the threads.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>

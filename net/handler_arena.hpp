@@ -2,11 +2,11 @@
 // allocation" pattern). Beast composes a WebSocket write or read into an operation
 // larger than asio's per-thread recycling cache (about 1 KiB), so without this every
 // frame allocated and freed one through malloc. A session has at most one read and
-// one write in flight, so two fixed blocks serve nearly all of them; larger or extra
-// requests fall back to operator new. A write holds two blocks at once: Beast's write
-// operation and, inside it, the socket's send operation (which the basic_stream
-// wraps); a read can do the same, hence four blocks. asio frees an operation's memory before it
-// invokes the handler, so the next operation started from the handler reuses it.
+// one write in flight, and each holds two blocks at once: Beast's operation and,
+// inside it, the socket's send or receive operation (which the basic_stream wraps).
+// Four fixed blocks therefore serve nearly all of them; larger or extra requests fall
+// back to operator new. asio frees an operation's memory before it invokes the
+// handler, so the next operation started from the handler reuses it.
 //
 // Not thread-safe: the session's operations run on one thread (its executor).
 #pragma once

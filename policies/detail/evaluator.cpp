@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace nudge::policies::detail {
@@ -37,6 +38,14 @@ std::optional<scalar_view> view_of(const scalar* s) noexcept {
   if (!s)
     return std::nullopt;
   return policies::view_of(*s);
+}
+
+/// a == b for event names. Names of one length mostly differ in their first byte
+/// ("cart_add", "purchase"), which is checked before calling memcmp: counting compares
+/// the name of every event in the window for every event condition.
+bool same_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() &&
+         (a.empty() || (a.front() == b.front() && std::memcmp(a.data(), b.data(), a.size()) == 0));
 }
 
 template <class Range, class Value>
@@ -105,7 +114,7 @@ double evaluator::measure(const condition& c) {
   std::optional<timestamp> since_ts;
   if (c.since) {
     for (auto it = history.rbegin(); it != history.rend(); ++it)
-      if (it->name() == *c.since) {
+      if (same_name(it->name(), *c.since)) {
         since_ts = it->ts();
         break;
       }
@@ -118,7 +127,7 @@ double evaluator::measure(const condition& c) {
       break;
     if (since_ts && it->ts() <= *since_ts)
       break;
-    if (it->name() != c.name || !matches(*it, c.where))
+    if (!same_name(it->name(), c.name) || !matches(*it, c.where))
       continue;
     if (c.sum) {
       if (const auto v = it->find(*c.sum))

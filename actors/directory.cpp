@@ -55,18 +55,21 @@ void directory::drop_locked(shard& s, std::unordered_map<std::string, live>::ite
 }
 
 void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
-  std::string target = profile_id;
+  // Copied only when a forward is followed (its entry may go once the lock is left).
+  std::string followed;
+  const std::string* target = &profile_id;
   // Merges form chains toward ever older ids; the bound only guards against a bug.
   for (int hops = 0; hops < 64; ++hops) {
-    auto& s = shard_for(target);
+    auto& s = shard_for(*target);
     bool over = false;
     {
       std::unique_lock<std::mutex> guard(s.mtx);
-      if (auto f = s.forwards.find(target); f != s.forwards.end()) {
-        target = f->second;
+      if (auto f = s.forwards.find(*target); f != s.forwards.end()) {
+        followed = f->second;
+        target = &followed;
         continue;
       }
-      if (s.erased.count(target) > 0) {
+      if (s.erased.count(*target) > 0) {
         guard.unlock();
         if (env->msg.kind == message_kind::checkpoint)
           return;  // nothing of it is left to snapshot
@@ -74,10 +77,10 @@ void directory::dispatch(const std::string& profile_id, envelope_ptr env) {
           ctx_.redispatch(std::move(env));
         return;
       }
-      send_here(locate_locked(s, target, over), apply_atom_v, std::move(env));
+      send_here(locate_locked(s, *target, over), apply_atom_v, std::move(env));
     }
     if (over)
-      evict_one(target);
+      evict_one(*target);
     return;
   }
 }

@@ -114,8 +114,9 @@ identity_resolver::result identity_resolver::resolve(std::vector<policies::ident
   result out;
   std::lock_guard<std::mutex> guard(mtx_);
   lazy_read tx(env_);
-  std::vector<std::optional<std::string>> owners;
-  std::vector<std::string> profiles;
+  // Reused per thread (a resolution does not nest): their buffers stay.
+  thread_local std::vector<std::optional<std::string>> owners;
+  thread_local std::vector<std::string> profiles;
   // Steps 1 and 2: look up; while the union would break a limit, give up the
   // message's lowest-priority link and look again. Profiles are never split.
   for (;;) {

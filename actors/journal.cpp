@@ -356,6 +356,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   // gateway's I/O thread); sinks without a lane get theirs one by one.
   reply_lane* lane = nullptr;
   std::vector<reply_lane::item> laned;
+  laned.reserve(batch.size());
   for (auto& rec : batch) {
     // on_done first: what it changes (an activated policy) holds before the reply.
     if (rec.on_done)

@@ -116,6 +116,16 @@ rapidjson::StringBuffer& reply_buffer() {
   return buf;
 }
 
+/// A writer onto the thread's reply buffer, cleared. Kept per thread too: a new
+/// writer allocates its nesting stack at its first object.
+json_writer& reply_writer() {
+  auto& buf = reply_buffer();
+  buf.Clear();
+  thread_local json_writer w;
+  w.Reset(buf);
+  return w;
+}
+
 /// What a decision sees: the profile, or without `personalization` a blank one, made
 /// only then (an empty profile_state still allocates its deques).
 const policies::profile_state* decision_view(const profile_actor_state& st, bool personal,
@@ -181,9 +191,7 @@ void settle_now(const profile_actor_state& st, const envelope& env) {
 
 void write_decision_reply(profile_actor_state& st, const inbound& m, const policies::policy& pol,
                           const policies::decision& d, const std::string& decision_id, bool push = false) {
-  auto& buf = reply_buffer();
-  buf.Clear();
-  json_writer w(buf);
+  json_writer& w = reply_writer();
   w.StartObject();
   w.Key("type"); w.String("decision");
   w.Key("id");
@@ -247,9 +255,7 @@ void write_decision_reply(profile_actor_state& st, const inbound& m, const polic
 }
 
 void write_ack(profile_actor_state& st, const inbound& m) {
-  auto& buf = reply_buffer();
-  buf.Clear();
-  json_writer w(buf);
+  json_writer& w = reply_writer();
   w.StartObject();
   w.Key("type"); w.String("ack");
   w.Key("id"); w.String(m.id);
@@ -848,7 +854,7 @@ void handle(self_ptr self, envelope_ptr env) {
     write_ack(st, m);
   }
   reply.assign(reply_buffer().GetString(), reply_buffer().GetSize());
-  remember(st, key_hash, key, reply, st.seq);
+  remember(st, key_hash, std::move(key), reply, st.seq);
 
   write_record rec;
   rec.profile_id = st.profile.id;

@@ -241,10 +241,9 @@ bool anonymous_only(const policies::profile_state& p, const profile_options& opt
   return true;
 }
 
-std::vector<std::string_view> relied_on(const policies::policy& pol, const policies::decision& d,
-                                        std::string_view channel, const profile_options& opt,
-                                        const std::vector<bool>& bits, bool personal) {
-  std::vector<std::string_view> out;
+void relied_on(const policies::decision& d, std::string_view channel, const profile_options& opt,
+               const std::vector<bool>& bits, bool personal, std::vector<std::string_view>& out) {
+  out.clear();
   auto add_if_granted = [&](std::string_view purpose) {
     for (std::size_t i = 0; i < opt.purposes.size() && i < bits.size(); ++i)
       if (opt.purposes[i] == purpose && bits[i] &&
@@ -254,14 +253,12 @@ std::vector<std::string_view> relied_on(const policies::policy& pol, const polic
   if (personal)
     add_if_granted("personalization");
   for (const auto& a : d.actions) {
-    if (auto info = pol.describe(a.action.index))
-      for (auto purpose : info->required_purposes)
-        add_if_granted(purpose);
+    for (const auto& purpose : a.action.required_purposes)
+      add_if_granted(purpose);
     auto ch = a.channel.empty() ? channel : a.channel;
     if (ch == "email" || ch == "sms" || ch == "push")
       add_if_granted("marketing_" + std::string(ch));
   }
-  return out;
 }
 
 policies::decision_record make_decision_record(const policies::policy& pol, const policies::decision& d,
@@ -270,10 +267,11 @@ policies::decision_record make_decision_record(const policies::policy& pol, cons
                                                std::string_view placement, const profile_options& opt,
                                                const std::vector<bool>& bits, bool personal) {
   thread_local std::vector<policies::shown_action> shown;  // reused per thread
+  thread_local std::vector<std::string_view> purposes;
   shown.clear();
   for (const auto& a : d.actions)
     shown.push_back({a.action.id, a.channel, a.placement});
-  const auto purposes = relied_on(pol, d, channel, opt, bits, personal);
+  relied_on(d, channel, opt, bits, personal, purposes);
   return {decision_id, request_id, now, channel, placement, pol.version(), shown, d.holdout, purposes};
 }
 

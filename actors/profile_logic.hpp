@@ -61,10 +61,9 @@ bool anonymous_only(const policies::profile_state& p, const profile_options& opt
 /// The purposes decision `d` relied on: those its actions require (their `requires`
 /// and marketing_<channel> on email, sms and push) that `bits` grant, and
 /// `personalization` when the decision saw the profile (`personal`).
-/// The views point into opt.purposes.
-std::vector<std::string_view> relied_on(const policies::policy& pol, const policies::decision& d,
-                                        std::string_view channel, const profile_options& opt,
-                                        const std::vector<bool>& bits, bool personal);
+/// Replaces `out` with them; the views point into opt.purposes.
+void relied_on(const policies::decision& d, std::string_view channel, const profile_options& opt,
+               const std::vector<bool>& bits, bool personal, std::vector<std::string_view>& out);
 
 /// The record a profile keeps of decision `d` (made by `pol` for request `request_id`
 /// on `channel`/`placement`): its actions as shown, and relied_on() as above.

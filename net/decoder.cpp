@@ -269,6 +269,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
     } else if (key == "identities") {
       if (!val.IsObject() || val.MemberCount() == 0)
         return fail("invalid_message", "/identities: an object with at least one identity");
+      out.identities.reserve(val.MemberCount());
       for (const auto& idv : val.GetObject()) {
         std::string_view t{idv.name.GetString(), idv.name.GetStringLength()};
         const auto* r = rule(t);
@@ -310,6 +311,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       if (detail::deeper_than(val, max_property_depth))
         return fail("invalid_message", "/properties: nested deeper than 8");
       std::string prefix;
+      out.properties.reserve(val.MemberCount());  // all of them when the object is flat
       flatten(val, prefix, out.properties);
     } else if (key == "traits" && out.kind == message_kind::event) {
       if (!val.IsObject())

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -99,6 +100,7 @@ struct action_view {
   std::string_view id;
   std::string_view payload_json;  ///< compact JSON text, "null" when absent
   std::string_view payload_msgpack;
+  std::span<const std::string> required_purposes;  ///< the action's `requires`
 };
 
 /// Views into the compiled policy, except `placement` when the request named a

@@ -244,7 +244,7 @@ std::optional<action_info> compiled_policy::describe(std::size_t index) const {
   if (!a)
     return std::nullopt;
   action_info info;
-  info.action = action_view{index, a->id, a->payload_json, a->payload_msgpack};
+  info.action = action_view{index, a->id, a->payload_json, a->payload_msgpack, a->requires_names};
   info.channels.assign(a->channels.begin(), a->channels.end());
   info.placements.assign(a->placements.begin(), a->placements.end());
   info.required_purposes.assign(a->requires_names.begin(), a->requires_names.end());
@@ -258,7 +258,8 @@ decision compiled_policy::decide(const decide_request& req) const {
   decision out;
   if (!req.profile)
     return out;
-  evaluator ev(prog_, req);
+  thread_local evaluator_scratch scratch;  // decide() does not nest on a thread
+  evaluator ev(prog_, req, scratch);
   checker check(prog_, req, ev);
   out.holdout =
       prog_.holdout > 0 && stable_unit(req.profile->id, prog_.holdout_salt) < prog_.holdout;
@@ -277,7 +278,8 @@ decision compiled_policy::decide(const decide_request& req) const {
     }
   };
 
-  std::vector<candidate> candidates;
+  thread_local std::vector<candidate> candidates;  // reused: copied out into `out`
+  candidates.clear();
   for (std::size_t i = 0; i < n; ++i) {
     const action& a = prog_.actions[i];
     std::string_view detail;
@@ -312,7 +314,7 @@ decision compiled_policy::decide(const decide_request& req) const {
 
   auto choose = [&](const candidate& c) {
     out.actions.push_back(chosen_action{
-        action_view{c.index, c.act->id, c.act->payload_json, c.act->payload_msgpack},
+        action_view{c.index, c.act->id, c.act->payload_json, c.act->payload_msgpack, c.act->requires_names},
         c.expected_value, c.channel, c.placement});
   };
   for (const auto& c : candidates) {

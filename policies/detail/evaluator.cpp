@@ -75,12 +75,11 @@ bool compare(const std::optional<scalar_view>& actual, const comparison& c) noex
 
 bool compare(double actual, const comparison& c) noexcept { return compare(scalar_view{actual}, c); }
 
-evaluator::evaluator(const program& prog, const decide_request& req)
-    : prog_(prog),
-      req_(req),
-      profile_(*req.profile),
-      segment_cache_(prog.segments.size(), -1),
-      model_cache_(prog.models.size(), std::numeric_limits<double>::quiet_NaN()) {}
+evaluator::evaluator(const program& prog, const decide_request& req, evaluator_scratch& scratch)
+    : prog_(prog), req_(req), profile_(*req.profile), segment_cache_(scratch.segments), model_cache_(scratch.models) {
+  segment_cache_.assign(prog.segments.size(), -1);
+  model_cache_.assign(prog.models.size(), std::numeric_limits<double>::quiet_NaN());
+}
 
 bool evaluator::matches(const event_record& e, const std::vector<where_entry>& where) const {
   for (const auto& w : where) {

@@ -1,7 +1,7 @@
 // Evaluates compiled conditions and models against one request. An evaluator lives
 // for one decide() call: it caches segment results (those that read no `$param`)
 // and model scores, so each is computed at most once per decision. Not thread-safe;
-// cheap to construct (two small vectors).
+// cheap to construct (it fills two small vectors of a reused evaluator_scratch).
 #pragma once
 
 #include "policies/detail/compiled.hpp"
@@ -20,10 +20,18 @@ namespace nudge::policies::detail {
 bool compare(const std::optional<scalar_view>& actual, const comparison& c) noexcept;
 bool compare(double actual, const comparison& c) noexcept;
 
+/// The caches' storage, reused from decision to decision (decide() keeps one per
+/// thread) so that an evaluator allocates nothing once they have grown.
+struct evaluator_scratch {
+  std::vector<std::int8_t> segments;
+  std::vector<double> models;
+};
+
 class evaluator {
 public:
-  /// `prog`, `req` and `*req.profile` must outlive the evaluator.
-  evaluator(const program& prog, const decide_request& req);
+  /// `prog`, `req`, `*req.profile` and `scratch` must outlive the evaluator; one
+  /// evaluator uses `scratch` at a time.
+  evaluator(const program& prog, const decide_request& req, evaluator_scratch& scratch);
 
   /// The action whose params `$param` reads (null: none, `$param` never matches).
   void set_action(const action* a) noexcept { action_ = a; }
@@ -45,8 +53,8 @@ private:
   const decide_request& req_;
   const profile_state& profile_;
   const action* action_ = nullptr;
-  std::vector<std::int8_t> segment_cache_;  ///< -1 unknown, 0 false, 1 true
-  std::vector<double> model_cache_;         ///< NaN: unknown
+  std::vector<std::int8_t>& segment_cache_;  ///< -1 unknown, 0 false, 1 true
+  std::vector<double>& model_cache_;         ///< NaN: unknown
 };
 
 }  // namespace nudge::policies::detail

@@ -231,7 +231,10 @@ bool decoder::decode(std::string_view bytes, actors::wire_format fmt, const stre
 bool decoder::decode_value(const void* value, const stream_source& source, inbound& out, decode_error& err,
                            bool need_identities) {
   const auto& v = *static_cast<const rapidjson::Value*>(value);
+  bool id_in_out = false;  // the valid id moves into `out` (below); a failure then copies it back
   auto fail = [&](std::string code, std::string msg) {
+    if (id_in_out)
+      err.id = out.id;
     err.code = std::move(code);
     err.message = std::move(msg);
     return false;
@@ -256,7 +259,9 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
     return fail("invalid_message", "/id: required string");
   if (err.id.empty())
     return fail("invalid_message", "/id: 1-128 printable ASCII characters");
-  out.id = err.id;
+  out.id = std::move(err.id);
+  err.id.clear();
+  id_in_out = true;
   out.source = source.id;
   out.channel = source.channel;
 

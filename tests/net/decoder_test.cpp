@@ -72,6 +72,28 @@ TEST_CASE("identities are ordered by priority, highest first", "[net][identity]"
   CHECK(msg.identities[2].type == "device_id");
 }
 
+TEST_CASE("an error names the message's id when the id was valid, and only then", "[net]") {
+  auto opts = options_with_rules(nullptr);
+  decoder dec(opts);
+  decode_error err;
+  actors::inbound msg;
+  // Fails after the id moved into the message: the error still carries it.
+  CHECK_FALSE(dec.decode(R"({"type":"event","id":"long-message-id-0001","identities":{"user_id":"u-1"},"x":1})",
+                         actors::wire_format::json, web, msg, err));
+  CHECK(err.id == "long-message-id-0001");
+  CHECK(err.message == "/x: unknown key for a event message");
+  // The same message and error reused: a message without a valid id gets none back.
+  CHECK_FALSE(dec.decode(R"({"type":"event","id":"","name":"x","identities":{"user_id":"u-1"}})",
+                         actors::wire_format::json, web, msg, err));
+  CHECK(err.id.empty());
+  CHECK_FALSE(dec.decode(R"([1])", actors::wire_format::json, web, msg, err));
+  CHECK(err.id.empty());
+  // After a success, the error holds nothing of it.
+  REQUIRE(dec.decode(R"({"type":"event","id":"ok-1","name":"x","identities":{"user_id":"u-1"}})",
+                     actors::wire_format::json, web, msg, err));
+  CHECK(msg.id == "ok-1");
+}
+
 TEST_CASE("one decoder reused across small, large and failing messages decodes each on its own", "[net]") {
   auto opts = options_with_rules(nullptr);
   decoder dec(opts);

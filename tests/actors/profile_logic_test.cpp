@@ -281,5 +281,22 @@ TEST_CASE("merge: seen messages are united in time order, with the later spill b
   CHECK(s.seen_spill_until == t0 + 1h);
 }
 
+TEST_CASE("relied_on: the granted purposes that the chosen actions require, once each", "[actors][consent]") {
+  profile_options opt;
+  // analytics and marketing_email granted, personalization and marketing_sms not.
+  const std::vector<bool> bits{true, false, true, false, false};
+  const std::vector<std::string> needs_analytics{"analytics"};
+  const std::vector<std::string> needs_personalization{"personalization"};
+  policies::decision d;
+  d.actions.push_back({policies::action_view{0, "a", "null", "", needs_analytics}, 1.0, "email", ""});
+  d.actions.push_back({policies::action_view{1, "b", "null", "", needs_analytics}, 1.0, "", ""});
+  d.actions.push_back({policies::action_view{2, "c", "null", "", needs_personalization}, 1.0, "sms", ""});
+  std::vector<std::string_view> out{"left over"};
+  relied_on(d, "web", opt, bits, false, out);
+  CHECK(out == std::vector<std::string_view>{"analytics", "marketing_email"});
+  relied_on(d, "web", opt, {true, true, true, true, true}, true, out);
+  CHECK(out == std::vector<std::string_view>{"personalization", "analytics", "marketing_email", "marketing_sms"});
+}
+
 }  // namespace
 }  // namespace nudge::actors

@@ -153,7 +153,6 @@ struct action_info {
   action_view action;
   std::vector<std::string_view> channels;
   std::vector<std::string_view> placements;         ///< empty: any placement
-  std::vector<std::string_view> required_purposes;  ///< the action's `requires`
   std::optional<global_cap_view> global_cap;
   bool learns = false;  ///< propensity is `learn`: feed shown/accepted/dismissed counts
 };

@@ -247,7 +247,6 @@ std::optional<action_info> compiled_policy::describe(std::size_t index) const {
   info.action = action_view{index, a->id, a->payload_json, a->payload_msgpack, a->requires_names};
   info.channels.assign(a->channels.begin(), a->channels.end());
   info.placements.assign(a->placements.begin(), a->placements.end());
-  info.required_purposes.assign(a->requires_names.begin(), a->requires_names.end());
   if (a->global_cap)
     info.global_cap = global_cap_view{a->global_cap->max, a->global_cap->per};
   info.learns = a->propensity.from == propensity_spec::source::learn;

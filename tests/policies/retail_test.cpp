@@ -52,7 +52,8 @@ TEST_CASE("the retail example compiles without problems", "[policies][retail]") 
   REQUIRE(info);
   CHECK(info->learns);
   CHECK(info->channels.size() == 2);
-  CHECK(info->required_purposes.at(0) == "personalization");
+  REQUIRE(info->action.required_purposes.size() >= 1);
+  CHECK(info->action.required_purposes[0] == "personalization");
   CHECK(info->action.payload_json == R"({"template":"cart_reminder","discount_pct":10})");
   CHECK_FALSE(info->action.payload_msgpack.empty());
   CHECK(static_cast<unsigned char>(info->action.payload_msgpack[0]) == 0x82);  // fixmap of 2

@@ -21,6 +21,8 @@ NUDGE=$BUILD/app/nudge
 BENCH=$BUILD/tests/bench/nudge_bench
 command -v valgrind >/dev/null || { echo "allocs.sh needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 mkdir -p "$OUT"
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 # run N: one DHAT run ending after N steady messages; writes $OUT/N.dhat.
 run() {
@@ -29,7 +31,7 @@ run() {
   mkdir -p "$dir"
   valgrind --tool=dhat --dhat-out-file="$OUT/$n.dhat" "$NUDGE" serve --listen 127.0.0.1:18091 --data "$dir" \
     >"$OUT/$n.log" 2>&1 &
-  local pid=$!
+  pid=$!
   for _ in $(seq 1 600); do
     curl -sf -o /dev/null http://127.0.0.1:18091/readyz && break
     sleep 0.1
@@ -43,6 +45,7 @@ run() {
     >/dev/null 2>&1
   kill -TERM "$pid"
   wait "$pid" || true
+  pid=
 }
 
 run "$STEADY_A"

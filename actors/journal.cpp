@@ -352,11 +352,14 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     dropped_below_ = dropped_below;
     ask_for_checkpoints();
   }
-  // Replies travel per lane, one hand-off per lane per commit (usually one lane: the
-  // gateway's I/O thread); sinks without a lane get theirs one by one.
-  reply_lane* lane = nullptr;
-  std::vector<reply_lane::item> laned;
-  laned.reserve(batch.size());
+  // Replies travel per lane, one hand-off per lane per commit (one lane per I/O
+  // thread of the gateway, in the order the records came); sinks without a lane get
+  // theirs one by one.
+  struct lane_batch {
+    reply_lane* lane;
+    std::vector<reply_lane::item> items;
+  };
+  thread_local std::vector<lane_batch> lanes;
   for (auto& rec : batch) {
     // on_done first: what it changes (an activated policy) holds before the reply.
     if (rec.on_done)
@@ -370,19 +373,21 @@ void journal::commit_batch(std::vector<write_record>& batch) {
                                                                 full ? "storage is full" : "storage commit failed"));
     const int status = ok ? 200 : full ? 503 : 500;
     auto* l = rec.sink->lane();
-    if (l && l != lane && !laned.empty()) {
-      lane->post(std::move(laned));
-      laned.clear();
-    }
-    if (l) {
-      lane = l;
-      laned.push_back({std::move(rec.sink), rec.slot, std::move(bytes), status});
-    } else {
+    if (!l) {
       rec.sink->deliver(rec.slot, std::move(bytes), status);
+      continue;
     }
+    auto it = std::find_if(lanes.begin(), lanes.end(), [l](const lane_batch& b) { return b.lane == l; });
+    if (it == lanes.end()) {
+      lanes.push_back({l, {}});
+      it = std::prev(lanes.end());
+      it->items.reserve(batch.size());
+    }
+    it->items.push_back({std::move(rec.sink), rec.slot, std::move(bytes), status});
   }
-  if (!laned.empty())
-    lane->post(std::move(laned));
+  for (auto& b : lanes)
+    b.lane->post(std::move(b.items));
+  lanes.clear();
 }
 
 }  // namespace nudge::actors

@@ -126,7 +126,7 @@ public:
   /// On the calling thread from now on (`on`) or no longer: submit_here() only queues,
   /// and the thread commits what it queued by calling flush_here(), so that the
   /// records of several actors it ran one after another share one commit (the
-  /// gateway's I/O thread: net/io_unit.hpp).
+  /// gateway's I/O threads: net/io_unit.hpp).
   static void defer_here(bool on) noexcept;
   /// Commits what is pending as submit_here() would (or leaves it to the writer
   /// thread, or to whoever commits now). After records submitted with defer_here.

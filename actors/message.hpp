@@ -23,8 +23,8 @@ enum class wire_format { json, msgpack };
 
 class reply_sink;
 
-/// A thread that many sinks deliver on (the gateway's one I/O thread). The journal
-/// hands it every reply of one commit at once: one cross-thread hand-off (and at most
+/// A thread that many sinks deliver on (one of the gateway's I/O threads). The journal
+/// hands it every reply of one commit for its sinks at once: one cross-thread hand-off (and at most
 /// one wake-up) per commit instead of one per reply.
 class reply_lane {
 public:

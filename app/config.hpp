@@ -58,6 +58,9 @@ struct server_config {
   /// The percentage of the I/O thread's time that profile actors may run on it
   /// (net/io_unit.hpp); past it, and always at 0, they run on CAF's workers.
   std::uint32_t io_actor_percent = 70;
+  /// I/O threads (shards): each serves its share of the connections, and runs the
+  /// profile actors they wake, on its own io_context.
+  std::uint32_t io_threads = 1;
   /// PEM files; both set: wss:// and https:// only. Both or neither.
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;

@@ -27,7 +27,17 @@ bool equal_ct(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+thread_local actors::reply_lane* this_threads_lane = nullptr;
+
 }  // namespace
+
+actors::reply_lane* gateway::lane_here() noexcept {
+  return this_threads_lane;
+}
+
+void gateway::set_lane_here(actors::reply_lane* lane) noexcept {
+  this_threads_lane = lane;
+}
 
 const stream_source* gateway::source_for_key(std::string_view key) const {
   const stream_source* found = nullptr;

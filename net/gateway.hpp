@@ -39,9 +39,10 @@ public:
   };
 
   const gateway_options& options() const noexcept { return opts_; }
-  /// The lane of the I/O thread, when one thread serves every session (net/io_lane.hpp).
-  actors::reply_lane* reply_lane() const noexcept { return lane_; }
-  void set_reply_lane(actors::reply_lane* lane) noexcept { lane_ = lane; }
+  /// The reply lane of the calling I/O thread (net/io_lane.hpp), or null off them. A
+  /// session takes its thread's lane when it starts.
+  static actors::reply_lane* lane_here() noexcept;
+  static void set_lane_here(actors::reply_lane* lane) noexcept;
   actors::context& ctx() noexcept { return ctx_; }
   actors::identity_resolver& resolver() noexcept { return resolver_; }
 
@@ -107,7 +108,6 @@ private:
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   actors::context& ctx_;
   actors::identity_resolver& resolver_;
-  actors::reply_lane* lane_ = nullptr;
 };
 
 }  // namespace nudge::net

@@ -1,7 +1,7 @@
 // One HTTP connection: reads requests one at a time (each with a deadline and a
 // body limit), routes them, and upgrades GET /v1/stream to a ws_session after
 // checking the write key and the Origin allowlist. Requests that go to actors are
-// answered through a reply sink posted back to this session's strand; no handler
+// answered through a reply sink posted back to this session's executor; no handler
 // ever waits for an actor.
 #pragma once
 

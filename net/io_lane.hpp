@@ -1,8 +1,8 @@
-// The gateway's single I/O thread as a reply lane (actors/message.hpp): the journal
-// hands it a whole commit's replies in one asio::post, and the handler delivers each
-// to its session directly. Sound only while one thread runs the io_context (then no
-// session handler can run concurrently with the lane's); the server installs it only
-// then, and sessions then run without strands.
+// One of the gateway's I/O threads (a shard: net/server.cpp) as a reply lane
+// (actors/message.hpp): the journal hands it a commit's replies for that thread's
+// sessions in one asio::post, and the handler delivers each to its session directly.
+// Sound because one thread runs the shard's io_context (no session handler of the
+// shard can run concurrently with the lane's), so sessions run without strands.
 #pragma once
 
 #include "actors/message.hpp"

@@ -9,9 +9,11 @@
 
 #include "actors/local_unit.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -66,10 +68,10 @@ private:
 class listener : public std::enable_shared_from_this<listener> {
 public:
   /// `tls`: null for plain TCP; else every connection is TLS with this context.
-  /// `strands`: each connection on its own strand (needed when several threads run
-  /// the io_context; one thread serialises everything by itself).
-  listener(asio::io_context& ioc, gateway& gw, asio::ssl::context* tls, bool strands)
-    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), gw_(gw), tls_(tls), strands_(strands) {}
+  /// `shards`: the io_contexts that connections are spread over, round robin; each
+  /// is run by one thread, so its sessions need no strands.
+  listener(std::vector<asio::io_context*> shards, gateway& gw, asio::ssl::context* tls)
+    : shards_(std::move(shards)), acceptor_(*shards_.front()), gw_(gw), tls_(tls) {}
 
   std::uint16_t open(const tcp::endpoint& ep, beast::error_code& ec) {
     acceptor_.open(ep.protocol(), ec);
@@ -94,8 +96,11 @@ public:
 
 private:
   void do_accept() {
-    auto ex = strands_ ? asio::any_io_executor(asio::make_strand(ioc_)) : asio::any_io_executor(ioc_.get_executor());
-    acceptor_.async_accept(ex, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+    // The accepted socket belongs to the next shard's io_context: its session's
+    // handlers run on that shard's thread (http_session::run dispatches there).
+    auto& ioc = *shards_[next_shard_];
+    next_shard_ = (next_shard_ + 1) % shards_.size();
+    acceptor_.async_accept(ioc, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -133,33 +138,44 @@ private:
     do_accept();
   }
 
-  asio::io_context& ioc_;
-  tcp::acceptor acceptor_;
+  std::vector<asio::io_context*> shards_;
+  std::size_t next_shard_ = 0;
+  tcp::acceptor acceptor_;  ///< on the first shard
   gateway& gw_;
   asio::ssl::context* tls_;
-  bool strands_;
 };
 
 }  // namespace
 
-struct server::impl {
-  impl(gateway& gw, int threads, double io_actors_share)
-    : gw(gw), ioc(threads), nthreads(threads), lane(ioc) {
-    if (threads == 1 && io_actors_share > 0 && gw.ctx().system)
+/// One I/O thread with its io_context, its reply lane and (when actors may run on I/O
+/// threads) its execution unit. Sessions, the actors they wake and the replies of
+/// the commits those actors make stay on the shard's thread.
+struct shard {
+  shard(gateway& gw, double io_actors_share) : ioc(1), lane(ioc) {
+    if (io_actors_share > 0 && gw.ctx().system)
       unit = std::make_unique<io_unit>(*gw.ctx().system, ioc, io_actors_share, gw.ctx().writer);
   }
-  gateway& gw;
   asio::io_context ioc;
-  int nthreads;
+  /// Keeps run() going while the shard has no connection (the acceptor is on the first).
+  asio::executor_work_guard<asio::io_context::executor_type> busy = asio::make_work_guard(ioc);
   io_lane lane;
   std::unique_ptr<io_unit> unit;  ///< null: actors run on CAF's scheduler only
-  std::shared_ptr<listener> lst;
-  std::unique_ptr<asio::ssl::context> tls;
-  std::vector<std::thread> threads;
+  std::thread thread;
 };
 
-server::server(gateway& gw, int threads, double io_actors_share)
-  : impl_(std::make_unique<impl>(gw, threads, io_actors_share)) {
+struct server::impl {
+  impl(gateway& gw, int shards, double io_actors_share) : gw(gw) {
+    for (int i = 0; i < std::max(shards, 1); ++i)
+      shards_.push_back(std::make_unique<shard>(gw, io_actors_share));
+  }
+  gateway& gw;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::shared_ptr<listener> lst;
+  std::unique_ptr<asio::ssl::context> tls;
+};
+
+server::server(gateway& gw, int shards, double io_actors_share)
+  : impl_(std::make_unique<impl>(gw, shards, io_actors_share)) {
 }
 
 server::~server() {
@@ -189,20 +205,22 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port, std::er
       return 0;
     }
   }
-  const bool one_thread = impl_->nthreads == 1;
-  impl_->lst = std::make_shared<listener>(impl_->ioc, impl_->gw, impl_->tls.get(), !one_thread);
-  if (one_thread)
-    impl_->gw.set_reply_lane(&impl_->lane);
+  std::vector<asio::io_context*> iocs;
+  for (auto& sh : impl_->shards_)
+    iocs.push_back(&sh->ioc);
+  impl_->lst = std::make_shared<listener>(std::move(iocs), impl_->gw, impl_->tls.get());
   auto bound = impl_->lst->open(tcp::endpoint{addr, port}, bec);
   if (bec) {
     ec = bec;
     return 0;
   }
   impl_->lst->run();
-  for (int i = 0; i < impl_->nthreads; ++i)
-    impl_->threads.emplace_back([this] {
-      actors::set_local_unit(impl_->unit.get());
-      impl_->ioc.run();
+  for (auto& sh : impl_->shards_)
+    sh->thread = std::thread([s = sh.get()] {
+      actors::set_local_unit(s->unit.get());
+      gateway::set_lane_here(&s->lane);
+      s->ioc.run();
+      gateway::set_lane_here(nullptr);
       actors::set_local_unit(nullptr);
     });
   return bound;
@@ -214,13 +232,16 @@ void server::stop_accepting() {
 }
 
 void server::stop() {
-  impl_->ioc.stop();
-  for (auto& t : impl_->threads)
-    if (t.joinable())
-      t.join();
-  impl_->threads.clear();
-  if (impl_->unit)
-    impl_->unit->hand_over();
+  for (auto& sh : impl_->shards_) {
+    sh->busy.reset();
+    sh->ioc.stop();
+  }
+  for (auto& sh : impl_->shards_)
+    if (sh->thread.joinable())
+      sh->thread.join();
+  for (auto& sh : impl_->shards_)
+    if (sh->unit)
+      sh->unit->hand_over();
 }
 
 }  // namespace nudge::net

@@ -1,4 +1,4 @@
-// The listener and its io_context threads. start() binds and begins accepting;
+// The listener and its I/O threads (shards). start() binds and begins accepting;
 // stop_accepting() closes the acceptor (SIGTERM's first step); stop() ends every
 // connection and joins the threads.
 #pragma once
@@ -14,10 +14,12 @@ class gateway;
 
 class server {
 public:
-  /// `io_actors_share` > 0 with one thread: profile actors that the I/O thread wakes
-  /// run on it while they take at most that share of its time (net/io_unit.hpp); 0:
-  /// all run on CAF's scheduler.
-  server(gateway& gw, int threads, double io_actors_share = 0);
+  /// `shards`: I/O threads, each with its own io_context; connections are spread
+  /// over them round robin, and a connection stays on its shard's thread.
+  /// `io_actors_share` > 0: profile actors that an I/O thread wakes run on it while
+  /// they take at most that share of its time (net/io_unit.hpp); 0: all run on CAF's
+  /// scheduler.
+  server(gateway& gw, int shards, double io_actors_share = 0);
   ~server();
 
   /// Binds host:port (port 0: any free port) and starts accepting. Returns the bound

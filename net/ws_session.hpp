@@ -1,10 +1,10 @@
 // A WebSocket connection on GET /v1/stream (after the upgrade).
 //
-// Runs on its executor (a strand when several threads serve). Reads one frame at a
-// time into one reused buffer, decodes it, answers bad messages at once and hands good
-// ones to the gateway; replies come back through deliver() (any thread), which posts
-// onto the executor, or in a batch through the gateway's reply lane (deliver_here() on
-// the I/O thread). Reads and writes allocate from a per-session arena. One async_write
+// Runs on its executor, the io_context of one I/O thread (a shard; no strand needed).
+// Reads one frame at a time into one reused buffer, decodes it, answers bad messages at
+// once and hands good ones to the gateway; replies come back through deliver() (any
+// thread), which posts onto the executor, or in a batch through its thread's reply
+// lane (deliver_here() on that thread). Reads and writes allocate from a per-session arena. One async_write
 // in flight, a queue behind it bounded by ws_max_pending_bytes: a client that stops
 // reading is dropped once its unsent replies pass the bound. Reading pauses while
 // ws_max_inflight messages await replies. Frames over max_message_bytes close the
@@ -38,7 +38,7 @@ public:
   void run(http::request<http::string_body> req);
 
   void deliver(std::size_t slot, std::string bytes, int status) override;
-  actors::reply_lane* lane() const noexcept override { return gw_.reply_lane(); }
+  actors::reply_lane* lane() const noexcept override { return lane_; }
   void deliver_here(std::size_t slot, std::string bytes, int status) override;
   std::string_view push_channel() const noexcept override { return source_.channel; }
   void push(std::string json) override;
@@ -60,6 +60,9 @@ private:
   flex_websocket ws_;
   gateway& gw_;
   const stream_source& source_;
+  /// The lane of the I/O thread (shard) the session runs on, taken when it is made
+  /// (on that thread: the upgrade handler of http_session); null off the I/O threads.
+  actors::reply_lane* const lane_ = gateway::lane_here();
   decoder decoder_;
   beast::flat_buffer buffer_;
   asio::steady_timer message_deadline_;  ///< armed while a message is partly read

@@ -102,6 +102,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.server.http_timeout == 30s);
   CHECK(cfg.server.tls_cert.empty());
   CHECK(cfg.server.tls_key.empty());
+  CHECK(cfg.server.io_threads == 1);
   CHECK(cfg.durability.mode == durability_mode::process);
   CHECK(cfg.durability.dedupe_window == 24h);
   CHECK(cfg.storage.map_size_initial == (1ULL << 30));
@@ -232,6 +233,7 @@ TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
   CHECK(cfg.server.http_timeout == 30s);
   CHECK(cfg.server.tls_cert.empty());
   CHECK(cfg.server.tls_key.empty());
+  CHECK(cfg.server.io_threads == 1);
   CHECK(cfg.durability.mode == durability_mode::process);
   CHECK(cfg.durability.dedupe_window == 24h);
   CHECK(cfg.storage.map_size_initial == (1ULL << 30));
@@ -404,6 +406,10 @@ TEST_CASE("values of the wrong type name the key", "[config][app]") {
   CHECK(error_of("[server]\nmax_connections_per_address = \"8\"\n") ==
         "nudge.toml: server.max_connections_per_address: expected an integer");
   CHECK(error_of("[server]\nlisten = 8080\n") == "nudge.toml: server.listen: expected a string");
+  CHECK(error_of("[server]\nio_threads = \"2\"\n") == "nudge.toml: server.io_threads: expected an integer");
+  CHECK(error_of("[server]\nio_threads = 0\n") == "nudge.toml: server.io_threads: must be at least 1, got 0");
+  CHECK(error_of("[server]\nio_threads = 65\n") == "nudge.toml: server.io_threads: must be at most 64, got 65");
+  CHECK(parsed("[server]\nio_threads = 2\n").server.io_threads == 2);
   CHECK(error_of("server = 1\n") == "nudge.toml: server: expected a table");
   CHECK(error_of("[identity.phone]\npriority = 1\nhash = \"yes\"\n") ==
         "nudge.toml: identity.phone.hash: expected a boolean");

@@ -14,6 +14,7 @@
 
 #include <fstream>
 #include <random>
+#include <set>
 
 using namespace nudge::test;
 
@@ -334,4 +335,59 @@ TEST_CASE("power durability syncs and still answers every message", "[stream][in
   auto res = http_call(srv.port(), "GET", "/v1/profiles?identity=anonymous_id:a-pw", "",
                        {{"Authorization", "Bearer " + srv.admin_token()}});
   CHECK(parse(res.body)["stats"]["events"].GetUint64() == 64);
+}
+
+TEST_CASE("with two I/O threads every connection is served and one profile takes messages from both",
+          "[stream][integration][shards]") {
+  temp_dir dir;
+  auto cfg = dir.path / "shards.toml";
+  std::ofstream(cfg) << "[server]\nio_threads = 2\n";
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  // Connections go to the threads in turn, so four of them cover both twice.
+  constexpr int clients = 4;
+  constexpr int per_client = 40;
+  std::vector<std::unique_ptr<ws_client>> ws;
+  for (int c = 0; c < clients; ++c) {
+    ws.push_back(std::make_unique<ws_client>());
+    REQUIRE(ws.back()->connect(srv.port(), key_query(srv)) == 101);
+  }
+  REQUIRE(ws[0]->send(consent_all("c-shared", "a-shared")));
+  REQUIRE(std::string(read_reply(*ws[0], "c-shared")["type"].GetString()) == "ack");
+  for (int c = 0; c < clients; ++c) {
+    const auto own = "a-own-" + std::to_string(c);
+    REQUIRE(ws[c]->send(consent_all("c-own-" + std::to_string(c), own)));
+    for (int i = 0; i < per_client; ++i) {
+      const auto tag = std::to_string(c) + "-" + std::to_string(i);
+      REQUIRE(ws[c]->send(event("s-" + tag, "a-shared", "page_view")));
+      REQUIRE(ws[c]->send(event("o-" + tag, own, "product_view")));
+    }
+  }
+  for (int c = 0; c < clients; ++c) {
+    std::set<std::string> ids;
+    for (int i = 0; i < 2 * per_client + 1; ++i) {
+      auto frame = ws[c]->read();
+      REQUIRE(frame);
+      auto reply = parse(*frame);
+      REQUIRE(reply.HasMember("id"));
+      const std::string type = reply["type"].GetString();
+      CHECK((type == "decision" || type == "ack"));
+      ids.insert(reply["id"].GetString());
+    }
+    CHECK(ids.size() == 2 * per_client + 1);  // each message answered once, on its own connection
+  }
+  auto shared = profile_by_identity(srv, "anonymous_id:a-shared");
+  CHECK(shared["stats"]["events"].GetUint64() == clients * per_client);
+  for (int c = 0; c < clients; ++c)
+    CHECK(profile_by_identity(srv, "anonymous_id:a-own-" + std::to_string(c))["stats"]["events"].GetUint64() ==
+          per_client);
+  // HTTP on both threads: two requests on two new connections.
+  for (int i = 0; i < 2; ++i) {
+    auto res = http_call(srv.port(), "POST", "/v1/events", event("h-" + std::to_string(i), "a-shared", "page_view"),
+                         {{"Authorization", "Bearer " + srv.write_key()}, {"Content-Type", "application/json"}});
+    CHECK(res.status == 200);
+  }
+  CHECK(profile_by_identity(srv, "anonymous_id:a-shared")["stats"]["events"].GetUint64() == clients * per_client + 2);
+  for (auto& w : ws)
+    w->close();
+  CHECK(srv.stop(SIGTERM) == 0);
 }

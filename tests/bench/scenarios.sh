@@ -9,6 +9,7 @@
 # Run from the repository root after building (build/). Each prints what it measured;
 # nudge_bench's JSON summary lines are kept in $OUT (default /tmp/nudge-scenarios).
 # Filling a data dir stops after FILL_LIMIT seconds (default 3600) and then fails.
+# Scenario 1 serves nudge with the config file NUDGE_CONFIG when it is set.
 # Servers listen on 127.0.0.1 ports 18080/18081; data dirs live under $OUT.
 set -euo pipefail
 
@@ -86,7 +87,8 @@ LUA
 scenario_1() {
   local dir=$OUT/s1
   rm -rf "$dir"
-  start_nudge "$dir"
+  # NUDGE_CONFIG: a config file for nudge (e.g. "[server]\nio_threads = 2").
+  start_nudge "$dir" "${NUDGE_CONFIG:-}"
   "$ECHO" --listen 127.0.0.1:18081 >/dev/null 2>&1 &
   pids+=("$!")
   sleep 0.5

@@ -337,7 +337,7 @@ TEST_CASE("power durability syncs and still answers every message", "[stream][in
   CHECK(parse(res.body)["stats"]["events"].GetUint64() == 64);
 }
 
-TEST_CASE("with two I/O threads every connection is served and one profile takes messages from both",
+TEST_CASE("with two io_threads every connection is served and one profile takes messages from both",
           "[stream][integration][shards]") {
   temp_dir dir;
   auto cfg = dir.path / "shards.toml";

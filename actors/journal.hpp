@@ -100,7 +100,8 @@ struct journal_options {
   std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
   /// When more than this many journal positions lie between the oldest live entry
   /// and the newest, the profiles holding the oldest are asked for a snapshot
-  /// (checkpoint handler), so that what a start re-indexes stays bounded.
+  /// (checkpoint handler), so that what a start re-indexes stays bounded. Asking
+  /// starts at three quarters of it, paced by what each commit appends (ask_for_checkpoints).
   std::uint64_t checkpoint_entries = 200000;
 };
 
@@ -164,9 +165,10 @@ private:
 
   /// Builds index_ from the journal and the snapshots; sets next_position_.
   std::error_code build_index();
-  /// After a successful commit: asks the profiles that hold the oldest live entries
-  /// for a snapshot when the journal's live span is over checkpoint_entries.
-  void ask_for_checkpoints();
+  /// After a successful commit of `committed` records: asks the profiles that hold the
+  /// oldest live entries for a snapshot when the journal's live span is over three
+  /// quarters of checkpoint_entries, a number paced by `committed` below the bound.
+  void ask_for_checkpoints(std::size_t committed);
   /// At a clean stop: drops every entry below the oldest live one (commits of its own).
   void drop_dead_entries();
 
@@ -193,6 +195,9 @@ private:
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::uint64_t> checkpoints_asked_{0};
+  /// Below the bound: records appended times the span's excess over where pacing starts,
+  /// not yet turned into asks (ask_for_checkpoints). Writer only.
+  std::uint64_t ask_credit_ = 0;
   std::atomic<bool> checkpoints_stopped_{false};
   std::uint64_t commits_since_gc_ = 0;  ///< the baton holder's
   /// The baton holder's: the failure that makes the writer refuse writes until a full

@@ -377,12 +377,13 @@ TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journ
   again.stop();
 }
 
-TEST_CASE("past the live span the journal asks the profiles holding its oldest entries for a snapshot once",
+TEST_CASE("the journal asks the profiles holding its oldest entries for a snapshot, paced from three quarters of "
+          "the live span on, and each once per half span",
           "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
   journal_options o;
-  o.checkpoint_entries = 8;
+  o.checkpoint_entries = 8;  // pacing from a span of 6, the bound at 8
   journal j(*e, o);
   std::mutex m;
   std::vector<std::string> asked;
@@ -390,24 +391,28 @@ TEST_CASE("past the live span the journal asks the profiles holding its oldest e
     std::lock_guard<std::mutex> guard(m);
     asked.insert(asked.end(), ids.begin(), ids.end());
   });
-  std::vector<write_record> recs;
-  recs.push_back(record_for("p-old", 1));
-  for (std::uint64_t s = 1; s <= 8; ++s)
-    recs.push_back(record_for("p-busy", s));
-  // Its 8th record carries its snapshot: however the writer splits the batch, the
-  // span first exceeds 8 with p-busy covered.
-  recs.back().snapshot = snapshot_for("p-busy", 8).snapshot;
-  REQUIRE(commit_all(j, std::move(recs)));
-  for (std::uint64_t s = 9; s <= 12; ++s) {
-    REQUIRE(commit_one(j, record_for("p-busy", s)));
-  }
-  {
+  auto asked_now = [&] {
     std::lock_guard<std::mutex> guard(m);
-    CHECK(asked == std::vector<std::string>{"p-old"});
-  }
+    return asked;
+  };
+  REQUIRE(commit_one(j, record_for("p-old", 1)));  // position 1
+  for (std::uint64_t s = 1; s <= 6; ++s)
+    REQUIRE(commit_one(j, record_for("p-busy", s)));  // positions 2..7
+  // A span of 7: one record times one position over 6 is half an ask; none yet.
+  CHECK(asked_now().empty());
+  REQUIRE(commit_one(j, record_for("p-busy", 7)));  // position 8
+  // A span of 8: two more halves make one ask, below the bound, and it goes to the
+  // profile holding the oldest entry.
+  CHECK(asked_now() == std::vector<std::string>{"p-old"});
+  REQUIRE(commit_one(j, snapshot_for("p-busy", 8)));  // covers p-busy (no entry of its own)
+  REQUIRE(commit_one(j, record_for("p-busy", 9)));    // position 9
+  REQUIRE(commit_one(j, record_for("p-busy", 10)));   // position 10
+  // Past the bound (spans 9 and 10) p-old is not asked again within half a span, and
+  // p-busy's entries are not among the oldest quarter.
+  CHECK(asked_now() == std::vector<std::string>{"p-old"});
   CHECK(j.stats().checkpoints_asked == 1);
   REQUIRE(commit_one(j, snapshot_for("p-old", 1)));
-  CHECK(j.index().low_water(100) == 10);  // p-busy's entry after its snapshot
+  CHECK(j.index().low_water(100) == 9);  // p-busy's first entry after its snapshot
   // After stop_checkpoints (shutdown) nobody is asked, however far the span grows.
   j.stop_checkpoints();
   for (std::uint64_t s = 1; s <= 12; ++s)

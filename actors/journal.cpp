@@ -97,9 +97,7 @@ void journal::ask_for_checkpoints(std::size_t committed) {
   // three quarters of the bound on, commits ask in proportion to the records they
   // append, more the nearer the span is to the bound: none at three quarters, as many
   // as they append at the bound (fractions carry over to the next commit). Snapshots
-  // then come spread over the stream, as fast as the span needs. (Starting at half the
-  // bound asked a quarter to a half more often than starting at three quarters: each
-  // snapshot buys only as many positions as the span it keeps.) Past the bound, up to
+  // then come spread over the stream, as fast as the span needs. Past the bound, up to
   // 256 per commit.
   constexpr std::size_t max_per_commit = 256;
   std::size_t max = max_per_commit;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "net/flex_stream.hpp"
+#include "net/write_coalescer.hpp"
 
 #include <utility>
 #include <variant>
@@ -12,8 +13,9 @@ namespace nudge::net {
 
 class flex_websocket {
 public:
-  using plain_ws = websocket::stream<flex_stream::plain_stream>;
-  using tls_ws = websocket::stream<flex_stream::tls_stream>;
+  // Replies written in a burst leave in one write (net/write_coalescer.hpp).
+  using plain_ws = websocket::stream<write_coalescer<flex_stream::plain_stream>>;
+  using tls_ws = websocket::stream<write_coalescer<flex_stream::tls_stream>>;
 
   /// Takes over an HTTP connection for the upgrade.
   explicit flex_websocket(flex_stream&& s)

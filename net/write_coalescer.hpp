@@ -18,10 +18,12 @@
 // its connection's executor. The state lives in a shared block that the layer's
 // pending steps hold, so the layer (and the stream below it) may be destroyed while
 // they are queued. A held completion is allocated with its handler's associated
-// allocator (the session's arena), as asio allocates an operation.
+// allocator (the session's arena), as asio allocates an operation; the layer's own
+// operations come from an arena of its own.
 #pragma once
 
 #include "net/beast.hpp"
+#include "net/handler_arena.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -143,6 +145,9 @@ private:
     call* held_write = nullptr;  ///< due when the write below ends
     call* drained = nullptr;     ///< a teardown waiting for the buffer to empty
     beast::error_code error;     ///< a failed write below: every later write gets it
+    /// The layer's own steps (the write below, the posted loop). asio frees an
+    /// operation's memory before its handler, which holds this state, goes.
+    handler_arena arena;
   };
   using state_ptr = std::shared_ptr<state>;
 
@@ -167,7 +172,7 @@ private:
     s.ready = c;
     if (!s.running) {
       s.running = true;
-      asio::post(s.next->get_executor(), [st] { run_ready(st); });
+      asio::post(s.next->get_executor(), in_arena(s.arena, [st] { run_ready(st); }));
     }
   }
 
@@ -187,7 +192,8 @@ private:
     auto& s = *st;
     s.writing = true;
     s.out.swap(s.fill);
-    asio::async_write(*s.next, asio::buffer(s.out), [st](beast::error_code ec, std::size_t) { on_flushed(st, ec); });
+    asio::async_write(*s.next, asio::buffer(s.out),
+                      in_arena(s.arena, [st](beast::error_code ec, std::size_t) { on_flushed(st, ec); }));
   }
 
   static void on_flushed(const state_ptr& st, beast::error_code ec) {

@@ -17,14 +17,14 @@ namespace nudge::net {
 
 class flex_stream {
 public:
-  using plain_stream = beast::tcp_stream;
-  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+  using plain_stream = tcp_stream;
+  using tls_stream = beast::ssl_stream<tcp_stream>;
 
   explicit flex_stream(plain_stream s) : v_(std::in_place_type<plain_stream>, std::move(s)) {}
   explicit flex_stream(tls_stream s) : v_(std::in_place_type<tls_stream>, std::move(s)) {}
 
   bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(v_); }
-  beast::tcp_stream& tcp() noexcept { return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, v_); }
+  tcp_stream& tcp() noexcept { return std::visit([](auto& s) -> tcp_stream& { return beast::get_lowest_layer(s); }, v_); }
   auto get_executor() { return tcp().get_executor(); }
 
   template <class Duration>

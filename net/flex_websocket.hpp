@@ -27,8 +27,8 @@ public:
           return std::variant<plain_ws, tls_ws>(std::in_place_type<tls_ws>, std::move(inner));
       })) {}
 
-  beast::tcp_stream& tcp() noexcept {
-    return std::visit([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); }, v_);
+  tcp_stream& tcp() noexcept {
+    return std::visit([](auto& ws) -> tcp_stream& { return beast::get_lowest_layer(ws); }, v_);
   }
   auto get_executor() { return tcp().get_executor(); }
 

@@ -103,7 +103,7 @@ private:
     acceptor_.async_accept(ioc, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(beast::error_code ec, tcp_socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open())
       return;
     if (!ec) {
@@ -132,7 +132,7 @@ private:
         std::make_shared<http_session>(flex_stream(flex_stream::tls_stream(std::move(socket), *tls_)), gw_,
                                        std::move(slot))->run();
       } else {
-        std::make_shared<http_session>(flex_stream(beast::tcp_stream(std::move(socket))), gw_, std::move(slot))->run();
+        std::make_shared<http_session>(flex_stream(tcp_stream(std::move(socket))), gw_, std::move(slot))->run();
       }
     }
     do_accept();

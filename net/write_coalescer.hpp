@@ -102,17 +102,15 @@ private:
     void invoke(beast::error_code ec) override {
       Handler h(std::move(h_));
       const std::size_t n = n_;
-      allocator a(asio::get_associated_allocator(h));
-      std::allocator_traits<allocator>::destroy(a, this);
-      std::allocator_traits<allocator>::deallocate(a, this, 1);
+      free(allocator(asio::get_associated_allocator(h)));
       // On the handler's executor: the connection's, which runs this very code.
       if constexpr (std::is_invocable_v<Handler&, beast::error_code, std::size_t>)
         std::move(h)(ec, ec ? 0 : n);
       else
         std::move(h)(ec);
     }
-    void destroy() override {
-      allocator a(asio::get_associated_allocator(h_));
+    void destroy() override { free(allocator(asio::get_associated_allocator(h_))); }
+    void free(allocator a) {
       std::allocator_traits<allocator>::destroy(a, this);
       std::allocator_traits<allocator>::deallocate(a, this, 1);
     }

@@ -19,6 +19,11 @@
 #include <unordered_map>
 
 namespace nudge::actors {
+namespace {
+// The writer maps this much of the preallocated map ahead at a time when idle
+// (storage::env::prefault_some): 256 pages, about a millisecond here.
+constexpr std::size_t prefault_slice = 1 << 20;
+}  // namespace
 
 journal::journal(storage::env& env, journal_options options)
   : env_(env), options_(options), combine_(!env.options().sync_each_commit) {
@@ -243,6 +248,16 @@ void journal::run() {
     committing_ = false;
     if (done)
       return;
+    // Idle: map the preallocated pages ahead of the used end, a slice at a time, so
+    // that commits (on the I/O threads as often as here) do not fault on them. Work
+    // that arrives meanwhile waits for one slice at most.
+    while (pending_.empty() && !stopping_ && env_.prefault_due()) {
+      lock.unlock();
+      const bool progressed = env_.prefault_some(prefault_slice) > 0;
+      lock.lock();
+      if (!progressed)
+        break;
+    }
   }
 }
 

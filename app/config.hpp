@@ -93,6 +93,9 @@ struct storage_config {
   /// Disk blocks kept allocated ahead of the used end of data.mdb, so that a full
   /// disk answers `overloaded` / 503 instead of crashing; 0 turns it off.
   std::uint64_t preallocate_ahead = 64ULL << 20;
+  /// Whether the writer maps preallocated pages writable ahead of use when idle, so
+  /// that commits take no page faults on them ("process" durability only).
+  bool prefault = true;
   /// How often reader slots of dead processes are cleared (mdb_reader_check).
   std::chrono::milliseconds reader_check_interval = std::chrono::seconds{10};
 };

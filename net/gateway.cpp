@@ -207,6 +207,8 @@ std::string gateway::metrics_text() const {
   counter("nudge_storage_map_size_bytes", "LMDB map size now (grows up to map_size_max).", ss.map_size_bytes, "gauge");
   counter("nudge_storage_map_used_bytes", "LMDB pages in use up to the last one.", ss.map_used_bytes, "gauge");
   counter("nudge_storage_allocated_bytes", "data.mdb bytes allocated ahead on disk.", ss.allocated_bytes, "gauge");
+  counter("nudge_storage_prefaulted_bytes", "data.mdb bytes mapped writable ahead of use (0: off).", ss.prefaulted_bytes,
+          "gauge");
   counter("nudge_storage_readers_in_use", "LMDB reader slots held, by any process.", ss.readers_in_use, "gauge");
   counter("nudge_storage_readers_cleared_total", "Reader slots of dead processes cleared.", ss.readers_cleared);
   counter("nudge_storage_disk_full_total", "Commits refused because disk space could not be allocated.",
@@ -235,7 +237,8 @@ namespace {
 std::string storage_json(const storage::env_stats& s) {
   std::ostringstream o;
   o << "{\"map_size_bytes\":" << s.map_size_bytes << ",\"map_used_bytes\":" << s.map_used_bytes
-    << ",\"allocated_bytes\":" << s.allocated_bytes << ",\"readers_in_use\":" << s.readers_in_use
+    << ",\"allocated_bytes\":" << s.allocated_bytes << ",\"prefaulted_bytes\":" << s.prefaulted_bytes
+    << ",\"readers_in_use\":" << s.readers_in_use
     << ",\"readers_cleared\":" << s.readers_cleared << ",\"disk_full_refusals\":" << s.disk_full_refusals << "}";
   return o.str();
 }

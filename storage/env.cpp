@@ -1,12 +1,16 @@
 #include "storage/env.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cctype>
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "storage/detail/lmdb_ops.hpp"
@@ -107,6 +111,10 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   e->page_size_ = page;
   e->note_used();
   e->preallocate_ = o.preallocate_ahead > 0 && mdb_env_get_fd(e->env_, &e->data_fd_) == MDB_SUCCESS;
+  if (e->preallocate_ && o.prefault && !o.sync_each_commit) {
+    e->map_base_ = e->find_map_base();
+    e->prefault_.store(e->map_base_ != nullptr, std::memory_order_relaxed);
+  }
   e->next_housekeeping_ = std::chrono::steady_clock::now() + o.reader_check_interval;
 
   if ((ec = e->open_tables()))
@@ -241,6 +249,13 @@ std::error_code env::resize_map(std::uint64_t new_size) {
     // A smaller map truncates the file (MDB_WRITEMAP): blocks past it are gone.
     if (allocated_bytes_.load(std::memory_order_relaxed) > info.me_mapsize)
       allocated_bytes_.store(info.me_mapsize, std::memory_order_relaxed);
+    // The new map starts with no page mapped: prefaulting begins again at the used end.
+    if (prefault_.load(std::memory_order_relaxed)) {
+      map_base_ = find_map_base();
+      prefaulted_bytes_.store(0, std::memory_order_relaxed);
+      if (map_base_ == nullptr)
+        prefault_.store(false, std::memory_order_relaxed);
+    }
   }
   resizing_ = false;
   lock.unlock();
@@ -291,6 +306,75 @@ std::error_code env::reserve_space() {
   return errc::disk_full;
 }
 
+bool env::prefault_due() const noexcept {
+  if (!prefault_.load(std::memory_order_relaxed))
+    return false;
+  const std::uint64_t from =
+      std::max(prefaulted_bytes_.load(std::memory_order_relaxed), used_bytes_.load(std::memory_order_relaxed));
+  return from < allocated_bytes_.load(std::memory_order_relaxed);
+}
+
+std::size_t env::prefault_some(std::size_t max_bytes) {
+  if (!prefault_due() || max_bytes == 0)
+    return 0;
+  enter_reader();  // the map cannot move meanwhile
+  std::size_t done = 0;
+  {
+    std::unique_lock lock(gate_mutex_);
+    char* base = map_base_;
+    lock.unlock();
+    // From the used end (pages below it are already written), page-aligned, never past
+    // the allocated blocks (a hole would be filled by the fault) or the map.
+    const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
+    const std::uint64_t from = std::max(prefaulted_bytes_.load(std::memory_order_relaxed), used) / page_size_ * page_size_;
+    const std::uint64_t end = std::min(allocated_bytes_.load(std::memory_order_relaxed), map_size());
+    const std::uint64_t to = std::min<std::uint64_t>(end, from + max_bytes) / page_size_ * page_size_;
+    if (base != nullptr && to > from) {
+#ifdef MADV_POPULATE_WRITE
+      const int advice = MADV_POPULATE_WRITE;
+#else
+      const int advice = 23;  // Linux 5.14; older headers lack the name
+#endif
+      int rc;
+      do
+        rc = ::madvise(base + from, to - from, advice);
+      while (rc != 0 && errno == EINTR);
+      if (rc == 0) {
+        prefaulted_bytes_.store(to, std::memory_order_relaxed);
+        done = to - from;
+      } else {
+        prefault_.store(false, std::memory_order_relaxed);  // EINVAL before 5.14; nothing else to try
+      }
+    }
+  }
+  leave_reader(nullptr);
+  return done;
+}
+
+char* env::find_map_base() const {
+  struct stat st{};
+  if (data_fd_ < 0 || ::fstat(data_fd_, &st) != 0)
+    return nullptr;
+  std::FILE* f = std::fopen("/proc/self/maps", "re");
+  if (f == nullptr)
+    return nullptr;
+  // "start-end perms offset major:minor inode path": the shared map at offset 0.
+  char* base = nullptr;
+  char line[4096];
+  while (base == nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+    unsigned major_no = 0, minor_no = 0;
+    char perms[8] = {};
+    if (std::sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &offset, &major_no, &minor_no,
+                    &inode) == 7 &&
+        offset == 0 && perms[3] == 's' && inode == st.st_ino && major_no == major(st.st_dev) &&
+        minor_no == minor(st.st_dev))
+      base = reinterpret_cast<char*>(static_cast<std::uintptr_t>(start));
+  }
+  std::fclose(f);
+  return base;
+}
+
 void env::housekeeping() {
   const auto now = std::chrono::steady_clock::now();
   if (now < next_housekeeping_)
@@ -313,6 +397,7 @@ env_stats env::stats() const {
   s.map_size_bytes = map_size();
   s.map_used_bytes = used_bytes_.load(std::memory_order_relaxed);
   s.allocated_bytes = allocated_bytes_.load(std::memory_order_relaxed);
+  s.prefaulted_bytes = prefault_.load(std::memory_order_relaxed) ? prefaulted_bytes_.load(std::memory_order_relaxed) : 0;
   s.readers_cleared = readers_cleared_.load(std::memory_order_relaxed);
   s.disk_full_refusals = disk_full_refusals_.load(std::memory_order_relaxed);
   // mdb_reader_list prints a header line, then one line per held slot ("PID THREAD

@@ -30,6 +30,13 @@ struct env_options {
   /// used + preallocate_ahead (never past the current map size) whenever less than
   /// half of it is left, and refuses a commit when that top-up fails. 0 turns it off.
   std::uint64_t preallocate_ahead = 64ull << 20;
+  /// Whether the writer, when idle, maps the preallocated pages ahead of the used
+  /// end into the process writable (madvise MADV_POPULATE_WRITE, Linux 5.14 on;
+  /// env::prefault_some). A commit's first write to each new page of the map then
+  /// takes no page fault on the thread that commits. Only without sync_each_commit:
+  /// LMDB's sync flushes the whole map, and the zero pages made dirty ahead would be
+  /// written with the next commit's sync.
+  bool prefault = true;
 
   /// How often env::housekeeping() clears reader slots left by dead processes
   /// (mdb_reader_check).

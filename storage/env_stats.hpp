@@ -10,6 +10,7 @@ struct env_stats {
   std::uint64_t map_size_bytes = 0;   ///< the current map size (grows up to map_size_max)
   std::uint64_t map_used_bytes = 0;   ///< pages up to the last used one, at the latest commit
   std::uint64_t allocated_bytes = 0;  ///< data.mdb bytes known allocated on disk (preallocation)
+  std::uint64_t prefaulted_bytes = 0;  ///< data.mdb bytes from the start mapped writable ahead of use (0: off)
   std::uint64_t readers_in_use = 0;   ///< reader slots held now, by any process (incl. pooled handles)
   std::uint64_t readers_cleared = 0;  ///< slots of dead processes cleared since start
   std::uint64_t disk_full_refusals = 0;  ///< commits refused because allocation failed

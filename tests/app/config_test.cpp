@@ -107,6 +107,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.durability.dedupe_window == 24h);
   CHECK(cfg.storage.map_size_initial == (1ULL << 30));
   CHECK(cfg.storage.map_size_max == (256ULL << 30));
+  CHECK(cfg.storage.prefault);
   CHECK(cfg.profiles.history_max_events == 500);
   CHECK(cfg.profiles.history_max_age == std::chrono::days{400});
   CHECK(cfg.profiles.anonymous_ttl == std::chrono::days{90});
@@ -238,6 +239,7 @@ TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
   CHECK(cfg.durability.dedupe_window == 24h);
   CHECK(cfg.storage.map_size_initial == (1ULL << 30));
   CHECK(cfg.storage.map_size_max == (256ULL << 30));
+  CHECK(cfg.storage.prefault);
   CHECK(cfg.profiles.history_max_events == 500);
   CHECK(cfg.profiles.history_max_age == std::chrono::days{400});
   CHECK(cfg.profiles.idle_passivate == 10min);
@@ -421,6 +423,7 @@ TEST_CASE("values of the wrong type name the key", "[config][app]") {
         "nudge.toml: durability.dedupe_window: expected a duration such as \"30s\"");
   CHECK(error_of("[storage]\nmap_size_max = true\n") ==
         "nudge.toml: storage.map_size_max: expected a size such as \"64KiB\" or an integer");
+  CHECK(error_of("[storage]\nprefault = 1\n") == "nudge.toml: storage.prefault: expected a boolean");
   CHECK(error_of("sources = \"web\"\n") ==
         "nudge.toml: sources: expected an array of tables ([[sources]])");
   CHECK(error_of("sources = [1]\n") == "nudge.toml: sources[0]: expected a table");

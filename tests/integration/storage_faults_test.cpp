@@ -484,3 +484,46 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
     CHECK(res.body == expected[id]);
   }
 }
+
+TEST_CASE("the service maps the data file's preallocated pages ahead of use when idle, not in power durability",
+          "[storage][integration]") {
+  temp_dir dir;
+  // A small preallocation, so that a few hundred messages cross into a second one.
+  auto cfg = write_config(dir.path, granted + "[storage]\npreallocate_ahead = \"2MiB\"\n");
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  tally t;
+  stream(ws, "p-", 0, 600, {"a-p1", "a-p2", "a-p3"}, 2000, t);
+  REQUIRE(errors_total(t) == 0);
+  // The writer prefaults when idle: bounded wait until it has reached the allocated end.
+  rapidjson::Document s;
+  for (int i = 0; i < 200; ++i) {
+    s = storage_stats(srv);
+    if (s["prefaulted_bytes"].GetUint64() == s["allocated_bytes"].GetUint64())
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO("used " << s["map_used_bytes"].GetUint64() << ", allocated " << s["allocated_bytes"].GetUint64()
+               << ", prefaulted " << s["prefaulted_bytes"].GetUint64());
+  CHECK(s["allocated_bytes"].GetUint64() > s["map_used_bytes"].GetUint64());
+  CHECK(s["prefaulted_bytes"].GetUint64() == s["allocated_bytes"].GetUint64());
+  CHECK(http_call(srv.port(), "GET", "/metrics").body.find("nudge_storage_prefaulted_bytes " +
+                                                           std::to_string(s["prefaulted_bytes"].GetUint64())) !=
+        std::string::npos);
+  // Written pages read back whole after the prefault: every message counted once.
+  CHECK(events_of(srv, "a-p1") == 200);
+  CHECK(events_of(srv, "a-p3") == 200);
+
+  temp_dir power_dir;
+  auto power_cfg = write_config(power_dir.path, granted + "[durability]\nmode = \"power\"\n");
+  server_process power(power_dir.path / "data", {"--config", power_cfg.string()});
+  ws_client pws;
+  REQUIRE(pws.connect(power.port(), "?key=" + power.write_key()) == 101);
+  tally pt;
+  stream(pws, "q-", 0, 64, {"a-q"}, 0, pt);
+  REQUIRE(errors_total(pt) == 0);
+  const auto ps = storage_stats(power);
+  CHECK(ps["allocated_bytes"].GetUint64() > 0);
+  CHECK(ps["prefaulted_bytes"].GetUint64() == 0);
+}

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,101 @@ TEST_CASE("the data file stays allocated ahead of its used end as it grows", "[s
   // Far less than the map was allocated: preallocation follows use.
   CHECK(e->stats().allocated_bytes < o.map_size_initial / 4);
   CHECK(e->stats().disk_full_refusals == 0);
+}
+
+/// Page faults this thread has taken so far. A first write to a page of the file that
+/// is not in the page cache yet counts as a major fault, even on a preallocated
+/// block, which is read as zeros without I/O.
+long thread_page_faults() {
+  struct rusage ru {};
+  REQUIRE(::getrusage(RUSAGE_THREAD, &ru) == 0);
+  return ru.ru_minflt + ru.ru_majflt;
+}
+
+/// Prefaults until nothing is due (bounded: the map here is small); returns the bytes.
+std::uint64_t prefault_all(env& e) {
+  std::uint64_t total = 0;
+  for (int i = 0; i < 1000 && e.prefault_due(); ++i)
+    total += e.prefault_some(1 << 20);
+  CHECK(!e.prefault_due());
+  return total;
+}
+
+TEST_CASE("prefaulted pages past the used end take a commit's writes without page faults",
+          "[storage][env][space]") {
+  // Two envs alike but for prefault; each writes the same records into pages it has
+  // never used. The commit's own thread counts its page faults.
+  long faults[2] = {0, 0};
+  for (int on = 0; on < 2; ++on) {
+    test::temp_dir tmp;
+    auto o = test::options_for(tmp.path());
+    o.map_size_initial = 64ull << 20;
+    o.preallocate_ahead = 16ull << 20;
+    o.prefault = on == 1;
+    auto e = test::open_env(o);
+    REQUIRE(!test::write_blobs(*e, "warm-", 0, 20, 1024));  // allocates ahead of the used end
+    const auto before = e->stats();
+    REQUIRE(before.allocated_bytes > before.map_used_bytes + (8ull << 20));
+    if (on == 1) {
+      CHECK(e->prefault_due());
+      CHECK(prefault_all(*e) >= (8ull << 20));
+      const auto s = e->stats();
+      CHECK(s.prefaulted_bytes == s.allocated_bytes);
+    } else {
+      CHECK(!e->prefault_due());
+      CHECK(e->prefault_some(1 << 20) == 0);
+      CHECK(e->stats().prefaulted_bytes == 0);
+    }
+    const long f0 = thread_page_faults();
+    REQUIRE(!test::write_blobs(*e, "blob-", 0, 200, 16 * 1024));  // ~3.2 MB of new pages
+    faults[on] = thread_page_faults() - f0;
+    // What the commit wrote reads back: prefaulting changed no byte.
+    auto txn = e->read();
+    CHECK(meta_table::get(txn, "blob-199") == std::string(16 * 1024, 'x'));
+    CHECK(meta_table::get(txn, "warm-0") == std::string(1024, 'x'));
+  }
+  INFO("page faults of the commit: " << faults[0] << " without prefault, " << faults[1] << " with");
+  CHECK(faults[0] >= 500);              // ~800 new pages, each faulted on first write
+  CHECK(faults[1] * 10 < faults[0]);  // prefaulted: the pages were mapped already
+}
+
+TEST_CASE("prefaulting starts again after the map grows and moves, and is off with syncs per commit",
+          "[storage][env][space]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp / "grow");
+  o.map_size_initial = 2ull << 20;
+  o.map_size_max = 64ull << 20;
+  o.preallocate_ahead = 4ull << 20;
+  {
+    auto e = test::open_env(o);
+    REQUIRE(!test::write_blobs(*e, "a-", 0, 10, 1024));
+    CHECK(prefault_all(*e) > 0);
+    CHECK(e->stats().prefaulted_bytes == e->stats().allocated_bytes);
+    REQUIRE(!test::write_blobs(*e, "b-", 0, 150, 16 * 1024));  // ~2.4 MB: the map grows to 4 MiB
+    const auto grown = e->stats();
+    INFO("grown: map " << grown.map_size_bytes << ", used " << grown.map_used_bytes << ", allocated "
+                       << grown.allocated_bytes << ", prefaulted " << grown.prefaulted_bytes);
+    REQUIRE(grown.map_size_bytes == 2 * o.map_size_initial);
+    CHECK(grown.prefaulted_bytes == 0);  // the new map starts unmapped
+    REQUIRE(!test::write_blobs(*e, "c-", 0, 10, 1024));  // tops the allocation up to the new map's end
+    CHECK(e->stats().allocated_bytes == grown.map_size_bytes);
+    CHECK(prefault_all(*e) > 0);
+    CHECK(e->stats().prefaulted_bytes == e->stats().allocated_bytes);
+    REQUIRE(!test::write_blobs(*e, "d-", 0, 10, 16 * 1024));
+    auto txn = e->read();
+    CHECK(meta_table::get(txn, "a-9") == std::string(1024, 'x'));
+    CHECK(meta_table::get(txn, "b-149") == std::string(16 * 1024, 'x'));
+    CHECK(meta_table::get(txn, "d-9") == std::string(16 * 1024, 'x'));
+  }
+  auto power = test::options_for(tmp / "power");
+  power.map_size_initial = 64ull << 20;
+  power.sync_each_commit = true;
+  auto e = test::open_env(power);
+  REQUIRE(!test::write_blobs(*e, "a-", 0, 10, 1024));
+  CHECK(e->stats().allocated_bytes > 0);
+  CHECK(!e->prefault_due());
+  CHECK(e->prefault_some(1 << 20) == 0);
+  CHECK(e->stats().prefaulted_bytes == 0);
 }
 
 TEST_CASE("a small map is allocated whole and preallocation 0 allocates nothing", "[storage][env][space]") {

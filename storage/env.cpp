@@ -21,18 +21,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// MDB_WRITEMAP: commits write into the shared mapping instead of copying every dirty
-// page through pwrite(); measured: the writer thread spent most of its time in the
-// kernel's write path without it. The page cache holds the mapping, so a killed
-// process loses nothing committed.
+// "process" durability: MDB_WRITEMAP | MDB_NOSYNC. Commits write into the shared
+// mapping instead of copying every dirty page through pwrite(); measured: the writer
+// thread spent most of its time in the kernel's write path without it. The page cache
+// holds the mapping, so a killed process loses nothing committed.
 //
-// "power" durability drops MDB_NOSYNC: LMDB's own commit then syncs the data pages,
-// writes the meta page and syncs it, in that order. Syncing after a MDB_NOSYNC commit
-// instead (as this build did before) left the new meta page dirty in the page cache
-// beside the data it points to, and the kernel's writeback may write it first (it
-// sits at the front of the file): a power loss in that window could leave a meta
-// page pointing at pages never written.
-constexpr unsigned env_flags_base = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
+// "power" durability: neither. LMDB's own commit then writes the data pages with
+// pwrite and syncs them, then writes the meta page through its O_DSYNC descriptor, in
+// that order. Syncing after a MDB_NOSYNC commit instead (as this build did before)
+// left the new meta page dirty in the page cache beside the data it points to, and the
+// kernel's writeback may write it first (it sits at the front of the file): a power
+// loss in that window could leave a meta page pointing at pages never written.
+// MDB_WRITEMAP is left out here because every sync of the map write-protects the pages
+// it wrote (a TLB shootdown on every core the process runs on), and LMDB reuses the
+// same freed pages in the next commit, each taking a write fault again: measured
+// (docs/BENCHMARKS.md, "Power durability without the writable map"), the writer spent
+// a third of its time in the hypervisor's interrupt path and a tenth in TLB flushes,
+// and `tests/bench/scenarios.sh 4` went from 17,800-19,700 to 24,200-26,000 msgs/s.
+constexpr unsigned env_flags_base = MDB_NOTLS | MDB_NORDAHEAD;
+constexpr unsigned env_flags_process = MDB_WRITEMAP | MDB_NOSYNC;
 constexpr MDB_dbi max_dbs = 32;
 constexpr unsigned max_readers = 512;
 // Reset read handles kept for reuse; more than this many concurrent readers end
@@ -98,7 +105,7 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   if (rc == MDB_SUCCESS)
     rc = mdb_env_set_maxreaders(e->env_, max_readers);
   if (rc == MDB_SUCCESS)
-    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags_base | (o.sync_each_commit ? 0u : unsigned{MDB_NOSYNC}), 0600);
+    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags_base | (o.sync_each_commit ? 0u : env_flags_process), 0600);
   if (rc != MDB_SUCCESS) {
     ec = detail::from_mdb(rc);
     return nullptr;  // ~env closes the handle, as mdb_env_open's contract asks
@@ -276,6 +283,9 @@ void env::note_used() noexcept {
 // SIGBUS, not an error. So the blocks from the used end onwards are allocated before a
 // commit may touch them: at least half of preallocate_ahead must be allocated, else it
 // is topped up to the full amount (one fallocate per preallocate_ahead / 2 written).
+// Without the writable map ("power" durability) a full disk fails LMDB's own write
+// instead; the allocation is kept there too, so that a full disk is refused the same
+// way, before anything is written.
 bool env::reserve_due() const noexcept {
   if (!preallocate_)
     return false;

@@ -40,8 +40,9 @@ class env {
   /// The value of meta key "schema_version" that this build writes and accepts.
   static constexpr std::string_view schema_version = "1";
 
-  /// Opens (creating if needed) the environment: MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD
-  /// (syncing is explicit), 32 named dbs, 512 readers; clears stale reader slots
+  /// Opens (creating if needed) the environment: MDB_NOTLS | MDB_NORDAHEAD, plus
+  /// MDB_WRITEMAP | MDB_NOSYNC unless options.sync_each_commit (then LMDB writes and
+  /// syncs each commit itself, env.cpp says why), 32 named dbs, 512 readers; clears stale reader slots
   /// (mdb_reader_check); opens every table in one committed transaction and checks
   /// the stored schema version (errc::corrupt when it is another one).
   /// Returns nullptr and sets `ec` (io_error, corrupt, txn_failed) on failure.

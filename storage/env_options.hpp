@@ -20,13 +20,15 @@ struct env_options {
   std::uint64_t map_size_max = 256ull << 30;
 
   /// "power" durability: each commit syncs its data pages, then writes and syncs the
-  /// meta page (LMDB without MDB_NOSYNC). Otherwise a commit reaches the OS page cache
-  /// only, which survives a killed process.
+  /// meta page (LMDB without MDB_NOSYNC, and without MDB_WRITEMAP: env.cpp).
+  /// Otherwise a commit reaches the OS page cache only, which survives a killed
+  /// process.
   bool sync_each_commit = false;
 
   /// Disk blocks kept allocated ahead of the used end of data.mdb (fallocate), so
   /// that a full disk refuses a commit (errc::disk_full) instead of raising SIGBUS on
-  /// a sparse page of the writable map. The writer tops the allocation up to
+  /// a sparse page of the writable map (without sync_each_commit; with it, the same
+  /// refusal before anything is written). The writer tops the allocation up to
   /// used + preallocate_ahead (never past the current map size) whenever less than
   /// half of it is left, and refuses a commit when that top-up fails. 0 turns it off.
   std::uint64_t preallocate_ahead = 64ull << 20;

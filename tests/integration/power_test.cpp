@@ -67,7 +67,8 @@ TEST_CASE("power durability: a sync of the data file precedes every reply", "[du
       INFO("message " << i);
       CHECK(shim.syncs() > before);
     }
-    // Each of them is a sync of the LMDB map (msync, MDB_WRITEMAP) that succeeded.
+    // Each of them is a sync of the data file that succeeded (fdatasync: in power
+    // durability LMDB writes its pages with pwrite; msync when it used the writable map).
     for (const auto& line : shim.lines('S'))
       CHECK((line.find(" msync 0") != std::string::npos || line.find(" fsync 0") != std::string::npos ||
              line.find(" fdatasync 0") != std::string::npos));
@@ -193,8 +194,8 @@ TEST_CASE("ENOSPC on writes to the data dir never turns into a success reply", "
   for (const auto& line : shim.lines('W'))
     failed_writes += line.substr(line.rfind(' ') + 1) != "0";
   INFO("data-file writes failed: " << failed_writes << ", decisions " << decisions << ", errors " << errors);
-  // LMDB with MDB_WRITEMAP commits through the shared mapping and a sync; when it does
-  // no write() to the data file, ENOSPC there cannot arise and every reply is a success.
+  // In power durability LMDB writes its pages with pwrite (no writable map), so ENOSPC
+  // may hit those writes; when none failed, every reply is a success.
   if (failed_writes == 0)
     CHECK(decisions == 20);
   else

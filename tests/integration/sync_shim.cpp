@@ -1,5 +1,5 @@
 // An LD_PRELOAD shim for durability tests: wraps msync/fsync/fdatasync and
-// write/pwrite/pwrite64 and fallocate/posix_fallocate, counts them, logs them and
+// write/pwrite/pwrite64/writev/pwritev and fallocate/posix_fallocate, counts them, logs them and
 // fails them on request.
 //
 //   NUDGE_SHIM_LOG=FILE      every sync call appends "S N CALL RESULT" (N counts sync
@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -197,6 +198,17 @@ ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
 ssize_t pwrite64(int fd, const void* buf, size_t count, off64_t offset) {
   static auto real = next<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
   return on_write(fd, "pwrite64", [&] { return real(fd, buf, count, offset); });
+}
+
+// LMDB without its writable map writes runs of contiguous pages with writev.
+ssize_t writev(int fd, const struct iovec* iov, int count) {
+  static auto real = next<ssize_t (*)(int, const struct iovec*, int)>("writev");
+  return on_write(fd, "writev", [&] { return real(fd, iov, count); });
+}
+
+ssize_t pwritev(int fd, const struct iovec* iov, int count, off_t offset) {
+  static auto real = next<ssize_t (*)(int, const struct iovec*, int, off_t)>("pwritev");
+  return on_write(fd, "pwritev", [&] { return real(fd, iov, count, offset); });
 }
 
 }  // extern "C"

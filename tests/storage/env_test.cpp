@@ -55,6 +55,31 @@ TEST_CASE("committed data is seen after the env is closed and reopened", "[stora
   CHECK(meta_table::get(tx, "policy") == std::string("{}"));
 }
 
+TEST_CASE("power durability opens LMDB without the writable map, and either mode reads what the other wrote",
+          "[storage][env]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  for (const bool power : {false, true, false}) {
+    o.sync_each_commit = power;
+    auto e = test::open_env(o);
+    unsigned flags = 0;
+    REQUIRE(mdb_env_get_flags(e->get(), &flags) == MDB_SUCCESS);
+    INFO("power " << power << ", flags " << flags);
+    CHECK(((flags & MDB_WRITEMAP) != 0) == !power);
+    CHECK(((flags & MDB_NOSYNC) != 0) == !power);
+    const std::string key = power ? "by-power" : "by-process";
+    REQUIRE(!test::write_blobs(*e, key, 0, 50, 3000));  // overflow pages, several per commit
+    auto tx = e->read();
+    CHECK(meta_table::get(tx, key + "49") == std::string(3000, 'x'));
+    if (!power)
+      continue;
+    CHECK(meta_table::get(tx, "by-process0") == std::string(3000, 'x'));
+  }
+  auto e = test::open_env(o);
+  auto tx = e->read();
+  CHECK(meta_table::get(tx, "by-power49") == std::string(3000, 'x'));
+}
+
 TEST_CASE("the map grows on demand from a small initial size", "[storage][env]") {
   test::temp_dir tmp;
   auto o = test::options_for(tmp.path());

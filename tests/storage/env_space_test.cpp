@@ -100,8 +100,11 @@ TEST_CASE("prefaulted pages past the used end take a commit's writes without pag
     CHECK(meta_table::get(txn, "warm-0") == std::string(1024, 'x'));
   }
   INFO("page faults of the commit: " << faults[0] << " without prefault, " << faults[1] << " with");
-  CHECK(faults[0] >= 500);              // ~800 new pages, each faulted on first write
-  CHECK(faults[1] * 10 < faults[0]);  // prefaulted: the pages were mapped already
+  // ~800 new pages of the map, each faulted on its first write without prefaulting. The
+  // commit's other faults (the heap; a sanitizer's shadow memory, ~130 under ASan)
+  // come either way.
+  CHECK(faults[0] >= 500);
+  CHECK(faults[0] - faults[1] >= 500);  // prefaulted: the map's pages were mapped already
 }
 
 TEST_CASE("prefaulting starts again after the map grows and moves, and is off with syncs per commit",

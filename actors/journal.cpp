@@ -16,10 +16,25 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <unordered_map>
 
 namespace nudge::actors {
 namespace {
+/// Swaps two strings for as long as it lives: a loan without a copy.
+class lent {
+public:
+  lent(std::string& borrower, std::string& owner) noexcept : a_(borrower), b_(owner) { a_.swap(b_); }
+  ~lent() { a_.swap(b_); }
+  lent(const lent&) = delete;
+  lent& operator=(const lent&) = delete;
+
+private:
+  std::string& a_;
+  std::string& b_;
+};
+
 // The writer maps this much of the preallocated map ahead at a time when idle
 // (storage::env::prefault_some): 256 pages, about a millisecond here.
 constexpr std::size_t prefault_slice = 1 << 20;
@@ -322,10 +337,19 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::audit_table::move_all(txn, merged, rec.profile_id);
         storage::expiry_table::clear(txn, merged);
       }
-      if (rec.dedupe && rec.dedupe_by_time)
-        storage::dedupe_table::put_by_time(txn, rec.dedupe_hash, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
-      else if (rec.dedupe)
-        storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+      if (rec.dedupe) {
+        // Lent for the put and given back even when it throws (the transaction may run
+        // again after a map growth).
+        std::optional<lent> id, reply;
+        if (rec.dedupe_lends) {
+          id.emplace(rec.dedupe->profile_id, rec.profile_id);
+          reply.emplace(rec.dedupe->reply, rec.reply);
+        }
+        if (rec.dedupe_by_time)
+          storage::dedupe_table::put_by_time(txn, rec.dedupe_hash, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+        else
+          storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+      }
       for (const auto& [key, value] : rec.meta)
         storage::meta_table::put(txn, key, value);
       for (const auto& t : rec.timer_erases)

@@ -57,6 +57,10 @@ struct write_record {
   std::string dedupe_id;
   /// Stored by time under `dedupe_hash` (the profile noted it as seen), else by id.
   bool dedupe_by_time = false;
+  /// `dedupe` leaves its profile_id and reply empty: the writer lends it this record's
+  /// own `profile_id` and `reply` for the put (a profile actor's records: no copy of
+  /// either per message).
+  bool dedupe_lends = false;
   std::uint64_t dedupe_hash = 0;
   // Schedules and destinations (actors/schedule_logic.hpp, actors/outbox_service.hpp).
   std::vector<storage::timer_key> timer_erases;  ///< applied before timer_puts

@@ -859,7 +859,8 @@ void handle(self_ptr self, envelope_ptr env) {
   write_record rec;
   rec.profile_id = st.profile.id;
   rec.links = entry.identities_added;
-  rec.dedupe = storage::dedupe_entry{now, st.profile.id, reply};
+  rec.dedupe = storage::dedupe_entry{now, {}, {}};
+  rec.dedupe_lends = true;  // its profile id and reply are the record's, lent at the put
   rec.dedupe_source = m.source;
   rec.dedupe_id = m.id;
   rec.dedupe_by_time = seen_noted;

@@ -35,7 +35,7 @@ namespace fs = std::filesystem;
 // MDB_WRITEMAP is left out here because every sync of the map write-protects the pages
 // it wrote (a TLB shootdown on every core the process runs on), and LMDB reuses the
 // same freed pages in the next commit, each taking a write fault again: measured
-// (docs/BENCHMARKS.md, "Power durability without the writable map"), the writer spent
+// (docs/BENCHMARKS.md, "Prefaulted map pages, and power durability without the writable map"), the writer spent
 // a third of its time in the hypervisor's interrupt path and a tenth in TLB flushes,
 // and `tests/bench/scenarios.sh 4` went from 17,800-19,700 to 24,200-26,000 msgs/s.
 constexpr unsigned env_flags_base = MDB_NOTLS | MDB_NORDAHEAD;
@@ -327,34 +327,30 @@ bool env::prefault_due() const noexcept {
 std::size_t env::prefault_some(std::size_t max_bytes) {
   if (!prefault_due() || max_bytes == 0)
     return 0;
-  enter_reader();  // the map cannot move meanwhile
+  // As a reader: a map growth (the only writer of map_base_) waits until this is done.
+  enter_reader();
+  // From the used end (pages below it are already written), page-aligned, never past
+  // the allocated blocks (a hole would be filled by the fault) or the map.
+  const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
+  const std::uint64_t from = std::max(prefaulted_bytes_.load(std::memory_order_relaxed), used) / page_size_ * page_size_;
+  const std::uint64_t end = std::min(allocated_bytes_.load(std::memory_order_relaxed), map_size());
+  const std::uint64_t to = std::min<std::uint64_t>(end, from + max_bytes) / page_size_ * page_size_;
   std::size_t done = 0;
-  {
-    std::unique_lock lock(gate_mutex_);
-    char* base = map_base_;
-    lock.unlock();
-    // From the used end (pages below it are already written), page-aligned, never past
-    // the allocated blocks (a hole would be filled by the fault) or the map.
-    const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
-    const std::uint64_t from = std::max(prefaulted_bytes_.load(std::memory_order_relaxed), used) / page_size_ * page_size_;
-    const std::uint64_t end = std::min(allocated_bytes_.load(std::memory_order_relaxed), map_size());
-    const std::uint64_t to = std::min<std::uint64_t>(end, from + max_bytes) / page_size_ * page_size_;
-    if (base != nullptr && to > from) {
+  if (map_base_ != nullptr && to > from) {
 #ifdef MADV_POPULATE_WRITE
-      const int advice = MADV_POPULATE_WRITE;
+    const int advice = MADV_POPULATE_WRITE;
 #else
-      const int advice = 23;  // Linux 5.14; older headers lack the name
+    const int advice = 23;  // Linux 5.14; older headers lack the name
 #endif
-      int rc;
-      do
-        rc = ::madvise(base + from, to - from, advice);
-      while (rc != 0 && errno == EINTR);
-      if (rc == 0) {
-        prefaulted_bytes_.store(to, std::memory_order_relaxed);
-        done = to - from;
-      } else {
-        prefault_.store(false, std::memory_order_relaxed);  // EINVAL before 5.14; nothing else to try
-      }
+    int rc;
+    do
+      rc = ::madvise(map_base_ + from, to - from, advice);
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0) {
+      prefaulted_bytes_.store(to, std::memory_order_relaxed);
+      done = to - from;
+    } else {
+      prefault_.store(false, std::memory_order_relaxed);  // EINVAL before 5.14; nothing else to try
     }
   }
   leave_reader(nullptr);

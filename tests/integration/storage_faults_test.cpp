@@ -491,11 +491,16 @@ TEST_CASE("the service maps the data file's preallocated pages ahead of use when
   // A small preallocation, so that a few hundred messages cross into a second one.
   auto cfg = write_config(dir.path, granted + "[storage]\npreallocate_ahead = \"2MiB\"\n");
   server_process srv(dir.path / "data", {"--config", cfg.string()});
-  ws_client ws;
-  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
-  tally t;
-  stream(ws, "p-", 0, 600, {"a-p1", "a-p2", "a-p3"}, 2000, t);
-  REQUIRE(errors_total(t) == 0);
+  // `count` messages over one connection, every one answered with a decision.
+  auto feed = [](const server_process& s, const std::string& prefix, int count, const std::vector<std::string>& anons,
+                 std::size_t pad) {
+    ws_client ws;
+    REQUIRE(ws.connect(s.port(), "?key=" + s.write_key()) == 101);
+    tally t;
+    stream(ws, prefix, 0, count, anons, pad, t);
+    REQUIRE(errors_total(t) == 0);
+  };
+  feed(srv, "p-", 600, {"a-p1", "a-p2", "a-p3"}, 2000);
   // The writer prefaults when idle: bounded wait until it has reached the allocated end.
   rapidjson::Document s;
   for (int i = 0; i < 200; ++i) {
@@ -518,11 +523,7 @@ TEST_CASE("the service maps the data file's preallocated pages ahead of use when
   temp_dir power_dir;
   auto power_cfg = write_config(power_dir.path, granted + "[durability]\nmode = \"power\"\n");
   server_process power(power_dir.path / "data", {"--config", power_cfg.string()});
-  ws_client pws;
-  REQUIRE(pws.connect(power.port(), "?key=" + power.write_key()) == 101);
-  tally pt;
-  stream(pws, "q-", 0, 64, {"a-q"}, 0, pt);
-  REQUIRE(errors_total(pt) == 0);
+  feed(power, "q-", 64, {"a-q"}, 0);
   const auto ps = storage_stats(power);
   CHECK(ps["allocated_bytes"].GetUint64() > 0);
   CHECK(ps["prefaulted_bytes"].GetUint64() == 0);

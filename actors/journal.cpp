@@ -303,6 +303,15 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   const bool reclaims = std::any_of(batch.begin(), batch.end(), [](const write_record& r) { return r.erase != nullptr; });
   // Journal positions: this batch's entries append from next_position_; entries
   // below the oldest live one leave, a bounded slice per commit.
+  // Meta entries are whole values (counters, holdout stats) that every decision
+  // rewrites: a batch puts each key once, with the last record's value, not once per
+  // record.
+  thread_local std::vector<const std::pair<std::string, std::string>*> meta;
+  meta.clear();
+  for (auto rec = batch.rbegin(); rec != batch.rend(); ++rec)
+    for (auto kv = rec->meta.rbegin(); kv != rec->meta.rend(); ++kv)
+      if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv->first; }))
+        meta.push_back(&*kv);
   std::uint64_t position = next_position_;
   const std::uint64_t low_water = index_.low_water(next_position_);
   std::uint64_t dropped_below = dropped_below_;
@@ -322,6 +331,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::journal_table::append(txn, position++, rec.profile_id, *rec.entry);
       if (rec.snapshot)
         storage::profile_table::put(txn, *rec.snapshot);
+      else if (!rec.snapshot_encoded.empty())
+        storage::profile_table::put_encoded(txn, rec.profile_id, rec.snapshot_encoded);
       for (const auto& id : rec.links)
         storage::identity_table::put(txn, id, rec.profile_id);
       // A merge: the merged-away profile's identities now name the survivor, its id
@@ -346,12 +357,10 @@ void journal::commit_batch(std::vector<write_record>& batch) {
           reply.emplace(rec.dedupe->reply, rec.reply);
         }
         if (rec.dedupe_by_time)
-          storage::dedupe_table::put_by_time(txn, rec.dedupe_hash, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+          storage::dedupe_table::put_by_time(txn, rec.dedupe_hash, rec.dedupe_source, rec.dedupe_message_id(), *rec.dedupe);
         else
-          storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_id, *rec.dedupe);
+          storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_message_id(), *rec.dedupe);
       }
-      for (const auto& [key, value] : rec.meta)
-        storage::meta_table::put(txn, key, value);
       for (const auto& t : rec.timer_erases)
         storage::timer_table::erase(txn, t);
       for (const auto& t : rec.timer_puts)
@@ -373,6 +382,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
       if (rec.erase)
         apply_erasure(txn, *rec.erase);
     }
+    for (const auto* kv : meta)
+      storage::meta_table::put(txn, kv->first, kv->second);
     // Old dedupe buckets are dropped whole, a bounded slice per commit; replies stored
     // by time leave from the front (a minute's slack for the actors' clocks).
     if (gc)
@@ -396,7 +407,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     for (const auto& rec : batch) {
       if (rec.entry)
         index_.appended(rec.profile_id, p++);
-      if (rec.snapshot)
+      if (rec.has_snapshot())
         index_.covered(rec.profile_id);
       for (const auto& merged : rec.merged_away)
         index_.covered(merged);
@@ -427,7 +438,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     if (!rec.sink)
       continue;
     std::string bytes = ok ? encode_for(rec.format, std::move(rec.reply))
-                           : encode_for(rec.format, error_reply(rec.request_id, full ? "overloaded" : "internal",
+                           : encode_for(rec.format, error_reply(rec.message_id(), full ? "overloaded" : "internal",
                                                                 full ? "storage is full" : "storage commit failed"));
     const int status = ok ? 200 : full ? 503 : 500;
     auto* l = rec.sink->lane();

@@ -47,6 +47,19 @@ struct write_record {
   /// Shared with the directory's parked copy when a passivation writes it. Covers
   /// every journal entry of the profile committed before it (journal_index.hpp).
   std::shared_ptr<const storage::profile_snapshot> snapshot;
+  /// Or profile_id's snapshot as profile_table::encode() bytes (when nobody else reads
+  /// it: one block instead of a copy of the state). Covers the same entries.
+  std::string snapshot_encoded;
+  bool has_snapshot() const noexcept { return snapshot != nullptr || !snapshot_encoded.empty(); }
+  /// The id of the message this record answers: request_id, or the entry's message_id
+  /// when request_id is empty (a profile actor's record, which copies the id only once).
+  std::string_view message_id() const noexcept {
+    return request_id.empty() && entry ? std::string_view(entry->message_id) : std::string_view(request_id);
+  }
+  /// The id the dedupe entry is stored under: dedupe_id, or likewise the entry's.
+  std::string_view dedupe_message_id() const noexcept {
+    return dedupe_id.empty() && entry ? std::string_view(entry->message_id) : std::string_view(dedupe_id);
+  }
   std::vector<policies::identity> links;  ///< identity index entries → profile_id
   /// Profiles merged into profile_id (whose snapshot, written in this record, holds
   /// their state): identities moved, alias written, their own state erased.
@@ -54,7 +67,7 @@ struct write_record {
   std::optional<storage::dedupe_entry> dedupe;
   std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;
-  std::string dedupe_id;
+  std::string dedupe_id;  ///< empty: the entry's message_id (a profile actor's records)
   /// Stored by time under `dedupe_hash` (the profile noted it as seen), else by id.
   bool dedupe_by_time = false;
   /// `dedupe` leaves its profile_id and reply empty: the writer lends it this record's
@@ -81,7 +94,7 @@ struct write_record {
   std::shared_ptr<reply_sink> sink;
   std::size_t slot = 0;
   wire_format format = wire_format::json;
-  std::string request_id;
+  std::string request_id;  ///< empty: the entry's message_id (see message_id())
   std::string reply;  ///< JSON; transcoded for MessagePack requests
   std::function<void(bool committed)> on_done;
   /// After a successful commit the writer stores `seq` here (the owner's record of

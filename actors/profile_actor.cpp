@@ -126,14 +126,14 @@ json_writer& reply_writer() {
   return w;
 }
 
-/// What a decision sees: the profile, or without `personalization` a blank one, made
-/// only then (an empty profile_state still allocates its deques).
-const policies::profile_state* decision_view(const profile_actor_state& st, bool personal,
-                                             std::optional<policies::profile_state>& blank) {
+/// What a decision sees: the profile, or without `personalization` a blank one with
+/// only its id (one per thread, reused: the id's copy keeps its capacity).
+const policies::profile_state* decision_view(const profile_actor_state& st, bool personal) {
   if (personal)
     return &st.profile;
-  blank.emplace().id = st.profile.id;
-  return &*blank;
+  thread_local policies::profile_state blank;
+  blank.id.assign(st.profile.id);
+  return &blank;
 }
 
 /// Drops the remembered replies whose records are committed.
@@ -313,8 +313,7 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     bool personal = consent_granted(st.profile, ctx->options, "personalization", now);
     auto counters = ctx->counters->view(pol);
     policies::decide_request req;
-    std::optional<policies::profile_state> blank;
-    req.profile = decision_view(st, personal, blank);
+    req.profile = decision_view(st, personal);
     req.current = &current;
     req.channel = channel;
     req.now = now;
@@ -514,7 +513,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
   auto* ctx = st.ctx;
   write_record rec;
   rec.profile_id = st.profile.id;
-  rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
+  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
   st.snapshot_seq = st.seq;
   rec.merged_away = absorbed;
   rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(st.profile.id, absorbed, moved, message_id)});
@@ -609,7 +608,7 @@ void checkpoint(self_ptr self) {
     return;
   write_record rec;
   rec.profile_id = st.profile.id;
-  rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
+  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
   st.snapshot_seq = st.seq;
   rec.on_done = [self_handle = caf::actor{self}](bool ok) {
     if (!ok)
@@ -810,8 +809,7 @@ void handle(self_ptr self, envelope_ptr env) {
     auto bits = consent_bits(st.profile, opt, now);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
     policies::decide_request req;
-    std::optional<policies::profile_state> blank;
-    req.profile = decision_view(st, personal, blank);
+    req.profile = decision_view(st, personal);
     req.current = current ? &*current : nullptr;
     req.channel = m.channel;
     req.placement = m.placement;
@@ -861,15 +859,14 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.links = entry.identities_added;
   rec.dedupe = storage::dedupe_entry{now, {}, {}};
   rec.dedupe_lends = true;  // its profile id and reply are the record's, lent at the put
-  rec.dedupe_source = m.source;
-  rec.dedupe_id = m.id;
+  rec.dedupe_source = m.source;  // dedupe_id and request_id: the entry's message_id
   rec.dedupe_by_time = seen_noted;
   rec.dedupe_hash = seen_hash;
   rec.entry = std::move(entry);
   // A new profile's first record carries its snapshot, so that "profiles stored"
   // counts it and its activation after a restart reads one record.
   if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
-    rec.snapshot = std::make_shared<const storage::profile_snapshot>(storage::profile_snapshot{st.profile, st.seq});
+    rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
     st.snapshot_seq = st.seq;
   }
   rec.meta = ctx->counters->take_dirty();
@@ -878,7 +875,6 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.sink = env->sink;
   rec.slot = env->slot;
   rec.format = env->format;
-  rec.request_id = m.id;
   rec.reply = std::move(reply);
   rec.committed = st.committed;
   rec.seq = st.seq;

@@ -448,11 +448,15 @@ std::error_code decode_value(std::span<const std::byte> bytes, std::uint32_t min
 }  // namespace
 
 void encode(const profile_snapshot& value, msgpack::sbuffer& out) {
+  encode_snapshot(value.state, value.seq, out);
+}
+
+void encode_snapshot(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out) {
   packer p(out);
   pack_array(p, 3);
   p.pack_uint64(codec_version);
-  p.pack_uint64(value.seq);
-  pack_state(p, value.state);
+  p.pack_uint64(seq);
+  pack_state(p, state);
 }
 
 void encode(const journal_entry& value, msgpack::sbuffer& out) {

@@ -27,6 +27,8 @@ inline constexpr std::uint64_t codec_version = 1;
 
 /// Appends the encoding to `out` (clear it first to reuse it for one value).
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
+/// The same bytes as encode(profile_snapshot{state, seq}, out), without the copy of `state`.
+void encode_snapshot(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
 /// Only `created` and `body`: the ids live in the outbox key.

@@ -29,6 +29,18 @@ void put(write_txn& tx, const profile_snapshot& snapshot) {
               std::string_view(buffer.data(), buffer.size()));
 }
 
+std::string encode(const policies::profile_state& state, std::uint64_t seq) {
+  thread_local msgpack::sbuffer buffer;
+  buffer.clear();
+  encode_snapshot(state, seq, buffer);
+  return std::string(buffer.data(), buffer.size());
+}
+
+void put_encoded(write_txn& tx, std::string_view id, std::string_view bytes) {
+  detail::check_usable(tx);
+  detail::put(tx, tx.environment().profiles(), id, bytes);
+}
+
 bool erase(write_txn& tx, std::string_view id) {
   return detail::del(tx, tx.environment().profiles(), id);
 }

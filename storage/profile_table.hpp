@@ -25,6 +25,13 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
 /// Inserts or replaces the snapshot under `snapshot.state.id`.
 void put(write_txn& tx, const profile_snapshot& snapshot);
 
+/// The bytes put() stores for profile_snapshot{state, seq}, made without a copy of
+/// `state` (any thread): a write record can carry its profile's snapshot as one block.
+std::string encode(const policies::profile_state& state, std::uint64_t seq);
+
+/// Inserts or replaces the snapshot of `id` with encode()'s bytes.
+void put_encoded(write_txn& tx, std::string_view id, std::string_view bytes);
+
 /// True when `id` was present.
 bool erase(write_txn& tx, std::string_view id);
 

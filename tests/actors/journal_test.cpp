@@ -5,6 +5,7 @@
 #include "actors/journal.hpp"
 #include "storage/detail/lmdb_ops.hpp"
 #include "storage/journal_table.hpp"
+#include "storage/meta_table.hpp"
 #include "../storage/test_support.hpp"
 
 #include <chrono>
@@ -157,6 +158,38 @@ TEST_CASE("records submitted under defer_here wait for flush_here, then commit t
   CHECK(j.stats().commits == 2);
   CHECK(j.stats().records == 4);
   CHECK(stored_last_seq(*e, "p-3") == 1);
+  j.stop();
+}
+
+TEST_CASE("a batch puts each meta key once, with the value of the last record that carries it",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  // The writer thread commits one record first and goes back to its wait, so that the
+  // records below wait for flush_here and commit as one batch.
+  REQUIRE(commit_one(j, record_for("p-0", 1)));
+  std::this_thread::sleep_for(100ms);
+  const auto commits_before = j.stats().commits;
+  journal::defer_here(true);
+  auto with_meta = [](const std::string& profile, std::vector<std::pair<std::string, std::string>> meta) {
+    auto rec = record_for(profile, 1);
+    rec.meta = std::move(meta);
+    return rec;
+  };
+  j.submit_here(with_meta("p-1", {{"counter:a", "1"}, {"holdout_stats", "h1"}}));
+  j.submit_here(with_meta("p-2", {{"counter:b", "b2"}, {"counter:a", "2"}}));
+  j.submit_here(with_meta("p-3", {{"holdout_stats", "h3"}, {"counter:c", "c-old"}, {"counter:c", "c-new"}}));
+  j.submit_here(with_meta("p-4", {}));
+  journal::defer_here(false);
+  j.flush_here();
+  CHECK(j.stats().commits == commits_before + 1);
+  auto tx = e->read();
+  CHECK(storage::meta_table::get(tx, "counter:a") == std::optional<std::string>("2"));
+  CHECK(storage::meta_table::get(tx, "counter:b") == std::optional<std::string>("b2"));
+  CHECK(storage::meta_table::get(tx, "counter:c") == std::optional<std::string>("c-new"));
+  CHECK(storage::meta_table::get(tx, "holdout_stats") == std::optional<std::string>("h3"));
+  CHECK(stored_last_seq(*e, "p-4") == 1);
   j.stop();
 }
 

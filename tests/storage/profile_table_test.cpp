@@ -55,6 +55,31 @@ TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storag
   CHECK(profile_table::count(tx) == 1);
 }
 
+TEST_CASE("a snapshot encoded ahead of the commit is stored as put() stores it", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  const auto state = test::full_profile("p-1");
+  const std::string bytes = profile_table::encode(state, 7);
+  REQUIRE_FALSE(bytes.empty());
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    profile_table::put_encoded(tx, "p-1", bytes);
+    profile_table::put(tx, {state, 7});
+    profile_table::put_encoded(tx, "p-3", profile_table::encode(test::full_profile("p-3"), 2));
+  }));
+  auto tx = e->read();
+  std::error_code ec;
+  // put() wrote the same key after put_encoded(): the stored bytes are identical.
+  auto stored = detail::get(tx, tx.environment().profiles(), "p-1", ec);
+  REQUIRE(stored);
+  CHECK(std::string(static_cast<const char*>(stored->mv_data), stored->mv_size) == bytes);
+  auto snap = profile_table::get(tx, "p-3", ec);
+  REQUIRE(!ec);
+  REQUIRE(snap);
+  CHECK(snap->seq == 2);
+  CHECK(test::same(snap->state, test::full_profile("p-3")));
+  CHECK(profile_table::count(tx) == 2);
+}
+
 TEST_CASE("an undecodable stored profile reads as corrupt", "[storage][profile]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

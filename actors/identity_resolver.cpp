@@ -57,7 +57,7 @@ std::optional<std::string> identity_resolver::owner_locked(lazy_read& tx, const 
     settled_generation_ = g;
   }
   std::optional<std::string> owner;
-  auto k = key(id);
+  const auto& k = lookup_key(id);
   if (auto it = links_.find(k); it != links_.end()) {
     owner = canonical_locked(tx, it->second.profile_id);
   } else if (auto hit = settled_.find(k); hit != settled_.end()) {
@@ -73,7 +73,7 @@ std::optional<std::string> identity_resolver::owner_locked(lazy_read& tx, const 
       if (!ec && aliases_.empty()) {
         if (settled_.size() >= settled_cache_max)
           settled_.clear();
-        settled_.emplace(std::move(k), *owner);
+        settled_.emplace(key(id), *owner);
       }
     }
   }

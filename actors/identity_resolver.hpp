@@ -112,6 +112,15 @@ private:
   };
 
   static std::string key(const policies::identity& id) { return id.type + '\0' + id.value; }
+  /// key(id) in the calling thread's buffer, for a lookup: no allocation once the
+  /// buffer has grown; valid until the thread's next call.
+  static const std::string& lookup_key(const policies::identity& id) {
+    thread_local std::string k;
+    k.assign(id.type);
+    k.push_back('\0');
+    k.append(id.value);
+    return k;
+  }
   std::optional<std::string> owner_locked(lazy_read& tx, const policies::identity& id);
   std::string canonical_locked(lazy_read& tx, std::string_view profile_id);
   std::vector<policies::identity> members_locked(lazy_read& tx, const std::string& profile_id);

@@ -2,6 +2,7 @@
 // Built by the gateway on a Beast thread, then owned by exactly one profile actor.
 #pragma once
 
+#include "actors/recycling_allocator.hpp"
 #include "policies/profile.hpp"
 
 #include <cstddef>
@@ -110,5 +111,10 @@ struct envelope {
 };
 
 using envelope_ptr = std::shared_ptr<envelope>;
+
+/// A new envelope; its block (with the shared_ptr's count) is recycled per thread.
+inline envelope_ptr make_envelope() {
+  return std::allocate_shared<envelope>(recycling_allocator<envelope>{});
+}
 
 }  // namespace nudge::actors

@@ -35,7 +35,7 @@ std::size_t retention_sweeper::sweep_once() {
   if (ec)
     spdlog::error("retention: expiry index unreadable: {}", ec.message());
   for (auto& [when, id] : due) {
-    auto env = std::make_shared<envelope>();
+    auto env = make_envelope();
     env->msg.kind = message_kind::erase_profile;
     env->msg.erase_reason = "anonymous_ttl";
     ctx_.dir->dispatch(id, std::move(env));

@@ -130,7 +130,7 @@ void timer_service::run() {
     if (!due.empty()) {
       lock.unlock();
       for (auto& t : due) {
-        auto env = std::make_shared<envelope>();
+        auto env = make_envelope();
         env->msg.kind = message_kind::fire;
         // Unique per profile: ids are deduplicated per source across profiles.
         env->msg.id = "schedule:" + t.schedule_id + ":" + std::to_string(t.due.time_since_epoch().count()) + ":" +

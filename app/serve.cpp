@@ -206,7 +206,7 @@ int serve(config cfg) {
   // The journal asks the profiles that hold its oldest entries for a snapshot.
   writer.on_checkpoint([&dir](std::vector<std::string> ids) {
     for (auto& id : ids) {
-      auto e = std::make_shared<actors::envelope>();
+      auto e = actors::make_envelope();
       e->msg.kind = actors::message_kind::checkpoint;
       e->msg.id = "checkpoint";
       e->msg.source = "journal";

@@ -301,7 +301,7 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   doc.AddMember("type", "consent", alloc);
   doc.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), alloc), alloc);
   static const stream_source admin_source{"admin", "", "admin", {}, nullptr};
-  auto env = std::make_shared<actors::envelope>();
+  auto env = actors::make_envelope();
   decoder dec(gw_.options());
   decode_error err;
   if (!dec.decode_value(&doc, admin_source, env->msg, err, false))
@@ -348,7 +348,7 @@ bool http_session::privacy_request(http::request<http::string_body>& req, std::s
     write(error_response(v, http::status::not_found, "not_found", "no such profile"));
     return true;
   }
-  auto env = std::make_shared<actors::envelope>();
+  auto env = actors::make_envelope();
   env->msg.kind = kind;
   env->msg.suppress = suppress;
   env->msg.erase_reason = erase ? "request" : "";
@@ -429,7 +429,7 @@ void http_session::route(http::request<http::string_body>& req) {
     std::vector<actors::envelope_ptr> envs;
     auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(), batch);
     for (std::size_t i = 0; i < items.size(); ++i) {
-      auto env = std::make_shared<actors::envelope>();
+      auto env = actors::make_envelope();
       decode_error err;
       bool ok = dec.decode_value(items[i], *src, env->msg, err);
       if (ok && path == "/v1/decide" && env->msg.kind != actors::message_kind::decide) {
@@ -473,7 +473,7 @@ void http_session::route(http::request<http::string_body>& req) {
       return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
     stream_source as_stream{src->id, "", src->channel, {}, nullptr};
     decoder dec(gw_.options());
-    auto env = std::make_shared<actors::envelope>();
+    auto env = actors::make_envelope();
     decode_error err;
     if (!dec.decode(event_json, actors::wire_format::json, as_stream, env->msg, err))
       return write(error_response(v, http::status::unprocessable_entity, err.code, "mapped event: " + err.message));
@@ -531,7 +531,7 @@ void http_session::route(http::request<http::string_body>& req) {
       if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
         return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
     }
-    auto env = std::make_shared<actors::envelope>();
+    auto env = actors::make_envelope();
     env->msg.kind = actors::message_kind::get_profile;
     env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
     gw_.dispatch_to(profile_id, std::move(env));

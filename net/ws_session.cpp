@@ -93,7 +93,7 @@ void ws_session::on_message_deadline(beast::error_code ec) {
 }
 
 void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
-  auto env = std::make_shared<actors::envelope>();
+  auto env = actors::make_envelope();
   decode_error err;
   if (!decoder_.decode(bytes, fmt, source_, env->msg, err)) {
     send(actors::encode_for(fmt, actors::error_reply(err.id, err.code, err.message)));

@@ -806,7 +806,9 @@ void handle(self_ptr self, envelope_ptr env) {
 
   std::string reply;
   if (m.kind == message_kind::event || m.kind == message_kind::decide || m.kind == message_kind::fire) {
-    auto bits = consent_bits(st.profile, opt, now);
+    // Reused per thread: a message's decision is done with it before the next one.
+    thread_local std::vector<bool> bits;
+    consent_bits(st.profile, opt, now, bits);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
     policies::decide_request req;
     req.profile = decision_view(st, personal);

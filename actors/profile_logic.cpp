@@ -378,10 +378,16 @@ bool consent_granted(const policies::profile_state& p, const profile_options& op
 }
 
 std::vector<bool> consent_bits(const policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
-  std::vector<bool> bits(opt.purposes.size());
-  for (std::size_t i = 0; i < opt.purposes.size(); ++i)
-    bits[i] = consent_granted(p, opt, opt.purposes[i], now);
+  std::vector<bool> bits;
+  consent_bits(p, opt, now, bits);
   return bits;
+}
+
+void consent_bits(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
+                  std::vector<bool>& out) {
+  out.assign(opt.purposes.size(), false);
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i)
+    out[i] = consent_granted(p, opt, opt.purposes[i], now);
 }
 
 std::uint64_t seen_key_hash(std::string_view source, std::string_view id) {

@@ -24,6 +24,9 @@ bool consent_granted(const policies::profile_state& p, const profile_options& op
 /// Consent bits in the order of opt.purposes.
 std::vector<bool> consent_bits(const policies::profile_state& p, const profile_options& opt,
                                policies::timestamp now);
+/// The same into `out` (its storage reused).
+void consent_bits(const policies::profile_state& p, const profile_options& opt, policies::timestamp now,
+                  std::vector<bool>& out);
 
 /// Applies everything of `e` but its decision.
 void apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt);

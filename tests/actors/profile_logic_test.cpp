@@ -281,6 +281,25 @@ TEST_CASE("merge: seen messages are united in time order, with the later spill b
   CHECK(s.seen_spill_until == t0 + 1h);
 }
 
+TEST_CASE("consent bits follow opt.purposes, into a reused vector as into a new one", "[actors][consent]") {
+  profile_options opt;  // opt-in: nothing granted by default
+  policies::profile_state p;
+  p.consent = {{"personalization", true, t0, "cmp", {}},
+               {"marketing_email", true, t0, "cmp", t0 + 5s},  // expires
+               {"analytics", false, t0, "cmp", {}}};
+  const auto bits = consent_bits(p, opt, t0 + 1s);
+  REQUIRE(bits.size() == opt.purposes.size());
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i)
+    CHECK(bits[i] == (opt.purposes[i] == "personalization" || opt.purposes[i] == "marketing_email"));
+  // A vector that held more, all set, is resized and every bit written.
+  std::vector<bool> reused(opt.purposes.size() + 3, true);
+  consent_bits(p, opt, t0 + 1s, reused);
+  CHECK(reused == bits);
+  consent_bits(p, opt, t0 + 10s, reused);  // the email grant has expired
+  for (std::size_t i = 0; i < opt.purposes.size(); ++i)
+    CHECK(reused[i] == (opt.purposes[i] == "personalization"));
+}
+
 TEST_CASE("relied_on: the granted purposes that the chosen actions require, once each", "[actors][consent]") {
   profile_options opt;
   // analytics and marketing_email granted, personalization and marketing_sms not.

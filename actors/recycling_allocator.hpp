@@ -41,7 +41,7 @@ public:
     return static_cast<T*>(::operator new(n * sizeof(T)));
   }
 
-  void deallocate(T* p, std::size_t n) noexcept {
+  void deallocate(T* p, [[maybe_unused]] std::size_t n) noexcept {
 #if !defined(__SANITIZE_ADDRESS__)
     if (n == 1 && !gone()) {
       auto& kept = list();

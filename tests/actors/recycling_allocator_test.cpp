@@ -13,11 +13,11 @@
 namespace nudge::actors {
 namespace {
 
+#if !defined(__SANITIZE_ADDRESS__)
 struct block {
   std::array<char, 96> bytes{};
 };
 
-#if !defined(__SANITIZE_ADDRESS__)
 TEST_CASE("a freed block is handed out again on the thread that freed it", "[actors][recycling]") {
   recycling_allocator<block> alloc;
   block* a = alloc.allocate(1);

@@ -301,8 +301,6 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   }
   // An erasure frees space: it may use the map's reclaim reserve (storage/env.hpp).
   const bool reclaims = std::any_of(batch.begin(), batch.end(), [](const write_record& r) { return r.erase != nullptr; });
-  // Journal positions: this batch's entries append from next_position_; entries
-  // below the oldest live one leave, a bounded slice per commit.
   // Meta entries are whole values (counters, holdout stats) that every decision
   // rewrites: a batch puts each key once, with the last record's value, not once per
   // record.
@@ -312,6 +310,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     for (auto kv = rec->meta.rbegin(); kv != rec->meta.rend(); ++kv)
       if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv->first; }))
         meta.push_back(&*kv);
+  // Journal positions: this batch's entries append from next_position_; entries
+  // below the oldest live one leave, a bounded slice per commit.
   std::uint64_t position = next_position_;
   const std::uint64_t low_water = index_.low_water(next_position_);
   std::uint64_t dropped_below = dropped_below_;

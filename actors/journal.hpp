@@ -56,9 +56,10 @@ struct write_record {
   std::string_view message_id() const noexcept {
     return request_id.empty() && entry ? std::string_view(entry->message_id) : std::string_view(request_id);
   }
-  /// The id the dedupe entry is stored under: dedupe_id, or likewise the entry's.
+  /// The id the dedupe entry is stored under: the entry's message_id when the record
+  /// lends its own fields (dedupe_lends), else dedupe_id.
   std::string_view dedupe_message_id() const noexcept {
-    return dedupe_id.empty() && entry ? std::string_view(entry->message_id) : std::string_view(dedupe_id);
+    return dedupe_lends && entry ? std::string_view(entry->message_id) : std::string_view(dedupe_id);
   }
   std::vector<policies::identity> links;  ///< identity index entries → profile_id
   /// Profiles merged into profile_id (whose snapshot, written in this record, holds
@@ -67,12 +68,12 @@ struct write_record {
   std::optional<storage::dedupe_entry> dedupe;
   std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
   std::string dedupe_source;
-  std::string dedupe_id;  ///< empty: the entry's message_id (a profile actor's records)
+  std::string dedupe_id;  ///< unused when dedupe_lends (see dedupe_message_id())
   /// Stored by time under `dedupe_hash` (the profile noted it as seen), else by id.
   bool dedupe_by_time = false;
   /// `dedupe` leaves its profile_id and reply empty: the writer lends it this record's
-  /// own `profile_id` and `reply` for the put (a profile actor's records: no copy of
-  /// either per message).
+  /// own `profile_id` and `reply` for the put, and stores it under the entry's
+  /// message_id (a profile actor's records: no copy of any of them per message).
   bool dedupe_lends = false;
   std::uint64_t dedupe_hash = 0;
   // Schedules and destinations (actors/schedule_logic.hpp, actors/outbox_service.hpp).

@@ -136,6 +136,12 @@ const policies::profile_state* decision_view(const profile_actor_state& st, bool
   return &blank;
 }
 
+/// Puts the profile's snapshot into `rec`, encoded (one block, no copy of the state).
+void take_snapshot(profile_actor_state& st, write_record& rec) {
+  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
+  st.snapshot_seq = st.seq;
+}
+
 /// Drops the remembered replies whose records are committed.
 void forget_committed(profile_actor_state& st) {
   const auto done = st.committed->load(std::memory_order_acquire);
@@ -513,8 +519,7 @@ void commit_merge(self_ptr self, const std::vector<std::string>& absorbed,
   auto* ctx = st.ctx;
   write_record rec;
   rec.profile_id = st.profile.id;
-  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
-  st.snapshot_seq = st.seq;
+  take_snapshot(st, rec);
   rec.merged_away = absorbed;
   rec.audit.push_back({st.profile.id, now_ms(), "merge", merge_detail_json(st.profile.id, absorbed, moved, message_id)});
   rec.on_done = [dir = ctx->dir, absorbed, self_handle = caf::actor{self}](bool ok) {
@@ -608,8 +613,7 @@ void checkpoint(self_ptr self) {
     return;
   write_record rec;
   rec.profile_id = st.profile.id;
-  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
-  st.snapshot_seq = st.seq;
+  take_snapshot(st, rec);
   rec.on_done = [self_handle = caf::actor{self}](bool ok) {
     if (!ok)
       caf::anon_send(self_handle, reload_atom_v);
@@ -860,16 +864,15 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.profile_id = st.profile.id;
   rec.links = entry.identities_added;
   rec.dedupe = storage::dedupe_entry{now, {}, {}};
-  rec.dedupe_lends = true;  // its profile id and reply are the record's, lent at the put
-  rec.dedupe_source = m.source;  // dedupe_id and request_id: the entry's message_id
+  rec.dedupe_lends = true;  // its profile id, reply and message id are the record's
+  rec.dedupe_source = m.source;  // request_id too is the entry's message_id
   rec.dedupe_by_time = seen_noted;
   rec.dedupe_hash = seen_hash;
   rec.entry = std::move(entry);
   // A new profile's first record carries its snapshot, so that "profiles stored"
   // counts it and its activation after a restart reads one record.
   if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
-    rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
-    st.snapshot_seq = st.seq;
+    take_snapshot(st, rec);
   }
   rec.meta = ctx->counters->take_dirty();
   rec.audit = std::move(audit);

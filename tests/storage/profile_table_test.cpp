@@ -9,6 +9,16 @@
 namespace nudge::storage {
 namespace {
 
+/// The snapshot stored under `id` reads back with `seq` and `state`.
+void check_stored(read_txn& tx, std::string_view id, std::uint64_t seq, const policies::profile_state& state) {
+  std::error_code ec;
+  auto snap = profile_table::get(tx, id, ec);
+  REQUIRE(!ec);
+  REQUIRE(snap);
+  CHECK(snap->seq == seq);
+  CHECK(test::same(snap->state, state));
+}
+
 TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storage][profile]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
@@ -25,11 +35,7 @@ TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storag
   }));
   {
     auto tx = e->read();
-    auto snap = profile_table::get(tx, "p-1", ec);
-    REQUIRE(!ec);
-    REQUIRE(snap);
-    CHECK(snap->seq == 3);
-    CHECK(test::same(snap->state, test::full_profile("p-1")));
+    check_stored(tx, "p-1", 3, test::full_profile("p-1"));
     CHECK(profile_table::count(tx) == 2);
   }
   auto changed = test::full_profile("p-1");
@@ -72,11 +78,7 @@ TEST_CASE("a snapshot encoded ahead of the commit is stored as put() stores it",
   auto stored = detail::get(tx, tx.environment().profiles(), "p-1", ec);
   REQUIRE(stored);
   CHECK(std::string(static_cast<const char*>(stored->mv_data), stored->mv_size) == bytes);
-  auto snap = profile_table::get(tx, "p-3", ec);
-  REQUIRE(!ec);
-  REQUIRE(snap);
-  CHECK(snap->seq == 2);
-  CHECK(test::same(snap->state, test::full_profile("p-3")));
+  check_stored(tx, "p-3", 2, test::full_profile("p-3"));
   CHECK(profile_table::count(tx) == 2);
 }
 

@@ -69,18 +69,18 @@ std::error_code journal::build_index() {
   // erased: dead.
   std::vector<std::pair<std::uint64_t, const std::string*>> live;
   for (const auto& [profile, entries] : found) {
-    auto snap = storage::profile_table::get(txn, profile, ec);
+    const auto snap_seq = storage::profile_table::stored_seq(txn, profile, ec);
     if (ec) {
       // Its activation reports the same error for it alone (as before this index):
       // keep its entries rather than refuse to start.
       spdlog::error("journal: the snapshot of profile {} is unreadable ({}); its {} entries stay", profile,
                     ec.message(), entries.size());
       ec.clear();
-    } else if (!snap) {
+    } else if (!snap_seq) {
       continue;
     }
     for (const auto& [position, seq] : entries)
-      if (!snap || seq > snap->seq)
+      if (!snap_seq || seq > *snap_seq)
         live.emplace_back(position, &profile);
   }
   std::sort(live.begin(), live.end());
@@ -435,6 +435,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
       rec.on_done(ok);
     if (ok && rec.committed)
       rec.committed->store(rec.seq, std::memory_order_release);
+    if (ok && rec.sealed)
+      rec.sealed->store(rec.sealed_mark, std::memory_order_release);
     if (!rec.sink)
       continue;
     std::string bytes = ok ? encode_for(rec.format, std::move(rec.reply))

@@ -47,9 +47,14 @@ struct write_record {
   /// Shared with the directory's parked copy when a passivation writes it. Covers
   /// every journal entry of the profile committed before it (journal_index.hpp).
   std::shared_ptr<const storage::profile_snapshot> snapshot;
-  /// Or profile_id's snapshot as profile_table::encode() bytes (when nobody else reads
-  /// it: one block instead of a copy of the state). Covers the same entries.
-  std::string snapshot_encoded;
+  /// Or profile_id's snapshot as profile_table::encode() made (when nobody else reads
+  /// it: a few blocks instead of a copy of the state). Covers the same entries.
+  storage::profile_table::encoded_snapshot snapshot_encoded;
+  /// With snapshot_encoded: after a successful commit the writer stores `sealed_mark`
+  /// (profile_table::sealed_after() of the snapshot's state) here: the owner's record
+  /// of which chunks of its decision log are stored full.
+  std::shared_ptr<std::atomic<std::uint64_t>> sealed;
+  std::uint64_t sealed_mark = 0;
   bool has_snapshot() const noexcept { return snapshot != nullptr || !snapshot_encoded.empty(); }
   /// The id of the message this record answers: request_id, or the entry's message_id
   /// when request_id is empty (a profile actor's record, which copies the id only once).

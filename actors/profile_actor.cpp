@@ -64,8 +64,14 @@ struct profile_actor_state {
   /// first; committed ones leave (the dedupe table answers for them), so an idle
   /// profile holds none.
   std::vector<recent_reply> recent;
-  /// The seq of the latest record the journal committed (stored by the writer).
-  std::shared_ptr<std::atomic<std::uint64_t>> committed = std::make_shared<std::atomic<std::uint64_t>>(0);
+  /// What the journal stored of this actor's records (the writer stores them).
+  struct stored_marks {
+    std::atomic<std::uint64_t> seq{0};     ///< the seq of the latest record committed
+    std::atomic<std::uint64_t> sealed{0};  ///< the latest committed snapshot's sealed_after()
+  };
+  std::shared_ptr<stored_marks> stored = std::make_shared<stored_marks>();
+  /// stored->seq, as write records carry it (one block with `stored`).
+  std::shared_ptr<std::atomic<std::uint64_t>> committed{stored, &stored->seq};
   policies::splitmix64 rng{seed_source()};
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
@@ -100,12 +106,14 @@ void load(profile_actor_state& st, const std::string& id) {
     st.profile = {};
     st.profile.id = id;
     st.seq = st.snapshot_seq = 0;
+    st.stored->sealed.store(0, std::memory_order_relaxed);
     st.loaded_ok = false;
     return;
   }
   st.profile = std::move(loaded.state);
   st.seq = loaded.seq;
   st.snapshot_seq = loaded.snapshot_seq;
+  st.stored->sealed.store(loaded.sealed, std::memory_order_relaxed);  // no record of it is in flight
   st.loaded_ok = true;
 }
 
@@ -136,9 +144,14 @@ const policies::profile_state* decision_view(const profile_actor_state& st, bool
   return &blank;
 }
 
-/// Puts the profile's snapshot into `rec`, encoded (one block, no copy of the state).
+/// Puts the profile's snapshot into `rec`, encoded (no copy of the state): the chunks
+/// of its decision log from the first not known stored full on (a snapshot still in
+/// flight does not count: if it failed, this one writes what it would have).
 void take_snapshot(profile_actor_state& st, write_record& rec) {
-  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq);
+  rec.snapshot_encoded =
+    storage::profile_table::encode(st.profile, st.seq, st.stored->sealed.load(std::memory_order_acquire));
+  rec.sealed = std::shared_ptr<std::atomic<std::uint64_t>>(st.stored, &st.stored->sealed);
+  rec.sealed_mark = storage::profile_table::sealed_after(st.profile);
   st.snapshot_seq = st.seq;
 }
 

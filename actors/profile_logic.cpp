@@ -204,7 +204,7 @@ loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
                             policies::timestamp now, std::error_code& ec) {
   loaded_profile out;
   out.state.id = id;
-  if (auto snap = storage::profile_table::get(txn, id, ec)) {
+  if (auto snap = storage::profile_table::get(txn, id, ec, &out.sealed)) {
     out.state = std::move(snap->state);
     out.seq = out.snapshot_seq = snap->seq;
   }
@@ -477,11 +477,14 @@ bool apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
 void apply_decision(policies::profile_state& p, const policies::decision_record& d, const profile_options& opt) {
   auto& kept = p.decisions;
   if (opt.decisions_max == 0) {
+    p.decisions_base += kept.size();
     kept.clear();
     return;
   }
-  if (kept.size() >= opt.decisions_max)  // a full log drops its oldest: shift, keep the capacity
+  if (kept.size() >= opt.decisions_max) {  // a full log drops its oldest: shift, keep the capacity
+    p.decisions_base += kept.size() - (opt.decisions_max - 1);
     keep_newest(kept, opt.decisions_max - 1);
+  }
   make_room(kept, opt.decisions_max);
   kept.push_back(d);
 }
@@ -572,6 +575,8 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
   unique.shrink_to_fit();
   s.history = std::move(unique);
 
+  // The log is rebuilt: its ordinals start a new range after the old one's.
+  s.decisions_base += s.decisions.size();
   std::vector<policies::decision_record> decisions;
   decisions.reserve(s.decisions.size() + loser.decisions.size());
   std::merge(s.decisions.begin(), s.decisions.end(), loser.decisions.begin(), loser.decisions.end(),

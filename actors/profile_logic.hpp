@@ -52,6 +52,9 @@ struct loaded_profile {
   policies::profile_state state;
   std::uint64_t seq = 0;
   std::uint64_t snapshot_seq = 0;
+  /// profile_table::sealed_after() of the snapshot read (0 without one, or one whose
+  /// decisions were inline): the chunks of the log stored full.
+  std::uint64_t sealed = 0;
 };
 loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
                             const std::vector<std::uint64_t>& journal_positions, const profile_options& opt,

@@ -226,6 +226,11 @@ struct profile_state {
   lifetime_stats stats;
   std::vector<event_record> history;  ///< at most history_max_events, oldest first
   std::vector<decision_record> decisions;  ///< at most decisions_max, oldest first
+  /// The ordinal of decisions.front(): how many decisions the log has dropped from its
+  /// front since it began, or the old log's end after a merge or a clear rebuilt it (a
+  /// new range). Appends and drops from the front keep the other decisions' ordinals;
+  /// storage keeps the log in chunks numbered by them (storage/profile_table.hpp).
+  std::uint64_t decisions_base = 0;
   std::vector<consent_record> consent;  ///< the latest record per purpose
   std::vector<armed_timer> timers;      ///< armed schedules, one per schedule id
   /// The messages accepted within the dedupe window, oldest first, up to a bound;

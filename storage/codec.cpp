@@ -163,8 +163,10 @@ void pack_seen(packer& p, const std::vector<policies::seen_message>& seen) {
   p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
 }
 
-void pack_state(packer& p, const policies::profile_state& s) {
-  pack_array(p, 13);
+/// The state; its decision log inline, or (`decisions_inline` false) only where it
+/// starts and how long it is, the decisions themselves in their chunks.
+void pack_state(packer& p, const policies::profile_state& s, bool decisions_inline) {
+  pack_array(p, decisions_inline ? 14 : 15);
   pack_str(p, s.id);
   pack_ts(p, s.created_at);
   pack_ts(p, s.updated_at);
@@ -173,11 +175,17 @@ void pack_state(packer& p, const policies::profile_state& s) {
   pack_each(p, s.traits, pack_trait);
   pack_stats(p, s.stats);
   pack_each(p, s.history, pack_event);
-  pack_each(p, s.decisions, pack_decision);
+  if (decisions_inline)
+    pack_each(p, s.decisions, pack_decision);
+  else
+    pack_array(p, 0);
   pack_each(p, s.consent, pack_consent);
   pack_each(p, s.timers, pack_timer);
   pack_seen(p, s.seen);
   pack_ts(p, s.seen_spill_until);
+  p.pack_uint64(s.decisions_base);
+  if (!decisions_inline)
+    p.pack_uint64(s.decisions.size());
 }
 
 // ---- decoding ----------------------------------------------------------------------
@@ -413,6 +421,8 @@ void read(const object& o, policies::profile_state& out) {
     }
     out.seen_spill_until = as_ts(a[12]);
   }
+  // Appended: the decision log's first ordinal (0 before it was kept).
+  out.decisions_base = a.size > 13 ? as_u64(a[13]) : 0;
 }
 
 template <class T>
@@ -448,15 +458,30 @@ std::error_code decode_value(std::span<const std::byte> bytes, std::uint32_t min
 }  // namespace
 
 void encode(const profile_snapshot& value, msgpack::sbuffer& out) {
-  encode_snapshot(value.state, value.seq, out);
+  packer p(out);
+  pack_array(p, 3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(value.seq);
+  pack_state(p, value.state, true);
 }
 
-void encode_snapshot(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out) {
+void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out) {
   packer p(out);
   pack_array(p, 3);
   p.pack_uint64(codec_version);
   p.pack_uint64(seq);
-  pack_state(p, state);
+  pack_state(p, state, false);
+}
+
+void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
+                           msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(first_ordinal);
+  pack_array(p, static_cast<std::uint32_t>(decisions.size()));
+  for (const auto& d : decisions)
+    pack_decision(p, d);
 }
 
 void encode(const journal_entry& value, msgpack::sbuffer& out) {
@@ -521,9 +546,29 @@ std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
 }
 
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) {
+  std::optional<std::uint64_t> in_chunks;
+  return decode(bytes, out, in_chunks);
+}
+
+std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out,
+                       std::optional<std::uint64_t>& decisions_in_chunks) {
   return decode_value(bytes, 2, [&](const array_view& a) {
     out.seq = as_u64(a[1]);
     read(a[2], out.state);
+    // A state of 15 fields keeps its decision log in chunks: this is its length.
+    const auto s = as_array(a[2], 10);
+    if (s.size > 14)
+      decisions_in_chunks = as_u64(s[14]);
+    else
+      decisions_in_chunks.reset();
+  });
+}
+
+std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                      std::vector<policies::decision_record>& out) {
+  return decode_value(bytes, 2, [&](const array_view& a) {
+    first_ordinal = as_u64(a[1]);
+    read_all(a[2], out);
   });
 }
 

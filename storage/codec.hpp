@@ -9,8 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <system_error>
+#include <vector>
 
 #include <msgpack/sbuffer.hpp>
 
@@ -25,10 +27,16 @@ namespace nudge::storage {
 
 inline constexpr std::uint64_t codec_version = 1;
 
-/// Appends the encoding to `out` (clear it first to reuse it for one value).
+/// Appends the encoding to `out` (clear it first to reuse it for one value). A
+/// snapshot's decision log is inline.
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
-/// The same bytes as encode(profile_snapshot{state, seq}, out), without the copy of `state`.
-void encode_snapshot(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out);
+/// profile_snapshot{state, seq} with its decision log out of line: the state records
+/// only where the log starts (decisions_base) and how many it holds; the decisions go
+/// in chunks (encode_decision_chunk, profile_table). No copy of `state`.
+void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out);
+/// A run of a decision log: `decisions`, the first of them at `first_ordinal`.
+void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
+                           msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
 /// Only `created` and `body`: the ids live in the outbox key.
@@ -39,6 +47,13 @@ void encode(const audit_record& value, msgpack::sbuffer& out);
 /// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
 /// leaves `out` unspecified.
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
+/// A snapshot from encode_snapshot_core() decodes with no decisions and
+/// `decisions_in_chunks` set to how many its chunks hold; one from encode() (or
+/// older) with its decisions and `decisions_in_chunks` empty.
+std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out,
+                       std::optional<std::uint64_t>& decisions_in_chunks);
+std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                      std::vector<policies::decision_record>& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);

@@ -134,6 +134,7 @@ class env {
 
   // The named tables, valid for the env's lifetime.
   MDB_dbi profiles() const noexcept { return profiles_; }
+  MDB_dbi decision_chunks() const noexcept { return decision_chunks_; }
   MDB_dbi journal() const noexcept { return journal_; }
   MDB_dbi identities() const noexcept { return identities_; }
   MDB_dbi aliases() const noexcept { return aliases_; }
@@ -192,6 +193,7 @@ class env {
   env_options options_;
   MDB_env* env_ = nullptr;
   MDB_dbi profiles_ = 0;
+  MDB_dbi decision_chunks_ = 0;
   MDB_dbi journal_ = 0;
   MDB_dbi identities_ = 0;
   MDB_dbi aliases_ = 0;

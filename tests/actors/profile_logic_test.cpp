@@ -125,8 +125,10 @@ TEST_CASE("merge: decisions (caps and cooldowns) are united in time order", "[ac
   s.decisions = {decided("d-1", "e-1", t0, "web", {{"cart_recovery", "web", "banner"}})};
   l.decisions = {decided("d-0", "m-1", t0 - 1s, "mobile", {{"cart_recovery", "mobile", "banner"}}),
                  decided("d-1", "e-1", t0, "web", {})};
+  s.decisions_base = 5;
   merge_profiles(s, l, opt, t0 + 1s);
   REQUIRE(s.decisions.size() == 2);
+  CHECK(s.decisions_base == 6);  // the rebuilt log's ordinals follow the old log's
   CHECK(s.decisions[0].decision_id() == "d-0");
   CHECK(s.decisions[0].action(0).channel == "mobile");
   CHECK(s.decisions[1].decision_id() == "d-1");
@@ -150,12 +152,19 @@ TEST_CASE("the decision log keeps the newest decisions_max records, oldest first
     apply_decision(p, decided(id, "m", t0 + std::chrono::seconds(i), "web", {{"a", "", ""}}), opt);
     CHECK(p.decisions.size() == static_cast<std::size_t>(std::min(i + 1, 3)));
     CHECK(p.decisions.back().decision_id() == id);
+    // The first kept decision's ordinal: the decisions dropped from the front.
+    CHECK(p.decisions_base == static_cast<std::uint64_t>(std::max(i - 2, 0)));
   }
   CHECK(p.decisions.front().decision_id() == "d-4");
   CHECK(p.decisions.capacity() <= 4);  // a full log shifts in place, it does not grow
+  opt.decisions_max = 2;  // a lower bound drops more at once
+  apply_decision(p, decided("d-7", "m", t0 + 7s, "web", {}), opt);
+  CHECK(p.decisions.front().decision_id() == "d-6");
+  CHECK(p.decisions_base == 6);
   opt.decisions_max = 0;
   apply_decision(p, decided("d-9", "m", t0, "web", {}), opt);
   CHECK(p.decisions.empty());
+  CHECK(p.decisions_base == 8);
 }
 
 TEST_CASE("history keeps the newest history_max_events in time order, late events placed by their ts",

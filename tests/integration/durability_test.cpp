@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <set>
 
 using namespace nudge::test;
@@ -22,6 +23,28 @@ std::string consent(const std::string& id, const std::string& anon) {
 std::string purchase(const std::string& id, const std::string& anon) {
   return R"({"type":"event","id":")" + id + R"(","name":"purchase","identities":{"anonymous_id":")" + anon +
          R"("},"properties":{"price":1.5}})";
+}
+
+/// Sends message(id) for every id, pipelined in windows of `window`: a window is sent,
+/// then its replies are read (in commit order, which across profiles need not be the
+/// order sent) before the next.
+void send_windows(ws_client& ws, const std::vector<std::string>& ids, std::size_t window,
+                  const std::function<std::string(const std::string&)>& message) {
+  for (std::size_t next = 0; next < ids.size(); next += window) {
+    const std::size_t end = std::min(ids.size(), next + window);
+    for (std::size_t i = next; i < end; ++i)
+      REQUIRE(ws.send(message(ids[i])));
+    std::set<std::string> waiting(ids.begin() + static_cast<std::ptrdiff_t>(next),
+                                  ids.begin() + static_cast<std::ptrdiff_t>(end));
+    for (std::size_t reads = 0; !waiting.empty() && reads < 4 * window; ++reads) {
+      auto frame = ws.read(std::chrono::seconds(5));
+      REQUIRE(frame);
+      auto d = parse(*frame);
+      if (d.IsObject() && d.HasMember("id") && d["id"].IsString())
+        waiting.erase(d["id"].GetString());
+    }
+    REQUIRE(waiting.empty());
+  }
 }
 
 rapidjson::Document profile_by_anon(const server_process& srv, const std::string& anon) {
@@ -184,26 +207,10 @@ TEST_CASE("past the journal's live span profiles snapshot on request, and a SIGK
     for (int round = 0; round < per_profile; ++round)
       for (int p = 0; p < profiles; ++p)
         ids.push_back("e-" + std::to_string(round) + "-" + std::to_string(p));
-    // Pipelined in windows of 50: send, then read the window's replies.
-    for (std::size_t next = 0; next < ids.size(); next += 50) {
-      const std::size_t end = std::min(ids.size(), next + 50);
-      for (std::size_t i = next; i < end; ++i) {
-        const auto& id = ids[i];
-        const int p = std::stoi(id.substr(id.rfind('-') + 1));
-        REQUIRE(ws.send(id[0] == 'c' ? consent(id, anon(p)) : purchase(id, anon(p))));
-      }
-      // Replies leave in commit order, which across profiles need not be send order.
-      std::set<std::string> waiting(ids.begin() + static_cast<std::ptrdiff_t>(next),
-                                    ids.begin() + static_cast<std::ptrdiff_t>(end));
-      for (int reads = 0; !waiting.empty() && reads < 200; ++reads) {
-        auto frame = ws.read(std::chrono::seconds(5));
-        REQUIRE(frame);
-        auto d = parse(*frame);
-        if (d.IsObject() && d.HasMember("id") && d["id"].IsString())
-          waiting.erase(d["id"].GetString());
-      }
-      REQUIRE(waiting.empty());
-    }
+    send_windows(ws, ids, 50, [&](const std::string& id) {
+      const int p = std::stoi(id.substr(id.rfind('-') + 1));
+      return id[0] == 'c' ? consent(id, anon(p)) : purchase(id, anon(p));
+    });
     // The snapshots asked for bring the live span back under 1,000 entries.
     std::uint64_t asked = 0;
     std::uint64_t live = 0;
@@ -264,4 +271,40 @@ TEST_CASE("duplicates are found in the profile's seen messages and past their bo
   server_process srv(dir.path / "data", {"--config", cfg.string()});
   resend_all(srv);
   CHECK(profile_by_anon(srv, "a-seen")["stats"]["events"].GetUint64() == 5);
+}
+
+TEST_CASE("a decision log past its bound, kept in chunks over many snapshots, comes back whole after a SIGKILL",
+          "[durability][integration][crash]") {
+  temp_dir dir;
+  constexpr int total = 330;  // past decisions_max (200) and several snapshot intervals
+  std::string pid;
+  rapidjson::Document before;
+  {
+    server_process srv(dir.path);
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    REQUIRE(ws.send(consent("c-1", "a-log")));
+    read_reply(ws, "c-1");
+    std::vector<std::string> ids;
+    for (int i = 0; i < total; ++i)
+      ids.push_back("e-" + std::to_string(i));
+    send_windows(ws, ids, 30, [](const std::string& id) { return purchase(id, "a-log"); });
+    pid = profile_by_anon(srv, "a-log")["profile_id"].GetString();
+    before = parse(admin_call(srv, "GET", "/v1/profiles/" + pid + "/export").body);
+    srv.stop(SIGKILL);
+  }
+  REQUIRE(before.IsObject());
+  const auto& decisions = before["decisions"];
+  REQUIRE(decisions.Size() == 200);  // the log dropped its oldest
+  server_process srv(dir.path);
+  auto after = parse(admin_call(srv, "GET", "/v1/profiles/" + pid + "/export").body);
+  REQUIRE(after.IsObject());
+  CHECK(after["decisions"] == decisions);
+  CHECK(after["events"] == before["events"]);
+  // And once more after a clean stop, which writes a snapshot of it all.
+  srv.stop(SIGTERM);
+  server_process again(dir.path);
+  auto last = parse(admin_call(again, "GET", "/v1/profiles/" + pid + "/export").body);
+  REQUIRE(last.IsObject());
+  CHECK(last["decisions"] == decisions);
 }

@@ -97,6 +97,45 @@ void pack_old_state(msgpack::packer<msgpack::sbuffer>& p, std::uint64_t version,
     p.pack_array(0);
 }
 
+TEST_CASE("a snapshot core keeps its decision log out of line, in chunks", "[storage][codec]") {
+  const auto state = test::full_profile("p-1");  // two decisions, from ordinal 3
+  msgpack::sbuffer buf;
+  encode_snapshot_core(state, 8, buf);
+  {
+    auto handle = msgpack::unpack(buf.data(), buf.size());
+    const auto& s = handle.get().via.array.ptr[2];
+    REQUIRE(s.via.array.size == 15);
+    CHECK(s.via.array.ptr[8].via.array.size == 0);  // no decisions inline
+    CHECK(s.via.array.ptr[13].as<std::uint64_t>() == 3);
+    CHECK(s.via.array.ptr[14].as<std::uint64_t>() == 2);
+  }
+  profile_snapshot out;
+  std::optional<std::uint64_t> in_chunks;
+  REQUIRE(!decode(bytes_of(buf), out, in_chunks));
+  REQUIRE(in_chunks);
+  CHECK(*in_chunks == 2);
+  CHECK(out.seq == 8);
+  CHECK(out.state.decisions.empty());
+  CHECK(out.state.decisions_base == 3);
+
+  // An inline snapshot decodes with its decisions and no chunk count.
+  buf.clear();
+  encode(profile_snapshot{state, 8}, buf);
+  REQUIRE(!decode(bytes_of(buf), out, in_chunks));
+  CHECK_FALSE(in_chunks);
+  CHECK(test::same(out.state, state));
+
+  buf.clear();
+  encode_decision_chunk(std::span(state.decisions).subspan(1), 4, buf);
+  std::uint64_t first = 0;
+  std::vector<policies::decision_record> run;
+  REQUIRE(!decode_decision_chunk(bytes_of(buf), first, run));
+  CHECK(first == 4);
+  REQUIRE(run.size() == 1);
+  CHECK(test::same(run[0], state.decisions[1]));
+  CHECK(decode_decision_chunk(bytes_of(buf).subspan(0, buf.size() - 1), first, run) == errc::corrupt);
+}
+
 TEST_CASE("a profile's seen messages are stored as one binary run of 16-byte records", "[storage][codec]") {
   profile_snapshot in{test::full_profile("p-1"), 4};
   msgpack::sbuffer buf;
@@ -104,7 +143,7 @@ TEST_CASE("a profile's seen messages are stored as one binary run of 16-byte rec
   {
     auto handle = msgpack::unpack(buf.data(), buf.size());
     const auto& state = handle.get().via.array.ptr[2];
-    REQUIRE(state.via.array.size == 13);
+    REQUIRE(state.via.array.size == 14);  // the last: the decision log's first ordinal
     const auto& seen = state.via.array.ptr[11];
     REQUIRE(seen.type == msgpack::type::BIN);
     REQUIRE(seen.via.bin.size == 32);

@@ -2,6 +2,7 @@
 
 #include <msgpack.hpp>
 
+#include "storage/codec.hpp"
 #include "storage/detail/lmdb_ops.hpp"
 #include "storage/profile_table.hpp"
 #include "test_support.hpp"
@@ -27,6 +28,8 @@ TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storag
     auto tx = e->read();
     CHECK_FALSE(profile_table::get(tx, "p-1", ec));
     CHECK(!ec);
+    CHECK_FALSE(profile_table::stored_seq(tx, "p-1", ec));
+    CHECK(!ec);
     CHECK(profile_table::count(tx) == 0);
   }
   REQUIRE(!e->commit([](write_txn& tx) {
@@ -36,6 +39,7 @@ TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storag
   {
     auto tx = e->read();
     check_stored(tx, "p-1", 3, test::full_profile("p-1"));
+    CHECK(profile_table::stored_seq(tx, "p-2", ec) == std::optional<std::uint64_t>(4));
     CHECK(profile_table::count(tx) == 2);
   }
   auto changed = test::full_profile("p-1");
@@ -61,25 +65,184 @@ TEST_CASE("a profile snapshot is stored, replaced, counted and erased", "[storag
   CHECK(profile_table::count(tx) == 1);
 }
 
+/// The stored value of `key` in `dbi`, "" when absent.
+std::string stored_value(read_txn& tx, MDB_dbi dbi, std::string_view key) {
+  std::error_code ec;
+  auto v = detail::get(tx, dbi, key, ec);
+  REQUIRE(!ec);
+  return v ? std::string(detail::to_view(*v)) : std::string();
+}
+
+/// The key of a profile's decision chunk (profile_table.hpp).
+std::string chunk_key(std::string_view id, std::uint64_t chunk) {
+  std::string k(id);
+  k.push_back('\0');
+  detail::append_be64(k, chunk);
+  return k;
+}
+
+/// `state` with `n` more decisions appended, ids "d-<ordinal>".
+void add_decisions(policies::profile_state& state, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto ordinal = state.decisions_base + state.decisions.size();
+    state.decisions.push_back(test::make_decision("d-" + std::to_string(ordinal), "m-" + std::to_string(ordinal),
+                                                  test::at_ms(1'790'000'000'000 + static_cast<std::int64_t>(ordinal)),
+                                                  "web", "hero", "v1", {{"a", "web", "hero"}}, false, {}));
+  }
+}
+
+/// Profile "p-1" with a log of `n` decisions from ordinal 0, stored at seq 1 by put().
+policies::profile_state put_log(env& e, std::size_t n) {
+  policies::profile_state state;
+  state.id = "p-1";
+  add_decisions(state, n);
+  REQUIRE(!e.commit([&](write_txn& tx) { profile_table::put(tx, {state, 1}); }));
+  return state;
+}
+
+/// Drops the `n` oldest decisions of `state`, as a full log does.
+void drop_decisions(policies::profile_state& state, std::size_t n) {
+  state.decisions.erase(state.decisions.begin(), state.decisions.begin() + static_cast<std::ptrdiff_t>(n));
+  state.decisions_base += n;
+}
+
 TEST_CASE("a snapshot encoded ahead of the commit is stored as put() stores it", "[storage][profile]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  const auto state = test::full_profile("p-1");
-  const std::string bytes = profile_table::encode(state, 7);
-  REQUIRE_FALSE(bytes.empty());
+  auto state = test::full_profile("p-1");
+  add_decisions(state, 40);  // two chunks, the second partly full
+  const auto encoded = profile_table::encode(state, 7, 0);
+  REQUIRE_FALSE(encoded.empty());
+  CHECK(encoded.first_chunk == 0);
+  CHECK(encoded.chunks.size() == 2);
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
+  std::string core, chunk0, chunk1;
+  {
+    auto tx = e->read();
+    core = stored_value(tx, e->profiles(), "p-1");
+    chunk0 = stored_value(tx, e->decision_chunks(), chunk_key("p-1", 0));
+    chunk1 = stored_value(tx, e->decision_chunks(), chunk_key("p-1", 1));
+    check_stored(tx, "p-1", 7, state);
+  }
   REQUIRE(!e->commit([&](write_txn& tx) {
-    profile_table::put_encoded(tx, "p-1", bytes);
     profile_table::put(tx, {state, 7});
-    profile_table::put_encoded(tx, "p-3", profile_table::encode(test::full_profile("p-3"), 2));
+    profile_table::put_encoded(tx, "p-3", profile_table::encode(test::full_profile("p-3"), 2, 0));
+  }));
+  auto tx = e->read();
+  // put() wrote the same keys after put_encoded(): the stored bytes are identical.
+  CHECK(stored_value(tx, e->profiles(), "p-1") == core);
+  CHECK(stored_value(tx, e->decision_chunks(), chunk_key("p-1", 0)) == chunk0);
+  CHECK(stored_value(tx, e->decision_chunks(), chunk_key("p-1", 1)) == chunk1);
+  CHECK(core == encoded.core);
+  check_stored(tx, "p-3", 2, test::full_profile("p-3"));
+  CHECK(profile_table::count(tx) == 2);
+}
+
+TEST_CASE("a later snapshot writes only the chunks of the log not stored full, and drops those left behind",
+          "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  auto state = put_log(*e, 70);  // ordinals 0..69: chunks 0 and 1 full, 2 partly
+  std::uint64_t sealed = 1;
+  {
+    auto tx = e->read();
+    std::error_code ec;
+    auto snap = profile_table::get(tx, "p-1", ec, &sealed);
+    REQUIRE(snap);
+    CHECK(test::same(snap->state, state));
+    CHECK(sealed == 64);
+    CHECK(e->entries(e->decision_chunks()) == 3);
+  }
+  CHECK(profile_table::sealed_after(state) == 64);
+
+  add_decisions(state, 30);    // up to ordinal 99
+  drop_decisions(state, 40);   // from ordinal 40: chunk 0 is behind the log
+  const auto encoded = profile_table::encode(state, 2, sealed);
+  CHECK(encoded.first_chunk == 2);  // chunk 1 is full and unchanged
+  CHECK(encoded.chunks.size() == 2);  // 2 (64..95) and 3 (96..99)
+  CHECK(encoded.drop_below == 1);
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
+  auto tx = e->read();
+  check_stored(tx, "p-1", 2, state);
+  CHECK(stored_value(tx, e->decision_chunks(), chunk_key("p-1", 0)).empty());
+  CHECK(e->entries(e->decision_chunks()) == 3);
+  CHECK(profile_table::sealed_after(state) == 96);
+}
+
+TEST_CASE("a log that starts a new range of ordinals is written whole", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  auto state = put_log(*e, 50);
+  // A merge rebuilds the log: its ordinals continue after the old end.
+  const std::uint64_t sealed = profile_table::sealed_after(state);
+  state.decisions_base += state.decisions.size();
+  state.decisions.clear();
+  add_decisions(state, 5);
+  const auto encoded = profile_table::encode(state, 2, sealed);
+  CHECK(encoded.first_chunk == 1);  // ordinal 50 is in chunk 1, rewritten from there
+  CHECK(encoded.drop_below == 1);
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
+  auto tx = e->read();
+  check_stored(tx, "p-1", 2, state);
+  CHECK(e->entries(e->decision_chunks()) == 1);
+}
+
+TEST_CASE("a snapshot whose chunk is missing or short reads as corrupt", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  auto state = put_log(*e, 70);
+  std::error_code ec;
+  SECTION("missing") {
+    REQUIRE(!e->commit([&](write_txn& tx) { detail::del(tx, e->decision_chunks(), chunk_key("p-1", 1)); }));
+  }
+  SECTION("short: a chunk written before it was full, and the snapshot that filled it lost") {
+    policies::profile_state older = state;
+    older.decisions.resize(40);
+    const auto partial = profile_table::encode(older, 1, 0);
+    REQUIRE(partial.chunks.size() == 2);
+    REQUIRE(!e->commit([&](write_txn& tx) {
+      detail::put(tx, e->decision_chunks(), chunk_key("p-1", 1), partial.chunks[1]);
+    }));
+  }
+  auto tx = e->read();
+  CHECK_FALSE(profile_table::get(tx, "p-1", ec));
+  CHECK(ec == errc::corrupt);
+}
+
+TEST_CASE("a snapshot stored with its decisions inline still reads", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  const auto state = test::full_profile("p-1");
+  msgpack::sbuffer inline_bytes;
+  encode(profile_snapshot{state, 5}, inline_bytes);
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    detail::put(tx, e->profiles(), "p-1", std::string_view(inline_bytes.data(), inline_bytes.size()));
   }));
   auto tx = e->read();
   std::error_code ec;
-  // put() wrote the same key after put_encoded(): the stored bytes are identical.
-  auto stored = detail::get(tx, tx.environment().profiles(), "p-1", ec);
-  REQUIRE(stored);
-  CHECK(std::string(static_cast<const char*>(stored->mv_data), stored->mv_size) == bytes);
-  check_stored(tx, "p-3", 2, test::full_profile("p-3"));
-  CHECK(profile_table::count(tx) == 2);
+  std::uint64_t sealed = 1;
+  auto snap = profile_table::get(tx, "p-1", ec, &sealed);
+  REQUIRE(snap);
+  CHECK(test::same(snap->state, state));
+  CHECK(sealed == 0);  // no chunks stored: the next snapshot writes them all
+}
+
+TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  policies::profile_state a, b;
+  a.id = "p-1";
+  b.id = "p-10";  // p-1 is a prefix of its id
+  add_decisions(a, 40);
+  add_decisions(b, 40);
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    profile_table::put(tx, {a, 1});
+    profile_table::put(tx, {b, 1});
+  }));
+  REQUIRE(!e->commit([&](write_txn& tx) { CHECK(profile_table::erase(tx, "p-1")); }));
+  auto tx = e->read();
+  CHECK(e->entries(e->decision_chunks()) == 2);
+  check_stored(tx, "p-10", 1, b);
 }
 
 TEST_CASE("an undecodable stored profile reads as corrupt", "[storage][profile]") {
@@ -91,6 +254,8 @@ TEST_CASE("an undecodable stored profile reads as corrupt", "[storage][profile]"
   auto tx = e->read();
   std::error_code ec;
   CHECK_FALSE(profile_table::get(tx, "p-bad", ec));
+  CHECK(ec == errc::corrupt);
+  CHECK_FALSE(profile_table::stored_seq(tx, "p-bad", ec));
   CHECK(ec == errc::corrupt);
 }
 

@@ -1,5 +1,6 @@
 #include "policies/profile.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -14,8 +15,10 @@ decision_record::decision_record(std::string_view decision_id, std::string_view 
   parts.clear();
   parts.reserve(fixed + 3 * actions.size() + relied_on.size());
   parts.insert(parts.end(), {decision_id, request_id, channel, placement, policy_version});
-  for (const auto& a : actions)
+  for (const auto& a : actions) {
     parts.insert(parts.end(), {a.action, a.channel, a.placement});
+    action_bits_ = static_cast<std::uint16_t>(action_bits_ | action_bit(a.action));
+  }
   parts.insert(parts.end(), relied_on.begin(), relied_on.end());
   text_ = packed_strings(parts);
 }
@@ -82,13 +85,19 @@ packed_strings pack_event(std::string_view id, std::string_view name, std::strin
 
 }  // namespace
 
+std::int64_t event_record::stamp(timestamp ts, std::string_view name) noexcept {
+  constexpr std::int64_t limit = std::int64_t{1} << 47;
+  const std::int64_t ms = std::clamp<std::int64_t>(ts.time_since_epoch().count(), -limit, limit - 1);
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(ms) << 16) | name_tag_of(name);
+}
+
 event_record::event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
                            std::span<const property> properties)
-    : ts_(ts), text_(pack_event(id, name, channel, properties)) {}
+    : stamp_(stamp(ts, name)), text_(pack_event(id, name, channel, properties)) {}
 
 event_record::event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
                            std::span<const property_view> properties)
-    : ts_(ts), text_(pack_event(id, name, channel, properties)) {}
+    : stamp_(stamp(ts, name)), text_(pack_event(id, name, channel, properties)) {}
 
 scalar_view event_record::decode(std::string_view v) noexcept {
   if (v.empty())

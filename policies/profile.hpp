@@ -68,6 +68,16 @@ struct property_view {
 /// Compact: the time and one block with the id, name, channel and every property's
 /// path and encoded value (a profile keeps up to history_max_events of these,
 /// docs/BENCHMARKS.md scenario 3). Immutable once built.
+/// A 16-bit digest of a text (FNV-1a, folded): equal texts, equal tags. Records keep
+/// tags of the names that scans look for beside their time, so that a scan reads a
+/// record's texts (on the heap) only when the tag matches.
+constexpr std::uint16_t text_tag(std::string_view text) noexcept {
+  std::uint32_t h = 2166136261u;
+  for (char c : text)
+    h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return static_cast<std::uint16_t>(h ^ (h >> 16));
+}
+
 class event_record {
 public:
   event_record() = default;
@@ -76,10 +86,16 @@ public:
   event_record(std::string_view id, std::string_view name, timestamp ts, std::string_view channel,
                std::span<const property_view> properties);
 
-  timestamp ts() const noexcept { return ts_; }
+  /// Milliseconds, within ±2^47 of the epoch (±4,400 years; outside, clamped).
+  timestamp ts() const noexcept { return timestamp(std::chrono::milliseconds(stamp_ >> 16)); }
   std::string_view id() const noexcept { return text(0); }  ///< the message id (deduplicates histories on merge)
   std::string_view name() const noexcept { return text(1); }
   std::string_view channel() const noexcept { return text(2); }
+  /// A 16-bit digest of name(), kept beside the time: a scan of the history for one
+  /// name compares it first and reads the text (on the heap) only on a match.
+  std::uint16_t name_tag() const noexcept { return static_cast<std::uint16_t>(stamp_ & 0xffff); }
+  /// The tag of events named `name`: equal names, equal tags.
+  static constexpr std::uint16_t name_tag_of(std::string_view name) noexcept { return text_tag(name); }
 
   std::size_t property_count() const noexcept { return text_.empty() ? 0 : (text_.size() - fixed) / 2; }
   property_view property_at(std::size_t i) const noexcept {
@@ -95,14 +111,17 @@ public:
 
   /// Bytes this record holds on the heap.
   std::size_t heap_bytes() const noexcept { return text_.block_bytes(); }
+  /// packed_strings::prefetch() of its texts.
+  void prefetch() const noexcept { text_.prefetch(); }
 
 private:
   static constexpr std::size_t fixed = 3;  // id, name, channel
   std::string_view text(std::size_t i) const noexcept { return text_.empty() ? std::string_view{} : text_[i]; }
   /// A value is stored as a tag byte ('n', 't', 'f', 'd', 's') and its bytes.
   static scalar_view decode(std::string_view v) noexcept;
+  static std::int64_t stamp(timestamp ts, std::string_view name) noexcept;
 
-  timestamp ts_{};
+  std::int64_t stamp_ = name_tag_of({});  ///< ts() in ms in the upper 48 bits, name_tag() below
   packed_strings text_;  // id, name, channel, then path and value per property
 };
 
@@ -159,8 +178,18 @@ public:
   shown_action action(std::size_t i) const noexcept {
     return {text_[fixed + 3 * i], text_[fixed + 3 * i + 1], text_[fixed + 3 * i + 2]};
   }
+  /// The bit of action_bits() that a shown action `action_id` sets.
+  static constexpr std::uint16_t action_bit(std::string_view action_id) noexcept {
+    return static_cast<std::uint16_t>(1u << (text_tag(action_id) & 15u));
+  }
+  /// The action_bit() of each shown action, or-ed: a cheap "maybe shows".
+  std::uint16_t action_bits() const noexcept { return action_bits_; }
   /// Whether one of its actions is `action_id`.
-  bool shows(std::string_view action_id) const noexcept {
+  bool shows(std::string_view action_id) const noexcept { return shows(action_id, action_bit(action_id)); }
+  /// The same, with `bit` = action_bit(action_id) computed once for a scan.
+  bool shows(std::string_view action_id, std::uint16_t bit) const noexcept {
+    if ((action_bits_ & bit) == 0)
+      return false;
     for (std::size_t i = 0; i < actions_; ++i)
       if (text_[fixed + 3 * i] == action_id)
         return true;
@@ -183,6 +212,7 @@ private:
   packed_strings text_;  // the five fixed texts, 3 per action, then relied_on
   std::uint32_t actions_ = 0;
   bool holdout_ = false;
+  std::uint16_t action_bits_ = 0;  // in what would be padding
 };
 
 struct consent_record {

@@ -43,8 +43,9 @@ const cap* full_cap(const profile_state& p, const action& a, timestamp now) noex
     std::uint64_t count = 0;
     if (count >= c.max)
       return &c;
+    const auto bit = decision_record::action_bit(a.id);
     for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts() >= from; ++d)
-      if (d->shows(a.id) && ++count >= c.max)
+      if (d->shows(a.id, bit) && ++count >= c.max)
         return &c;
   }
   return nullptr;
@@ -54,14 +55,16 @@ const cap* full_cap(const profile_state& p, const action& a, timestamp now) noex
 /// so each scan stops at the first record whose cooldown would have ended.
 const cooldown_rule* running_cooldown(const profile_state& p, const action& a,
                                       timestamp now) noexcept {
+  const auto bit = decision_record::action_bit(a.id);
   for (const auto& rule : a.cooldowns) {
     if (rule.kind == cooldown_rule::after::shown)
       for (auto d = p.decisions.rbegin(); d != p.decisions.rend() && d->ts() + rule.length > now; ++d)
-        if (d->shows(a.id))
+        if (d->shows(a.id, bit))
           return &rule;
     const std::string_view name = event_for(rule.kind);
+    const auto tag = event_record::name_tag_of(name);
     for (auto e = p.history.rbegin(); e != p.history.rend() && e->ts() + rule.length > now; ++e) {
-      if (e->name() != name)
+      if (e->name_tag() != tag || e->name() != name)
         continue;
       const auto id = e->find("action");
       if (const auto* s = id ? std::get_if<std::string_view>(&*id) : nullptr; s && *s == a.id)

@@ -112,8 +112,9 @@ double evaluator::measure(const condition& c) {
   // History is oldest first: walk back from the newest and stop at the window's edge.
   std::optional<timestamp> since_ts;
   if (c.since) {
+    const auto since_tag = event_record::name_tag_of(*c.since);
     for (auto it = history.rbegin(); it != history.rend(); ++it)
-      if (same_name(it->name(), *c.since)) {
+      if (it->name_tag() == since_tag && same_name(it->name(), *c.since)) {
         since_ts = it->ts();
         break;
       }
@@ -121,12 +122,22 @@ double evaluator::measure(const condition& c) {
   const timestamp lower =
       c.within ? req_.now - *c.within : timestamp{duration{std::numeric_limits<std::int64_t>::min()}};
   double total = 0;
+  const auto tag = event_record::name_tag_of(c.name);
+  // The texts of the events whose name tag matches are read (on the heap, seldom in
+  // cache): each is asked for `ahead` records before it is reached.
+  constexpr std::ptrdiff_t ahead = 8;
+  const auto first = history.rbegin();
+  for (auto p = first; p != history.rend() && p - first < ahead; ++p)
+    if (p->name_tag() == tag)
+      p->prefetch();
   for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    if (history.rend() - it > ahead && it[ahead].name_tag() == tag)
+      it[ahead].prefetch();
     if (c.within && it->ts() < lower)
       break;
     if (since_ts && it->ts() <= *since_ts)
       break;
-    if (!same_name(it->name(), c.name) || !matches(*it, c.where))
+    if (it->name_tag() != tag || !same_name(it->name(), c.name) || !matches(*it, c.where))
       continue;
     if (c.sum) {
       if (const auto v = it->find(*c.sum))

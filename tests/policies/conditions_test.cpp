@@ -114,6 +114,40 @@ TEST_CASE("since keeps the events after the latest other event, all when there i
   CHECK(h.holds(R"({"event": "cart_add", "since": "purchase", "within": "30m", "eq": 0})", p));
 }
 
+TEST_CASE("counts over a long history of mixed names (scanned by name tag, texts fetched ahead)",
+          "[policies][conditions]") {
+  harness h;
+  const auto now = t0();
+  profile_builder b;
+  // 120 events, oldest first, a minute apart: every third a cart_add, every tenth a
+  // purchase (with its price), the rest views of two categories.
+  int carts = 0, purchases_last_hour = 0, shoes = 0, carts_since_purchase = 0;
+  for (int i = 0; i < 120; ++i) {
+    const auto ts = now - std::chrono::minutes(120 - i);
+    if (i % 10 == 0) {
+      b.event("purchase", ts, {{"price", 10.0}});
+      purchases_last_hour += ts >= now - 1h ? 1 : 0;
+      carts_since_purchase = 0;
+    } else if (i % 3 == 0) {
+      b.event("cart_add", ts);
+      ++carts;
+      ++carts_since_purchase;
+    } else {
+      const bool shoe = i % 2 == 0;
+      b.event("product_view", ts, {{"category", std::string(shoe ? "shoes" : "hats")}});
+      shoes += shoe ? 1 : 0;
+    }
+  }
+  const auto p = b.build();
+  auto eq = [](int n) { return std::to_string(n); };
+  CHECK(h.holds(R"({"event": "cart_add", "eq": )" + eq(carts) + "}", p));
+  CHECK(h.holds(R"({"event": "purchase", "within": "1h", "eq": )" + eq(purchases_last_hour) + "}", p));
+  CHECK(h.holds(R"({"event": "purchase", "within": "1h", "sum": "price", "eq": )" + eq(10 * purchases_last_hour) + "}", p));
+  CHECK(h.holds(R"({"event": "product_view", "where": {"category": "shoes"}, "eq": )" + eq(shoes) + "}", p));
+  CHECK(h.holds(R"({"event": "cart_add", "since": "purchase", "eq": )" + eq(carts_since_purchase) + "}", p));
+  CHECK(h.holds(R"({"event": "page_view", "eq": 0})", p));
+}
+
 TEST_CASE("where filters events by property literal, operator, current and param",
           "[policies][conditions]") {
   harness h;

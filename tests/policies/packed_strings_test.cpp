@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,12 @@ TEST_CASE("a decision record answers every field from its one block", "[policies
   CHECK(d.action(1).action == "upsell");
   CHECK(d.shows("upsell"));
   CHECK_FALSE(d.shows("web"));  // a channel is not an action
+  // The bits of its two actions; an action whose bit is not among them is not shown.
+  CHECK(d.action_bits() == (decision_record::action_bit("upsell") | decision_record::action_bit(d.action(0).action)));
+  for (const char* other : {"welcome", "promo_sku42", "house_banner", "retention_offer", "cart_email"})
+    if ((d.action_bits() & decision_record::action_bit(other)) == 0)
+      CHECK_FALSE(d.shows(other, decision_record::action_bit(other)));
+  CHECK(d.shows("upsell", decision_record::action_bit("upsell")));
   REQUIRE(d.relied_on_count() == 2);
   CHECK(d.relied_on(1) == "marketing_email");
   // One block of 5 + 6 + 2 texts: far below the ~440 B of the record it replaced.
@@ -122,7 +129,31 @@ TEST_CASE("an event record keeps each property's type and value", "[policies][pa
   CHECK(none.id().empty());
   CHECK(none.property_count() == 0);
   CHECK_FALSE(none.find("").has_value());
+  CHECK(none.ts() == timestamp{});
+  CHECK(none.name_tag() == event_record::name_tag_of(""));
   CHECK(sizeof(event_record) <= 16);
+}
+
+TEST_CASE("an event record keeps its time and a tag of its name side by side", "[policies][profile]") {
+  using std::chrono::milliseconds;
+  for (const std::int64_t ms : {std::int64_t{1'790'000'123'456}, std::int64_t{0}, std::int64_t{-62'135'596'800'000},
+                                std::int64_t{253'402'300'799'999}}) {  // years 0001 and 9999
+    INFO(ms);
+    const event_record e("m-1", "cart_add", timestamp(milliseconds(ms)), "web", std::span<const property>{});
+    if (ms < (std::int64_t{1} << 47)) {
+      CHECK(e.ts() == timestamp(milliseconds(ms)));
+    } else {
+      CHECK(e.ts() == timestamp(milliseconds((std::int64_t{1} << 47) - 1)));  // clamped
+    }
+    CHECK(e.name() == "cart_add");
+    CHECK(e.name_tag() == event_record::name_tag_of("cart_add"));
+  }
+  // Distinct names of the retail mix have distinct tags (a collision only costs a compare).
+  std::set<std::uint16_t> tags;
+  for (const char* n : {"page_view", "product_view", "cart_add", "cart_remove", "purchase", "support_ticket_opened",
+                        "support_ticket_resolved", "action_shown", "action_dismissed", "action_accepted"})
+    tags.insert(event_record::name_tag_of(n));
+  CHECK(tags.size() == 10);
 }
 
 }  // namespace

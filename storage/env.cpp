@@ -158,8 +158,8 @@ std::error_code env::open_tables() {
     MDB_val key = detail::to_val("schema_version");
     MDB_val value{};
     int rc = mdb_get(tx.get(), meta_, &key, &value);
-    if (rc == MDB_NOTFOUND)
-      detail::put(tx, meta_, "schema_version", schema_version);
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && detail::to_view(value) == schema_version_before_chunks))
+      detail::put(tx, meta_, "schema_version", schema_version);  // new, or upgraded in place
     else if (rc != MDB_SUCCESS)
       detail::fail(tx, rc);
     else

@@ -38,7 +38,11 @@ namespace nudge::storage {
 class env {
  public:
   /// The value of meta key "schema_version" that this build writes and accepts.
-  static constexpr std::string_view schema_version = "1";
+  /// "2": snapshots keep their decision log in the decision_chunks table, which a
+  /// build of "1" would not read (it would see profiles without decisions), so such a
+  /// build refuses the data dir. A "1" dir is read as it is and marked "2" on open.
+  static constexpr std::string_view schema_version = "2";
+  static constexpr std::string_view schema_version_before_chunks = "1";
 
   /// Opens (creating if needed) the environment: MDB_NOTLS | MDB_NORDAHEAD, plus
   /// MDB_WRITEMAP | MDB_NOSYNC unless options.sync_each_commit (then LMDB writes and

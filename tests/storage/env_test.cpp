@@ -263,6 +263,21 @@ TEST_CASE("an env whose schema version is unknown does not open", "[storage][env
   CHECK(ec == errc::corrupt);
 }
 
+TEST_CASE("an env of schema 1 (decisions inline) opens and is marked 2, which a build of 1 refuses",
+          "[storage][env]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  {
+    auto e = test::open_env(o);
+    REQUIRE(!e->commit([](write_txn& tx) { meta_table::put(tx, "schema_version", "1"); }));
+  }
+  std::error_code ec;
+  auto e = env::open(o, ec);
+  REQUIRE(e);
+  auto tx = e->read();
+  CHECK(meta_table::get(tx, "schema_version") == std::string("2"));
+}
+
 TEST_CASE("an env cannot be opened where a file stands", "[storage][env]") {
   test::temp_dir tmp;
   { std::ofstream(tmp / "file") << "x"; }

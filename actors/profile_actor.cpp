@@ -69,9 +69,8 @@ struct profile_actor_state {
     std::atomic<std::uint64_t> seq{0};     ///< the seq of the latest record committed
     std::atomic<std::uint64_t> sealed{0};  ///< the latest committed snapshot's sealed_after()
   };
+  /// Write records carry pointers into it (aliasing `stored`: one block, no copies).
   std::shared_ptr<stored_marks> stored = std::make_shared<stored_marks>();
-  /// stored->seq, as write records carry it (one block with `stored`).
-  std::shared_ptr<std::atomic<std::uint64_t>> committed{stored, &stored->seq};
   policies::splitmix64 rng{seed_source()};
   /// Live connections that sent messages for this profile (pushes go to them).
   std::vector<std::weak_ptr<reply_sink>> attached;
@@ -157,7 +156,7 @@ void take_snapshot(profile_actor_state& st, write_record& rec) {
 
 /// Drops the remembered replies whose records are committed.
 void forget_committed(profile_actor_state& st) {
-  const auto done = st.committed->load(std::memory_order_acquire);
+  const auto done = st.stored->seq.load(std::memory_order_acquire);
   auto keep = std::find_if(st.recent.begin(), st.recent.end(), [done](const recent_reply& r) { return r.seq > done; });
   st.recent.erase(st.recent.begin(), keep);
 }
@@ -894,7 +893,7 @@ void handle(self_ptr self, envelope_ptr env) {
   rec.slot = env->slot;
   rec.format = env->format;
   rec.reply = std::move(reply);
-  rec.committed = st.committed;
+  rec.committed = std::shared_ptr<std::atomic<std::uint64_t>>(st.stored, &st.stored->seq);
   rec.seq = st.seq;
   if (auto ticket = m.resolution_ticket; ticket != 0) {
     rec.on_done = [hook = ctx->on_resolution_settled, ticket, self_handle = caf::actor{self}](bool ok) {

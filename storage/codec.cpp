@@ -547,7 +547,12 @@ std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
 
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) {
   std::optional<std::uint64_t> in_chunks;
-  return decode(bytes, out, in_chunks);
+  if (auto ec = decode(bytes, out, in_chunks))
+    return ec;
+  // A core whose decisions live in chunks is not a whole snapshot on its own.
+  if (in_chunks && *in_chunks > 0)
+    return errc::corrupt;
+  return {};
 }
 
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out,

@@ -45,7 +45,8 @@ void encode(const outbox_entry& value, msgpack::sbuffer& out);
 void encode(const audit_record& value, msgpack::sbuffer& out);
 
 /// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
-/// leaves `out` unspecified.
+/// leaves `out` unspecified. A core from encode_snapshot_core() whose decisions are
+/// in chunks is not a whole snapshot and is refused as corrupt (an empty log is not).
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
 /// A snapshot from encode_snapshot_core() decodes with no decisions and
 /// `decisions_in_chunks` set to how many its chunks hold; one from encode() (or

@@ -27,27 +27,6 @@ void put_into(write_txn& tx, MDB_dbi dbi, const outbox_entry& e) {
   detail::put(tx, dbi, key_of(e), std::string_view(buffer.data(), buffer.size()));
 }
 
-std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), dbi, rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
-  MDB_val k = detail::to_val(prefix);
-  MDB_val v{};
-  std::size_t n = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS && detail::to_view(k).substr(0, prefix.size()) == prefix) {
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    ++n;
-    // After a delete LMDB's MDB_NEXT yields the entry that followed the deleted one.
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  return n;
-}
-
 }  // namespace
 
 std::string key_of(const outbox_entry& e) {
@@ -128,7 +107,7 @@ std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
   std::string prefix(profile_id);
   prefix.push_back('\0');
   const auto& e = tx.environment();
-  return erase_prefix(tx, e.outbox(), prefix) + erase_prefix(tx, e.outbox_failed(), prefix);
+  return detail::erase_prefix(tx, e.outbox(), prefix) + detail::erase_prefix(tx, e.outbox_failed(), prefix);
 }
 
 }  // namespace nudge::storage::outbox_table

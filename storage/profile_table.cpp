@@ -63,27 +63,15 @@ std::error_code read_chunks(read_txn& tx, std::string_view id, policies::profile
 
 /// Deletes the chunks of profile `id` numbered below `below`.
 void drop_chunks(write_txn& tx, std::string_view id, std::uint64_t below) {
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().decision_chunks(), rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
+  // Both bounds in the one key buffer: [id 0 be64(0), id 0 be64(below)).
   auto& k = detail::key_buffer(tx);
-  MDB_val key = detail::to_val(chunk_key(k, id, 0));
-  MDB_val value{};
-  const std::string_view prefix(k.data(), id.size() + 1);
-  rc = mdb_cursor_get(cur.get(), &key, &value, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS) {
-    const auto found = detail::to_view(key);
-    if (found.size() != prefix.size() + 8 || found.substr(0, prefix.size()) != prefix ||
-        detail::read_be64(found.data() + prefix.size()) >= below)
-      break;
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    // After a delete LMDB's MDB_NEXT yields the entry that followed the deleted one.
-    rc = mdb_cursor_get(cur.get(), &key, &value, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
+  chunk_key(k, id, 0);
+  const std::size_t n = k.size();
+  k.append(id);
+  k.push_back('\0');
+  detail::append_be64(k, below);
+  const std::string_view keys(k);
+  detail::erase_range(tx, tx.environment().decision_chunks(), keys.substr(0, n), keys.substr(n));
 }
 
 /// The snapshot of `id` from the profiles table alone (its decisions still in their

@@ -69,17 +69,19 @@ bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
   return true;
 }
 
-std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
+std::size_t erase_range(write_txn& tx, MDB_dbi dbi, std::string_view from,
+                        std::optional<std::string_view> before) {
   check_usable(tx);
   int rc = MDB_SUCCESS;
   cursor cur(tx.get(), dbi, rc);
   if (rc != MDB_SUCCESS)
     fail(tx, rc);
-  MDB_val k = to_val(prefix);
+  MDB_val k = to_val(from);
   MDB_val v{};
   std::size_t deleted = 0;
   rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS && to_view(k).substr(0, prefix.size()) == prefix) {
+  // string_view compares as memcmp, then by length: LMDB's default key order.
+  while (rc == MDB_SUCCESS && (!before || to_view(k) < *before)) {
     if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
       fail(tx, rc);
     ++deleted;
@@ -89,6 +91,18 @@ std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
     fail(tx, rc);
   return deleted;
+}
+
+std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
+  // The keys with this prefix end before its successor: the prefix without its
+  // trailing 0xff bytes, the last one left incremented (none: they run to the end).
+  std::string after(prefix);
+  while (!after.empty() && static_cast<unsigned char>(after.back()) == 0xff)
+    after.pop_back();
+  if (after.empty())
+    return erase_range(tx, dbi, prefix, std::nullopt);
+  after.back() = static_cast<char>(static_cast<unsigned char>(after.back()) + 1);
+  return erase_range(tx, dbi, prefix, after);
 }
 
 namespace {

@@ -89,6 +89,12 @@ void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view valu
 /// mdb_del; false when the key was absent; fails the transaction on other errors.
 bool del(write_txn& tx, MDB_dbi dbi, std::string_view key);
 
+/// Deletes every entry of `dbi` with a key from `from` up to, not including,
+/// `before` (to the end without one), in LMDB's default key order; returns how
+/// many. Fails the transaction on LMDB errors.
+std::size_t erase_range(write_txn& tx, MDB_dbi dbi, std::string_view from,
+                        std::optional<std::string_view> before);
+
 /// Deletes every entry of `dbi` whose key starts with `prefix` (a non-empty one);
 /// returns how many. Fails the transaction on LMDB errors.
 std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix);

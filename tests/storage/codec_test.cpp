@@ -117,6 +117,16 @@ TEST_CASE("a snapshot core keeps its decision log out of line, in chunks", "[sto
   CHECK(out.seq == 8);
   CHECK(out.state.decisions.empty());
   CHECK(out.state.decisions_base == 3);
+  // The reader without a chunk count refuses a core whose decisions are elsewhere,
+  // rather than hand back a profile that silently lost its log.
+  CHECK(decode(bytes_of(buf), out) == errc::corrupt);
+  {
+    auto empty = state;
+    empty.decisions.clear();
+    buf.clear();
+    encode_snapshot_core(empty, 8, buf);
+    CHECK(!decode(bytes_of(buf), out));  // an empty log loses nothing
+  }
 
   // An inline snapshot decodes with its decisions and no chunk count.
   buf.clear();

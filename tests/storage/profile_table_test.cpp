@@ -245,6 +245,43 @@ TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profi
   check_stored(tx, "p-10", 1, b);
 }
 
+TEST_CASE("a range or a prefix erase deletes exactly its keys, 0xff bytes included", "[storage][lmdb]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  using namespace std::string_literals;
+  const std::vector<std::string> keys = {"a"s, "a\0"s, "a\0\x01"s, "a\xff"s, "a\xff\xff"s, "b"s, "\xff"s, "\xff\xff"s};
+  const MDB_dbi dbi = e->decision_chunks();
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (const auto& k : keys)
+      detail::put(tx, dbi, k, "v");
+  }));
+  auto left = [&] {
+    std::vector<std::string> out;
+    auto tx = e->read();
+    for (const auto& k : keys)
+      if (!stored_value(tx, dbi, k).empty())
+        out.push_back(k);
+    return out;
+  };
+  std::size_t n = 0;
+  // [a 0, a 0xff): both keys that start a 0, not a itself nor a 0xff.
+  REQUIRE(!e->commit([&](write_txn& tx) { n = detail::erase_range(tx, dbi, "a\0"s, "a\xff"s); }));
+  CHECK(n == 2);
+  CHECK(left() == std::vector<std::string>{"a"s, "a\xff"s, "a\xff\xff"s, "b"s, "\xff"s, "\xff\xff"s});
+  // The prefix a 0xff ends before b, its successor once the 0xff is dropped.
+  REQUIRE(!e->commit([&](write_txn& tx) { n = detail::erase_prefix(tx, dbi, "a\xff"s); }));
+  CHECK(n == 2);
+  CHECK(left() == std::vector<std::string>{"a"s, "b"s, "\xff"s, "\xff\xff"s});
+  // A prefix of only 0xff bytes has no successor: it runs to the end.
+  REQUIRE(!e->commit([&](write_txn& tx) { n = detail::erase_prefix(tx, dbi, "\xff\xff"s); }));
+  CHECK(n == 1);
+  CHECK(left() == std::vector<std::string>{"a"s, "b"s, "\xff"s});
+  // No upper bound: everything from b on.
+  REQUIRE(!e->commit([&](write_txn& tx) { n = detail::erase_range(tx, dbi, "b"s, std::nullopt); }));
+  CHECK(n == 2);
+  CHECK(left() == std::vector<std::string>{"a"s});
+}
+
 TEST_CASE("an undecodable stored profile reads as corrupt", "[storage][profile]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

@@ -436,7 +436,7 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     if (ok && rec.committed)
       rec.committed->store(rec.seq, std::memory_order_release);
     if (ok && rec.sealed)
-      rec.sealed->store(rec.sealed_mark, std::memory_order_release);
+      rec.sealed->store(rec.sealed_mark);
     if (!rec.sink)
       continue;
     std::string bytes = ok ? encode_for(rec.format, std::move(rec.reply))

@@ -38,6 +38,21 @@ class env;
 
 namespace nudge::actors {
 
+/// A profile's record of which chunks of its logs are stored full: the writer stores
+/// a committed snapshot's marks, the profile reads them for its next snapshot. Each
+/// mark alone is one a committed snapshot left, which is all encode() needs.
+struct stored_chunk_marks {
+  std::atomic<std::uint64_t> decisions{0};
+  std::atomic<std::uint64_t> history{0};
+  void store(storage::profile_table::chunk_marks m) noexcept {
+    decisions.store(m.decisions, std::memory_order_release);
+    history.store(m.history, std::memory_order_release);
+  }
+  storage::profile_table::chunk_marks load() const noexcept {
+    return {decisions.load(std::memory_order_acquire), history.load(std::memory_order_acquire)};
+  }
+};
+
 struct write_record {
   /// Writes nothing: settles (on_done) after every record submitted before it. A
   /// batch of markers alone commits nothing and needs no sync.
@@ -52,9 +67,9 @@ struct write_record {
   storage::profile_table::encoded_snapshot snapshot_encoded;
   /// With snapshot_encoded: after a successful commit the writer stores `sealed_mark`
   /// (profile_table::sealed_after() of the snapshot's state) here: the owner's record
-  /// of which chunks of its decision log are stored full.
-  std::shared_ptr<std::atomic<std::uint64_t>> sealed;
-  std::uint64_t sealed_mark = 0;
+  /// of which chunks of its logs are stored full.
+  std::shared_ptr<stored_chunk_marks> sealed;
+  storage::profile_table::chunk_marks sealed_mark;
   bool has_snapshot() const noexcept { return snapshot != nullptr || !snapshot_encoded.empty(); }
   /// The id of the message this record answers: request_id, or the entry's message_id
   /// when request_id is empty (a profile actor's record, which copies the id only once).

@@ -67,7 +67,7 @@ struct profile_actor_state {
   /// What the journal stored of this actor's records (the writer stores them).
   struct stored_marks {
     std::atomic<std::uint64_t> seq{0};     ///< the seq of the latest record committed
-    std::atomic<std::uint64_t> sealed{0};  ///< the latest committed snapshot's sealed_after()
+    stored_chunk_marks sealed;             ///< the latest committed snapshot's sealed_after()
   };
   /// Write records carry pointers into it (aliasing `stored`: one block, no copies).
   std::shared_ptr<stored_marks> stored = std::make_shared<stored_marks>();
@@ -105,14 +105,14 @@ void load(profile_actor_state& st, const std::string& id) {
     st.profile = {};
     st.profile.id = id;
     st.seq = st.snapshot_seq = 0;
-    st.stored->sealed.store(0, std::memory_order_relaxed);
+    st.stored->sealed.store({});
     st.loaded_ok = false;
     return;
   }
   st.profile = std::move(loaded.state);
   st.seq = loaded.seq;
   st.snapshot_seq = loaded.snapshot_seq;
-  st.stored->sealed.store(loaded.sealed, std::memory_order_relaxed);  // no record of it is in flight
+  st.stored->sealed.store(loaded.sealed);  // no record of it is in flight
   st.loaded_ok = true;
 }
 
@@ -144,12 +144,11 @@ const policies::profile_state* decision_view(const profile_actor_state& st, bool
 }
 
 /// Puts the profile's snapshot into `rec`, encoded (no copy of the state): the chunks
-/// of its decision log from the first not known stored full on (a snapshot still in
+/// of its logs from the first not known stored full on (a snapshot still in
 /// flight does not count: if it failed, this one writes what it would have).
 void take_snapshot(profile_actor_state& st, write_record& rec) {
-  rec.snapshot_encoded =
-    storage::profile_table::encode(st.profile, st.seq, st.stored->sealed.load(std::memory_order_acquire));
-  rec.sealed = std::shared_ptr<std::atomic<std::uint64_t>>(st.stored, &st.stored->sealed);
+  rec.snapshot_encoded = storage::profile_table::encode(st.profile, st.seq, st.stored->sealed.load());
+  rec.sealed = std::shared_ptr<stored_chunk_marks>(st.stored, &st.stored->sealed);
   rec.sealed_mark = storage::profile_table::sealed_after(st.profile);
   st.snapshot_seq = st.seq;
 }

@@ -33,18 +33,29 @@ const EVP_MD* sha256() {
 
 using policies::timestamp;
 
-/// Drops the oldest records of `log` (oldest first) beyond `max`.
+/// Drops the oldest records of `log` (oldest first) beyond `max`; returns how many.
 template <class T>
-void keep_newest(std::vector<T>& log, std::size_t max) {
-  if (log.size() > max)
-    log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(log.size() - max));
+std::size_t keep_newest(std::vector<T>& log, std::size_t max) {
+  if (log.size() <= max)
+    return 0;
+  const std::size_t n = log.size() - max;
+  log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(n));
+  return n;
 }
 
-/// Drops the records of `log` (oldest first) older than `cutoff`.
+/// Drops the records of `log` (oldest first) older than `cutoff`; returns how many.
 template <class T>
-void drop_before(std::vector<T>& log, timestamp cutoff) {
+std::size_t drop_before(std::vector<T>& log, timestamp cutoff) {
   auto first_kept = std::find_if(log.begin(), log.end(), [cutoff](const T& r) { return r.ts() >= cutoff; });
+  const auto n = static_cast<std::size_t>(first_kept - log.begin());
   log.erase(log.begin(), first_kept);
+  return n;
+}
+
+/// Empties the history; its next events start a new range of ordinals.
+void clear_history(policies::profile_state& p) {
+  p.history_base += p.history.size();
+  p.history.clear();
 }
 
 /// Room for one more record in a log bounded by `max`: grows by a quarter (at least
@@ -229,7 +240,7 @@ loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
 }
 
 void trim_history(policies::profile_state& p, const profile_options& opt, policies::timestamp now) {
-  drop_before(p.history, now - opt.history_max_age);
+  p.history_base += drop_before(p.history, now - opt.history_max_age);
 }
 
 bool anonymous_only(const policies::profile_state& p, const profile_options& opt) {
@@ -440,7 +451,7 @@ bool apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
       *it = c;
     // Withdrawing analytics purges what was retained of the profile's behaviour.
     if (c.purpose == "analytics" && !c.granted) {
-      p.history.clear();
+      clear_history(p);
       p.stats = {};
       p.traits.clear();
     }
@@ -462,13 +473,17 @@ bool apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
     const bool full = history.size() >= opt.history_max_events;
     if (!full || (!history.empty() && ev.ts() >= history.front().ts())) {
       if (full)
-        keep_newest(history, opt.history_max_events - 1);
+        p.history_base += keep_newest(history, opt.history_max_events - 1);
       make_room(history, opt.history_max_events);
       auto pos = std::upper_bound(history.begin(), history.end(), ev.ts(),
                                   [](timestamp ts, const auto& h) { return ts < h.ts(); });
+      // One before the newest moves the newer ones: every ordinal changes, so the
+      // history takes a new range (storage rewrites it whole, as before the chunks).
+      if (pos != history.end())
+        p.history_base += history.size();
       history.insert(pos, ev);
     }
-    drop_before(history, e.received - opt.history_max_age);
+    p.history_base += drop_before(history, e.received - opt.history_max_age);
   }
   apply_timer_changes(p, e.timers);
   return noted;
@@ -573,6 +588,7 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
   keep_newest(unique, opt.history_max_events);
   drop_before(unique, now - opt.history_max_age);
   unique.shrink_to_fit();
+  s.history_base += s.history.size();  // a new range, as the decision log below
   s.history = std::move(unique);
 
   // The log is rebuilt: its ordinals start a new range after the old one's.
@@ -590,7 +606,7 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
   s.decisions.shrink_to_fit();
 
   if (!consent_granted(s, opt, "analytics", now)) {
-    s.history.clear();
+    clear_history(s);
     s.stats = {};
     s.traits.clear();
   }

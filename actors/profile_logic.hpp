@@ -7,6 +7,7 @@
 #include "policies/profile.hpp"
 #include "storage/audit_record.hpp"
 #include "storage/journal_table.hpp"
+#include "storage/profile_table.hpp"
 #include "storage/read_txn.hpp"
 
 #include <cstdint>
@@ -52,9 +53,9 @@ struct loaded_profile {
   policies::profile_state state;
   std::uint64_t seq = 0;
   std::uint64_t snapshot_seq = 0;
-  /// profile_table::sealed_after() of the snapshot read (0 without one, or one whose
-  /// decisions were inline): the chunks of the log stored full.
-  std::uint64_t sealed = 0;
+  /// profile_table::sealed_after() of the snapshot read (0 without one, or for a log
+  /// it kept inline): the chunks of its logs stored full.
+  storage::profile_table::chunk_marks sealed;
 };
 loaded_profile load_profile(storage::read_txn& txn, const std::string& id,
                             const std::vector<std::uint64_t>& journal_positions, const profile_options& opt,

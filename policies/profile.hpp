@@ -261,6 +261,10 @@ struct profile_state {
   /// new range). Appends and drops from the front keep the other decisions' ordinals;
   /// storage keeps the log in chunks numbered by them (storage/profile_table.hpp).
   std::uint64_t decisions_base = 0;
+  /// The ordinal of history.front(), as decisions_base: drops from the front advance
+  /// it; a clear, a merge or an event inserted before the newest (the history is in
+  /// time order) start a new range after the old end.
+  std::uint64_t history_base = 0;
   std::vector<consent_record> consent;  ///< the latest record per purpose
   std::vector<armed_timer> timers;      ///< armed schedules, one per schedule id
   /// The messages accepted within the dedupe window, oldest first, up to a bound;

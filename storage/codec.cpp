@@ -163,10 +163,10 @@ void pack_seen(packer& p, const std::vector<policies::seen_message>& seen) {
   p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
 }
 
-/// The state; its decision log inline, or (`decisions_inline` false) only where it
-/// starts and how long it is, the decisions themselves in their chunks.
-void pack_state(packer& p, const policies::profile_state& s, bool decisions_inline) {
-  pack_array(p, decisions_inline ? 14 : 15);
+/// The state; its decision log and history inline, or (`logs_inline` false) only
+/// where each starts and how long it is, their records in their chunks.
+void pack_state(packer& p, const policies::profile_state& s, bool logs_inline) {
+  pack_array(p, logs_inline ? 14 : 17);
   pack_str(p, s.id);
   pack_ts(p, s.created_at);
   pack_ts(p, s.updated_at);
@@ -174,18 +174,23 @@ void pack_state(packer& p, const policies::profile_state& s, bool decisions_inli
   pack_each(p, s.merged_from, [](packer& q, const std::string& id) { pack_str(q, id); });
   pack_each(p, s.traits, pack_trait);
   pack_stats(p, s.stats);
-  pack_each(p, s.history, pack_event);
-  if (decisions_inline)
+  if (logs_inline) {
+    pack_each(p, s.history, pack_event);
     pack_each(p, s.decisions, pack_decision);
-  else
+  } else {
     pack_array(p, 0);
+    pack_array(p, 0);
+  }
   pack_each(p, s.consent, pack_consent);
   pack_each(p, s.timers, pack_timer);
   pack_seen(p, s.seen);
   pack_ts(p, s.seen_spill_until);
   p.pack_uint64(s.decisions_base);
-  if (!decisions_inline)
+  if (!logs_inline) {
     p.pack_uint64(s.decisions.size());
+    p.pack_uint64(s.history_base);
+    p.pack_uint64(s.history.size());
+  }
 }
 
 // ---- decoding ----------------------------------------------------------------------
@@ -484,6 +489,17 @@ void encode_decision_chunk(std::span<const policies::decision_record> decisions,
     pack_decision(p, d);
 }
 
+void encode_event_chunk(std::span<const policies::event_record> events, std::uint64_t first_ordinal,
+                        msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(first_ordinal);
+  pack_array(p, static_cast<std::uint32_t>(events.size()));
+  for (const auto& e : events)
+    pack_event(p, e);
+}
+
 void encode(const journal_entry& value, msgpack::sbuffer& out) {
   packer p(out);
   pack_array(p, 11);
@@ -546,31 +562,44 @@ std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out) {
 }
 
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) {
-  std::optional<std::uint64_t> in_chunks;
+  chunked_logs in_chunks;
   if (auto ec = decode(bytes, out, in_chunks))
     return ec;
-  // A core whose decisions live in chunks is not a whole snapshot on its own.
-  if (in_chunks && *in_chunks > 0)
+  // A core whose records live in chunks is not a whole snapshot on its own.
+  if (in_chunks.decisions.value_or(0) > 0 || in_chunks.history.value_or(0) > 0)
     return errc::corrupt;
   return {};
 }
 
-std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out,
-                       std::optional<std::uint64_t>& decisions_in_chunks) {
+std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, chunked_logs& in_chunks) {
   return decode_value(bytes, 2, [&](const array_view& a) {
     out.seq = as_u64(a[1]);
     read(a[2], out.state);
-    // A state of 15 fields keeps its decision log in chunks: this is its length.
+    // A state of 15 fields keeps its decision log in chunks (field 14: its length);
+    // one of 17 its history too (15: where it starts, 16: its length).
     const auto s = as_array(a[2], 10);
+    in_chunks = {};
     if (s.size > 14)
-      decisions_in_chunks = as_u64(s[14]);
-    else
-      decisions_in_chunks.reset();
+      in_chunks.decisions = as_u64(s[14]);
+    if (s.size > 16) {
+      out.state.history_base = as_u64(s[15]);
+      in_chunks.history = as_u64(s[16]);
+    } else {
+      out.state.history_base = 0;
+    }
   });
 }
 
 std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                       std::vector<policies::decision_record>& out) {
+  return decode_value(bytes, 2, [&](const array_view& a) {
+    first_ordinal = as_u64(a[1]);
+    read_all(a[2], out);
+  });
+}
+
+std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                   std::vector<policies::event_record>& out) {
   return decode_value(bytes, 2, [&](const array_view& a) {
     first_ordinal = as_u64(a[1]);
     read_all(a[2], out);

@@ -30,13 +30,17 @@ inline constexpr std::uint64_t codec_version = 1;
 /// Appends the encoding to `out` (clear it first to reuse it for one value). A
 /// snapshot's decision log is inline.
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
-/// profile_snapshot{state, seq} with its decision log out of line: the state records
-/// only where the log starts (decisions_base) and how many it holds; the decisions go
-/// in chunks (encode_decision_chunk, profile_table). No copy of `state`.
+/// profile_snapshot{state, seq} with its decision log and history out of line: the
+/// state records only where each starts (decisions_base, history_base) and how many
+/// it holds; the records go in chunks (encode_decision_chunk, encode_event_chunk,
+/// profile_table). No copy of `state`.
 void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out);
 /// A run of a decision log: `decisions`, the first of them at `first_ordinal`.
 void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
                            msgpack::sbuffer& out);
+/// A run of a history: `events`, the first of them at `first_ordinal`.
+void encode_event_chunk(std::span<const policies::event_record> events, std::uint64_t first_ordinal,
+                        msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
 /// Only `created` and `body`: the ids live in the outbox key.
@@ -45,16 +49,24 @@ void encode(const outbox_entry& value, msgpack::sbuffer& out);
 void encode(const audit_record& value, msgpack::sbuffer& out);
 
 /// Decodes `bytes` into `out` (overwritten). On failure returns errc::corrupt and
-/// leaves `out` unspecified. A core from encode_snapshot_core() whose decisions are
-/// in chunks is not a whole snapshot and is refused as corrupt (an empty log is not).
+/// leaves `out` unspecified. A core from encode_snapshot_core() whose decisions or
+/// history are in chunks is not a whole snapshot and is refused as corrupt (empty
+/// logs are not).
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
-/// A snapshot from encode_snapshot_core() decodes with no decisions and
-/// `decisions_in_chunks` set to how many its chunks hold; one from encode() (or
-/// older) with its decisions and `decisions_in_chunks` empty.
-std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out,
-                       std::optional<std::uint64_t>& decisions_in_chunks);
+/// How many records of a snapshot core's logs are in their chunks (empty: inline).
+struct chunked_logs {
+  std::optional<std::uint64_t> decisions;
+  std::optional<std::uint64_t> history;
+};
+/// A snapshot from encode_snapshot_core() decodes with no decisions and no history,
+/// `in_chunks` saying how many their chunks hold; one from encode() (or older) with
+/// what it holds inline and `in_chunks` empty for those logs (a core of schema 2 keeps
+/// its history inline, its decisions in chunks).
+std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, chunked_logs& in_chunks);
 std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                       std::vector<policies::decision_record>& out);
+std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                   std::vector<policies::event_record>& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);

@@ -134,7 +134,7 @@ std::error_code env::open_tables() {
   auto ec = commit([&](write_txn& tx) {
     schema_ok = true;
     const std::pair<const char*, MDB_dbi*> tables[] = {
-        {"profiles", &profiles_}, {"decision_chunks", &decision_chunks_}, {"journal_log", &journal_}, {"identities", &identities_},
+        {"profiles", &profiles_}, {"decision_chunks", &decision_chunks_}, {"history_chunks", &history_chunks_}, {"journal_log", &journal_}, {"identities", &identities_},
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"dedupe_by_time", &dedupe_by_time_},   {"meta", &meta_},
         {"timers", &timers_},     {"timer_owners", &timer_owners_},
         {"outbox", &outbox_},     {"outbox_failed", &outbox_failed_},
@@ -158,7 +158,11 @@ std::error_code env::open_tables() {
     MDB_val key = detail::to_val("schema_version");
     MDB_val value{};
     int rc = mdb_get(tx.get(), meta_, &key, &value);
-    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && detail::to_view(value) == schema_version_before_chunks))
+    const auto upgraded = [&] {
+      const auto& old = schema_versions_upgraded;
+      return std::find(std::begin(old), std::end(old), detail::to_view(value)) != std::end(old);
+    };
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && upgraded()))
       detail::put(tx, meta_, "schema_version", schema_version);  // new, or upgraded in place
     else if (rc != MDB_SUCCESS)
       detail::fail(tx, rc);

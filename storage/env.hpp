@@ -38,11 +38,12 @@ namespace nudge::storage {
 class env {
  public:
   /// The value of meta key "schema_version" that this build writes and accepts.
-  /// "2": snapshots keep their decision log in the decision_chunks table, which a
-  /// build of "1" would not read (it would see profiles without decisions), so such a
-  /// build refuses the data dir. A "1" dir is read as it is and marked "2" on open.
-  static constexpr std::string_view schema_version = "2";
-  static constexpr std::string_view schema_version_before_chunks = "1";
+  /// "2": snapshots keep their decision log in the decision_chunks table; "3": their
+  /// history too, in history_chunks. A build of an older one would see profiles
+  /// without those records, so it refuses the data dir. A dir of "1" or "2" is read
+  /// as it is (its snapshots keep the logs inline) and marked "3" on open.
+  static constexpr std::string_view schema_version = "3";
+  static constexpr std::string_view schema_versions_upgraded[] = {"1", "2"};
 
   /// Opens (creating if needed) the environment: MDB_NOTLS | MDB_NORDAHEAD, plus
   /// MDB_WRITEMAP | MDB_NOSYNC unless options.sync_each_commit (then LMDB writes and
@@ -139,6 +140,7 @@ class env {
   // The named tables, valid for the env's lifetime.
   MDB_dbi profiles() const noexcept { return profiles_; }
   MDB_dbi decision_chunks() const noexcept { return decision_chunks_; }
+  MDB_dbi history_chunks() const noexcept { return history_chunks_; }
   MDB_dbi journal() const noexcept { return journal_; }
   MDB_dbi identities() const noexcept { return identities_; }
   MDB_dbi aliases() const noexcept { return aliases_; }
@@ -198,6 +200,7 @@ class env {
   MDB_env* env_ = nullptr;
   MDB_dbi profiles_ = 0;
   MDB_dbi decision_chunks_ = 0;
+  MDB_dbi history_chunks_ = 0;
   MDB_dbi journal_ = 0;
   MDB_dbi identities_ = 0;
   MDB_dbi aliases_ = 0;

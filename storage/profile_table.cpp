@@ -19,26 +19,59 @@ std::string& chunk_key(std::string& k, std::string_view id, std::uint64_t chunk)
   return k;
 }
 
-/// Reads the decisions [state.decisions_base, + count) of profile `id` from their
-/// chunks into state.decisions; corrupt when one is missing or does not hold them.
+/// Where each log's chunks are kept, how many records a chunk holds, and how one is
+/// written and read.
+struct decisions_log {
+  using record = policies::decision_record;
+  static constexpr std::uint64_t per_chunk = decisions_per_chunk;
+  static MDB_dbi table(const env& e) noexcept { return e.decision_chunks(); }
+  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.decisions; }
+  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.decisions; }
+  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.decisions_base; }
+  static void encode(std::span<const record> run, std::uint64_t first, msgpack::sbuffer& out) {
+    encode_decision_chunk(run, first, out);
+  }
+  static std::error_code decode(std::span<const std::byte> bytes, std::uint64_t& first, std::vector<record>& out) {
+    return decode_decision_chunk(bytes, first, out);
+  }
+};
+
+struct history_log {
+  using record = policies::event_record;
+  static constexpr std::uint64_t per_chunk = events_per_chunk;
+  static MDB_dbi table(const env& e) noexcept { return e.history_chunks(); }
+  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.history; }
+  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.history; }
+  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.history_base; }
+  static void encode(std::span<const record> run, std::uint64_t first, msgpack::sbuffer& out) {
+    encode_event_chunk(run, first, out);
+  }
+  static std::error_code decode(std::span<const std::byte> bytes, std::uint64_t& first, std::vector<record>& out) {
+    return decode_event_chunk(bytes, first, out);
+  }
+};
+
+/// Reads the records [base, + count) of one of profile `id`'s logs from their chunks
+/// into the state; corrupt when one is missing or does not hold them.
+template <class Log>
 std::error_code read_chunks(read_txn& tx, std::string_view id, policies::profile_state& state, std::uint64_t count) {
-  auto& out = state.decisions;
+  auto& out = Log::of(state);
   out.clear();
   if (count == 0)
     return {};
   out.reserve(count);
   int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), tx.environment().decision_chunks(), rc);
+  detail::cursor cur(tx.get(), Log::table(tx.environment()), rc);
   if (rc != MDB_SUCCESS)
     return detail::from_mdb(rc);
-  const std::uint64_t end = state.decisions_base + count;
-  std::uint64_t next = state.decisions_base;
-  std::uint64_t chunk = next / decisions_per_chunk;
+  const std::uint64_t end = Log::base(state) + count;
+  std::uint64_t next = Log::base(state);
+  std::uint64_t chunk = next / Log::per_chunk;
   std::string k;
   MDB_val key = detail::to_val(chunk_key(k, id, chunk));
   MDB_val value{};
   rc = mdb_cursor_get(cur.get(), &key, &value, MDB_SET_KEY);
-  std::vector<policies::decision_record> run;
+  std::vector<typename Log::record> run;
   while (next < end) {
     if (rc == MDB_NOTFOUND)
       return errc::corrupt;
@@ -47,7 +80,7 @@ std::error_code read_chunks(read_txn& tx, std::string_view id, policies::profile
     if (detail::to_view(key) != chunk_key(k, id, chunk))
       return errc::corrupt;  // a chunk of the log is missing
     std::uint64_t first = 0;
-    if (auto ec = decode_decision_chunk(detail::to_bytes(value), first, run))
+    if (auto ec = Log::decode(detail::to_bytes(value), first, run))
       return ec;
     if (first > next || first + run.size() <= next)
       return errc::corrupt;
@@ -61,8 +94,8 @@ std::error_code read_chunks(read_txn& tx, std::string_view id, policies::profile
   return {};
 }
 
-/// Deletes the chunks of profile `id` numbered below `below`.
-void drop_chunks(write_txn& tx, std::string_view id, std::uint64_t below) {
+/// Deletes the chunks of profile `id` in `table` numbered below `below`.
+void drop_chunks(write_txn& tx, MDB_dbi table, std::string_view id, std::uint64_t below) {
   // Both bounds in the one key buffer: [id 0 be64(0), id 0 be64(below)).
   auto& k = detail::key_buffer(tx);
   chunk_key(k, id, 0);
@@ -71,13 +104,40 @@ void drop_chunks(write_txn& tx, std::string_view id, std::uint64_t below) {
   k.push_back('\0');
   detail::append_be64(k, below);
   const std::string_view keys(k);
-  detail::erase_range(tx, tx.environment().decision_chunks(), keys.substr(0, n), keys.substr(n));
+  detail::erase_range(tx, table, keys.substr(0, n), keys.substr(n));
 }
 
-/// The snapshot of `id` from the profiles table alone (its decisions still in their
-/// chunks when `in_chunks` is set); as get() otherwise.
+/// The chunks of one log from the one holding ordinal max(`sealed`, base) on.
+template <class Log>
+encoded_log encode_log(const policies::profile_state& state, std::uint64_t sealed, msgpack::sbuffer& buffer) {
+  encoded_log out;
+  const auto& records = Log::of(state);
+  const std::uint64_t base = Log::base(state);
+  const std::uint64_t end = base + records.size();
+  out.drop_below = base / Log::per_chunk;
+  out.first_chunk = std::max(sealed, base) / Log::per_chunk;
+  for (std::uint64_t c = out.first_chunk; c * Log::per_chunk < end; ++c) {
+    const std::uint64_t lo = std::max(c * Log::per_chunk, base);
+    const std::uint64_t hi = std::min((c + 1) * Log::per_chunk, end);
+    buffer.clear();
+    Log::encode(std::span(records).subspan(lo - base, hi - lo), lo, buffer);
+    out.chunks.emplace_back(buffer.data(), buffer.size());
+  }
+  return out;
+}
+
+void put_log(write_txn& tx, MDB_dbi table, std::string_view id, const encoded_log& log) {
+  auto& k = detail::key_buffer(tx);
+  for (std::size_t i = 0; i < log.chunks.size(); ++i)
+    detail::put(tx, table, chunk_key(k, id, log.first_chunk + i), log.chunks[i]);
+  if (log.drop_below > 0)
+    drop_chunks(tx, table, id, log.drop_below);
+}
+
+/// The snapshot of `id` from the profiles table alone (its logs still in their
+/// chunks where `in_chunks` says so); as get() otherwise.
 std::optional<profile_snapshot> get_core(read_txn& tx, std::string_view id, std::error_code& ec,
-                                         std::optional<std::uint64_t>& in_chunks) {
+                                         chunked_logs& in_chunks) {
   ec.clear();
   if (!tx) {
     ec = errc::txn_failed;
@@ -94,59 +154,55 @@ std::optional<profile_snapshot> get_core(read_txn& tx, std::string_view id, std:
 
 }  // namespace
 
-std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::error_code& ec, std::uint64_t* sealed) {
+std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::error_code& ec, chunk_marks* sealed) {
   if (sealed)
-    *sealed = 0;
-  std::optional<std::uint64_t> in_chunks;
+    *sealed = {};
+  chunked_logs in_chunks;
   auto out = get_core(tx, id, ec, in_chunks);
-  if (out && in_chunks) {
-    if ((ec = read_chunks(tx, id, out->state, *in_chunks)))
+  if (!out)
+    return out;
+  if (in_chunks.decisions) {
+    if ((ec = read_chunks<decisions_log>(tx, id, out->state, *in_chunks.decisions)))
       return std::nullopt;
     if (sealed)
-      *sealed = sealed_after(out->state);
+      sealed->decisions = sealed_after(out->state).decisions;
+  }
+  if (in_chunks.history) {
+    if ((ec = read_chunks<history_log>(tx, id, out->state, *in_chunks.history)))
+      return std::nullopt;
+    if (sealed)
+      sealed->history = sealed_after(out->state).history;
   }
   return out;
 }
 
 std::optional<std::uint64_t> stored_seq(read_txn& tx, std::string_view id, std::error_code& ec) {
-  std::optional<std::uint64_t> in_chunks;
+  chunked_logs in_chunks;
   auto out = get_core(tx, id, ec, in_chunks);
   return out ? std::optional<std::uint64_t>(out->seq) : std::nullopt;
 }
 
 void put(write_txn& tx, const profile_snapshot& snapshot) {
-  put_encoded(tx, snapshot.state.id, encode(snapshot.state, snapshot.seq, 0));
+  put_encoded(tx, snapshot.state.id, encode(snapshot.state, snapshot.seq, {}));
 }
 
-encoded_snapshot encode(const policies::profile_state& state, std::uint64_t seq, std::uint64_t sealed) {
+encoded_snapshot encode(const policies::profile_state& state, std::uint64_t seq, chunk_marks sealed) {
   thread_local msgpack::sbuffer buffer;
   encoded_snapshot out;
   buffer.clear();
   encode_snapshot_core(state, seq, buffer);
   out.core.assign(buffer.data(), buffer.size());
-  const std::uint64_t base = state.decisions_base;
-  const std::uint64_t end = base + state.decisions.size();
-  out.drop_below = base / decisions_per_chunk;
-  out.first_chunk = std::max(sealed, base) / decisions_per_chunk;
-  for (std::uint64_t c = out.first_chunk; c * decisions_per_chunk < end; ++c) {
-    const std::uint64_t lo = std::max(c * decisions_per_chunk, base);
-    const std::uint64_t hi = std::min((c + 1) * decisions_per_chunk, end);
-    buffer.clear();
-    encode_decision_chunk(std::span(state.decisions).subspan(lo - base, hi - lo), lo, buffer);
-    out.chunks.emplace_back(buffer.data(), buffer.size());
-  }
+  out.decisions = encode_log<decisions_log>(state, sealed.decisions, buffer);
+  out.history = encode_log<history_log>(state, sealed.history, buffer);
   return out;
 }
 
 void put_encoded(write_txn& tx, std::string_view id, const encoded_snapshot& snapshot) {
   detail::check_usable(tx);
-  detail::put(tx, tx.environment().profiles(), id, snapshot.core);
-  const MDB_dbi chunks = tx.environment().decision_chunks();
-  auto& k = detail::key_buffer(tx);
-  for (std::size_t i = 0; i < snapshot.chunks.size(); ++i)
-    detail::put(tx, chunks, chunk_key(k, id, snapshot.first_chunk + i), snapshot.chunks[i]);
-  if (snapshot.drop_below > 0)
-    drop_chunks(tx, id, snapshot.drop_below);
+  const auto& e = tx.environment();
+  detail::put(tx, e.profiles(), id, snapshot.core);
+  put_log(tx, e.decision_chunks(), id, snapshot.decisions);
+  put_log(tx, e.history_chunks(), id, snapshot.history);
 }
 
 bool erase(write_txn& tx, std::string_view id) {
@@ -155,6 +211,7 @@ bool erase(write_txn& tx, std::string_view id) {
   k.assign(id);
   k.push_back('\0');
   detail::erase_prefix(tx, tx.environment().decision_chunks(), k);
+  detail::erase_prefix(tx, tx.environment().history_chunks(), k);
   return present;
 }
 

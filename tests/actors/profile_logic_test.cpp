@@ -126,7 +126,10 @@ TEST_CASE("merge: decisions (caps and cooldowns) are united in time order", "[ac
   l.decisions = {decided("d-0", "m-1", t0 - 1s, "mobile", {{"cart_recovery", "mobile", "banner"}}),
                  decided("d-1", "e-1", t0, "web", {})};
   s.decisions_base = 5;
+  s.history = {ev("e-1", "page_view", t0)};
+  s.history_base = 9;
   merge_profiles(s, l, opt, t0 + 1s);
+  CHECK(s.history_base == 10);  // the rebuilt history's ordinals follow the old one's
   REQUIRE(s.decisions.size() == 2);
   CHECK(s.decisions_base == 6);  // the rebuilt log's ordinals follow the old log's
   CHECK(s.decisions[0].decision_id() == "d-0");
@@ -183,24 +186,47 @@ TEST_CASE("history keeps the newest history_max_events in time order, late event
     for (const auto& h : p.history) out += std::string(h.id()) + " ";
     return out;
   };
+  // history_base, the first event's ordinal (storage's chunks are numbered by it):
+  // drops from the front advance it; an event placed before the newest renumbers the
+  // rest, so the history takes a new range after its old end.
   add("e-2", t0 + 2s);
+  CHECK(p.history_base == 0);
   add("e-1", t0 + 1s);  // late: placed before e-2
+  CHECK(p.history_base == 1);  // a new range: 1 (e-1), 2 (e-2)
   add("e-4", t0 + 4s);
   CHECK(ids() == "e-1 e-2 e-4 ");
+  CHECK(p.history_base == 1);  // appended
   add("e-3", t0 + 3s);  // full: the oldest goes, the late one is placed
   CHECK(ids() == "e-2 e-3 e-4 ");
+  CHECK(p.history_base == 4);  // one dropped (2), then a new range after the end (2 + 2)
   add("e-0", t0);  // full, and older than all kept: not kept
   CHECK(ids() == "e-2 e-3 e-4 ");
+  CHECK(p.history_base == 4);
   add("e-2b", t0 + 2s);  // ties the oldest: kept after it, the oldest goes
   CHECK(ids() == "e-2b e-3 e-4 ");
+  CHECK(p.history_base == 7);
   for (int i = 5; i < 40; ++i)
     add("e-" + std::to_string(i), t0 + std::chrono::seconds(i));
   CHECK(ids() == "e-37 e-38 e-39 ");
+  CHECK(p.history_base == 42);  // each of the 35 dropped one from the front
   CHECK(p.history.capacity() <= 4);  // a full log shifts in place, it does not grow
   CHECK(p.stats.events == 41);  // stats count every event, kept or not
   opt.history_max_age = 10s;  // and events older than history_max_age before `received` go
   add("e-40", t0 + 40s);
   CHECK(p.history.empty());
+  CHECK(p.history_base == 46);  // one for the full history, then all three by age
+
+  // Withdrawing analytics clears the history: the next events start after its end.
+  opt.history_max_age = std::chrono::hours(24 * 400);
+  add("e-41", t0 + 41s);
+  add("e-42", t0 + 42s);
+  CHECK(p.history_base == 46);
+  storage::journal_entry withdraw;
+  withdraw.received = t0 + 1h;
+  withdraw.consent = {{"analytics", false, t0 + 43s, "cmp", {}}};
+  apply_entry(p, withdraw, opt);
+  CHECK(p.history.empty());
+  CHECK(p.history_base == 48);
 }
 
 TEST_CASE("merge: created_at is the older one, and without analytics behaviour is not kept", "[actors][merge]") {
@@ -214,6 +240,7 @@ TEST_CASE("merge: created_at is the older one, and without analytics behaviour i
   merge_profiles(s, l, opt, t0 + 7s);
   CHECK(s.created_at == t0);
   CHECK(s.history.empty());
+  CHECK(s.history_base == 2);  // rebuilt (a new range after 1 event), then cleared
   CHECK(s.stats.events == 0);
 }
 

@@ -97,42 +97,56 @@ void pack_old_state(msgpack::packer<msgpack::sbuffer>& p, std::uint64_t version,
     p.pack_array(0);
 }
 
-TEST_CASE("a snapshot core keeps its decision log out of line, in chunks", "[storage][codec]") {
-  const auto state = test::full_profile("p-1");  // two decisions, from ordinal 3
+TEST_CASE("a snapshot core keeps its decision log and history out of line, in chunks", "[storage][codec]") {
+  auto state = test::full_profile("p-1");  // two decisions from ordinal 3, two events
+  state.history_base = 70;
   msgpack::sbuffer buf;
   encode_snapshot_core(state, 8, buf);
   {
     auto handle = msgpack::unpack(buf.data(), buf.size());
     const auto& s = handle.get().via.array.ptr[2];
-    REQUIRE(s.via.array.size == 15);
+    REQUIRE(s.via.array.size == 17);
+    CHECK(s.via.array.ptr[7].via.array.size == 0);  // no events inline
     CHECK(s.via.array.ptr[8].via.array.size == 0);  // no decisions inline
     CHECK(s.via.array.ptr[13].as<std::uint64_t>() == 3);
     CHECK(s.via.array.ptr[14].as<std::uint64_t>() == 2);
+    CHECK(s.via.array.ptr[15].as<std::uint64_t>() == 70);
+    CHECK(s.via.array.ptr[16].as<std::uint64_t>() == 2);
   }
   profile_snapshot out;
-  std::optional<std::uint64_t> in_chunks;
+  chunked_logs in_chunks;
   REQUIRE(!decode(bytes_of(buf), out, in_chunks));
-  REQUIRE(in_chunks);
-  CHECK(*in_chunks == 2);
+  REQUIRE(in_chunks.decisions);
+  CHECK(*in_chunks.decisions == 2);
+  REQUIRE(in_chunks.history);
+  CHECK(*in_chunks.history == 2);
   CHECK(out.seq == 8);
   CHECK(out.state.decisions.empty());
+  CHECK(out.state.history.empty());
   CHECK(out.state.decisions_base == 3);
-  // The reader without a chunk count refuses a core whose decisions are elsewhere,
-  // rather than hand back a profile that silently lost its log.
+  CHECK(out.state.history_base == 70);
+  // The reader without a chunk count refuses a core whose records are elsewhere,
+  // rather than hand back a profile that silently lost them.
   CHECK(decode(bytes_of(buf), out) == errc::corrupt);
   {
-    auto empty = state;
-    empty.decisions.clear();
+    auto no_decisions = state;
+    no_decisions.decisions.clear();
     buf.clear();
-    encode_snapshot_core(empty, 8, buf);
-    CHECK(!decode(bytes_of(buf), out));  // an empty log loses nothing
+    encode_snapshot_core(no_decisions, 8, buf);
+    CHECK(decode(bytes_of(buf), out) == errc::corrupt);  // the history is still elsewhere
+    no_decisions.history.clear();
+    buf.clear();
+    encode_snapshot_core(no_decisions, 8, buf);
+    CHECK(!decode(bytes_of(buf), out));  // empty logs lose nothing
   }
 
-  // An inline snapshot decodes with its decisions and no chunk count.
+  // An inline snapshot decodes with its records and no chunk counts.
+  state.history_base = 0;  // the inline form does not keep it
   buf.clear();
   encode(profile_snapshot{state, 8}, buf);
   REQUIRE(!decode(bytes_of(buf), out, in_chunks));
-  CHECK_FALSE(in_chunks);
+  CHECK_FALSE(in_chunks.decisions);
+  CHECK_FALSE(in_chunks.history);
   CHECK(test::same(out.state, state));
 
   buf.clear();
@@ -144,6 +158,48 @@ TEST_CASE("a snapshot core keeps its decision log out of line, in chunks", "[sto
   REQUIRE(run.size() == 1);
   CHECK(test::same(run[0], state.decisions[1]));
   CHECK(decode_decision_chunk(bytes_of(buf).subspan(0, buf.size() - 1), first, run) == errc::corrupt);
+
+  buf.clear();
+  encode_event_chunk(std::span(state.history), 70, buf);
+  std::vector<policies::event_record> events;
+  REQUIRE(!decode_event_chunk(bytes_of(buf), first, events));
+  CHECK(first == 70);
+  REQUIRE(events.size() == 2);
+  CHECK(test::same(events[0], state.history[0]));
+  CHECK(test::same(events[1], state.history[1]));
+  CHECK(decode_event_chunk(bytes_of(buf).subspan(0, buf.size() - 1), first, events) == errc::corrupt);
+}
+
+TEST_CASE("a core of schema 2 (decisions in chunks, history inline) still decodes", "[storage][codec]") {
+  // Written as schema 2 wrote it: 15 fields, the history inline, field 14 the number
+  // of decisions in their chunks.
+  const auto state = test::full_profile("p-1");
+  msgpack::sbuffer inline_buf;
+  encode(profile_snapshot{state, 8}, inline_buf);
+  auto handle = msgpack::unpack(inline_buf.data(), inline_buf.size());
+  const auto& s = handle.get().via.array.ptr[2].via.array;
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> p(buf);
+  p.pack_array(3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(8);
+  p.pack_array(15);
+  for (std::uint32_t i = 0; i < 14; ++i) {
+    if (i == 8)
+      p.pack_array(0);
+    else
+      p.pack(s.ptr[i]);
+  }
+  p.pack_uint64(state.decisions.size());
+  profile_snapshot out;
+  chunked_logs in_chunks;
+  REQUIRE(!decode(bytes_of(buf), out, in_chunks));
+  REQUIRE(in_chunks.decisions);
+  CHECK(*in_chunks.decisions == 2);
+  CHECK_FALSE(in_chunks.history);
+  CHECK(out.state.history_base == 0);
+  REQUIRE(out.state.history.size() == 2);
+  CHECK(test::same(out.state.history[1], state.history[1]));
 }
 
 TEST_CASE("a profile's seen messages are stored as one binary run of 16-byte records", "[storage][codec]") {

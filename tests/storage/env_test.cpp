@@ -263,19 +263,22 @@ TEST_CASE("an env whose schema version is unknown does not open", "[storage][env
   CHECK(ec == errc::corrupt);
 }
 
-TEST_CASE("an env of schema 1 (decisions inline) opens and is marked 2, which a build of 1 refuses",
+TEST_CASE("an env of schema 1 or 2 (logs inline) opens and is marked 3, which older builds refuse",
           "[storage][env]") {
-  test::temp_dir tmp;
-  auto o = test::options_for(tmp.path());
-  {
-    auto e = test::open_env(o);
-    REQUIRE(!e->commit([](write_txn& tx) { meta_table::put(tx, "schema_version", "1"); }));
+  for (const char* old : {"1", "2"}) {
+    INFO("schema " << old);
+    test::temp_dir tmp;
+    auto o = test::options_for(tmp.path());
+    {
+      auto e = test::open_env(o);
+      REQUIRE(!e->commit([&](write_txn& tx) { meta_table::put(tx, "schema_version", old); }));
+    }
+    std::error_code ec;
+    auto e = env::open(o, ec);
+    REQUIRE(e);
+    auto tx = e->read();
+    CHECK(meta_table::get(tx, "schema_version") == std::string("3"));
   }
-  std::error_code ec;
-  auto e = env::open(o, ec);
-  REQUIRE(e);
-  auto tx = e->read();
-  CHECK(meta_table::get(tx, "schema_version") == std::string("2"));
 }
 
 TEST_CASE("an env cannot be opened where a file stands", "[storage][env]") {

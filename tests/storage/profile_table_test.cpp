@@ -100,6 +100,16 @@ policies::profile_state put_log(env& e, std::size_t n) {
   return state;
 }
 
+/// `state` with `n` more events appended, ids "e-<ordinal>", each a second after the last.
+void add_events(policies::profile_state& state, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto ordinal = state.history_base + state.history.size();
+    state.history.push_back(test::make_event("e-" + std::to_string(ordinal), i % 2 ? "page_view" : "cart_add",
+                                             test::at_ms(1'790'000'000'000 + 1000 * static_cast<std::int64_t>(ordinal)),
+                                             "web", {{"sku", "SKU-" + std::to_string(ordinal)}}));
+  }
+}
+
 /// Drops the `n` oldest decisions of `state`, as a full log does.
 void drop_decisions(policies::profile_state& state, std::size_t n) {
   state.decisions.erase(state.decisions.begin(), state.decisions.begin() + static_cast<std::ptrdiff_t>(n));
@@ -111,10 +121,10 @@ TEST_CASE("a snapshot encoded ahead of the commit is stored as put() stores it",
   auto e = test::open_env(test::options_for(tmp.path()));
   auto state = test::full_profile("p-1");
   add_decisions(state, 40);  // two chunks, the second partly full
-  const auto encoded = profile_table::encode(state, 7, 0);
+  const auto encoded = profile_table::encode(state, 7, {});
   REQUIRE_FALSE(encoded.empty());
-  CHECK(encoded.first_chunk == 0);
-  CHECK(encoded.chunks.size() == 2);
+  CHECK(encoded.decisions.first_chunk == 0);
+  CHECK(encoded.decisions.chunks.size() == 2);
   REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
   std::string core, chunk0, chunk1;
   {
@@ -126,7 +136,7 @@ TEST_CASE("a snapshot encoded ahead of the commit is stored as put() stores it",
   }
   REQUIRE(!e->commit([&](write_txn& tx) {
     profile_table::put(tx, {state, 7});
-    profile_table::put_encoded(tx, "p-3", profile_table::encode(test::full_profile("p-3"), 2, 0));
+    profile_table::put_encoded(tx, "p-3", profile_table::encode(test::full_profile("p-3"), 2, {}));
   }));
   auto tx = e->read();
   // put() wrote the same keys after put_encoded(): the stored bytes are identical.
@@ -143,30 +153,31 @@ TEST_CASE("a later snapshot writes only the chunks of the log not stored full, a
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
   auto state = put_log(*e, 70);  // ordinals 0..69: chunks 0 and 1 full, 2 partly
-  std::uint64_t sealed = 1;
+  profile_table::chunk_marks sealed{1, 1};
   {
     auto tx = e->read();
     std::error_code ec;
     auto snap = profile_table::get(tx, "p-1", ec, &sealed);
     REQUIRE(snap);
     CHECK(test::same(snap->state, state));
-    CHECK(sealed == 64);
+    CHECK(sealed.decisions == 64);
+    CHECK(sealed.history == 0);
     CHECK(e->entries(e->decision_chunks()) == 3);
   }
-  CHECK(profile_table::sealed_after(state) == 64);
+  CHECK(profile_table::sealed_after(state).decisions == 64);
 
   add_decisions(state, 30);    // up to ordinal 99
   drop_decisions(state, 40);   // from ordinal 40: chunk 0 is behind the log
   const auto encoded = profile_table::encode(state, 2, sealed);
-  CHECK(encoded.first_chunk == 2);  // chunk 1 is full and unchanged
-  CHECK(encoded.chunks.size() == 2);  // 2 (64..95) and 3 (96..99)
-  CHECK(encoded.drop_below == 1);
+  CHECK(encoded.decisions.first_chunk == 2);  // chunk 1 is full and unchanged
+  CHECK(encoded.decisions.chunks.size() == 2);  // 2 (64..95) and 3 (96..99)
+  CHECK(encoded.decisions.drop_below == 1);
   REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
   auto tx = e->read();
   check_stored(tx, "p-1", 2, state);
   CHECK(stored_value(tx, e->decision_chunks(), chunk_key("p-1", 0)).empty());
   CHECK(e->entries(e->decision_chunks()) == 3);
-  CHECK(profile_table::sealed_after(state) == 96);
+  CHECK(profile_table::sealed_after(state).decisions == 96);
 }
 
 TEST_CASE("a log that starts a new range of ordinals is written whole", "[storage][profile]") {
@@ -174,17 +185,89 @@ TEST_CASE("a log that starts a new range of ordinals is written whole", "[storag
   auto e = test::open_env(test::options_for(tmp.path()));
   auto state = put_log(*e, 50);
   // A merge rebuilds the log: its ordinals continue after the old end.
-  const std::uint64_t sealed = profile_table::sealed_after(state);
+  const auto sealed = profile_table::sealed_after(state);
   state.decisions_base += state.decisions.size();
   state.decisions.clear();
   add_decisions(state, 5);
   const auto encoded = profile_table::encode(state, 2, sealed);
-  CHECK(encoded.first_chunk == 1);  // ordinal 50 is in chunk 1, rewritten from there
-  CHECK(encoded.drop_below == 1);
+  CHECK(encoded.decisions.first_chunk == 1);  // ordinal 50 is in chunk 1, rewritten from there
+  CHECK(encoded.decisions.drop_below == 1);
   REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
   auto tx = e->read();
   check_stored(tx, "p-1", 2, state);
   CHECK(e->entries(e->decision_chunks()) == 1);
+}
+
+TEST_CASE("a history is stored in chunks: a later snapshot writes those not stored full, drops those behind",
+          "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  policies::profile_state state;
+  state.id = "p-1";
+  add_events(state, 40);  // ordinals 0..39: chunks 0 and 1 full (16 each), 2 partly
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put(tx, {state, 1}); }));
+  profile_table::chunk_marks sealed;
+  {
+    auto tx = e->read();
+    std::error_code ec;
+    auto snap = profile_table::get(tx, "p-1", ec, &sealed);
+    REQUIRE(snap);
+    CHECK(test::same(snap->state, state));
+    CHECK(sealed.history == 32);
+    CHECK(e->entries(e->history_chunks()) == 3);
+    CHECK(stored_value(tx, e->profiles(), "p-1").size() < 200);  // the core holds no event
+  }
+  add_events(state, 10);  // up to ordinal 49
+  state.history.erase(state.history.begin(), state.history.begin() + 20);
+  state.history_base += 20;  // from ordinal 20: chunk 0 is behind the history
+  const auto encoded = profile_table::encode(state, 2, sealed);
+  CHECK(encoded.history.first_chunk == 2);      // chunk 1 is full and unchanged
+  CHECK(encoded.history.chunks.size() == 2);    // 2 (32..47) and 3 (48, 49)
+  CHECK(encoded.history.drop_below == 1);
+  CHECK(encoded.decisions.chunks.empty());
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
+  auto tx = e->read();
+  check_stored(tx, "p-1", 2, state);
+  CHECK(stored_value(tx, e->history_chunks(), chunk_key("p-1", 0)).empty());
+  CHECK(e->entries(e->history_chunks()) == 3);
+  CHECK(profile_table::sealed_after(state).history == 48);
+}
+
+TEST_CASE("a history that starts a new range (an event before the newest) is written whole", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  policies::profile_state state;
+  state.id = "p-1";
+  add_events(state, 40);
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put(tx, {state, 1}); }));
+  const auto sealed = profile_table::sealed_after(state);
+  // As profile_logic inserts an older event: the history renumbers from its old end.
+  state.history_base += state.history.size();
+  auto late = test::make_event("e-late", "purchase", test::at_ms(1'790'000'000'500), "web", {});
+  state.history.insert(state.history.begin() + 1, late);
+  const auto encoded = profile_table::encode(state, 2, sealed);
+  CHECK(encoded.history.first_chunk == 2);  // ordinal 40 is in chunk 2, written from there
+  CHECK(encoded.history.drop_below == 2);
+  CHECK(encoded.history.chunks.size() == 4);  // 40..47, 48..63, 64..79, 80
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
+  auto tx = e->read();
+  check_stored(tx, "p-1", 2, state);
+  CHECK(e->entries(e->history_chunks()) == 4);  // the old 0 and 1 dropped, 2 rewritten
+}
+
+TEST_CASE("a snapshot whose history chunk is missing reads as corrupt", "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  policies::profile_state state;
+  state.id = "p-1";
+  add_events(state, 40);
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put(tx, {state, 1}); }));
+  REQUIRE(!e->commit([&](write_txn& tx) { detail::del(tx, e->history_chunks(), chunk_key("p-1", 1)); }));
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK_FALSE(profile_table::get(tx, "p-1", ec));
+  CHECK(ec == errc::corrupt);
+  CHECK(profile_table::stored_seq(tx, "p-1", ec) == 1);  // the core alone still reads
 }
 
 TEST_CASE("a snapshot whose chunk is missing or short reads as corrupt", "[storage][profile]") {
@@ -198,10 +281,10 @@ TEST_CASE("a snapshot whose chunk is missing or short reads as corrupt", "[stora
   SECTION("short: a chunk written before it was full, and the snapshot that filled it lost") {
     policies::profile_state older = state;
     older.decisions.resize(40);
-    const auto partial = profile_table::encode(older, 1, 0);
-    REQUIRE(partial.chunks.size() == 2);
+    const auto partial = profile_table::encode(older, 1, {});
+    REQUIRE(partial.decisions.chunks.size() == 2);
     REQUIRE(!e->commit([&](write_txn& tx) {
-      detail::put(tx, e->decision_chunks(), chunk_key("p-1", 1), partial.chunks[1]);
+      detail::put(tx, e->decision_chunks(), chunk_key("p-1", 1), partial.decisions.chunks[1]);
     }));
   }
   auto tx = e->read();
@@ -209,7 +292,7 @@ TEST_CASE("a snapshot whose chunk is missing or short reads as corrupt", "[stora
   CHECK(ec == errc::corrupt);
 }
 
-TEST_CASE("a snapshot stored with its decisions inline still reads", "[storage][profile]") {
+TEST_CASE("a snapshot stored with its decisions and history inline still reads", "[storage][profile]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
   const auto state = test::full_profile("p-1");
@@ -220,11 +303,11 @@ TEST_CASE("a snapshot stored with its decisions inline still reads", "[storage][
   }));
   auto tx = e->read();
   std::error_code ec;
-  std::uint64_t sealed = 1;
+  profile_table::chunk_marks sealed{1, 1};
   auto snap = profile_table::get(tx, "p-1", ec, &sealed);
   REQUIRE(snap);
   CHECK(test::same(snap->state, state));
-  CHECK(sealed == 0);  // no chunks stored: the next snapshot writes them all
+  CHECK(sealed == profile_table::chunk_marks{});  // no chunks stored: the next snapshot writes them all
 }
 
 TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profile]") {
@@ -235,6 +318,8 @@ TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profi
   b.id = "p-10";  // p-1 is a prefix of its id
   add_decisions(a, 40);
   add_decisions(b, 40);
+  add_events(a, 20);
+  add_events(b, 20);
   REQUIRE(!e->commit([&](write_txn& tx) {
     profile_table::put(tx, {a, 1});
     profile_table::put(tx, {b, 1});
@@ -242,6 +327,7 @@ TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profi
   REQUIRE(!e->commit([&](write_txn& tx) { CHECK(profile_table::erase(tx, "p-1")); }));
   auto tx = e->read();
   CHECK(e->entries(e->decision_chunks()) == 2);
+  CHECK(e->entries(e->history_chunks()) == 2);
   check_stored(tx, "p-10", 1, b);
 }
 

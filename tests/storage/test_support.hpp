@@ -210,7 +210,7 @@ inline bool same(const policies::profile_state& a, const policies::profile_state
          same_all(a.identities, b.identities) && same_all(a.merged_from, b.merged_from) &&
          same_all(a.traits, b.traits) && same(a.stats, b.stats) &&
          same_all(a.history, b.history) && same_all(a.decisions, b.decisions) &&
-         a.decisions_base == b.decisions_base && same_all(a.consent, b.consent) && same_all(a.timers, b.timers) &&
+         a.decisions_base == b.decisions_base && a.history_base == b.history_base && same_all(a.consent, b.consent) && same_all(a.timers, b.timers) &&
          std::equal(a.seen.begin(), a.seen.end(), b.seen.begin(), b.seen.end(),
                     [](const auto& x, const auto& y) { return x.key_hash == y.key_hash && x.ts == y.ts; }) &&
          a.seen_spill_until == b.seen_spill_until;

@@ -1,7 +1,10 @@
 #include "policies/profile.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace nudge::policies {
@@ -85,7 +88,25 @@ packed_strings pack_event(std::string_view id, std::string_view name, std::strin
 
 }  // namespace
 
-std::int64_t event_record::stamp(timestamp ts, std::string_view name) noexcept {
+name_key name_key::of(std::string_view name) {
+  // One slot per 15-bit digest; a slot, once claimed, keeps its name until exit.
+  static std::array<std::atomic<const std::string*>, 1u << 15> owners{};
+  const auto digest = static_cast<std::uint16_t>(text_tag(name) & 0x7fff);
+  if (name.empty())
+    return {digest, false};
+  auto& slot = owners[digest];
+  const std::string* owner = slot.load(std::memory_order_acquire);
+  if (owner == nullptr) {
+    auto mine = std::make_unique<std::string>(name);
+    if (slot.compare_exchange_strong(owner, mine.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+      owner = mine.release();  // kept for the life of the process, reachable from its slot
+  }
+  if (*owner == name)
+    return {static_cast<std::uint16_t>(digest | exact_bit), true};
+  return {digest, false};
+}
+
+std::int64_t event_record::stamp(timestamp ts, std::string_view name) {
   constexpr std::int64_t limit = std::int64_t{1} << 47;
   const std::int64_t ms = std::clamp<std::int64_t>(ts.time_since_epoch().count(), -limit, limit - 1);
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(ms) << 16) | name_tag_of(name);

@@ -78,6 +78,34 @@ constexpr std::uint16_t text_tag(std::string_view text) noexcept {
   return static_cast<std::uint16_t>(h ^ (h >> 16));
 }
 
+/// How a scan finds the events with one name: the tag those events carry, and whether
+/// that tag names only them.
+///
+/// An event's tag is the 15-bit digest of its name (text_tag), and bit 15 when the
+/// name owns that digest's slot in a process-wide registry: the first name seen with a
+/// digest claims the slot for the life of the process, so a tag with bit 15 stands for
+/// exactly one name. A scan for an owning name then matches tags alone and reads no
+/// record's text; one for a name whose slot another owns compares the name of each
+/// record whose tag matches (a record named so never carries bit 15). The registry
+/// holds at most 32,768 names, one per slot, each kept until exit; the empty name
+/// claims none.
+struct name_key {
+  static constexpr std::uint16_t exact_bit = 0x8000;
+  std::uint16_t tag = 0;
+  bool exact = false;  ///< `tag` names only this name
+
+  /// The key of `name`, claiming its slot when free.
+  static name_key of(std::string_view name);
+  /// Whether an event with this tag and this name is named so (the name is read only
+  /// when the tag cannot tell).
+  template <class Record>
+  bool names(const Record& r, std::string_view name) const noexcept {
+    return r.name_tag() == tag && (exact || r.name() == name);
+  }
+  /// Whether an event with this tag may be named so (for prefetching).
+  bool may_name(std::uint16_t record_tag) const noexcept { return record_tag == tag; }
+};
+
 class event_record {
 public:
   event_record() = default;
@@ -91,11 +119,11 @@ public:
   std::string_view id() const noexcept { return text(0); }  ///< the message id (deduplicates histories on merge)
   std::string_view name() const noexcept { return text(1); }
   std::string_view channel() const noexcept { return text(2); }
-  /// A 16-bit digest of name(), kept beside the time: a scan of the history for one
-  /// name compares it first and reads the text (on the heap) only on a match.
+  /// name_key::of(name()).tag, kept beside the time: a scan of the history for one
+  /// name compares it first and reads the text (on the heap) only when it must.
   std::uint16_t name_tag() const noexcept { return static_cast<std::uint16_t>(stamp_ & 0xffff); }
   /// The tag of events named `name`: equal names, equal tags.
-  static constexpr std::uint16_t name_tag_of(std::string_view name) noexcept { return text_tag(name); }
+  static std::uint16_t name_tag_of(std::string_view name) { return name_key::of(name).tag; }
 
   std::size_t property_count() const noexcept { return text_.empty() ? 0 : (text_.size() - fixed) / 2; }
   property_view property_at(std::size_t i) const noexcept {
@@ -119,9 +147,9 @@ private:
   std::string_view text(std::size_t i) const noexcept { return text_.empty() ? std::string_view{} : text_[i]; }
   /// A value is stored as a tag byte ('n', 't', 'f', 'd', 's') and its bytes.
   static scalar_view decode(std::string_view v) noexcept;
-  static std::int64_t stamp(timestamp ts, std::string_view name) noexcept;
+  static std::int64_t stamp(timestamp ts, std::string_view name);
 
-  std::int64_t stamp_ = name_tag_of({});  ///< ts() in ms in the upper 48 bits, name_tag() below
+  std::int64_t stamp_ = text_tag({}) & 0x7fff;  ///< ts() in ms in the upper 48 bits, name_tag() below
   packed_strings text_;  // id, name, channel, then path and value per property
 };
 

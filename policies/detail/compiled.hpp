@@ -51,6 +51,8 @@ struct condition {
   std::vector<std::string> names;       ///< current names, channel / placement names
   std::optional<duration> within;       ///< event
   std::optional<std::string> since;     ///< event
+  policies::name_key key;               ///< event: how a scan finds events named `name`
+  policies::name_key since_key;         ///< event with `since`: the same for it
   std::optional<std::string> sum;       ///< event
   std::vector<where_entry> where;       ///< event, current
   std::vector<comparison> compare;      ///< event (default gte 1), trait, stat, score

@@ -634,10 +634,13 @@ private:
       c.kind = cond_kind::event;
       if (auto s = get_string(arg, ap))
         c.name = *s;
+      c.key = name_key::of(c.name);
       if (auto m = v.FindMember("within"); m != v.MemberEnd())
         c.within = get_duration(m->value, pointer_append(path, "within"));
       if (auto m = v.FindMember("since"); m != v.MemberEnd())
         c.since = get_string(m->value, pointer_append(path, "since"));
+      if (c.since)
+        c.since_key = name_key::of(*c.since);
       if (auto m = v.FindMember("sum"); m != v.MemberEnd())
         c.sum = get_string(m->value, pointer_append(path, "sum"));
       if (auto m = v.FindMember("where"); m != v.MemberEnd())

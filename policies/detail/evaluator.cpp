@@ -40,14 +40,6 @@ std::optional<scalar_view> view_of(const scalar* s) noexcept {
   return policies::view_of(*s);
 }
 
-/// a == b for event names. Names of one length mostly differ in their first byte
-/// ("cart_add", "purchase"), which is checked before calling memcmp: counting compares
-/// the name of every event in the window for every event condition.
-bool same_name(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         (a.empty() || (a.front() == b.front() && std::memcmp(a.data(), b.data(), a.size()) == 0));
-}
-
 template <class Range, class Value>
 bool contains(const Range& range, const Value& value) noexcept {
   return std::find(range.begin(), range.end(), value) != range.end();
@@ -112,9 +104,8 @@ double evaluator::measure(const condition& c) {
   // History is oldest first: walk back from the newest and stop at the window's edge.
   std::optional<timestamp> since_ts;
   if (c.since) {
-    const auto since_tag = event_record::name_tag_of(*c.since);
     for (auto it = history.rbegin(); it != history.rend(); ++it)
-      if (it->name_tag() == since_tag && same_name(it->name(), *c.since)) {
+      if (c.since_key.names(*it, *c.since)) {
         since_ts = it->ts();
         break;
       }
@@ -122,22 +113,25 @@ double evaluator::measure(const condition& c) {
   const timestamp lower =
       c.within ? req_.now - *c.within : timestamp{duration{std::numeric_limits<std::int64_t>::min()}};
   double total = 0;
-  const auto tag = event_record::name_tag_of(c.name);
-  // The texts of the events whose name tag matches are read (on the heap, seldom in
-  // cache): each is asked for `ahead` records before it is reached.
+  const auto& key = c.key;
+  // The texts of the events that may match are read (on the heap, seldom in cache):
+  // each is asked for `ahead` records before it is reached. A count of an owned name
+  // with no `where` and no `sum` reads none.
+  const bool reads = !key.exact || c.sum || !c.where.empty();
   constexpr std::ptrdiff_t ahead = 8;
   const auto first = history.rbegin();
-  for (auto p = first; p != history.rend() && p - first < ahead; ++p)
-    if (p->name_tag() == tag)
-      p->prefetch();
+  if (reads)
+    for (auto p = first; p != history.rend() && p - first < ahead; ++p)
+      if (key.may_name(p->name_tag()))
+        p->prefetch();
   for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    if (history.rend() - it > ahead && it[ahead].name_tag() == tag)
+    if (reads && history.rend() - it > ahead && key.may_name(it[ahead].name_tag()))
       it[ahead].prefetch();
     if (c.within && it->ts() < lower)
       break;
     if (since_ts && it->ts() <= *since_ts)
       break;
-    if (it->name_tag() != tag || !same_name(it->name(), c.name) || !matches(*it, c.where))
+    if (!key.names(*it, c.name) || !matches(*it, c.where))
       continue;
     if (c.sum) {
       if (const auto v = it->find(*c.sum))

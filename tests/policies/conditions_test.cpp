@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 
 using namespace nudge::policies;
 using namespace nudge::policies::test;
@@ -146,6 +147,62 @@ TEST_CASE("counts over a long history of mixed names (scanned by name tag, texts
   CHECK(h.holds(R"({"event": "product_view", "where": {"category": "shoes"}, "eq": )" + eq(shoes) + "}", p));
   CHECK(h.holds(R"({"event": "cart_add", "since": "purchase", "eq": )" + eq(carts_since_purchase) + "}", p));
   CHECK(h.holds(R"({"event": "page_view", "eq": 0})", p));
+}
+
+TEST_CASE("names whose digests collide count apart: the owner of the slot by tag alone, the other by its text",
+          "[policies][conditions]") {
+  // Three fresh names with one 15-bit digest (a bounded search: a few thousand tries).
+  std::map<std::uint16_t, std::vector<std::string>> seen;
+  std::string owner, other, third;
+  for (int i = 0; i < 1'000'000 && third.empty(); ++i) {
+    std::string n = "collide-" + std::to_string(i);
+    auto& names = seen[static_cast<std::uint16_t>(text_tag(n) & 0x7fff)];
+    names.push_back(std::move(n));
+    if (names.size() == 3) {
+      owner = names[0];
+      other = names[1];
+      third = names[2];
+    }
+  }
+  REQUIRE_FALSE(third.empty());
+  const auto owner_key = name_key::of(owner);  // claims the slot
+  const auto other_key = name_key::of(other);
+  CHECK(owner_key.exact);
+  CHECK_FALSE(other_key.exact);
+  CHECK(owner_key.tag == (other_key.tag | name_key::exact_bit));
+  CHECK(name_key::of(owner).tag == owner_key.tag);  // the slot stays its owner's
+  CHECK_FALSE(name_key::of("").exact);              // the empty name claims none
+
+  harness h;
+  const auto now = t0();
+  profile_builder b;
+  // 40 events a minute apart: every fourth the owner's name, every fourth after it the
+  // third's (which shares the other's tag), the rest the other's (each of the first two
+  // names also serves as the other's `since`).
+  int owners = 0, others = 0, owners_after_other = 0;
+  for (int i = 0; i < 40; ++i) {
+    const auto ts = now - std::chrono::minutes(40 - i);
+    if (i % 4 == 0) {
+      b.event(owner, ts);
+      ++owners;
+      ++owners_after_other;
+    } else if (i % 4 == 1) {
+      b.event(third, ts);
+    } else {
+      b.event(other, ts);
+      ++others;
+      owners_after_other = 0;
+    }
+  }
+  const auto p = b.build();
+  REQUIRE(p.history.front().name_tag() == owner_key.tag);
+  REQUIRE(p.history[1].name_tag() == other_key.tag);
+  auto eq = [](int n) { return std::to_string(n); };
+  CHECK(h.holds(R"({"event": ")" + owner + R"(", "eq": )" + eq(owners) + "}", p));
+  CHECK(h.holds(R"({"event": ")" + other + R"(", "eq": )" + eq(others) + "}", p));
+  CHECK(h.holds(R"({"event": ")" + owner + R"(", "since": ")" + other + R"(", "eq": )" + eq(owners_after_other) + "}", p));
+  CHECK(h.holds(R"({"event": ")" + other + R"(", "since": ")" + owner + R"(", "eq": 2})", p));
+  CHECK(h.holds(R"({"event": ")" + third + R"(", "eq": 10})", p));
 }
 
 TEST_CASE("where filters events by property literal, operator, current and param",

@@ -478,26 +478,30 @@ void encode_snapshot_core(const policies::profile_state& state, std::uint64_t se
   pack_state(p, state, false);
 }
 
-void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
-                           msgpack::sbuffer& out) {
+namespace {
+
+/// A run of a log: [version, the first record's ordinal, [records]].
+template <class Record, class Pack>
+void encode_chunk(std::span<const Record> records, std::uint64_t first_ordinal, msgpack::sbuffer& out, Pack pack) {
   packer p(out);
   pack_array(p, 3);
   p.pack_uint64(codec_version);
   p.pack_uint64(first_ordinal);
-  pack_array(p, static_cast<std::uint32_t>(decisions.size()));
-  for (const auto& d : decisions)
-    pack_decision(p, d);
+  pack_array(p, static_cast<std::uint32_t>(records.size()));
+  for (const auto& r : records)
+    pack(p, r);
+}
+
+}  // namespace
+
+void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
+                           msgpack::sbuffer& out) {
+  encode_chunk(decisions, first_ordinal, out, pack_decision);
 }
 
 void encode_event_chunk(std::span<const policies::event_record> events, std::uint64_t first_ordinal,
                         msgpack::sbuffer& out) {
-  packer p(out);
-  pack_array(p, 3);
-  p.pack_uint64(codec_version);
-  p.pack_uint64(first_ordinal);
-  pack_array(p, static_cast<std::uint32_t>(events.size()));
-  for (const auto& e : events)
-    pack_event(p, e);
+  encode_chunk(events, first_ordinal, out, pack_event);
 }
 
 void encode(const journal_entry& value, msgpack::sbuffer& out) {
@@ -590,20 +594,28 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, 
   });
 }
 
-std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
-                                      std::vector<policies::decision_record>& out) {
+namespace {
+
+/// The run encode_chunk() wrote.
+template <class Record>
+std::error_code decode_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                             std::vector<Record>& out) {
   return decode_value(bytes, 2, [&](const array_view& a) {
     first_ordinal = as_u64(a[1]);
     read_all(a[2], out);
   });
 }
 
+}  // namespace
+
+std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                      std::vector<policies::decision_record>& out) {
+  return decode_chunk(bytes, first_ordinal, out);
+}
+
 std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                    std::vector<policies::event_record>& out) {
-  return decode_value(bytes, 2, [&](const array_view& a) {
-    first_ordinal = as_u64(a[1]);
-    read_all(a[2], out);
-  });
+  return decode_chunk(bytes, first_ordinal, out);
 }
 
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out) {

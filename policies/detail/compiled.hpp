@@ -90,6 +90,7 @@ struct cooldown_rule {
   after kind = after::shown;
   duration length{};
   std::string pointer;
+  policies::name_key event_key;  ///< how a scan finds the events of `kind` (action_shown, ...)
 };
 
 struct propensity_spec {

@@ -62,9 +62,8 @@ const cooldown_rule* running_cooldown(const profile_state& p, const action& a,
         if (d->shows(a.id, bit))
           return &rule;
     const std::string_view name = event_for(rule.kind);
-    const auto key = name_key::of(name);
     for (auto e = p.history.rbegin(); e != p.history.rend() && e->ts() + rule.length > now; ++e) {
-      if (!key.names(*e, name))
+      if (!rule.event_key.names(*e, name))
         continue;
       const auto id = e->find("action");
       if (const auto* s = id ? std::get_if<std::string_view>(&*id) : nullptr; s && *s == a.id)

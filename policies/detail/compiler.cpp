@@ -1051,14 +1051,20 @@ private:
       for (const auto& m : cd->GetObject()) {
         const std::string_view key = view(m.name);
         cooldown_rule rule;
-        if (key == "after_shown")
+        std::string_view event;
+        if (key == "after_shown") {
           rule.kind = cooldown_rule::after::shown;
-        else if (key == "after_dismissed")
+          event = "action_shown";
+        } else if (key == "after_dismissed") {
           rule.kind = cooldown_rule::after::dismissed;
-        else if (key == "after_accepted")
+          event = "action_dismissed";
+        } else if (key == "after_accepted") {
           rule.kind = cooldown_rule::after::accepted;
-        else
+          event = "action_accepted";
+        } else {
           continue;
+        }
+        rule.event_key = name_key::of(event);
         rule.pointer = pointer_append(cp, key);
         if (auto d = get_duration(m.value, rule.pointer)) {
           rule.length = *d;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -266,6 +267,40 @@ struct armed_timer {
   std::string message_id;  ///< the message that armed it
 };
 
+/// What a compiled policy's memo conditions (detail::program::memo: event conditions
+/// whose match reads an event's texts, a `where` on fixed values or a name whose tag
+/// another name owns, and that sum nothing) answered for each history event: bit s
+/// of a mask is whether memo condition s matches it. Each event is matched once per
+/// condition instead of at every decision. Masks are kept by the event's ordinal
+/// (profile_state::history_base + index): appends and drops from the front keep an
+/// event's ordinal, and every other change starts a new range past the old end, so
+/// a mask never describes another event. A cache that the evaluator fills: copies
+/// start empty, and it is not synchronised (the profile's owner decides).
+class history_memo {
+public:
+  static constexpr std::size_t max_conditions = 8;
+
+  history_memo() = default;
+  history_memo(const history_memo&) noexcept {}
+  history_memo& operator=(const history_memo& other) noexcept {
+    if (this != &other)
+      clear();
+    return *this;
+  }
+  history_memo(history_memo&&) noexcept = default;
+  history_memo& operator=(history_memo&&) noexcept = default;
+
+  void clear() noexcept {
+    program = 0;
+    first = 0;
+    masks.clear();
+  }
+
+  std::uint64_t program = 0;         ///< the serial of the program the masks answer (0: none)
+  std::uint64_t first = 0;           ///< the ordinal of masks.front()
+  std::vector<std::uint8_t> masks;   ///< per event from `first` on, oldest first
+};
+
 /// Everything a profile holds. History and decisions are oldest first.
 /// An accepted message, as the profile's idempotency memory keeps it: a stable hash
 /// of its source and id, and when it was accepted (which locates its stored reply).
@@ -299,6 +334,8 @@ struct profile_state {
   /// past it, until `seen_spill_until`, ids are also kept by id (actors/profile_logic).
   std::vector<seen_message> seen;
   timestamp seen_spill_until{};
+  /// Filled by decisions, never stored; see history_memo.
+  mutable history_memo memo;
 
   const trait* find_trait(std::string_view key) const noexcept {
     for (const auto& t : traits)

@@ -59,6 +59,9 @@ struct condition {
   stat_kind stat = stat_kind::event_count;
   std::size_t ref = 0;  ///< segment index, model index, purpose index
   bool uses_param = false;  ///< this subtree reads `$param` (directly or via a segment)
+  /// event: its bit in a profile's history_memo, or -1 when a scan matches events
+  /// itself (program::memo).
+  std::int8_t memo_slot = -1;
 };
 
 struct feature {
@@ -161,6 +164,14 @@ struct program {
   std::string holdout_salt;
   std::optional<contact_spec> contact;
   std::vector<schedule> schedules;
+  /// Unique per compiled program in the process (never 0): a history_memo filled for
+  /// one program is not read for another.
+  std::uint64_t serial = 0;
+  /// The event conditions whose matches profiles remember (history_memo), by slot: at
+  /// most history_memo::max_conditions of those that read an event's texts to match
+  /// it (a `where`, all of it on fixed values, or a name whose tag another owns) and
+  /// sum nothing. Each depends on the event alone, so a match holds for good.
+  std::vector<std::uint32_t> memo;
 };
 
 }  // namespace nudge::policies::detail

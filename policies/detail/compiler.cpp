@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <exception>
 #include <initializer_list>
 #include <limits>
@@ -442,6 +443,24 @@ private:
       propagate_param_use();
       check_segment_params();
     }
+    assign_memo_slots();
+  }
+
+  /// Gives the first history_memo::max_conditions event conditions that read texts to
+  /// match an event, and whose match depends on the event alone, a memo slot.
+  void assign_memo_slots() {
+    static std::atomic<std::uint64_t> serials{0};
+    out_.serial = ++serials;
+    for (std::size_t i = 0; i < out_.conditions.size() && out_.memo.size() < history_memo::max_conditions; ++i) {
+      auto& c = out_.conditions[i];
+      if (c.kind != cond_kind::event || c.sum || (c.key.exact && c.where.empty()))
+        continue;
+      if (std::any_of(c.where.begin(), c.where.end(),
+                      [](const where_entry& w) { return w.from != where_entry::source::literal; }))
+        continue;
+      c.memo_slot = static_cast<std::int8_t>(out_.memo.size());
+      out_.memo.push_back(static_cast<std::uint32_t>(i));
+    }
   }
 
   // ---- conditions ------------------------------------------------------------
@@ -546,6 +565,16 @@ private:
           w.ref = *name;
           if (!is_current)
             note_param(w.ref, rp, scope);
+          // In an action's own conditions a $param is that action's constant: compared
+          // as a literal, the match depends on the event alone (program::memo).
+          if (!is_current && scope.params)
+            for (const auto& [param, value] : *scope.params)
+              if (param == w.ref) {
+                comparison eq;
+                eq.value = value;
+                w.compare.push_back(std::move(eq));
+                w.from = where_entry::source::literal;
+              }
         } else {
           for (const auto& om : o.GetObject())
             if (!parse_op(view(om.name)))

@@ -99,6 +99,38 @@ bool evaluator::matches(const event_record& e, const std::vector<where_entry>& w
   return true;
 }
 
+void evaluator::sync_memo() {
+  if (memo_synced_)
+    return;
+  memo_synced_ = true;
+  history_memo& m = profile_.memo;
+  const auto& history = profile_.history;
+  const std::uint64_t base = profile_.history_base;
+  const std::uint64_t end = base + history.size();
+  if (m.program != prog_.serial || m.first > base || m.first + m.masks.size() > end) {
+    m.clear();
+    m.program = prog_.serial;
+    m.first = base;
+  }
+  if (m.first < base) {
+    const auto gone = std::min<std::uint64_t>(base - m.first, m.masks.size());
+    m.masks.erase(m.masks.begin(), m.masks.begin() + static_cast<std::ptrdiff_t>(gone));
+    m.first = base;
+  }
+  if (m.masks.capacity() < history.size())
+    m.masks.reserve(history.capacity());
+  for (std::size_t i = m.masks.size(); i < history.size(); ++i) {
+    const event_record& e = history[i];
+    std::uint8_t mask = 0;
+    for (std::size_t slot = 0; slot < prog_.memo.size(); ++slot) {
+      const condition& c = prog_.conditions[prog_.memo[slot]];
+      if (c.key.names(e, c.name) && matches(e, c.where))
+        mask = static_cast<std::uint8_t>(mask | (1u << slot));
+    }
+    m.masks.push_back(mask);
+  }
+}
+
 double evaluator::measure(const condition& c) {
   const auto& history = profile_.history;
   // History is oldest first: walk back from the newest and stop at the window's edge.
@@ -112,6 +144,23 @@ double evaluator::measure(const condition& c) {
   }
   const timestamp lower =
       c.within ? req_.now - *c.within : timestamp{duration{std::numeric_limits<std::int64_t>::min()}};
+  if (c.memo_slot >= 0) {
+    // Which events match is remembered per event: only times are read here.
+    sync_memo();
+    const std::uint8_t bit = static_cast<std::uint8_t>(1u << c.memo_slot);
+    const std::uint8_t* mask = profile_.memo.masks.data();
+    double total = 0;
+    for (std::size_t i = history.size(); i-- > 0;) {
+      const timestamp ts = history[i].ts();
+      if (c.within && ts < lower)
+        break;
+      if (since_ts && ts <= *since_ts)
+        break;
+      if (mask[i] & bit)
+        total += 1;
+    }
+    return total;
+  }
   double total = 0;
   const auto& key = c.key;
   // The texts of the events that may match are read (on the heap, seldom in cache):

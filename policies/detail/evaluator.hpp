@@ -46,6 +46,10 @@ public:
 
 private:
   double measure(const condition& c);
+  /// Brings the profile's history_memo up to its history for this program, once per
+  /// evaluator: drops the masks of events gone from the front, matches the events
+  /// added since (or all, for a new range or another program).
+  void sync_memo();
   bool matches(const event_record& e, const std::vector<where_entry>& where) const;
   bool eval_segment(std::size_t index);
 
@@ -55,6 +59,7 @@ private:
   const action* action_ = nullptr;
   std::vector<std::int8_t>& segment_cache_;  ///< -1 unknown, 0 false, 1 true
   std::vector<double>& model_cache_;         ///< NaN: unknown
+  bool memo_synced_ = false;
 };
 
 }  // namespace nudge::policies::detail

@@ -1,6 +1,7 @@
 // The profile state that the policy engine evaluates and that the rest of nudge
 // stores, merges and serialises. Plain data: no behaviour beyond small look-ups,
-// no I/O. Owned by one profile actor at a time; the engine only reads it.
+// no I/O. Owned by one profile actor at a time; the engine only reads it, except
+// for the history memo, a cache that decisions fill (history_memo).
 #pragma once
 
 #include <chrono>
@@ -301,7 +302,6 @@ public:
   std::vector<std::uint8_t> masks;   ///< per event from `first` on, oldest first
 };
 
-/// Everything a profile holds. History and decisions are oldest first.
 /// An accepted message, as the profile's idempotency memory keeps it: a stable hash
 /// of its source and id, and when it was accepted (which locates its stored reply).
 struct seen_message {
@@ -309,6 +309,7 @@ struct seen_message {
   timestamp ts{};
 };
 
+/// Everything a profile holds. History and decisions are oldest first.
 struct profile_state {
   std::string id;
   timestamp created_at{};

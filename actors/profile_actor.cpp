@@ -1,4 +1,5 @@
 #include <list>
+#include <optional>
 #include <utility>
 
 #include "actors/profile_actor.hpp"
@@ -375,15 +376,17 @@ void drop_fire(profile_actor_state& st, const inbound& m) {
   st.ctx->writer->submit_here(std::move(rec));
 }
 
-/// Adds to `rec` the timer index writes of its message and, for a firing whose
+/// Adds to `rec` the timer index writes of its message (none without `timers_before`,
+/// the timers before it when it changed them) and, for a firing whose
 /// decision is worth sending (`decision_id` set), the outbox entries of the channel's
 /// destinations (same commit); after the commit the timer service and the outbox
 /// hear of them and the decision is pushed to every live connection of the profile.
 void add_schedule_effects(profile_actor_state& st, write_record& rec, const inbound& m,
-                          const std::vector<policies::armed_timer>& timers_before, const std::string& decision_id,
+                          const std::vector<policies::armed_timer>* timers_before, const std::string& decision_id,
                           policies::timestamp now) {
   auto* ctx = st.ctx;
-  timer_writes(st.profile, timers_before, rec.timer_erases, rec.timer_puts);
+  if (timers_before)
+    timer_writes(st.profile, *timers_before, rec.timer_erases, rec.timer_puts);
   std::vector<std::shared_ptr<reply_sink>> targets;
   if (!decision_id.empty()) {
     ctx->metrics.schedule_fires.fetch_add(1, std::memory_order_relaxed);
@@ -806,7 +809,11 @@ void handle(self_ptr self, envelope_ptr env) {
       break;
   }
   entry.timers = timer_changes(st.profile, *pol, m, analytics, now);
-  auto timers_before = st.profile.timers;
+  // The timers change only through entry.timers (apply_timer_changes): without any
+  // change the index needs no writes, and the timers are not copied to find them.
+  std::optional<std::vector<policies::armed_timer>> timers_before;
+  if (!entry.timers.empty())
+    timers_before = st.profile.timers;
   entry.seq = ++st.seq;
   // Every consent change stays in the audit trail (the profile keeps the latest).
   std::vector<storage::audit_record> audit;
@@ -907,7 +914,7 @@ void handle(self_ptr self, envelope_ptr env) {
         caf::anon_send(self_handle, reload_atom_v);
     };
   }
-  add_schedule_effects(st, rec, m, timers_before, fire_decision_id, now);
+  add_schedule_effects(st, rec, m, timers_before ? &*timers_before : nullptr, fire_decision_id, now);
   ctx->writer->submit_here(std::move(rec));
   if (current && !st.attached.empty() && m.kind != message_kind::fire)
     push_decisions(self, *env, *current, pol, now);

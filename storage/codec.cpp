@@ -153,14 +153,15 @@ void pack_timer_change(packer& p, const timer_change& t) {
 void pack_seen(packer& p, const std::vector<policies::seen_message>& seen) {
   // One binary run of 16-byte records (big-endian hash, then ms since the epoch):
   // a tenth of an array of pairs.
-  std::string bytes;
-  bytes.reserve(seen.size() * 16);
+  // Written record by record into the output: a snapshot of a profile with its
+  // thousands of seen ids holds no copy of them.
+  p.pack_bin(static_cast<std::uint32_t>(seen.size() * 16));
+  char record[16];
   for (const auto& m : seen) {
-    detail::append_be64(bytes, m.key_hash);
-    detail::append_be64(bytes, static_cast<std::uint64_t>(m.ts.time_since_epoch().count()));
+    detail::write_be64(record, m.key_hash);
+    detail::write_be64(record + 8, static_cast<std::uint64_t>(m.ts.time_since_epoch().count()));
+    p.pack_bin_body(record, sizeof record);
   }
-  p.pack_bin(static_cast<std::uint32_t>(bytes.size()));
-  p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
 }
 
 /// The state; its decision log and history inline, or (`logs_inline` false) only

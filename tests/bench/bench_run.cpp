@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -63,6 +64,14 @@ public:
     interval_latency_.record(latency_us);
   }
 
+  /// A message's send lag, for the interval report (any thread; a no-op without one).
+  void sent_late(std::uint64_t lag_us) {
+    if (settings_.report_every.count() == 0)
+      return;
+    std::lock_guard lock(interval_mutex_);
+    interval_send_lag_max_ = std::max(interval_send_lag_max_, lag_us);
+  }
+
 private:
   void start_all();
   void stop_all();
@@ -79,6 +88,7 @@ private:
   net::steady_timer report_timer_{timer_.get_executor()};
   std::mutex interval_mutex_;
   latency_histogram interval_latency_;
+  std::uint64_t interval_send_lag_max_ = 0;
 };
 
 class bench_session : public std::enable_shared_from_this<bench_session> {
@@ -139,11 +149,17 @@ public:
 private:
   struct slot {
     std::uint64_t seq = 0;
-    clock_type::time_point sent;
+    clock_type::time_point sent;    // intended (open loop) or actual send time
+    clock_type::time_point actual;  // when the generator sent it
     bool measured = false; // its (intended) send time lies in the measured phase
     bool awaiting = false; // no reply yet
     bool writing = false;  // queued or being written: bodies_[slot] is in use
   };
+
+  static std::uint64_t to_us(clock_type::duration d) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    return static_cast<std::uint64_t>(us < 0 ? 0 : us);
+  }
 
   static std::uint32_t slot_count(const bench_settings& s) {
     return s.open_loop ? s.max_in_flight : s.window;
@@ -198,7 +214,12 @@ private:
     slot& s = slots_[index];
     s.seq = next_seq_++;
     s.sent = intended;
+    s.actual = settings_.open_loop ? clock_type::now() : intended;
     s.measured = intended >= phases_.measure_start && intended < phases_.measure_end;
+    const auto lag = to_us(s.actual - intended);
+    if (s.measured)
+      result_.send_lag_us.record(lag);
+    control_.sent_late(lag);
     s.awaiting = true;
     s.writing = true;
     workload_.next(bodies_[index], index, s.seq);
@@ -321,10 +342,11 @@ private:
       ++result_.replies;
       if (now >= phases_.measure_start && now < phases_.measure_end)
         ++result_.measured_replies;
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - s.sent).count();
-      const auto latency = static_cast<std::uint64_t>(us < 0 ? 0 : us);
-      if (s.measured)
+      const auto latency = to_us(now - s.sent);
+      if (s.measured) {
         result_.latency_us.record(latency);
+        result_.from_send_us.record(to_us(now - s.actual));
+      }
       control_.reply_seen(latency);
       release_if_idle(id.slot);
       return;
@@ -459,16 +481,19 @@ void run_control::arm_report(clock_type::time_point start, clock_type::time_poin
     if (ec)
       return;  // cancelled: the run ended
     latency_histogram h;
+    std::uint64_t lag_max = 0;
     {
       std::lock_guard lock(interval_mutex_);
       std::swap(h, interval_latency_);
+      std::swap(lag_max, interval_send_lag_max_);
     }
     const double period = std::chrono::duration<double>(settings_.report_every).count();
     std::printf("{\"interval\":{\"t_s\":%.3f,\"replies\":%llu,\"rate\":%.1f,\"p50_us\":%llu,"
-                "\"p99_us\":%llu,\"max_us\":%llu}}\n",
+                "\"p99_us\":%llu,\"max_us\":%llu,\"send_lag_max_us\":%llu}}\n",
                 std::chrono::duration<double>(at - start).count(), static_cast<unsigned long long>(h.count()),
                 static_cast<double>(h.count()) / period, static_cast<unsigned long long>(h.value_at_percentile(50)),
-                static_cast<unsigned long long>(h.value_at_percentile(99)), static_cast<unsigned long long>(h.max()));
+                static_cast<unsigned long long>(h.value_at_percentile(99)), static_cast<unsigned long long>(h.max()),
+                static_cast<unsigned long long>(lag_max));
     std::fflush(stdout);
     if (at + settings_.report_every <= until)
       arm_report(start, at + settings_.report_every, until);
@@ -540,6 +565,8 @@ bench_result run_bench(const bench_settings& settings) {
     if (total.first_io_error.empty())
       total.first_io_error = r.first_io_error;
     total.latency_us.merge(r.latency_us);
+    total.send_lag_us.merge(r.send_lag_us);
+    total.from_send_us.merge(r.from_send_us);
   }
   return total;
 }

@@ -44,8 +44,9 @@ struct bench_settings {
   unsigned threads = 1;
   /// When set: one {"interval": ...} line on stdout per period of the warm-up, the
   /// measured phase and the drain, with the replies that arrived in it and their
-  /// latencies (from the (intended) send time, as in the histogram). For watching a
-  /// run fall behind or stall, which a whole-run percentile hides.
+  /// latencies (from the (intended) send time, as in the histogram) and the largest
+  /// send lag of the messages sent in it. For watching a run fall behind or stall,
+  /// which a whole-run percentile hides.
   std::chrono::milliseconds report_every{0};
 };
 
@@ -65,6 +66,13 @@ struct bench_result {
   std::string first_io_error;
   double measured_seconds = 0; // the measured phase as it actually ran
   latency_histogram latency_us;
+  /// Measured messages: how late the generator sent each one after its intended time
+  /// (open loop; ~0 in a closed loop). A pause of the generator's own thread, or of the
+  /// whole machine, shows here as well as in latency_us; the service's back-pressure
+  /// (every slot of a connection in flight) does too.
+  latency_histogram send_lag_us;
+  /// Measured messages: from the actual send to the reply (latency_us less the send lag).
+  latency_histogram from_send_us;
 
   std::uint64_t errors() const {
     return connect_failures + error_replies + unmatched + unanswered + unsent + io_errors;

@@ -84,6 +84,21 @@ void print_summary(const bench_settings& s, const std::string& url, const bench_
     std::printf("    p%-6g %10llu\n", p, static_cast<unsigned long long>(h.value_at_percentile(p)));
   std::printf("    max     %10llu\n    mean    %10.1f\n", static_cast<unsigned long long>(h.max()),
               h.mean());
+  if (s.open_loop) {
+    // What of that latency the generator added itself: it sent late (its own thread
+    // or the machine paused, or every slot of a connection was in flight).
+    const auto& lag = r.send_lag_us;
+    const auto& fs = r.from_send_us;
+    std::printf("  send lag   after the intended time: p50 %llu, p99 %llu, max %llu\n",
+                static_cast<unsigned long long>(lag.value_at_percentile(50)),
+                static_cast<unsigned long long>(lag.value_at_percentile(99)),
+                static_cast<unsigned long long>(lag.max()));
+    std::printf("  from send  latency from the actual send: p50 %llu, p99 %llu, p99.9 %llu, max %llu\n",
+                static_cast<unsigned long long>(fs.value_at_percentile(50)),
+                static_cast<unsigned long long>(fs.value_at_percentile(99)),
+                static_cast<unsigned long long>(fs.value_at_percentile(99.9)),
+                static_cast<unsigned long long>(fs.max()));
+  }
   std::printf(
       "  errors     %llu (error replies %llu, unmatched %llu, unanswered %llu, unsent %llu, "
       "connection failures %llu, io errors %llu); pushes %llu\n",
@@ -100,7 +115,8 @@ void print_summary(const bench_settings& s, const std::string& url, const bench_
   std::printf(
       "{\"summary\":{\"messages\":%llu,\"rate\":%.1f,\"errors\":%llu,"
       "\"p50_us\":%llu,\"p90_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu,"
-      "\"mean_us\":%.1f,\"connections\":%u,\"connections_up\":%u,\"format\":\"%s\","
+      "\"mean_us\":%.1f,\"send_lag_p99_us\":%llu,\"send_lag_max_us\":%llu,\"from_send_p99_us\":%llu,"
+      "\"from_send_max_us\":%llu,\"connections\":%u,\"connections_up\":%u,\"format\":\"%s\","
       "\"mode\":\"%s\",\"window\":%u,\"target_rate\":%.1f,\"mix\":\"%s\","
       "\"duration_s\":%.3f,\"warmup_s\":%.3f,\"threads\":%u,\"sent\":%llu,\"replies\":%llu,"
       "\"error_replies\":%llu,\"unmatched\":%llu,\"unanswered\":%llu,\"unsent\":%llu,"
@@ -111,7 +127,11 @@ void print_summary(const bench_settings& s, const std::string& url, const bench_
       static_cast<unsigned long long>(h.value_at_percentile(90)),
       static_cast<unsigned long long>(h.value_at_percentile(99)),
       static_cast<unsigned long long>(h.value_at_percentile(99.9)),
-      static_cast<unsigned long long>(h.max()), h.mean(), s.connections, r.connections_ok, format,
+      static_cast<unsigned long long>(h.max()), h.mean(),
+      static_cast<unsigned long long>(r.send_lag_us.value_at_percentile(99)),
+      static_cast<unsigned long long>(r.send_lag_us.max()),
+      static_cast<unsigned long long>(r.from_send_us.value_at_percentile(99)),
+      static_cast<unsigned long long>(r.from_send_us.max()), s.connections, r.connections_ok, format,
       s.open_loop ? "open" : "closed", s.open_loop ? 0u : s.window, s.open_loop ? s.rate : 0.0, mix,
       r.measured_seconds, std::chrono::duration<double>(s.warmup).count(), s.threads,
       static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.replies),

@@ -34,4 +34,27 @@ for format in json msgpack; do
         exit 1
     }
 done
+
+# Open loop with interval lines: the send lag and the latency from the actual send are
+# reported, and no percentile of the latter exceeds that of the latency from the
+# intended time (each sample is the latency less a lag of zero or more).
+timeout 20 "$bench_bin" --url "ws://127.0.0.1:$port/v1/stream" --key smoke-key \
+    --duration 2s --warmup 0s --connections 4 --mode open --rate 2000 --interval 500ms \
+    --fail-on-error | tee "$work/bench-open.out"
+summary=$(grep '^{"summary":{"messages":[1-9]' "$work/bench-open.out") || {
+    echo "smoke: no open-loop summary line with messages > 0" >&2
+    exit 1
+}
+field() { grep -o "\"$1\":[0-9]*" <<<"$summary" | cut -d: -f2; }
+for name in p99_us max_us send_lag_p99_us send_lag_max_us from_send_p99_us from_send_max_us; do
+    [[ -n "$(field "$name")" ]] || { echo "smoke: the summary lacks $name" >&2; exit 1; }
+done
+if (( $(field from_send_p99_us) > $(field p99_us) || $(field from_send_max_us) > $(field max_us) )); then
+    echo "smoke: latency from the actual send exceeds latency from the intended time" >&2
+    exit 1
+fi
+grep -q '^{"interval":{.*"send_lag_max_us":[0-9]' "$work/bench-open.out" || {
+    echo "smoke: no interval line with send_lag_max_us" >&2
+    exit 1
+}
 echo "smoke: ok"

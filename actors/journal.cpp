@@ -36,8 +36,11 @@ private:
 };
 
 // The writer maps this much of the preallocated map ahead at a time when idle
-// (storage::env::prefault_some): 256 pages, about a millisecond here.
-constexpr std::size_t prefault_slice = 1 << 20;
+// (storage::env::prefault_some): 16 pages, some 60 µs here. The madvise holds the
+// process's map lock for reading that long, and an mprotect of the I/O thread's
+// malloc arena (each page its heap grows by) waits for it: slices of 256 pages
+// held that thread 1–5 ms at a time (docs/BENCHMARKS.md, "Map lock").
+constexpr std::size_t prefault_slice = 64 << 10;
 }  // namespace
 
 journal::journal(storage::env& env, journal_options options)

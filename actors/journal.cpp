@@ -305,10 +305,16 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   // An erasure frees space: it may use the map's reclaim reserve (storage/env.hpp).
   const bool reclaims = std::any_of(batch.begin(), batch.end(), [](const write_record& r) { return r.erase != nullptr; });
   // Meta entries are whole values (counters, holdout stats) that every decision
-  // rewrites: a batch puts each key once, with the last record's value, not once per
-  // record.
+  // rewrites: a batch puts each key once, with the newest value: the source's (taken
+  // now, so at least as new as any record's), else the last record's.
+  thread_local std::vector<std::pair<std::string, std::string>> taken;
   thread_local std::vector<const std::pair<std::string, std::string>*> meta;
+  taken.clear();
   meta.clear();
+  if (meta_source_)
+    meta_source_(taken);
+  for (const auto& kv : taken)
+    meta.push_back(&kv);
   for (auto rec = batch.rbegin(); rec != batch.rend(); ++rec)
     for (auto kv = rec->meta.rbegin(); kv != rec->meta.rend(); ++kv)
       if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv->first; }))

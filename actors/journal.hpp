@@ -86,7 +86,9 @@ struct write_record {
   /// their state): identities moved, alias written, their own state erased.
   std::vector<std::string> merged_away;
   std::optional<storage::dedupe_entry> dedupe;
-  std::vector<std::pair<std::string, std::string>> meta;  ///< meta table puts
+  /// Meta table puts. Values that every commit may rewrite (the shared counters) come
+  /// from the meta source at commit time instead (journal::on_meta).
+  std::vector<std::pair<std::string, std::string>> meta;
   std::string dedupe_source;
   std::string dedupe_id;  ///< unused when dedupe_lends (see dedupe_message_id())
   /// Stored by time under `dedupe_hash` (the profile noted it as seen), else by id.
@@ -186,6 +188,14 @@ public:
   /// Receives the profiles asked for a snapshot (see journal_options); called on the
   /// committing thread with no lock held. Set it before the first submit.
   void on_checkpoint(std::function<void(std::vector<std::string>)> handler) { checkpoint_ = std::move(handler); }
+  /// Appends the meta entries that changed since its last call (the shared counters:
+  /// counter_store::take_dirty); called by the committing thread once per commit that
+  /// writes anything, before it starts. Whatever it returns is newer than the meta of
+  /// the batch's records and is put in the same transaction, once per key, not once
+  /// per record. Set it before the first submit.
+  void on_meta(std::function<void(std::vector<std::pair<std::string, std::string>>&)> source) {
+    meta_source_ = std::move(source);
+  }
   /// No more asks from now on (shutdown: the handler's directory is passivating). Any thread.
   void stop_checkpoints() { checkpoints_stopped_.store(true, std::memory_order_release); }
 
@@ -214,6 +224,7 @@ private:
   journal_options options_;
   journal_index index_;
   std::function<void(std::vector<std::string>)> checkpoint_;
+  std::function<void(std::vector<std::pair<std::string, std::string>>&)> meta_source_;
   std::error_code start_error_;
   // The baton holder's: the next journal position, and every position below
   // dropped_below_ is gone from the journal.

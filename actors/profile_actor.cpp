@@ -357,7 +357,6 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
     write_record wr;
     wr.profile_id = st.profile.id;
     wr.entry = std::move(entry);
-    wr.meta = ctx->counters->take_dirty();
     wr.on_done = [targets = std::move(targets), json = std::move(json)](bool ok) {
       if (ok)
         for (const auto& t : targets)
@@ -892,7 +891,6 @@ void handle(self_ptr self, envelope_ptr env) {
   if (st.snapshot_seq == 0 || st.seq - st.snapshot_seq >= opt.snapshot_every) {
     take_snapshot(st, rec);
   }
-  rec.meta = ctx->counters->take_dirty();
   rec.audit = std::move(audit);
   update_expiry(st, rec, now);
   rec.sink = env->sink;

@@ -137,7 +137,7 @@ void counter_store::decided(bool holdout) {
   holdout_dirty_ = true;
 }
 
-std::vector<std::pair<std::string, std::string>> counter_store::take_dirty() {
+void counter_store::take_dirty(std::vector<std::pair<std::string, std::string>>& out) {
   std::vector<std::string> ids;
   bool holdout = false;
   std::string holdout_value;
@@ -150,7 +150,6 @@ std::vector<std::pair<std::string, std::string>> counter_store::take_dirty() {
       holdout_value = std::to_string(decisions_[0]) + ' ' + std::to_string(accepted_[0]) + ' ' +
                       std::to_string(decisions_[1]) + ' ' + std::to_string(accepted_[1]);
   }
-  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& id : ids) {
     auto& e = slot(id);
     std::lock_guard<std::mutex> guard(e.mtx);
@@ -158,7 +157,6 @@ std::vector<std::pair<std::string, std::string>> counter_store::take_dirty() {
   }
   if (holdout)
     out.emplace_back("holdout_stats", std::move(holdout_value));
-  return out;
 }
 
 void counter_store::load(storage::env& env, const policies::policy& pol) {

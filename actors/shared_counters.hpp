@@ -3,9 +3,10 @@
 // holdout groups' acceptance. Keyed by action id, so a policy swap keeps the counts
 // of actions that stay. Thread-safe; profile actors call it while deciding.
 //
-// Persistence: changed entries are collected with take_dirty() and written through
-// the journal writer in the same commit as the decision or feedback that changed
-// them (meta keys "counter:<action>" and "holdout_stats"); load() reads them back.
+// Persistence: the journal writer collects changed entries with take_dirty() at each
+// commit and writes them in it (meta keys "counter:<action>" and "holdout_stats"), so
+// in the commit of the decision or feedback that changed them or an earlier one (a
+// commit may take a change whose own record commits next); load() reads them back.
 #pragma once
 
 #include "policies/policy.hpp"
@@ -36,8 +37,14 @@ public:
   /// A decision was made for a profile in the given group.
   void decided(bool holdout);
 
-  /// Meta-table entries changed since the last call.
-  std::vector<std::pair<std::string, std::string>> take_dirty();
+  /// Appends the meta-table entries changed since the last call to `out`: the
+  /// journal's meta source (journal::on_meta), so once per commit, not per message.
+  void take_dirty(std::vector<std::pair<std::string, std::string>>& out);
+  std::vector<std::pair<std::string, std::string>> take_dirty() {
+    std::vector<std::pair<std::string, std::string>> out;
+    take_dirty(out);
+    return out;
+  }
   /// Reads every stored counter (call once at start, before serving).
   void load(storage::env& env, const policies::policy& pol);
 

@@ -201,6 +201,8 @@ int serve(config cfg) {
   actors::counter_store counters;
   counters.load(*env, *compiled.compiled);
   ctx.counters = &counters;
+  // The counters that decisions and feedback change go to storage with each commit.
+  writer.on_meta([&counters](std::vector<std::pair<std::string, std::string>>& out) { counters.take_dirty(out); });
   actors::directory dir(ctx);
   ctx.dir = &dir;
   // The journal asks the profiles that hold its oldest entries for a snapshot.

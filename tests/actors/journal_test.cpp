@@ -193,6 +193,54 @@ TEST_CASE("a batch puts each meta key once, with the value of the last record th
   j.stop();
 }
 
+TEST_CASE("the meta source is asked once per commit that writes, and its values win over the records'",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  int calls = 0;
+  j.on_meta([&calls](std::vector<std::pair<std::string, std::string>>& out) {
+    ++calls;
+    out.emplace_back("holdout_stats", "source-" + std::to_string(calls));
+    if (calls == 2)
+      out.emplace_back("counter:a", "from-source");
+  });
+  // First commit: the source's holdout_stats only.
+  REQUIRE(commit_one(j, record_for("p-0", 1)));
+  CHECK(calls == 1);
+  {
+    auto tx = e->read();
+    CHECK(storage::meta_table::get(tx, "holdout_stats") == std::optional<std::string>("source-1"));
+  }
+  std::this_thread::sleep_for(100ms);
+  // Second: one batch of three records, two of them with meta of their own. The source
+  // is asked once; its keys win, the records' other keys are put as before.
+  const auto commits_before = j.stats().commits;
+  journal::defer_here(true);
+  for (int i = 1; i <= 3; ++i) {
+    auto rec = record_for("p-" + std::to_string(i), 1);
+    if (i < 3)
+      rec.meta = {{"counter:a", "record-" + std::to_string(i)}, {"counter:b", "b" + std::to_string(i)}};
+    j.submit_here(std::move(rec));
+  }
+  journal::defer_here(false);
+  j.flush_here();
+  CHECK(j.stats().commits == commits_before + 1);
+  CHECK(calls == 2);
+  {
+    auto tx = e->read();
+    CHECK(storage::meta_table::get(tx, "holdout_stats") == std::optional<std::string>("source-2"));
+    CHECK(storage::meta_table::get(tx, "counter:a") == std::optional<std::string>("from-source"));
+    CHECK(storage::meta_table::get(tx, "counter:b") == std::optional<std::string>("b2"));
+  }
+  // A batch of markers alone writes nothing and does not ask.
+  write_record marker;
+  marker.marker = true;
+  REQUIRE(commit_one(j, std::move(marker)));
+  CHECK(calls == 2);
+  j.stop();
+}
+
 TEST_CASE("an erasure is committed by the writer thread, not by the submitting thread", "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

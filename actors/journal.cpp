@@ -39,7 +39,8 @@ private:
 // (storage::env::prefault_some): 16 pages, some 60 µs here. The madvise holds the
 // process's map lock for reading that long, and an mprotect of the I/O thread's
 // malloc arena (each page its heap grows by) waits for it: slices of 256 pages
-// held that thread 1–5 ms at a time (docs/BENCHMARKS.md, "Map lock").
+// held that thread 1–5 ms at a time (docs/BENCHMARKS.md, "Pauses of the machine,
+// and the map lock").
 constexpr std::size_t prefault_slice = 64 << 10;
 }  // namespace
 
@@ -306,7 +307,8 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   const bool reclaims = std::any_of(batch.begin(), batch.end(), [](const write_record& r) { return r.erase != nullptr; });
   // Meta entries are whole values (counters, holdout stats) that every decision
   // rewrites: a batch puts each key once, with the newest value: the source's (taken
-  // now, so at least as new as any record's), else the last record's.
+  // now, so at least as new as any record's), else what a failed commit before could
+  // not write, else the last record's.
   thread_local std::vector<std::pair<std::string, std::string>> taken;
   thread_local std::vector<const std::pair<std::string, std::string>*> meta;
   taken.clear();
@@ -315,6 +317,9 @@ void journal::commit_batch(std::vector<write_record>& batch) {
     meta_source_(taken);
   for (const auto& kv : taken)
     meta.push_back(&kv);
+  for (const auto& kv : meta_unwritten_)
+    if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv.first; }))
+      meta.push_back(&kv);
   for (auto rec = batch.rbegin(); rec != batch.rend(); ++rec)
     for (auto kv = rec->meta.rbegin(); kv != rec->meta.rend(); ++kv)
       if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv->first; }))
@@ -410,6 +415,16 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   bool full = ec == storage::errc::map_full || ec == storage::errc::disk_full;
   if (!ok && !full)
     sticky_ = ec;
+  // The source's changes were taken: a failed commit keeps them for the next one
+  // (the records fail and their owners reload, but the counters stay as they are).
+  if (ok) {
+    meta_unwritten_.clear();
+  } else {
+    std::vector<std::pair<std::string, std::string>> keep;
+    for (const auto* kv : meta)
+      keep.push_back(*kv);
+    meta_unwritten_ = std::move(keep);
+  }
   if (ok) {
     // The index follows the commit before any on_done runs (a reload reads it).
     std::uint64_t p = next_position_;

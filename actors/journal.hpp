@@ -249,6 +249,8 @@ private:
   std::uint64_t ask_credit_ = 0;
   std::atomic<bool> checkpoints_stopped_{false};
   std::uint64_t commits_since_gc_ = 0;  ///< the baton holder's
+  /// Meta entries of a failed commit, put by the next one (the baton holder's).
+  std::vector<std::pair<std::string, std::string>> meta_unwritten_;
   /// The baton holder's: the failure that makes the writer refuse writes until a full
   /// sync of the environment succeeds again (see commit_batch).
   std::error_code sticky_;

@@ -241,6 +241,37 @@ TEST_CASE("the meta source is asked once per commit that writes, and its values 
   j.stop();
 }
 
+TEST_CASE("a commit that fails keeps the meta source's changes for the next one", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_max = 4ull << 20;
+  auto e = test::open_env(o);
+  journal j(*e);
+  int calls = 0;
+  j.on_meta([&calls](std::vector<std::pair<std::string, std::string>>& out) {
+    if (++calls == 1)
+      out.emplace_back("counter:a", "taken-by-the-failed-commit");
+  });
+  // A record larger than the map: the commit fails (map full) and is not sticky.
+  auto huge = record_for("p-huge", 1);
+  huge.entry->message_id.assign(8u << 20, 'x');
+  CHECK_FALSE(commit_one(j, std::move(huge)));
+  CHECK(calls == 1);
+  {
+    auto tx = e->read();
+    CHECK_FALSE(storage::meta_table::get(tx, "counter:a"));
+  }
+  // The next commit puts what the failed one took, though the source has nothing new.
+  REQUIRE(commit_one(j, record_for("p-1", 1)));
+  CHECK(calls == 2);
+  {
+    auto tx = e->read();
+    CHECK(storage::meta_table::get(tx, "counter:a") == std::optional<std::string>("taken-by-the-failed-commit"));
+  }
+  CHECK(j.stats().failed_records == 1);
+  j.stop();
+}
+
 TEST_CASE("an erasure is committed by the writer thread, not by the submitting thread", "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

@@ -39,7 +39,7 @@ private:
 // (storage::env::prefault_some): 16 pages, some 60 µs here. The madvise holds the
 // process's map lock for reading that long, and an mprotect of the I/O thread's
 // malloc arena (each page its heap grows by) waits for it: slices of 256 pages
-// held that thread 1–5 ms at a time (docs/BENCHMARKS.md, "Pauses of the machine,
+// held that thread up to 2.7 ms at a time (docs/BENCHMARKS.md, "Pauses of the machine,
 // and the map lock").
 constexpr std::size_t prefault_slice = 64 << 10;
 }  // namespace

@@ -315,15 +315,17 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   meta.clear();
   if (meta_source_)
     meta_source_(taken);
-  for (const auto& kv : taken)
-    meta.push_back(&kv);
-  for (const auto& kv : meta_unwritten_)
+  const auto put_once = [](const std::pair<std::string, std::string>& kv) {
     if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv.first; }))
       meta.push_back(&kv);
+  };
+  for (const auto& kv : taken)
+    put_once(kv);
+  for (const auto& kv : meta_unwritten_)
+    put_once(kv);
   for (auto rec = batch.rbegin(); rec != batch.rend(); ++rec)
     for (auto kv = rec->meta.rbegin(); kv != rec->meta.rend(); ++kv)
-      if (std::none_of(meta.begin(), meta.end(), [&](const auto* m) { return m->first == kv->first; }))
-        meta.push_back(&*kv);
+      put_once(*kv);
   // Journal positions: this batch's entries append from next_position_; entries
   // below the oldest live one leave, a bounded slice per commit.
   std::uint64_t position = next_position_;
@@ -415,17 +417,16 @@ void journal::commit_batch(std::vector<write_record>& batch) {
   bool full = ec == storage::errc::map_full || ec == storage::errc::disk_full;
   if (!ok && !full)
     sticky_ = ec;
-  // The source's changes were taken: a failed commit keeps them for the next one
-  // (the records fail and their owners reload, but the counters stay as they are).
-  if (ok) {
-    meta_unwritten_.clear();
-  } else {
+  if (!ok) {
+    // The source's changes were taken: a failed commit keeps them for the next one
+    // (the records fail and their owners reload, but the counters stay as they are).
+    // Copied first: `meta` may point into meta_unwritten_ itself.
     std::vector<std::pair<std::string, std::string>> keep;
     for (const auto* kv : meta)
       keep.push_back(*kv);
     meta_unwritten_ = std::move(keep);
-  }
-  if (ok) {
+  } else {
+    meta_unwritten_.clear();
     // The index follows the commit before any on_done runs (a reload reads it).
     std::uint64_t p = next_position_;
     for (const auto& rec : batch) {

@@ -40,11 +40,6 @@ public:
   /// Appends the meta-table entries changed since the last call to `out`: the
   /// journal's meta source (journal::on_meta), so once per commit, not per message.
   void take_dirty(std::vector<std::pair<std::string, std::string>>& out);
-  std::vector<std::pair<std::string, std::string>> take_dirty() {
-    std::vector<std::pair<std::string, std::string>> out;
-    take_dirty(out);
-    return out;
-  }
   /// Reads every stored counter (call once at start, before serving).
   void load(storage::env& env, const policies::policy& pol);
 

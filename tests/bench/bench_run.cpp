@@ -214,12 +214,15 @@ private:
     slot& s = slots_[index];
     s.seq = next_seq_++;
     s.sent = intended;
-    s.actual = settings_.open_loop ? clock_type::now() : intended;
+    s.actual = intended;
     s.measured = intended >= phases_.measure_start && intended < phases_.measure_end;
-    const auto lag = to_us(s.actual - intended);
-    if (s.measured)
-      result_.send_lag_us.record(lag);
-    control_.sent_late(lag);
+    if (settings_.open_loop) {  // a closed loop sends when it means to: no lag
+      s.actual = clock_type::now();
+      const auto lag = to_us(s.actual - intended);
+      if (s.measured)
+        result_.send_lag_us.record(lag);
+      control_.sent_late(lag);
+    }
     s.awaiting = true;
     s.writing = true;
     workload_.next(bodies_[index], index, s.seq);

@@ -67,7 +67,7 @@ struct bench_result {
   double measured_seconds = 0; // the measured phase as it actually ran
   latency_histogram latency_us;
   /// Measured messages: how late the generator sent each one after its intended time
-  /// (open loop; ~0 in a closed loop). A pause of the generator's own thread, or of the
+  /// (open loop; empty in a closed loop, reported as 0). A pause of the generator's own thread, or of the
   /// whole machine, shows here as well as in latency_us; the service's back-pressure
   /// (every slot of a connection in flight) does too.
   latency_histogram send_lag_us;

@@ -1,5 +1,7 @@
 #include "actors/wire.hpp"
 
+#include "policies/json_parse.hpp"
+
 #include <msgpack.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -127,8 +129,7 @@ std::string mark_duplicate(std::string_view json_reply) {
 
 bool json_to_msgpack(std::string_view json, std::string& out) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
-  if (doc.HasParseError())
+  if (!policies::parse_json(doc, json).ok())
     return false;
   msgpack::sbuffer sbuf;
   msgpack::packer<msgpack::sbuffer> pk(sbuf);

@@ -1,5 +1,6 @@
 #include "app/client.hpp"
 #include "net/ws_url.hpp"
+#include "policies/json_parse.hpp"
 
 #include <utility> // before Boost: asio's awaitable.hpp uses std::exchange (STYLE.md)
 
@@ -13,7 +14,6 @@
 
 #include <msgpack.hpp>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -217,8 +217,8 @@ bool read_input(const client_options& options, std::vector<outgoing>& out) {
 
     outgoing msg;
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
-    const bool valid = !doc.HasParseError();
+    const auto parsed = policies::parse_json(doc, line);
+    const bool valid = parsed.ok();
     if (valid && doc.IsObject()) {
       auto it = doc.FindMember("id");
       if (it != doc.MemberEnd() && it->value.IsString())
@@ -226,7 +226,7 @@ bool read_input(const client_options& options, std::vector<outgoing>& out) {
     }
     if (!valid)
       std::cerr << "nudge client: line " << number << " is not valid JSON ("
-                << rapidjson::GetParseError_En(doc.GetParseError()) << "); sent as it is\n";
+                << parsed.message << "); sent as it is\n";
     msg.binary = options.msgpack;
     if (options.msgpack && valid) {
       msgpack::sbuffer buffer;
@@ -381,8 +381,7 @@ private:
       line.assign(data, size);
     }
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
-    const bool object = !doc.HasParseError() && doc.IsObject();
+    const bool object = policies::parse_json(doc, line).ok() && doc.IsObject();
     if (object && line.find_first_of("\r\n") != std::string::npos) {
       // One reply, one line: re-serialise pretty-printed JSON compactly.
       rapidjson::StringBuffer buffer;

@@ -2,10 +2,10 @@
 
 #include "actors/wire.hpp"
 #include "net/detail/json_depth.hpp"
+#include "policies/json_parse.hpp"
 
 #include <openssl/evp.h>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -218,11 +218,8 @@ bool decoder::decode(std::string_view bytes, actors::wire_format fmt, const stre
   }
   impl_->reset();
   auto& doc = impl_->doc;
-  doc.Parse<detail::untrusted_parse_flags>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    err = {"", "invalid_message",
-           std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) + ": " +
-             rapidjson::GetParseError_En(doc.GetParseError())};
+  if (auto parsed = policies::parse_json(doc, json, &impl_->stack); !parsed.ok()) {
+    err = {"", "invalid_message", parsed.describe()};
     return false;
   }
   return decode_value(static_cast<const rapidjson::Value*>(&doc), source, out, err);

@@ -8,6 +8,7 @@
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
 #include "policies/policy.hpp"
+#include "policies/json_parse.hpp"
 #include "net/webhook.hpp"
 #include "net/ws_session.hpp"
 
@@ -287,9 +288,10 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   if (!gw_.profile_exists(profile_id) && !gw_.ctx().dir->is_active(profile_id))
     return write(error_response(v, http::status::not_found, "not_found", "no such profile"));
   rapidjson::Document doc;
-  doc.Parse<detail::untrusted_parse_flags>(req.body().data(), req.body().size());
-  if (doc.HasParseError() || !doc.IsObject())
-    return write(error_response(v, http::status::bad_request, "invalid_message", "the body is a JSON object"));
+  if (const auto parsed = policies::parse_json(doc, req.body()); !parsed.ok())
+    return write(error_response(v, http::status::bad_request, "invalid_message", parsed.describe()));
+  if (!doc.IsObject())
+    return write(error_response(v, http::status::bad_request, "invalid_message", "the body is not a JSON object"));
   for (const auto& m : doc.GetObject()) {
     std::string_view k{m.name.GetString(), m.name.GetStringLength()};
     if (k != "purposes" && k != "source")
@@ -409,8 +411,9 @@ void http_session::route(http::request<http::string_body>& req) {
     if (ct != req.end() && ct->value().find("json") == std::string_view::npos)
       return write(error_response(v, http::status::unsupported_media_type, "invalid_message", "send application/json"));
     rapidjson::Document doc;
-    doc.Parse<detail::untrusted_parse_flags>(req.body().data(), req.body().size());
-    if (doc.HasParseError() || !doc.IsObject())
+    if (const auto parsed = policies::parse_json(doc, req.body()); !parsed.ok())
+      return write(error_response(v, http::status::bad_request, "invalid_message", parsed.describe()));
+    if (!doc.IsObject())
       return write(error_response(v, http::status::bad_request, "invalid_message", "the body is not a JSON object"));
     std::vector<const rapidjson::Value*> items;
     bool batch = false;

@@ -1,6 +1,7 @@
 #include "net/webhook.hpp"
 
 #include "net/detail/json_depth.hpp"
+#include "policies/json_parse.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -76,8 +77,11 @@ bool as_text(const rapidjson::Value& v, std::string& out) {
 
 bool map_webhook_body(const webhook_source& src, std::string_view body, std::string& event_json, mapping_error& err) {
   rapidjson::Document doc;
-  doc.Parse<detail::untrusted_parse_flags>(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (const auto parsed = policies::parse_json(doc, body); !parsed.ok()) {
+    err.message = parsed.describe();
+    return false;
+  }
+  if (!doc.IsObject()) {
     err.message = "the body is not a JSON object";
     return false;
   }

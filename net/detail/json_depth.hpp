@@ -1,16 +1,13 @@
 // Nesting bounds for untrusted JSON. RapidJSON's default parser and every walk of a
 // parsed value (Accept into a writer, flattening) recurse once per level, so a body of
 // a few MiB of `[` would exhaust a thread's stack. Untrusted text is therefore parsed
-// with `untrusted_parse_flags` (iterative) and its depth bounded with deeper_than()
+// with policies::parse_json() (iterative) and its depth bounded with deeper_than()
 // before anything recursive touches it. Pure; any thread.
 #pragma once
 
 #include <rapidjson/document.h>
 
 namespace nudge::net::detail {
-
-/// Iterative parsing: nesting costs heap, not stack.
-constexpr unsigned untrusted_parse_flags = rapidjson::kParseIterativeFlag;
 
 /// Whether `v` nests deeper than `limit` levels (a scalar is 0 deep, `{}` and `[]` 1).
 /// Recurses at most limit + 1 levels, whatever the depth of `v`.

@@ -1,10 +1,10 @@
 #include "policies/detail/compiler.hpp"
 
 #include "policies/detail/text.hpp"
+#include "policies/json_parse.hpp"
 
 #include <msgpack.hpp>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -102,62 +102,6 @@ void pack(const json& v, msgpack::packer<msgpack::sbuffer>& out) {
   }
 }
 
-/// RapidJSON 1.1.0's full-precision number parser mis-reads a zero significand with an
-/// exponent ("0e200" became 7.8e56, "0.0e300" -1.1e-280) or with more digits than a
-/// double holds ("-0.000…0" with 40 zeros): clz(0), found by
-/// tests/fuzz/fuzz_policy_compile. Such a number is zero, so every valid JSON zero
-/// (-?0(.0+)?([eE][+-]?digits)?) is rewritten as "0" padded with blanks (offsets in
-/// error messages stay right) before parsing; anything else is left as written.
-std::string without_zero_exponents(std::string_view text) {
-  std::string out(text);
-  const auto digit = [&](std::size_t k) { return k < out.size() && out[k] >= '0' && out[k] <= '9'; };
-  bool in_string = false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const char c = out[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      continue;
-    }
-    if (c != '-' && !digit(i))
-      continue;
-    // The numeric token, and whether it is a valid JSON zero.
-    std::size_t k = i + (c == '-' ? 1 : 0);
-    bool zero = k < out.size() && out[k] == '0' && !digit(k + 1);
-    if (zero) {
-      ++k;
-      if (k < out.size() && out[k] == '.') {
-        zero = digit(k + 1);
-        for (++k; digit(k); ++k)
-          zero = zero && out[k] == '0';
-      }
-      if (zero && k < out.size() && (out[k] == 'e' || out[k] == 'E')) {
-        ++k;
-        if (k < out.size() && (out[k] == '+' || out[k] == '-'))
-          ++k;
-        zero = digit(k);
-        while (digit(k))
-          ++k;
-      }
-    }
-    if (zero) {
-      out[i] = '0';
-      for (std::size_t b = i + 1; b < k; ++b)
-        out[b] = ' ';
-      i = k - 1;
-    } else {
-      while (i + 1 < out.size() && (out[i + 1] == '-' || out[i + 1] == '+' || out[i + 1] == '.' ||
-                                    out[i + 1] == 'e' || out[i + 1] == 'E' || digit(i + 1)))
-        ++i;
-    }
-  }
-  return out;
-}
-
 /// Nesting limit for the whole document; compiling, serialising and evaluating
 /// recurse, so depth is bounded before any of them runs.
 constexpr int max_depth = 64;
@@ -199,13 +143,10 @@ public:
 
   std::vector<problem> run(std::string_view text) {
     rapidjson::Document doc;
-    // Iterative parsing: a hostile document cannot exhaust the stack.
-    const std::string parsed = without_zero_exponents(text);
-    doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseIterativeFlag>(parsed.data(),
-                                                                                   parsed.size());
-    if (doc.HasParseError()) {
-      fail("", std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
-                   ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+    // Iterative parsing (a hostile document cannot exhaust the stack), numbers read
+    // exactly: see policies/json_parse.hpp.
+    if (const auto parsed = parse_json(doc, text); !parsed.ok()) {
+      fail("", parsed.describe());
       return std::move(problems_);
     }
     if (!doc.IsObject()) {

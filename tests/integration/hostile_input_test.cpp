@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 using namespace nudge::test;
@@ -23,11 +24,9 @@ std::string type_of(const rapidjson::Document& d) {
   return d.IsObject() && d.HasMember("type") && d["type"].IsString() ? d["type"].GetString() : "";
 }
 
-}  // namespace
-
-TEST_CASE("JSON nested millions of levels deep is refused on every path and the process keeps serving",
-          "[security][integration][hostile]") {
-  temp_dir dir;
+/// A stream source `web` and a webhook source `helpdesk` (secret `whsec_hostile`)
+/// that maps `/p` to the property `p`; messages up to 16 MiB.
+std::filesystem::path write_config(const temp_dir& dir) {
   auto cfg = dir.path / "nudge.toml";
   std::ofstream(cfg) << R"([server]
 max_message_bytes = "16MiB"
@@ -52,7 +51,27 @@ channel = "support"
   [sources.map.names]
   "ticket.created" = "support_ticket_opened"
 )";
-  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  return cfg;
+}
+
+/// POSTs `body` to `helpdesk`, signed by `nudge sign` with its secret.
+http_result signed_webhook(const server_process& srv, const temp_dir& dir, const std::string& body) {
+  auto body_file = dir.path / "body.json";
+  std::ofstream(body_file, std::ios::binary) << body;
+  std::string out;
+  REQUIRE(run_nudge({"sign", "--secret", "whsec_hostile", body_file.string()}, out) == 0);
+  auto sig = out.substr(out.find(": ") + 2);
+  while (!sig.empty() && (sig.back() == '\n' || sig.back() == '\r')) sig.pop_back();
+  return http_call(srv.port(), "POST", "/v1/webhooks/helpdesk", body,
+                   {{"Content-Type", "application/json"}, {"Nudge-Signature", sig}});
+}
+
+}  // namespace
+
+TEST_CASE("JSON nested millions of levels deep is refused on every path and the process keeps serving",
+          "[security][integration][hostile]") {
+  temp_dir dir;
+  server_process srv(dir.path / "data", {"--config", write_config(dir).string()});
   const int depth = 2 << 20;  // 4 MiB of brackets
 
   SECTION("POST /v1/events: 400 invalid_message") {
@@ -82,16 +101,69 @@ channel = "support"
     body.append(static_cast<std::size_t>(depth), '[');
     body.append(static_cast<std::size_t>(depth), ']');
     body += "}";
-    auto body_file = dir.path / "body.json";
-    std::ofstream(body_file, std::ios::binary) << body;
-    std::string out;
-    REQUIRE(run_nudge({"sign", "--secret", "whsec_hostile", body_file.string()}, out) == 0);
-    auto sig = out.substr(out.find(": ") + 2);
-    while (!sig.empty() && (sig.back() == '\n' || sig.back() == '\r')) sig.pop_back();
-    auto res = http_call(srv.port(), "POST", "/v1/webhooks/helpdesk", body,
-                         {{"Content-Type", "application/json"}, {"Nudge-Signature", sig}});
+    auto res = signed_webhook(srv, dir, body);
     CHECK(res.status == 422);
     CHECK(res.body.find("nests deeper than 64") != std::string::npos);
   }
   CHECK(http_call(srv.port(), "GET", "/readyz").status == 200);
+}
+
+// A number past double's range: RapidJSON's default reader made it infinity, kept as a
+// property no JSON writer can put back; its full-precision reader (policies) read it as
+// garbage. Every path now refuses it with the offset, changes nothing and keeps serving.
+TEST_CASE("a number past double's range is refused on every path", "[integration][hostile]") {
+  temp_dir dir;
+  server_process srv(dir.path / "data", {"--config", write_config(dir).string()});
+  const std::string big = "1" + std::string(30, '7') + "e300";
+  const std::vector<std::pair<std::string, std::string>> write = {{"Authorization", "Bearer " + srv.write_key()},
+                                                                  {"Content-Type", "application/json"}};
+  const auto event = [&](const std::string& id) {
+    return R"({"type":"event","id":")" + id + R"(","name":"x","identities":{"anonymous_id":"a-n"},"properties":{"p":)" +
+           big + "}}";
+  };
+
+  auto res = http_call(srv.port(), "POST", "/v1/events", event("e-n1"), write);
+  CHECK(res.status == 400);
+  CHECK(res.body.find("number out of range") != std::string::npos);
+  res = http_call(srv.port(), "POST", "/v1/events", R"({"batch":[)" + event("e-n2") + "]}", write);
+  CHECK(res.status == 400);
+  CHECK(res.body.find("number out of range") != std::string::npos);
+
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  REQUIRE(ws.send(event("e-n3")));
+  auto frame = ws.read();
+  REQUIRE(frame);
+  auto reply = parse(*frame);
+  CHECK(type_of(reply) == "error");
+  CHECK(std::string(reply["code"].GetString()) == "invalid_message");
+  CHECK(std::string(reply["message"].GetString()).find("number out of range") != std::string::npos);
+
+  const std::string body = R"({"delivery_id":"d-n","event":"ticket.created","who":"a-n","p":)" + big + "}";
+  res = signed_webhook(srv, dir, body);
+  CHECK(res.status == 422);
+  CHECK(res.body.find("number out of range") != std::string::npos);
+
+  const std::vector<std::pair<std::string, std::string>> admin = {{"Authorization", "Bearer " + srv.admin_token()},
+                                                                  {"Content-Type", "application/json"}};
+  res = http_call(srv.port(), "PUT", "/v1/policy",
+                  R"({"version":"numbers","actions":[{"id":"a","channels":["web"],"value":)" + big + "}]}", admin);
+  CHECK(res.status == 400);
+  CHECK(res.body.find("number out of range") != std::string::npos);
+  CHECK(parse(http_call(srv.port(), "GET", "/v1/policy", "", admin).body)["version"].GetString() !=
+        std::string("numbers"));
+
+  // Nothing was stored: no profile holds the identity. A number too small for a double
+  // reads as 0, and that event is the profile's first.
+  CHECK(http_call(srv.port(), "GET", "/v1/profiles?identity=anonymous_id:a-n", "", admin).status == 404);
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-n","identities":{"anonymous_id":"a-n"},"purposes":{"analytics":"granted"}})"));
+  read_reply(ws, "c-n");
+  REQUIRE(ws.send(R"({"type":"event","id":"e-n4","name":"x","identities":{"anonymous_id":"a-n"},"properties":{"p":1e-400}})"));
+  CHECK(type_of(read_reply(ws, "e-n4")) == "decision");
+  res = http_call(srv.port(), "GET", "/v1/profiles?identity=anonymous_id:a-n", "", admin);
+  REQUIRE(res.status == 200);
+  INFO(res.body);
+  auto profile = parse(res.body);
+  CHECK(profile["stats"]["events"].GetInt() == 1);
+  CHECK(res.body.find(R"("p":0.0)") != std::string::npos);
 }

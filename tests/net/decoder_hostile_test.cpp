@@ -86,3 +86,27 @@ TEST_CASE("a MessagePack frame nested past the limit or claiming a huge array is
   CHECK(err.code == "invalid_message");
   CHECK(err.message == "not a valid MessagePack map");
 }
+
+// RapidJSON's default reader made a number past double's range infinity, which the
+// decoder kept as a property no JSON writer can put back (the profile's reply, the
+// journal's MessagePack turned back to JSON).
+TEST_CASE("a number past double's range is an invalid_message, a tiny one reads as 0", "[decoder][hostile]") {
+  auto opts = options();
+  net::decoder dec(opts);
+  actors::inbound msg;
+  net::decode_error err;
+  const std::string big = "1" + std::string(25, '3') + "e300";
+  for (const std::string& where : {R"("properties":{"x":)" + big + "}", R"("properties":{"list":[1,)" + big + "]}"}) {
+    INFO(where);
+    const std::string text =
+      R"({"type":"event","id":"e-big","name":"x","identities":{"user_id":"u-1"},)" + where + "}";
+    REQUIRE_FALSE(dec.decode(text, actors::wire_format::json, web, msg, err));
+    CHECK(err.code == "invalid_message");
+    CHECK(err.message == "invalid JSON at offset " + std::to_string(text.find(big)) + ": number out of range");
+  }
+  REQUIRE(dec.decode(R"({"type":"event","id":"e-tiny","name":"x","identities":{"user_id":"u-1"},"properties":{"x":-1e-400,"y":2.5}})",
+                     actors::wire_format::json, web, msg, err));
+  REQUIRE(msg.properties.size() == 2);
+  CHECK(std::get<double>(msg.properties[0].value) == 0.0);
+  CHECK(std::get<double>(msg.properties[1].value) == 2.5);
+}

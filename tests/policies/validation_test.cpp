@@ -298,6 +298,27 @@ TEST_CASE("a zero written with an exponent compiles as zero", "[policies][valida
   }
 }
 
+// Found by tests/fuzz/fuzz_policy_compile (UBSan, rapidjson/internal/diyfp.h:223): a
+// long significand with a large exponent sent RapidJSON's full-precision reader past
+// its table of powers of ten, and the policy compiled with -4.1e-277 in its place.
+TEST_CASE("a number past double's range is refused naming its offset", "[policies][validation]") {
+  const std::string big = "1" + std::string(40, '3') + "e300";
+  const std::string text = with_action(R"("value": )" + big);
+  const auto result = compile(text, policy_limits{});
+  REQUIRE_FALSE(result.compiled);
+  REQUIRE(result.problems.size() == 1);
+  CHECK(result.problems[0].message ==
+        "invalid JSON at offset " + std::to_string(text.find(big)) + ": number out of range");
+  // Within range, a long significand is read exactly and written back as the same double.
+  const std::string fine = "1" + std::string(40, '3') + "e200";
+  const auto ok = compile(with_action(R"("value": )" + fine), policy_limits{});
+  REQUIRE(ok.compiled);
+  const std::string source(ok.compiled->source());
+  const auto at = source.find(R"("value":)");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(source.substr(at + 8, source.find(',', at) - at - 8)) == std::stod(fine));
+}
+
 // Found by tests/fuzz/fuzz_policy_compile (UBSan): a count of 2^64 or more was cast to
 // an integer, which is undefined; now it is refused like any non-integer count.
 TEST_CASE("a count too large for 64 bits is refused, not converted", "[policies][validation]") {

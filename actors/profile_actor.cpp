@@ -18,6 +18,7 @@
 #include "actors/suppression_list.hpp"
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
+#include "policies/json.hpp"
 #include "policies/splitmix64.hpp"
 #include "storage/audit_table.hpp"
 #include "storage/dedupe_table.hpp"
@@ -240,7 +241,7 @@ void write_decision_reply(profile_actor_state& st, const inbound& m, const polic
     w.Key("action"); w.String(a.action.id.data(), static_cast<rapidjson::SizeType>(a.action.id.size()));
     w.Key("channel"); w.String(a.channel.data(), static_cast<rapidjson::SizeType>(a.channel.size()));
     w.Key("placement"); w.String(a.placement.data(), static_cast<rapidjson::SizeType>(a.placement.size()));
-    w.Key("score"); w.Double(a.score);
+    w.Key("score"); policies::write_double(w, a.score);
     w.Key("payload");
     w.RawValue(a.action.payload_json.data(), a.action.payload_json.size(), rapidjson::kObjectType);
     w.EndObject();

@@ -1,6 +1,7 @@
 #include "actors/profile_logic.hpp"
 
 #include "actors/schedule_logic.hpp"
+#include "policies/json.hpp"
 #include "storage/profile_table.hpp"
 
 #include <rapidjson/stringbuffer.h>
@@ -114,7 +115,7 @@ void write_scalar(rapidjson::Writer<rapidjson::StringBuffer>& w, const policies:
       using T = std::decay_t<decltype(x)>;
       if constexpr (std::is_same_v<T, std::monostate>) w.Null();
       else if constexpr (std::is_same_v<T, bool>) w.Bool(x);
-      else if constexpr (std::is_same_v<T, double>) w.Double(x);
+      else if constexpr (std::is_same_v<T, double>) policies::write_double(w, x);
       else w.String(x.data(), static_cast<rapidjson::SizeType>(x.size()));
     },
     v);
@@ -682,7 +683,7 @@ std::string profile_json(const policies::profile_state& p, const profile_options
     w.Key("count"); w.Uint64(n.count);
     w.Key("sum");
     w.StartObject();
-    for (const auto& [k, v] : n.sums) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); w.Double(v); }
+    for (const auto& [k, v] : n.sums) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); policies::write_double(w, v); }
     w.EndObject();
     w.EndObject();
   }

@@ -1,6 +1,6 @@
 #include "actors/wire.hpp"
 
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
 
 #include <msgpack.hpp>
 #include <rapidjson/document.h>

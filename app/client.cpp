@@ -1,6 +1,6 @@
 #include "app/client.hpp"
 #include "net/ws_url.hpp"
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
 
 #include <utility> // before Boost: asio's awaitable.hpp uses std::exchange (STYLE.md)
 

@@ -2,7 +2,7 @@
 
 #include "actors/wire.hpp"
 #include "net/detail/json_depth.hpp"
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
 
 #include <openssl/evp.h>
 #include <rapidjson/document.h>

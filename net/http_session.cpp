@@ -8,7 +8,7 @@
 #include "actors/ids.hpp"
 #include "actors/journal.hpp"
 #include "policies/policy.hpp"
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
 #include "net/webhook.hpp"
 #include "net/ws_session.hpp"
 

@@ -1,7 +1,7 @@
 #include "net/webhook.hpp"
 
 #include "net/detail/json_depth.hpp"
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -4,6 +4,7 @@
 #include "policies/detail/text.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 namespace nudge::policies::detail {
@@ -18,6 +19,15 @@ struct candidate {
   std::string_view channel;
   std::string_view placement;
 };
+
+/// propensity × value × weight. Finite factors can still make 0 × ∞ = NaN (a value
+/// and a weight of 1e200 each, a propensity of 0), which compares neither above nor
+/// below anything and would break the ranking's sort (not a strict weak order): it
+/// ranks as 0, what a propensity of 0 means. An infinite product stays infinite.
+double expected_value(double propensity, const action& a) noexcept {
+  const double ev = propensity * a.value * a.weight;
+  return std::isnan(ev) ? 0.0 : ev;
+}
 
 bool granted(const decide_request& req, std::size_t purpose) noexcept {
   return purpose != npos && req.consent && purpose < req.consent->size() &&
@@ -289,7 +299,7 @@ decision compiled_policy::decide(const decide_request& req) const {
     if (r == reason::eligible && out.holdout)
       r = reason::holdout;
     if (r == reason::eligible)
-      candidates.push_back(candidate{i, &a, check.propensity(a, i) * a.value * a.weight,
+      candidates.push_back(candidate{i, &a, expected_value(check.propensity(a, i), a),
                                      a.channels[channel], resolve_placement(a, req.placement)});
     note(i, r, detail);
   }
@@ -344,7 +354,7 @@ decision compiled_policy::decide(const decide_request& req) const {
         if (f.global_cap && req.counters && !req.counters->try_reserve_global(n, req.now))
           r = reason::global_capped;
         else
-          choose(candidate{n, &f, check.propensity(f, n) * f.value * f.weight, f.channels[channel],
+          choose(candidate{n, &f, expected_value(check.propensity(f, n), f), f.channels[channel],
                            resolve_placement(f, req.placement)});
       }
     }

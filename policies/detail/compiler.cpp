@@ -1,7 +1,7 @@
 #include "policies/detail/compiler.hpp"
 
 #include "policies/detail/text.hpp"
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
 
 #include <msgpack.hpp>
 #include <rapidjson/document.h>
@@ -144,7 +144,7 @@ public:
   std::vector<problem> run(std::string_view text) {
     rapidjson::Document doc;
     // Iterative parsing (a hostile document cannot exhaust the stack), numbers read
-    // exactly: see policies/json_parse.hpp.
+    // exactly: see policies/json.hpp.
     if (const auto parsed = parse_json(doc, text); !parsed.ok()) {
       fail("", parsed.describe());
       return std::move(problems_);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 using namespace nudge::test;
 
@@ -166,4 +167,41 @@ TEST_CASE("a number past double's range is refused on every path", "[integration
   auto profile = parse(res.body);
   CHECK(profile["stats"]["events"].GetInt() == 1);
   CHECK(res.body.find(R"("p":0.0)") != std::string::npos);
+}
+
+// Finite inputs, arithmetic past double's range: two prices of 1.7e308 sum to infinity,
+// and a policy's value × weight of 1e200 × 1e200 is infinite. RapidJSON's writer
+// refuses infinity and left the reply unfinished ({"price":}); now both are written as
+// the largest double and every reply parses.
+TEST_CASE("sums and scores past double's range are answered as valid JSON", "[integration][hostile]") {
+  temp_dir dir;
+  server_process srv(dir.path / "data", {"--config", write_config(dir).string()});
+  const std::vector<std::pair<std::string, std::string>> admin = {{"Authorization", "Bearer " + srv.admin_token()},
+                                                                  {"Content-Type", "application/json"}};
+  auto res = http_call(srv.port(), "PUT", "/v1/policy",
+                       R"({"version":"huge","actions":[{"id":"big","channels":["web"],"propensity":0.5,"value":1e200,"weight":1e200}]})",
+                       admin);
+  REQUIRE(res.status == 200);
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  REQUIRE(ws.send(R"({"type":"consent","id":"c-s","identities":{"anonymous_id":"a-s"},"purposes":{"analytics":"granted","personalization":"granted"}})"));
+  read_reply(ws, "c-s");
+  for (const std::string id : {"e-s1", "e-s2"}) {
+    REQUIRE(ws.send(R"({"type":"event","id":")" + id +
+                    R"(","name":"purchase","identities":{"anonymous_id":"a-s"},"properties":{"price":1.7e308}})"));
+    auto reply = read_reply(ws, id);  // an unfinished reply would not parse, nor be found
+    REQUIRE(type_of(reply) == "decision");
+    REQUIRE(reply["actions"].Size() == 1);
+    CHECK(reply["actions"][0]["score"].GetDouble() == std::numeric_limits<double>::max());
+  }
+  res = http_call(srv.port(), "GET", "/v1/profiles?identity=anonymous_id:a-s", "", admin);
+  REQUIRE(res.status == 200);
+  INFO(res.body);
+  auto profile = parse(res.body);
+  REQUIRE(profile.IsObject());
+  CHECK(profile["stats"]["by_name"]["purchase"]["count"].GetInt() == 2);
+  CHECK(profile["stats"]["by_name"]["purchase"]["sum"]["price"].GetDouble() == std::numeric_limits<double>::max());
+  res = http_call(srv.port(), "GET", "/v1/profiles/" + std::string(profile["profile_id"].GetString()) + "/export", "", admin);
+  REQUIRE(res.status == 200);
+  CHECK(parse(res.body).IsObject());
 }

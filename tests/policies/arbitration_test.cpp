@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <string>
+
 using namespace nudge::policies;
 using namespace nudge::policies::test;
 
@@ -152,4 +155,37 @@ TEST_CASE("the holdout group is a stable share of profiles", "[policies][arbitra
   }
   CHECK(held > 400);
   CHECK(held < 600);
+}
+
+// Finite numbers whose arithmetic is not. A model whose features weigh ±1e308 over an
+// event seen twice sums +∞ and -∞: its score, and so the expected value, is NaN, which
+// compares neither above nor below anything (std::sort with a comparator that is not
+// a strict weak order is undefined and, past 16 elements, may read outside the
+// range). value × weight past double's range is +∞ and ranks first.
+TEST_CASE("expected values past double's range rank in order, and a NaN one ranks as 0",
+          "[policies][arbitration]") {
+  std::string actions;
+  for (int i = 1; i <= 18; ++i)
+    actions += R"({"id": "a)" + std::to_string(100 + i) + R"(", "channels": ["web"], "placements": ["p)" +
+               std::to_string(i) + R"("], "propensity": 0.5, "value": )" + std::to_string(2 * i) + "},\n";
+  auto p = must_compile(R"({"version": "1", "arbitration": {"max_actions": 20},
+      "models": {"m": {"type": "logistic", "bias": 0, "features": [
+        {"weight": 1e308, "x": {"event": "seen", "within": "30d"}},
+        {"weight": -1e308, "x": {"event": "seen", "within": "30d"}}]}},
+      "actions": [)" + actions +
+                        R"({"id": "nan", "channels": ["web"], "placements": ["z"], "propensity": {"model": "m"}, "value": 5},
+      {"id": "huge", "channels": ["web"], "placements": ["h"], "propensity": 0.5, "value": 1e200, "weight": 1e200}]})");
+  const auto profile = profile_builder{}.event("seen", t0() - std::chrono::minutes(2)).event("seen", t0() - std::chrono::minutes(1)).build();
+  for (int round = 0; round < 3; ++round) {
+    const auto d = run(*p, "", nullptr, profile);
+    REQUIRE(d.actions.size() == 20);
+    CHECK(d.actions.front().action.id == "huge");
+    CHECK(std::isinf(d.actions.front().score));
+    for (int i = 1; i <= 18; ++i) {
+      CHECK(d.actions[static_cast<std::size_t>(i)].action.id == "a" + std::to_string(119 - i));
+      CHECK(d.actions[static_cast<std::size_t>(i)].score == Approx(19 - i));
+    }
+    CHECK(d.actions.back().action.id == "nan");
+    CHECK(d.actions.back().score == 0.0);
+  }
 }

@@ -1,4 +1,6 @@
-// Parsing JSON text into a RapidJSON document with numbers read by std::from_chars.
+// Numbers between JSON text and doubles, both ways: parse_json() reads a document with
+// every number read by std::from_chars; write_double() writes a double that JSON can
+// hold.
 //
 // RapidJSON 1.1.0 (Debian's) reads some numbers wrongly. Its full-precision reader
 // indexes past its table of powers of ten for a long significand with a large exponent
@@ -12,8 +14,12 @@
 // keeps it), anything else is a correctly rounded double, a number too small for a
 // double is 0 and one too large is a parse error ("number out of range"; RapidJSON's
 // scanner itself refuses an exponent past 308 plus the fraction's digits, even on a
-// zero). Parsing is iterative, so hostile nesting costs heap, not stack. Pure; any
-// thread.
+// zero). Parsing is iterative, so hostile nesting costs heap, not stack.
+//
+// Arithmetic on finite inputs can still leave JSON's range: a sum of event properties,
+// an expected value (propensity × value × weight). RapidJSON's writer refuses infinity
+// and NaN and leaves the text unfinished ({"price":}), so every computed double goes
+// out through write_double(). Pure; any thread.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -23,7 +29,9 @@
 #include <rapidjson/reader.h>
 
 #include <algorithm>
+#include <cmath>
 #include <charconv>
+#include <limits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -157,6 +165,17 @@ json_parse_result parse_json(rapidjson::GenericDocument<rapidjson::UTF8<>, Alloc
     doc.SetNull();
   }
   return result;
+}
+
+/// Writes `d` as a JSON number: infinity as the largest finite double of its sign, NaN
+/// as null (JSON has neither).
+template <typename Writer>
+bool write_double(Writer& w, double d) {
+  if (std::isnan(d))
+    return w.Null();
+  if (std::isinf(d))
+    d = std::copysign(std::numeric_limits<double>::max(), d);
+  return w.Double(d);
 }
 
 }  // namespace nudge::policies

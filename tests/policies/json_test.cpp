@@ -1,7 +1,10 @@
-// policies::parse_json: numbers read exactly (std::from_chars, checked against glibc's
+// policies::parse_json and write_double: numbers read exactly (std::from_chars, checked against glibc's
 // strtod), integers kept as integers, a number past double's range refused, one too
 // small read as zero, and RapidJSON's own errors and offsets for everything else.
-#include "policies/json_parse.hpp"
+#include "policies/json.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <catch2/catch.hpp>
 
@@ -131,4 +134,18 @@ TEST_CASE("too_large tells overflow from underflow by the leading digit's magnit
   CHECK(too_large("-7e9999999999999999999"));
   CHECK_FALSE(too_large("-7e-9999999999999999999"));
   CHECK(too_large("100"));
+}
+
+TEST_CASE("write_double writes infinity as the largest double of its sign and NaN as null", "[policies][json]") {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartArray();
+  CHECK(nudge::policies::write_double(w, 2.5));
+  CHECK(nudge::policies::write_double(w, HUGE_VAL));
+  CHECK(nudge::policies::write_double(w, -HUGE_VAL));
+  CHECK(nudge::policies::write_double(w, std::nan("")));
+  w.EndArray();
+  CHECK(std::string(buf.GetString()) == "[2.5,1.7976931348623157e308,-1.7976931348623157e308,null]");
+  rapidjson::Document doc;
+  CHECK(parse_json(doc, buf.GetString()).ok());
 }

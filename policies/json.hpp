@@ -155,14 +155,13 @@ json_parse_result parse_json(rapidjson::GenericDocument<rapidjson::UTF8<>, Alloc
     parsed = reader.template Parse<flags>(is, filter);
     return !parsed.IsError();
   };
-  doc.SetNull();
+  doc.SetNull();  // and null it stays on an error: Populate assigns only what parsed
   doc.Populate(generate);
   json_parse_result result;
   if (parsed.IsError()) {
     result.offset = parsed.Offset();
     result.message = filter.out_of_range() ? "number out of range"
                                            : rapidjson::GetParseError_En(parsed.Code());
-    doc.SetNull();
   }
   return result;
 }

@@ -1,10 +1,7 @@
 #include "policies/profile.hpp"
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 namespace nudge::policies {
@@ -15,6 +12,7 @@ decision_record::decision_record(std::string_view decision_id, std::string_view 
                                  bool holdout, std::span<const std::string_view> relied_on)
     : ts_(ts), actions_(static_cast<std::uint32_t>(actions.size())), holdout_(holdout) {
   thread_local std::vector<std::string_view> parts;  // reused: a record allocates only its block
+  thread_local std::vector<std::uint8_t> shared;
   parts.clear();
   parts.reserve(fixed + 3 * actions.size() + relied_on.size());
   parts.insert(parts.end(), {decision_id, request_id, channel, placement, policy_version});
@@ -23,7 +21,10 @@ decision_record::decision_record(std::string_view decision_id, std::string_view 
     action_bits_ = static_cast<std::uint16_t>(action_bits_ | action_bit(a.action));
   }
   parts.insert(parts.end(), relied_on.begin(), relied_on.end());
-  text_ = packed_strings(parts);
+  // Every text but the two ids comes from the policy or the channel: the vocabulary's.
+  shared.assign(parts.size(), 1);
+  shared[0] = shared[1] = 0;
+  text_ = packed_strings(parts, shared);
 }
 
 namespace {
@@ -75,12 +76,19 @@ packed_strings pack_event(std::string_view id, std::string_view name, std::strin
   scratch.reserve(values);  // views into it stay valid: no reallocation below
   parts.clear();
   parts.reserve(3 + 2 * properties.size());
+  thread_local std::vector<std::uint8_t> shared;
   parts.insert(parts.end(), {id, name, channel});
   for (const auto& p : properties) {
     parts.push_back(p.path);
     parts.push_back(encode(value_of(p), scratch));
   }
-  packed_strings block(parts);
+  // The name, the channel and the paths recur across events: the vocabulary's. The id
+  // and the values do not.
+  shared.assign(parts.size(), 1);
+  shared[0] = 0;
+  for (std::size_t i = 4; i < shared.size(); i += 2)
+    shared[i] = 0;
+  packed_strings block(parts, shared);
   if (scratch.capacity() > 64 * 1024)  // one huge message does not pin its size per thread
     scratch = std::string();
   return block;
@@ -89,21 +97,10 @@ packed_strings pack_event(std::string_view id, std::string_view name, std::strin
 }  // namespace
 
 name_key name_key::of(std::string_view name) {
-  // One slot per 15-bit digest; a slot, once claimed, keeps its name until exit.
-  static std::array<std::atomic<const std::string*>, 1u << 15> owners{};
-  const auto digest = static_cast<std::uint16_t>(text_tag(name) & 0x7fff);
-  if (name.empty())
-    return {digest, false};
-  auto& slot = owners[digest];
-  const std::string* owner = slot.load(std::memory_order_acquire);
-  if (owner == nullptr) {
-    auto mine = std::make_unique<std::string>(name);
-    if (slot.compare_exchange_strong(owner, mine.get(), std::memory_order_acq_rel, std::memory_order_acquire))
-      owner = mine.release();  // kept for the life of the process, reachable from its slot
-  }
-  if (*owner == name)
-    return {static_cast<std::uint16_t>(digest | exact_bit), true};
-  return {digest, false};
+  // The vocabulary's slot of a name is its 15-bit digest; a name that owns it is exact.
+  if (auto slot = vocabulary::claim(name))
+    return {static_cast<std::uint16_t>(*slot | exact_bit), true};
+  return {vocabulary::digest(name), false};
 }
 
 std::int64_t event_record::stamp(timestamp ts, std::string_view name) {

@@ -84,13 +84,13 @@ constexpr std::uint16_t text_tag(std::string_view text) noexcept {
 /// that tag names only them.
 ///
 /// An event's tag is the 15-bit digest of its name (text_tag), and bit 15 when the
-/// name owns that digest's slot in a process-wide registry: the first name seen with a
-/// digest claims the slot for the life of the process, so a tag with bit 15 stands for
-/// exactly one name. A scan for an owning name then matches tags alone and reads no
-/// record's text; one for a name whose slot another owns compares the name of each
-/// record whose tag matches (a record named so never carries bit 15). The registry
-/// holds at most 32,768 names, one per slot, each kept until exit; the empty name
-/// claims none.
+/// name owns that digest's slot in the process-wide vocabulary (packed_strings.hpp):
+/// the first text seen with a digest claims the slot for the life of the process, so
+/// a tag with bit 15 stands for exactly one name. A scan for an owning name then
+/// matches tags alone and reads no record's text; one for a name whose slot another
+/// text owns compares the name of each record whose tag matches (a record named so
+/// never carries bit 15). The vocabulary holds at most 32,768 texts, one per slot,
+/// each kept until exit; the empty name and names over 64 bytes claim none.
 struct name_key {
   static constexpr std::uint16_t exact_bit = 0x8000;
   std::uint16_t tag = 0;

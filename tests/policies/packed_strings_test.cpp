@@ -6,6 +6,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nudge::policies {
@@ -48,6 +49,79 @@ TEST_CASE("texts over 64 KiB in all switch the offsets to 32 bits", "[policies][
   CHECK(copy[3] == big);
 }
 
+TEST_CASE("texts over 32 KiB in all switch the offsets to 32 bits, shared ones too", "[policies][packed]") {
+  const std::string mid(40'000, 'm');
+  const std::vector<std::string_view> parts{"cart_add", mid, "web"};
+  const std::vector<std::uint8_t> shared{1, 0, 1};
+  packed_strings p(parts, shared);
+  REQUIRE(p.size() == 3);
+  CHECK(p[0] == "cart_add");
+  CHECK(p[1] == mid);
+  CHECK(p[2] == "web");
+  // Both short texts are vocabulary slots (2 bytes each) behind 32-bit offsets.
+  CHECK(p.block_bytes() == 4 + 4 * 3 + 2 + 40'000 + 2);
+  packed_strings copy(p);
+  CHECK(copy[0] == "cart_add");
+  CHECK(copy[1].size() == 40'000);
+}
+
+/// Two distinct texts with the same vocabulary digest (found by counting up).
+std::pair<std::string, std::string> colliding_texts(const std::string& prefix) {
+  std::vector<std::string> by_digest(vocabulary::slots);
+  for (int i = 0;; ++i) {
+    std::string t = prefix + std::to_string(i);
+    auto& seen = by_digest[vocabulary::digest(t)];
+    if (!seen.empty())
+      return {seen, t};
+    seen = t;
+  }
+}
+
+TEST_CASE("recurring texts are kept once per process and read back as they were", "[policies][packed]") {
+  SECTION("a shared text is a 2-byte slot; the others stay in the block") {
+    const std::vector<std::string_view> parts{"m-17", "product_view", "mobile", "category", "shoes"};
+    const std::vector<std::uint8_t> shared{0, 1, 1, 1, 0};
+    packed_strings p(parts, shared);
+    packed_strings plain(parts);
+    REQUIRE(p.size() == parts.size());
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      CHECK(p[i] == parts[i]);
+    CHECK(plain.block_bytes() == 4 + 2 * 5 + 4 + 12 + 6 + 8 + 5);
+    CHECK(p.block_bytes() == 4 + 2 * 5 + 4 + 2 + 2 + 2 + 5);
+    // The text is the vocabulary's, not the block's: a copy reads the same one.
+    packed_strings copy(p);
+    CHECK(copy[1].data() == p[1].data());
+    CHECK(copy[4].data() != p[4].data());
+  }
+  SECTION("texts of 2 bytes or less, empty ones and ones over 64 bytes stay in the block") {
+    const std::string long_path(65, 'p');
+    const std::vector<std::string_view> parts{"", "ab", long_path, std::string_view(long_path).substr(0, 64)};
+    packed_strings p(parts, std::vector<std::uint8_t>(parts.size(), 1));
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      CHECK(p[i] == parts[i]);
+    CHECK(p.block_bytes() == 4 + 2 * 4 + 0 + 2 + 65 + 2);
+    CHECK_FALSE(vocabulary::claim(long_path));
+    CHECK_FALSE(vocabulary::claim(""));
+  }
+  SECTION("a text whose slot another owns stays in the block, and is not that other") {
+    const auto [first, second] = colliding_texts("packed-collision-");
+    REQUIRE(vocabulary::digest(first) == vocabulary::digest(second));
+    const std::vector<std::string_view> parts{first, second};
+    packed_strings p(parts, std::vector<std::uint8_t>{1, 1});
+    CHECK(p[0] == first);
+    CHECK(p[1] == second);
+    CHECK(p.block_bytes() == 4 + 2 * 2 + 2 + second.size());
+    const auto slot = vocabulary::claim(first);
+    REQUIRE(slot);
+    CHECK(vocabulary::text(*slot) == first);
+    CHECK_FALSE(vocabulary::claim(second));
+    // Names behave alike: the owner is exact, the other is found by comparing.
+    CHECK(name_key::of(first).exact);
+    CHECK_FALSE(name_key::of(second).exact);
+    CHECK(name_key::of(first).tag == (name_key::of(second).tag | name_key::exact_bit));
+  }
+}
+
 TEST_CASE("an empty packed list holds no block", "[policies][packed]") {
   packed_strings p;
   CHECK(p.empty());
@@ -83,9 +157,14 @@ TEST_CASE("a decision record answers every field from its one block", "[policies
   CHECK(d.shows("upsell", decision_record::action_bit("upsell")));
   REQUIRE(d.relied_on_count() == 2);
   CHECK(d.relied_on(1) == "marketing_email");
+  // Everything but the two ids is the vocabulary's (texts over 2 bytes).
+  CHECK(d.channel().data() == vocabulary::text(*vocabulary::claim("mobile")).data());
+  CHECK(d.action(0).action.data() == vocabulary::text(*vocabulary::claim("cart_recovery")).data());
+  CHECK(d.relied_on(0).data() == vocabulary::text(*vocabulary::claim("personalization")).data());
+  CHECK(d.decision_id().data() != vocabulary::text(vocabulary::digest("d-1")).data());
   // One block of 5 + 6 + 2 texts: far below the ~440 B of the record it replaced.
   CHECK(sizeof(decision_record) <= 24);
-  CHECK(d.heap_bytes() < 112);
+  CHECK(d.heap_bytes() < 64);
 
   decision_record none;
   CHECK(none.decision_id().empty());
@@ -112,6 +191,12 @@ TEST_CASE("an event record keeps each property's type and value", "[policies][pa
     CHECK(e.find(props[i].path) == view_of(props[i].value));
   }
   CHECK(std::get<double>(*e.find("price")) == 49.5);
+  // Name, channel and paths are the vocabulary's; the id and the values are the record's.
+  CHECK(e.name().data() == vocabulary::text(*vocabulary::claim("cart_add")).data());
+  CHECK(e.channel().data() == vocabulary::text(*vocabulary::claim("mobile")).data());
+  CHECK(e.property_at(1).path.data() == vocabulary::text(*vocabulary::claim("price")).data());
+  CHECK(std::get<std::string_view>(e.property_at(0).value).data() !=
+        vocabulary::text(*vocabulary::claim("SKU-1")).data());
   CHECK(std::holds_alternative<std::string_view>(*e.find("empty")));  // an empty string is not null
   CHECK(std::holds_alternative<std::monostate>(*e.find("note")));    // null is present, not missing
   CHECK_FALSE(e.find("missing").has_value());

@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 #include <string>
 #include <utility>
@@ -120,6 +123,33 @@ TEST_CASE("recurring texts are kept once per process and read back as they were"
     CHECK_FALSE(name_key::of(second).exact);
     CHECK(name_key::of(first).tag == (name_key::of(second).tag | name_key::exact_bit));
   }
+}
+
+TEST_CASE("a flood of new texts fills the vocabulary's slots and no more; every text still reads back",
+          "[policies][packed]") {
+  // In a child process: the vocabulary is process-wide, and the flood would take the
+  // slots that other tests' names expect to own.
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::set<std::uint16_t> owned;
+    bool all_read_back = true;
+    for (int i = 0; i < 100'000; ++i) {
+      const std::string path = "flood.path." + std::to_string(i);
+      if (auto slot = vocabulary::claim(path))
+        owned.insert(*slot);
+      const std::string_view parts[] = {path};
+      const std::uint8_t shared[] = {1};
+      packed_strings p(parts, shared);
+      all_read_back = all_read_back && p[0] == path;
+    }
+    // Every slot taken at most once; texts past them stay in their blocks.
+    _exit(all_read_back && owned.size() <= vocabulary::slots && owned.size() > vocabulary::slots / 2 ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("an empty packed list holds no block", "[policies][packed]") {

@@ -59,6 +59,16 @@ run_bench() {
 
 rate_of() { grep -o '"rate":[0-9.]*' "$OUT/$1.json" | cut -d: -f2 | cut -d. -f1; }
 
+# cpu_ticks PID: the process's user + system time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_per_reply LABEL TICKS_BEFORE TICKS_AFTER: CPU microseconds the server spent per
+# reply of that run (warm-up and drain included on both sides): the figure that this
+# machine's run-to-run noise moves least.
+cpu_per_reply() {
+  local replies; replies=$(grep -o '"replies":[0-9]*' "$OUT/$1.json" | cut -d: -f2)
+  echo "$1: $(( ($3 - $2) * 1000000 / $(getconf CLK_TCK) / (replies > 0 ? replies : 1) )) µs of server CPU per reply"
+}
+
 # fill DIR PROFILES EVENTS: every profile a-<n> gets EVENTS events through POST /v1/events.
 fill() {
   local dir=$1 profiles=$2 events=$3
@@ -90,18 +100,26 @@ scenario_1() {
   # NUDGE_CONFIG: a config file for nudge (e.g. "[server]\nio_threads = 2").
   start_nudge "$dir" "${NUDGE_CONFIG:-}"
   "$ECHO" --listen 127.0.0.1:18081 >/dev/null 2>&1 &
-  pids+=("$!")
+  local echo_pid=$!
+  pids+=("$echo_pid")
   sleep 0.5
   # A steady stream: the 10,000 profiles exist before anything is measured (creating
   # a profile costs more than updating one; see docs/BENCHMARKS.md).
   fill "$dir" 10000 1
   local key; key=$(cat "$dir/web.key")
+  local t0 t1
+  t0=$(cpu_ticks "$echo_pid")
   run_bench s1-baseline --url ws://127.0.0.1:18081/v1/stream --connections 64 --window 16 --profiles 10000
+  t1=$(cpu_ticks "$echo_pid"); cpu_per_reply s1-baseline "$t0" "$t1"
+  t0=$(cpu_ticks "$nudge_pid")
   run_bench s1-nudge --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles 10000
+  t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s1-nudge "$t0" "$t1"
   local base nudge half
   base=$(rate_of s1-baseline); nudge=$(rate_of s1-nudge); half=$((nudge / 2))
   echo "ratio nudge/baseline: $(echo "scale=2; $nudge / $base" | bc)"
+  t0=$(cpu_ticks "$nudge_pid")
   run_bench s1-open-half --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --mode open --rate "$half" --profiles 10000
+  t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s1-open-half "$t0" "$t1"
   echo "$half" >"$OUT/s1-half-rate"
 }
 

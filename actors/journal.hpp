@@ -44,12 +44,15 @@ namespace nudge::actors {
 struct stored_chunk_marks {
   std::atomic<std::uint64_t> decisions{0};
   std::atomic<std::uint64_t> history{0};
+  std::atomic<std::uint64_t> seen{0};
   void store(storage::profile_table::chunk_marks m) noexcept {
     decisions.store(m.decisions, std::memory_order_release);
     history.store(m.history, std::memory_order_release);
+    seen.store(m.seen, std::memory_order_release);
   }
   storage::profile_table::chunk_marks load() const noexcept {
-    return {decisions.load(std::memory_order_acquire), history.load(std::memory_order_acquire)};
+    return {decisions.load(std::memory_order_acquire), history.load(std::memory_order_acquire),
+            seen.load(std::memory_order_acquire)};
   }
 };
 

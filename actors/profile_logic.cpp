@@ -421,6 +421,7 @@ bool note_seen(policies::profile_state& p, std::uint64_t key_hash, timestamp ts,
   auto& seen = p.seen;
   const auto cutoff = ts - opt.dedupe_window;
   auto first_kept = std::find_if(seen.begin(), seen.end(), [&](const policies::seen_message& m) { return m.ts >= cutoff; });
+  p.seen_base += static_cast<std::uint64_t>(first_kept - seen.begin());
   seen.erase(seen.begin(), first_kept);
   if (seen.size() >= opt.dedupe_seen_max) {
     p.seen_spill_until = std::max(p.seen_spill_until, ts + opt.dedupe_window);
@@ -536,6 +537,7 @@ void merge_profiles(policies::profile_state& survivor, const policies::profile_s
   }
   // Idempotency memory: both, in time order; the later spill bound.
   if (!loser.seen.empty()) {
+    s.seen_base += s.seen.size();  // a new range: the merge reorders what was stored
     const auto mid = s.seen.insert(s.seen.end(), loser.seen.begin(), loser.seen.end());
     std::inplace_merge(s.seen.begin(), mid, s.seen.end(),
                        [](const policies::seen_message& a, const policies::seen_message& b) { return a.ts < b.ts; });

@@ -335,6 +335,10 @@ struct profile_state {
   /// past it, until `seen_spill_until`, ids are also kept by id (actors/profile_logic).
   std::vector<seen_message> seen;
   timestamp seen_spill_until{};
+  /// The ordinal of seen.front(), as history_base: drops from the front advance it; a
+  /// merge starts a new range after the old end. Storage keeps the seen messages in
+  /// chunks numbered by it, so that a snapshot rewrites only the newest.
+  std::uint64_t seen_base = 0;
   /// Filled by decisions, never stored; see history_memo.
   mutable history_memo memo;
 

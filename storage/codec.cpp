@@ -150,7 +150,7 @@ void pack_timer_change(packer& p, const timer_change& t) {
   pack_str(p, t.message_id);
 }
 
-void pack_seen(packer& p, const std::vector<policies::seen_message>& seen) {
+void pack_seen(packer& p, std::span<const policies::seen_message> seen) {
   // One binary run of 16-byte records (big-endian hash, then ms since the epoch):
   // a tenth of an array of pairs.
   // Written record by record into the output: a snapshot of a profile with its
@@ -164,10 +164,10 @@ void pack_seen(packer& p, const std::vector<policies::seen_message>& seen) {
   }
 }
 
-/// The state; its decision log and history inline, or (`logs_inline` false) only
-/// where each starts and how long it is, their records in their chunks.
+/// The state; its decision log, history and seen messages inline, or (`logs_inline`
+/// false) only where each starts and how long it is, their records in their chunks.
 void pack_state(packer& p, const policies::profile_state& s, bool logs_inline) {
-  pack_array(p, logs_inline ? 14 : 17);
+  pack_array(p, logs_inline ? 14 : 19);
   pack_str(p, s.id);
   pack_ts(p, s.created_at);
   pack_ts(p, s.updated_at);
@@ -184,13 +184,15 @@ void pack_state(packer& p, const policies::profile_state& s, bool logs_inline) {
   }
   pack_each(p, s.consent, pack_consent);
   pack_each(p, s.timers, pack_timer);
-  pack_seen(p, s.seen);
+  pack_seen(p, logs_inline ? std::span<const policies::seen_message>(s.seen) : std::span<const policies::seen_message>{});
   pack_ts(p, s.seen_spill_until);
   p.pack_uint64(s.decisions_base);
   if (!logs_inline) {
     p.pack_uint64(s.decisions.size());
     p.pack_uint64(s.history_base);
     p.pack_uint64(s.history.size());
+    p.pack_uint64(s.seen_base);
+    p.pack_uint64(s.seen.size());
   }
 }
 
@@ -393,6 +395,19 @@ void read(const object& o, policies::lifetime_stats& out) {
   read_all(a[3], out.by_name);
 }
 
+/// The binary run pack_seen() wrote.
+void read_seen(const object& o, std::vector<policies::seen_message>& out) {
+  if (o.type != type::BIN || o.via.bin.size % 16 != 0)
+    throw bad_value{};
+  const char* b = o.via.bin.ptr;
+  out.resize(o.via.bin.size / 16);
+  for (auto& m : out) {
+    m.key_hash = detail::read_be64(b);
+    m.ts = policies::timestamp(std::chrono::milliseconds(static_cast<std::int64_t>(detail::read_be64(b + 8))));
+    b += 16;
+  }
+}
+
 void read(const object& o, policies::profile_state& out) {
   auto a = as_array(o, 10);
   read(a[0], out.id);
@@ -414,17 +429,10 @@ void read(const object& o, policies::profile_state& out) {
   // their ids are in the dedupe table, keyed by id, for a whole window
   // (timestamp::max(): load_profile makes that now + the window).
   out.seen.clear();
+  out.seen_base = 0;  // a core in chunks says where they start (decode())
   out.seen_spill_until = policies::timestamp::max();
   if (a.size > 12) {
-    if (a[11].type != type::BIN || a[11].via.bin.size % 16 != 0)
-      throw bad_value{};
-    const char* b = a[11].via.bin.ptr;
-    out.seen.resize(a[11].via.bin.size / 16);
-    for (auto& m : out.seen) {
-      m.key_hash = detail::read_be64(b);
-      m.ts = policies::timestamp(std::chrono::milliseconds(static_cast<std::int64_t>(detail::read_be64(b + 8))));
-      b += 16;
-    }
+    read_seen(a[11], out.seen);
     out.seen_spill_until = as_ts(a[12]);
   }
   // Appended: the decision log's first ordinal (0 before it was kept).
@@ -505,6 +513,15 @@ void encode_event_chunk(std::span<const policies::event_record> events, std::uin
   encode_chunk(events, first_ordinal, out, pack_event);
 }
 
+void encode_seen_chunk(std::span<const policies::seen_message> seen, std::uint64_t first_ordinal,
+                       msgpack::sbuffer& out) {
+  packer p(out);
+  pack_array(p, 3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(first_ordinal);
+  pack_seen(p, seen);
+}
+
 void encode(const journal_entry& value, msgpack::sbuffer& out) {
   packer p(out);
   pack_array(p, 11);
@@ -571,7 +588,7 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) 
   if (auto ec = decode(bytes, out, in_chunks))
     return ec;
   // A core whose records live in chunks is not a whole snapshot on its own.
-  if (in_chunks.decisions.value_or(0) > 0 || in_chunks.history.value_or(0) > 0)
+  if (in_chunks.decisions.value_or(0) > 0 || in_chunks.history.value_or(0) > 0 || in_chunks.seen.value_or(0) > 0)
     return errc::corrupt;
   return {};
 }
@@ -581,7 +598,8 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, 
     out.seq = as_u64(a[1]);
     read(a[2], out.state);
     // A state of 15 fields keeps its decision log in chunks (field 14: its length);
-    // one of 17 its history too (15: where it starts, 16: its length).
+    // one of 17 its history too (15: where it starts, 16: its length); one of 19 its
+    // seen messages too (17: where they start, 18: how many).
     const auto s = as_array(a[2], 10);
     in_chunks = {};
     if (s.size > 14)
@@ -591,6 +609,12 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, 
       in_chunks.history = as_u64(s[16]);
     } else {
       out.state.history_base = 0;
+    }
+    if (s.size > 18) {
+      out.state.seen_base = as_u64(s[17]);
+      in_chunks.seen = as_u64(s[18]);
+    } else {
+      out.state.seen_base = 0;
     }
   });
 }
@@ -617,6 +641,14 @@ std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uin
 std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                    std::vector<policies::event_record>& out) {
   return decode_chunk(bytes, first_ordinal, out);
+}
+
+std::error_code decode_seen_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                  std::vector<policies::seen_message>& out) {
+  return decode_value(bytes, 2, [&](const array_view& a) {
+    first_ordinal = as_u64(a[1]);
+    read_seen(a[2], out);
+  });
 }
 
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out) {

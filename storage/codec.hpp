@@ -30,10 +30,10 @@ inline constexpr std::uint64_t codec_version = 1;
 /// Appends the encoding to `out` (clear it first to reuse it for one value). A
 /// snapshot's decision log is inline.
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
-/// profile_snapshot{state, seq} with its decision log and history out of line: the
-/// state records only where each starts (decisions_base, history_base) and how many
-/// it holds; the records go in chunks (encode_decision_chunk, encode_event_chunk,
-/// profile_table). No copy of `state`.
+/// profile_snapshot{state, seq} with its decision log, history and seen messages out
+/// of line: the state records only where each starts (decisions_base, history_base,
+/// seen_base) and how many it holds; the records go in chunks (encode_decision_chunk,
+/// encode_event_chunk, encode_seen_chunk, profile_table). No copy of `state`.
 void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out);
 /// A run of a decision log: `decisions`, the first of them at `first_ordinal`.
 void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
@@ -41,6 +41,9 @@ void encode_decision_chunk(std::span<const policies::decision_record> decisions,
 /// A run of a history: `events`, the first of them at `first_ordinal`.
 void encode_event_chunk(std::span<const policies::event_record> events, std::uint64_t first_ordinal,
                         msgpack::sbuffer& out);
+/// A run of a profile's seen messages: `seen`, the first of them at `first_ordinal`.
+void encode_seen_chunk(std::span<const policies::seen_message> seen, std::uint64_t first_ordinal,
+                       msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
 void encode(const dedupe_entry& value, msgpack::sbuffer& out);
 /// Only `created` and `body`: the ids live in the outbox key.
@@ -57,16 +60,20 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out);
 struct chunked_logs {
   std::optional<std::uint64_t> decisions;
   std::optional<std::uint64_t> history;
+  std::optional<std::uint64_t> seen;
 };
-/// A snapshot from encode_snapshot_core() decodes with no decisions and no history,
-/// `in_chunks` saying how many their chunks hold; one from encode() (or older) with
-/// what it holds inline and `in_chunks` empty for those logs (a core of schema 2 keeps
-/// its history inline, its decisions in chunks).
+/// A snapshot from encode_snapshot_core() decodes with no decisions, history or seen
+/// messages, `in_chunks` saying how many their chunks hold; one from encode() (or
+/// older) with what it holds inline and `in_chunks` empty for those logs (a core of
+/// schema 2 keeps its history inline, its decisions in chunks; one of schema 3 its
+/// seen messages inline).
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, chunked_logs& in_chunks);
 std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                       std::vector<policies::decision_record>& out);
 std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                    std::vector<policies::event_record>& out);
+std::error_code decode_seen_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
+                                  std::vector<policies::seen_message>& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);

@@ -134,7 +134,8 @@ std::error_code env::open_tables() {
   auto ec = commit([&](write_txn& tx) {
     schema_ok = true;
     const std::pair<const char*, MDB_dbi*> tables[] = {
-        {"profiles", &profiles_}, {"decision_chunks", &decision_chunks_}, {"history_chunks", &history_chunks_}, {"journal_log", &journal_}, {"identities", &identities_},
+        {"profiles", &profiles_}, {"decision_chunks", &decision_chunks_}, {"history_chunks", &history_chunks_},
+        {"seen_chunks", &seen_chunks_}, {"journal_log", &journal_}, {"identities", &identities_},
         {"aliases", &aliases_},   {"dedupe", &dedupe_},   {"dedupe_by_time", &dedupe_by_time_},   {"meta", &meta_},
         {"timers", &timers_},     {"timer_owners", &timer_owners_},
         {"outbox", &outbox_},     {"outbox_failed", &outbox_failed_},

@@ -39,11 +39,12 @@ class env {
  public:
   /// The value of meta key "schema_version" that this build writes and accepts.
   /// "2": snapshots keep their decision log in the decision_chunks table; "3": their
-  /// history too, in history_chunks. A build of an older one would see profiles
-  /// without those records, so it refuses the data dir. A dir of "1" or "2" is read
-  /// as it is (its snapshots keep the logs inline) and marked "3" on open.
-  static constexpr std::string_view schema_version = "3";
-  static constexpr std::string_view schema_versions_upgraded[] = {"1", "2"};
+  /// history too, in history_chunks; "4": their seen messages too, in seen_chunks. A
+  /// build of an older one would see profiles without those records, so it refuses
+  /// the data dir. A dir of "1", "2" or "3" is read as it is (its snapshots keep those
+  /// logs inline) and marked "4" on open.
+  static constexpr std::string_view schema_version = "4";
+  static constexpr std::string_view schema_versions_upgraded[] = {"1", "2", "3"};
 
   /// Opens (creating if needed) the environment: MDB_NOTLS | MDB_NORDAHEAD, plus
   /// MDB_WRITEMAP | MDB_NOSYNC unless options.sync_each_commit (then LMDB writes and
@@ -141,6 +142,7 @@ class env {
   MDB_dbi profiles() const noexcept { return profiles_; }
   MDB_dbi decision_chunks() const noexcept { return decision_chunks_; }
   MDB_dbi history_chunks() const noexcept { return history_chunks_; }
+  MDB_dbi seen_chunks() const noexcept { return seen_chunks_; }
   MDB_dbi journal() const noexcept { return journal_; }
   MDB_dbi identities() const noexcept { return identities_; }
   MDB_dbi aliases() const noexcept { return aliases_; }
@@ -201,6 +203,7 @@ class env {
   MDB_dbi profiles_ = 0;
   MDB_dbi decision_chunks_ = 0;
   MDB_dbi history_chunks_ = 0;
+  MDB_dbi seen_chunks_ = 0;
   MDB_dbi journal_ = 0;
   MDB_dbi identities_ = 0;
   MDB_dbi aliases_ = 0;

@@ -51,6 +51,21 @@ struct history_log {
   }
 };
 
+struct seen_log {
+  using record = policies::seen_message;
+  static constexpr std::uint64_t per_chunk = seen_per_chunk;
+  static MDB_dbi table(const env& e) noexcept { return e.seen_chunks(); }
+  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.seen; }
+  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.seen; }
+  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.seen_base; }
+  static void encode(std::span<const record> run, std::uint64_t first, msgpack::sbuffer& out) {
+    encode_seen_chunk(run, first, out);
+  }
+  static std::error_code decode(std::span<const std::byte> bytes, std::uint64_t& first, std::vector<record>& out) {
+    return decode_seen_chunk(bytes, first, out);
+  }
+};
+
 /// Reads the records [base, + count) of one of profile `id`'s logs from their chunks
 /// into the state; corrupt when one is missing or does not hold them.
 template <class Log>
@@ -173,6 +188,12 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
     if (sealed)
       sealed->history = sealed_after(out->state).history;
   }
+  if (in_chunks.seen) {
+    if ((ec = read_chunks<seen_log>(tx, id, out->state, *in_chunks.seen)))
+      return std::nullopt;
+    if (sealed)
+      sealed->seen = sealed_after(out->state).seen;
+  }
   return out;
 }
 
@@ -194,6 +215,7 @@ encoded_snapshot encode(const policies::profile_state& state, std::uint64_t seq,
   out.core.assign(buffer.data(), buffer.size());
   out.decisions = encode_log<decisions_log>(state, sealed.decisions, buffer);
   out.history = encode_log<history_log>(state, sealed.history, buffer);
+  out.seen = encode_log<seen_log>(state, sealed.seen, buffer);
   return out;
 }
 
@@ -203,6 +225,7 @@ void put_encoded(write_txn& tx, std::string_view id, const encoded_snapshot& sna
   detail::put(tx, e.profiles(), id, snapshot.core);
   put_log(tx, e.decision_chunks(), id, snapshot.decisions);
   put_log(tx, e.history_chunks(), id, snapshot.history);
+  put_log(tx, e.seen_chunks(), id, snapshot.seen);
 }
 
 bool erase(write_txn& tx, std::string_view id) {
@@ -212,6 +235,7 @@ bool erase(write_txn& tx, std::string_view id) {
   k.push_back('\0');
   detail::erase_prefix(tx, tx.environment().decision_chunks(), k);
   detail::erase_prefix(tx, tx.environment().history_chunks(), k);
+  detail::erase_prefix(tx, tx.environment().seen_chunks(), k);
   return present;
 }
 

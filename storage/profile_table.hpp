@@ -33,12 +33,15 @@ inline constexpr std::uint64_t decisions_per_chunk = 32;
 /// Smaller than a decision chunk: an event is about half a decision's size, and the
 /// chunk a snapshot rewrites most (the newest, not full) stays on its leaf page.
 inline constexpr std::uint64_t events_per_chunk = 16;
+/// 16 bytes each: a chunk of 1 KiB stays on its leaf page.
+inline constexpr std::uint64_t seen_per_chunk = 64;
 
 /// Per log, an ordinal below which a profile's stored chunks are known full and
 /// current (0: none).
 struct chunk_marks {
   std::uint64_t decisions = 0;
   std::uint64_t history = 0;
+  std::uint64_t seen = 0;
   bool operator==(const chunk_marks&) const = default;
 };
 
@@ -69,6 +72,7 @@ struct encoded_snapshot {
   std::string core;  ///< the profiles table's value
   encoded_log decisions;
   encoded_log history;
+  encoded_log seen;
   bool empty() const noexcept { return core.empty(); }
 };
 
@@ -83,7 +87,9 @@ encoded_snapshot encode(const policies::profile_state& state, std::uint64_t seq,
 inline chunk_marks sealed_after(const policies::profile_state& state) noexcept {
   const std::uint64_t decisions = state.decisions_base + state.decisions.size();
   const std::uint64_t history = state.history_base + state.history.size();
-  return {decisions - decisions % decisions_per_chunk, history - history % events_per_chunk};
+  const std::uint64_t seen = state.seen_base + state.seen.size();
+  return {decisions - decisions % decisions_per_chunk, history - history % events_per_chunk,
+          seen - seen % seen_per_chunk};
 }
 
 /// Inserts or replaces the snapshot of `id` with encode()'s core and chunks.

@@ -269,16 +269,43 @@ TEST_CASE("seen messages: the window drops the old, the bound spills to ids for 
   CHECK(p.seen.front().key_hash == 2);
   CHECK(p.seen.back().key_hash == 5);
   CHECK(p.seen_spill_until == t0 + 13min);
+  // Drops from the front keep the others' ordinals (storage chunks them by ordinal).
+  CHECK(p.seen_base == 1);
   // All of them gone after a quiet window.
   CHECK(note_seen(p, 6, t0 + 1h, opt));
   REQUIRE(p.seen.size() == 1);
   CHECK(p.seen.front().ts == t0 + 1h);
+  CHECK(p.seen_base == 4);
   // A bound of 0 notes nothing: every id goes by id.
   opt.dedupe_seen_max = 0;
   policies::profile_state none;
   CHECK_FALSE(note_seen(none, 1, t0, opt));
   CHECK(none.seen.empty());
   CHECK(none.seen_spill_until == t0 + 10min);
+}
+
+TEST_CASE("merge: seen messages of both, in time order, in a new range of ordinals", "[actors][merge][dedupe]") {
+  profile_options opt;
+  opt.dedupe_window = 10min;
+  policies::profile_state s, l;
+  s.id = "p-s";
+  l.id = "p-l";
+  s.seen_base = 7;
+  CHECK(note_seen(s, 1, t0, opt));
+  CHECK(note_seen(s, 3, t0 + 2s, opt));
+  CHECK(note_seen(l, 2, t0 + 1s, opt));
+  merge_profiles(s, l, opt, t0 + 3s);
+  REQUIRE(s.seen.size() == 3);
+  CHECK(s.seen[0].key_hash == 1);
+  CHECK(s.seen[1].key_hash == 2);
+  CHECK(s.seen[2].key_hash == 3);
+  // Reordered: after the old end (7 + 2), so no stored chunk is taken for current.
+  CHECK(s.seen_base == 9);
+  // Nothing to merge: the ordinals stay.
+  policies::profile_state empty;
+  empty.id = "p-e";
+  merge_profiles(s, empty, opt, t0 + 4s);
+  CHECK(s.seen_base == 9);
 }
 
 TEST_CASE("replaying journal entries rebuilds the same seen messages", "[actors][dedupe]") {

@@ -239,6 +239,21 @@ TEST_CASE("past the journal's live span profiles snapshot on request, and a SIGK
   }
 }
 
+/// Resends each of `ids` (built by `message`) to `srv` and checks that each is
+/// answered as a duplicate.
+template <class Message>
+void resend_expecting_duplicates(const server_process& srv, const std::vector<std::string>& ids, Message message) {
+  ws_client ws;
+  REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  for (const auto& id : ids) {
+    INFO("resending " << id);
+    REQUIRE(ws.send(message(id)));
+    auto reply = read_reply(ws, id);
+    REQUIRE(reply.HasMember("duplicate"));
+    CHECK(reply["duplicate"].GetBool());
+  }
+}
+
 TEST_CASE("duplicates are found in the profile's seen messages and past their bound by id, also after a SIGKILL",
           "[durability][integration][crash][dedupe]") {
   temp_dir dir;
@@ -246,17 +261,7 @@ TEST_CASE("duplicates are found in the profile's seen messages and past their bo
   // c-1 and e-0 are noted as seen (replies stored by time); e-1..e-4 go by id.
   std::vector<std::string> ids{"c-1", "e-0", "e-1", "e-2", "e-3", "e-4"};
   auto message = [](const std::string& id) { return id[0] == 'c' ? consent(id, "a-seen") : purchase(id, "a-seen"); };
-  auto resend_all = [&](const server_process& srv) {
-    ws_client ws;
-    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
-    for (const auto& id : ids) {
-      INFO("resending " << id);
-      REQUIRE(ws.send(message(id)));
-      auto reply = read_reply(ws, id);
-      REQUIRE(reply.HasMember("duplicate"));
-      CHECK(reply["duplicate"].GetBool());
-    }
-  };
+  auto resend_all = [&](const server_process& srv) { resend_expecting_duplicates(srv, ids, message); };
   {
     server_process srv(dir.path / "data", {"--config", cfg.string()});
     ws_client ws;
@@ -273,6 +278,37 @@ TEST_CASE("duplicates are found in the profile's seen messages and past their bo
   server_process srv(dir.path / "data", {"--config", cfg.string()});
   resend_all(srv);
   CHECK(profile_by_anon(srv, "a-seen")["stats"]["events"].GetUint64() == 5);
+}
+
+TEST_CASE("hundreds of seen messages, kept in chunks over many snapshots, still find duplicates after a SIGKILL and a stop",
+          "[durability][integration][crash][dedupe]") {
+  temp_dir dir;
+  constexpr int total = 300;  // several chunks of 64 and several snapshots (every 64 records)
+  std::vector<std::string> ids;
+  for (int i = 0; i < total; ++i)
+    ids.push_back("s-" + std::to_string(i));
+  auto message = [](const std::string& id) { return purchase(id, "a-many"); };
+  // Old, chunk-edge and new ids: each must be answered as the duplicate it is.
+  const std::vector<std::string> resent{"s-0", "s-63", "s-64", "s-127", "s-128", "s-200", "s-256", "s-299"};
+  auto resend = [&](const server_process& srv) { resend_expecting_duplicates(srv, resent, message); };
+  {
+    server_process srv(dir.path);
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    REQUIRE(ws.send(consent("c-many", "a-many")));  // analytics: its events are counted
+    read_reply(ws, "c-many");
+    send_windows(ws, ids, 30, message);
+    srv.stop(SIGKILL);
+  }
+  {
+    server_process srv(dir.path);
+    resend(srv);
+    CHECK(profile_by_anon(srv, "a-many")["stats"]["events"].GetUint64() == total);
+    srv.stop(SIGTERM);  // a clean stop snapshots the profile: its seen messages in chunks
+  }
+  server_process srv(dir.path);
+  resend(srv);
+  CHECK(profile_by_anon(srv, "a-many")["stats"]["events"].GetUint64() == total);
 }
 
 TEST_CASE("a decision log past its bound, kept in chunks over many snapshots, comes back whole after a SIGKILL",

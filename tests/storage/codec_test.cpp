@@ -97,21 +97,26 @@ void pack_old_state(msgpack::packer<msgpack::sbuffer>& p, std::uint64_t version,
     p.pack_array(0);
 }
 
-TEST_CASE("a snapshot core keeps its decision log and history out of line, in chunks", "[storage][codec]") {
-  auto state = test::full_profile("p-1");  // two decisions from ordinal 3, two events
+TEST_CASE("a snapshot core keeps its decision log, history and seen messages out of line, in chunks",
+          "[storage][codec]") {
+  auto state = test::full_profile("p-1");  // two decisions from ordinal 3, two events, two seen
   state.history_base = 70;
+  state.seen_base = 130;
   msgpack::sbuffer buf;
   encode_snapshot_core(state, 8, buf);
   {
     auto handle = msgpack::unpack(buf.data(), buf.size());
     const auto& s = handle.get().via.array.ptr[2];
-    REQUIRE(s.via.array.size == 17);
+    REQUIRE(s.via.array.size == 19);
     CHECK(s.via.array.ptr[7].via.array.size == 0);  // no events inline
     CHECK(s.via.array.ptr[8].via.array.size == 0);  // no decisions inline
+    CHECK(s.via.array.ptr[11].via.bin.size == 0);   // no seen messages inline
     CHECK(s.via.array.ptr[13].as<std::uint64_t>() == 3);
     CHECK(s.via.array.ptr[14].as<std::uint64_t>() == 2);
     CHECK(s.via.array.ptr[15].as<std::uint64_t>() == 70);
     CHECK(s.via.array.ptr[16].as<std::uint64_t>() == 2);
+    CHECK(s.via.array.ptr[17].as<std::uint64_t>() == 130);
+    CHECK(s.via.array.ptr[18].as<std::uint64_t>() == 2);
   }
   profile_snapshot out;
   chunked_logs in_chunks;
@@ -120,11 +125,16 @@ TEST_CASE("a snapshot core keeps its decision log and history out of line, in ch
   CHECK(*in_chunks.decisions == 2);
   REQUIRE(in_chunks.history);
   CHECK(*in_chunks.history == 2);
+  REQUIRE(in_chunks.seen);
+  CHECK(*in_chunks.seen == 2);
   CHECK(out.seq == 8);
   CHECK(out.state.decisions.empty());
   CHECK(out.state.history.empty());
+  CHECK(out.state.seen.empty());
   CHECK(out.state.decisions_base == 3);
   CHECK(out.state.history_base == 70);
+  CHECK(out.state.seen_base == 130);
+  CHECK(out.state.seen_spill_until == state.seen_spill_until);
   // The reader without a chunk count refuses a core whose records are elsewhere,
   // rather than hand back a profile that silently lost them.
   CHECK(decode(bytes_of(buf), out) == errc::corrupt);
@@ -137,16 +147,22 @@ TEST_CASE("a snapshot core keeps its decision log and history out of line, in ch
     no_decisions.history.clear();
     buf.clear();
     encode_snapshot_core(no_decisions, 8, buf);
+    CHECK(decode(bytes_of(buf), out) == errc::corrupt);  // the seen messages are still elsewhere
+    no_decisions.seen.clear();
+    buf.clear();
+    encode_snapshot_core(no_decisions, 8, buf);
     CHECK(!decode(bytes_of(buf), out));  // empty logs lose nothing
   }
 
   // An inline snapshot decodes with its records and no chunk counts.
-  state.history_base = 0;  // the inline form does not keep it
+  state.history_base = 0;  // the inline form does not keep them
+  state.seen_base = 0;
   buf.clear();
   encode(profile_snapshot{state, 8}, buf);
   REQUIRE(!decode(bytes_of(buf), out, in_chunks));
   CHECK_FALSE(in_chunks.decisions);
   CHECK_FALSE(in_chunks.history);
+  CHECK_FALSE(in_chunks.seen);
   CHECK(test::same(out.state, state));
 
   buf.clear();
@@ -168,6 +184,47 @@ TEST_CASE("a snapshot core keeps its decision log and history out of line, in ch
   CHECK(test::same(events[0], state.history[0]));
   CHECK(test::same(events[1], state.history[1]));
   CHECK(decode_event_chunk(bytes_of(buf).subspan(0, buf.size() - 1), first, events) == errc::corrupt);
+
+  buf.clear();
+  encode_seen_chunk(std::span(state.seen).subspan(1), 131, buf);
+  std::vector<policies::seen_message> seen;
+  REQUIRE(!decode_seen_chunk(bytes_of(buf), first, seen));
+  CHECK(first == 131);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].key_hash == state.seen[1].key_hash);
+  CHECK(seen[0].ts == state.seen[1].ts);
+  CHECK(decode_seen_chunk(bytes_of(buf).subspan(0, buf.size() - 1), first, seen) == errc::corrupt);
+}
+
+TEST_CASE("a core of schema 3 (seen messages inline) still decodes", "[storage][codec]") {
+  // Written as schema 3 wrote it: 17 fields, the seen messages inline in field 11.
+  auto state = test::full_profile("p-1");
+  state.history_base = 70;
+  msgpack::sbuffer core;
+  encode_snapshot_core(state, 8, core);
+  auto handle = msgpack::unpack(core.data(), core.size());
+  const auto& s = handle.get().via.array.ptr[2].via.array;
+  msgpack::sbuffer inline_buf;
+  encode(profile_snapshot{state, 8}, inline_buf);
+  auto inline_handle = msgpack::unpack(inline_buf.data(), inline_buf.size());
+  const auto& inline_seen = inline_handle.get().via.array.ptr[2].via.array.ptr[11];
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> p(buf);
+  p.pack_array(3);
+  p.pack_uint64(codec_version);
+  p.pack_uint64(8);
+  p.pack_array(17);
+  for (std::uint32_t i = 0; i < 17; ++i)
+    p.pack(i == 11 ? inline_seen : s.ptr[i]);
+  profile_snapshot out;
+  chunked_logs in_chunks;
+  REQUIRE(!decode(bytes_of(buf), out, in_chunks));
+  CHECK(in_chunks.decisions);
+  CHECK(in_chunks.history);
+  CHECK_FALSE(in_chunks.seen);
+  CHECK(out.state.seen_base == 0);
+  REQUIRE(out.state.seen.size() == 2);
+  CHECK(out.state.seen[1].key_hash == state.seen[1].key_hash);
 }
 
 TEST_CASE("a core of schema 2 (decisions in chunks, history inline) still decodes", "[storage][codec]") {

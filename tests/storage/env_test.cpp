@@ -263,9 +263,9 @@ TEST_CASE("an env whose schema version is unknown does not open", "[storage][env
   CHECK(ec == errc::corrupt);
 }
 
-TEST_CASE("an env of schema 1 or 2 (logs inline) opens and is marked 3, which older builds refuse",
+TEST_CASE("an env of schema 1, 2 or 3 (logs inline) opens and is marked 4, which older builds refuse",
           "[storage][env]") {
-  for (const char* old : {"1", "2"}) {
+  for (const char* old : {"1", "2", "3"}) {
     INFO("schema " << old);
     test::temp_dir tmp;
     auto o = test::options_for(tmp.path());
@@ -277,7 +277,7 @@ TEST_CASE("an env of schema 1 or 2 (logs inline) opens and is marked 3, which ol
     auto e = env::open(o, ec);
     REQUIRE(e);
     auto tx = e->read();
-    CHECK(meta_table::get(tx, "schema_version") == std::string("3"));
+    CHECK(meta_table::get(tx, "schema_version") == std::string("4"));
   }
 }
 

@@ -100,6 +100,21 @@ policies::profile_state put_log(env& e, std::size_t n) {
   return state;
 }
 
+/// Stores `state` (seq 1) with every chunk, reads it back whole, and returns the marks
+/// the read gives (what a profile's next snapshot passes to encode()).
+profile_table::chunk_marks put_and_read_marks(env& e, const policies::profile_state& state) {
+  REQUIRE(!e.commit([&](write_txn& tx) { profile_table::put(tx, {state, 1}); }));
+  profile_table::chunk_marks sealed;
+  auto tx = e.read();
+  std::error_code ec;
+  auto snap = profile_table::get(tx, state.id, ec, &sealed);
+  REQUIRE(snap);
+  CHECK(test::same(snap->state, state));
+  // The core holds none of the chunked records.
+  CHECK(stored_value(tx, e.profiles(), state.id).size() < 200);
+  return sealed;
+}
+
 /// `state` with `n` more events appended, ids "e-<ordinal>", each a second after the last.
 void add_events(policies::profile_state& state, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
@@ -107,6 +122,15 @@ void add_events(policies::profile_state& state, std::size_t n) {
     state.history.push_back(test::make_event("e-" + std::to_string(ordinal), i % 2 ? "page_view" : "cart_add",
                                              test::at_ms(1'790'000'000'000 + 1000 * static_cast<std::int64_t>(ordinal)),
                                              "web", {{"sku", "SKU-" + std::to_string(ordinal)}}));
+  }
+}
+
+/// `state` with `n` more seen messages, a second apart after the last.
+void add_seen(policies::profile_state& state, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto ordinal = state.seen_base + state.seen.size();
+    state.seen.push_back({0x9e3779b97f4a7c15ULL * (ordinal + 1),
+                          test::at_ms(1'790'000'000'000 + 1000 * static_cast<std::int64_t>(ordinal))});
   }
 }
 
@@ -205,18 +229,9 @@ TEST_CASE("a history is stored in chunks: a later snapshot writes those not stor
   policies::profile_state state;
   state.id = "p-1";
   add_events(state, 40);  // ordinals 0..39: chunks 0 and 1 full (16 each), 2 partly
-  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put(tx, {state, 1}); }));
-  profile_table::chunk_marks sealed;
-  {
-    auto tx = e->read();
-    std::error_code ec;
-    auto snap = profile_table::get(tx, "p-1", ec, &sealed);
-    REQUIRE(snap);
-    CHECK(test::same(snap->state, state));
-    CHECK(sealed.history == 32);
-    CHECK(e->entries(e->history_chunks()) == 3);
-    CHECK(stored_value(tx, e->profiles(), "p-1").size() < 200);  // the core holds no event
-  }
+  const auto sealed = put_and_read_marks(*e, state);
+  CHECK(sealed.history == 32);
+  CHECK(e->entries(e->history_chunks()) == 3);
   add_events(state, 10);  // up to ordinal 49
   state.history.erase(state.history.begin(), state.history.begin() + 20);
   state.history_base += 20;  // from ordinal 20: chunk 0 is behind the history
@@ -231,6 +246,50 @@ TEST_CASE("a history is stored in chunks: a later snapshot writes those not stor
   CHECK(stored_value(tx, e->history_chunks(), chunk_key("p-1", 0)).empty());
   CHECK(e->entries(e->history_chunks()) == 3);
   CHECK(profile_table::sealed_after(state).history == 48);
+}
+
+TEST_CASE("seen messages are stored in chunks: a later snapshot writes those not stored full, drops those behind",
+          "[storage][profile]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  policies::profile_state state;
+  state.id = "p-1";
+  add_seen(state, 150);  // ordinals 0..149: chunks 0 and 1 full (64 each), 2 partly
+  // The core holds none of them: a snapshot no longer rewrites 16 bytes per message.
+  const auto sealed = put_and_read_marks(*e, state);
+  CHECK(sealed.seen == 128);
+  CHECK(e->entries(e->seen_chunks()) == 3);
+  add_seen(state, 10);  // up to ordinal 159
+  state.seen.erase(state.seen.begin(), state.seen.begin() + 70);
+  state.seen_base += 70;  // from ordinal 70, as note_seen drops what left the window
+  const auto encoded = profile_table::encode(state, 2, sealed);
+  CHECK(encoded.seen.first_chunk == 2);    // chunk 1 is full and unchanged
+  CHECK(encoded.seen.chunks.size() == 1);  // 2 (128..159)
+  CHECK(encoded.seen.drop_below == 1);
+  CHECK(encoded.history.chunks.empty());
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
+  {
+    auto tx = e->read();
+    check_stored(tx, "p-1", 2, state);
+    CHECK(stored_value(tx, e->seen_chunks(), chunk_key("p-1", 0)).empty());
+    CHECK(e->entries(e->seen_chunks()) == 2);
+  }
+  CHECK(profile_table::sealed_after(state).seen == 128);
+  // A merge reorders them (profile_logic merges the other profile's in by time): a new
+  // range after the old end, written whole from there.
+  const auto before_merge = profile_table::sealed_after(state);
+  state.seen_base += state.seen.size();
+  add_seen(state, 3);
+  const auto merged = profile_table::encode(state, 3, before_merge);
+  CHECK(merged.seen.first_chunk == 2);  // ordinal 160 is in chunk 2
+  CHECK(merged.seen.chunks.size() == 2);  // 160..191, 192..252
+  CHECK(merged.seen.drop_below == 2);
+  REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", merged); }));
+  auto tx = e->read();
+  check_stored(tx, "p-1", 3, state);
+  CHECK(e->entries(e->seen_chunks()) == 2);
+  REQUIRE(!e->commit([&](write_txn& tx) { CHECK(profile_table::erase(tx, "p-1")); }));
+  CHECK(e->entries(e->seen_chunks()) == 0);
 }
 
 TEST_CASE("a history that starts a new range (an event before the newest) is written whole", "[storage][profile]") {
@@ -320,6 +379,8 @@ TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profi
   add_decisions(b, 40);
   add_events(a, 20);
   add_events(b, 20);
+  add_seen(a, 70);
+  add_seen(b, 70);
   REQUIRE(!e->commit([&](write_txn& tx) {
     profile_table::put(tx, {a, 1});
     profile_table::put(tx, {b, 1});
@@ -328,6 +389,7 @@ TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profi
   auto tx = e->read();
   CHECK(e->entries(e->decision_chunks()) == 2);
   CHECK(e->entries(e->history_chunks()) == 2);
+  CHECK(e->entries(e->seen_chunks()) == 2);
   check_stored(tx, "p-10", 1, b);
 }
 

@@ -213,7 +213,7 @@ inline bool same(const policies::profile_state& a, const policies::profile_state
          a.decisions_base == b.decisions_base && a.history_base == b.history_base && same_all(a.consent, b.consent) && same_all(a.timers, b.timers) &&
          std::equal(a.seen.begin(), a.seen.end(), b.seen.begin(), b.seen.end(),
                     [](const auto& x, const auto& y) { return x.key_hash == y.key_hash && x.ts == y.ts; }) &&
-         a.seen_spill_until == b.seen_spill_until;
+         a.seen_spill_until == b.seen_spill_until && a.seen_base == b.seen_base;
 }
 template <class T>
 bool same(const std::optional<T>& a, const std::optional<T>& b) {

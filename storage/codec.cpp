@@ -166,7 +166,7 @@ void pack_seen(packer& p, std::span<const policies::seen_message> seen) {
 
 /// The state; its decision log, history and seen messages inline, or (`logs_inline`
 /// false) only where each starts and how long it is, their records in their chunks.
-void pack_state(packer& p, const policies::profile_state& s, bool logs_inline) {
+void pack_state(packer& p, const policies::profile_state& s, bool logs_inline, std::size_t seen_in_chunks = 0) {
   pack_array(p, logs_inline ? 14 : 19);
   pack_str(p, s.id);
   pack_ts(p, s.created_at);
@@ -184,7 +184,8 @@ void pack_state(packer& p, const policies::profile_state& s, bool logs_inline) {
   }
   pack_each(p, s.consent, pack_consent);
   pack_each(p, s.timers, pack_timer);
-  pack_seen(p, logs_inline ? std::span<const policies::seen_message>(s.seen) : std::span<const policies::seen_message>{});
+  seen_in_chunks = logs_inline ? 0 : std::min(seen_in_chunks, s.seen.size());
+  pack_seen(p, std::span<const policies::seen_message>(s.seen).subspan(seen_in_chunks));
   pack_ts(p, s.seen_spill_until);
   p.pack_uint64(s.decisions_base);
   if (!logs_inline) {
@@ -192,7 +193,7 @@ void pack_state(packer& p, const policies::profile_state& s, bool logs_inline) {
     p.pack_uint64(s.history_base);
     p.pack_uint64(s.history.size());
     p.pack_uint64(s.seen_base);
-    p.pack_uint64(s.seen.size());
+    p.pack_uint64(seen_in_chunks);
   }
 }
 
@@ -479,12 +480,13 @@ void encode(const profile_snapshot& value, msgpack::sbuffer& out) {
   pack_state(p, value.state, true);
 }
 
-void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out) {
+void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out,
+                          std::size_t seen_in_chunks) {
   packer p(out);
   pack_array(p, 3);
   p.pack_uint64(codec_version);
   p.pack_uint64(seq);
-  pack_state(p, state, false);
+  pack_state(p, state, false, seen_in_chunks);
 }
 
 namespace {
@@ -598,8 +600,9 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, 
     out.seq = as_u64(a[1]);
     read(a[2], out.state);
     // A state of 15 fields keeps its decision log in chunks (field 14: its length);
-    // one of 17 its history too (15: where it starts, 16: its length); one of 19 its
-    // seen messages too (17: where they start, 18: how many).
+    // one of 17 its history too (15: where it starts, 16: its length); one of 19 the
+    // first of its seen messages too (17: where they start, 18: how many are in
+    // chunks; field 11 holds those after them).
     const auto s = as_array(a[2], 10);
     in_chunks = {};
     if (s.size > 14)

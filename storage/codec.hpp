@@ -30,11 +30,14 @@ inline constexpr std::uint64_t codec_version = 1;
 /// Appends the encoding to `out` (clear it first to reuse it for one value). A
 /// snapshot's decision log is inline.
 void encode(const profile_snapshot& value, msgpack::sbuffer& out);
-/// profile_snapshot{state, seq} with its decision log, history and seen messages out
-/// of line: the state records only where each starts (decisions_base, history_base,
-/// seen_base) and how many it holds; the records go in chunks (encode_decision_chunk,
-/// encode_event_chunk, encode_seen_chunk, profile_table). No copy of `state`.
-void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out);
+/// profile_snapshot{state, seq} with its decision log and history out of line: the
+/// state records only where each starts (decisions_base, history_base) and how many it
+/// holds; the records go in chunks (encode_decision_chunk, encode_event_chunk,
+/// profile_table). Of its seen messages the first `seen_in_chunks` go in chunks too
+/// (encode_seen_chunk; seen_base says where they start), the rest stay in the core. No
+/// copy of `state`.
+void encode_snapshot_core(const policies::profile_state& state, std::uint64_t seq, msgpack::sbuffer& out,
+                          std::size_t seen_in_chunks = 0);
 /// A run of a decision log: `decisions`, the first of them at `first_ordinal`.
 void encode_decision_chunk(std::span<const policies::decision_record> decisions, std::uint64_t first_ordinal,
                            msgpack::sbuffer& out);
@@ -62,11 +65,12 @@ struct chunked_logs {
   std::optional<std::uint64_t> history;
   std::optional<std::uint64_t> seen;
 };
-/// A snapshot from encode_snapshot_core() decodes with no decisions, history or seen
-/// messages, `in_chunks` saying how many their chunks hold; one from encode() (or
-/// older) with what it holds inline and `in_chunks` empty for those logs (a core of
-/// schema 2 keeps its history inline, its decisions in chunks; one of schema 3 its
-/// seen messages inline).
+/// A snapshot from encode_snapshot_core() decodes with no decisions or history and
+/// only the seen messages it holds inline (those after the ones in chunks),
+/// `in_chunks` saying how many their chunks hold; one from encode() (or older) with
+/// what it holds inline and `in_chunks` empty for those logs (a core of schema 2 keeps
+/// its history inline, its decisions in chunks; one of schema 3 its seen messages
+/// inline).
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, chunked_logs& in_chunks);
 std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                       std::vector<policies::decision_record>& out);

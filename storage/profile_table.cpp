@@ -122,13 +122,16 @@ void drop_chunks(write_txn& tx, MDB_dbi table, std::string_view id, std::uint64_
   detail::erase_range(tx, table, keys.substr(0, n), keys.substr(n));
 }
 
-/// The chunks of one log from the one holding ordinal max(`sealed`, base) on.
+/// The chunks of one log from the one holding ordinal max(`sealed`, base) on (with
+/// `full_only`, those up to the last full one: the core keeps the rest).
 template <class Log>
-encoded_log encode_log(const policies::profile_state& state, std::uint64_t sealed, msgpack::sbuffer& buffer) {
+encoded_log encode_log(const policies::profile_state& state, std::uint64_t sealed, msgpack::sbuffer& buffer,
+                       bool full_only = false) {
   encoded_log out;
   const auto& records = Log::of(state);
   const std::uint64_t base = Log::base(state);
-  const std::uint64_t end = base + records.size();
+  const std::uint64_t all = base + records.size();
+  const std::uint64_t end = full_only ? std::max(base, all - all % Log::per_chunk) : all;
   out.drop_below = base / Log::per_chunk;
   out.first_chunk = std::max(sealed, base) / Log::per_chunk;
   for (std::uint64_t c = out.first_chunk; c * Log::per_chunk < end; ++c) {
@@ -189,8 +192,11 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
       sealed->history = sealed_after(out->state).history;
   }
   if (in_chunks.seen) {
+    // The core holds those after the full chunks.
+    auto newest = std::move(out->state.seen);
     if ((ec = read_chunks<seen_log>(tx, id, out->state, *in_chunks.seen)))
       return std::nullopt;
+    out->state.seen.insert(out->state.seen.end(), newest.begin(), newest.end());
     if (sealed)
       sealed->seen = sealed_after(out->state).seen;
   }
@@ -211,11 +217,15 @@ encoded_snapshot encode(const policies::profile_state& state, std::uint64_t seq,
   thread_local msgpack::sbuffer buffer;
   encoded_snapshot out;
   buffer.clear();
-  encode_snapshot_core(state, seq, buffer);
+  // Seen messages: the full chunks beside the core, the newest (fewer than a chunk) in
+  // it, so that a profile with few costs no page of another table per snapshot.
+  const std::uint64_t seen_full = sealed_after(state).seen;
+  const std::size_t seen_in_chunks = seen_full > state.seen_base ? seen_full - state.seen_base : 0;
+  encode_snapshot_core(state, seq, buffer, seen_in_chunks);
   out.core.assign(buffer.data(), buffer.size());
   out.decisions = encode_log<decisions_log>(state, sealed.decisions, buffer);
   out.history = encode_log<history_log>(state, sealed.history, buffer);
-  out.seen = encode_log<seen_log>(state, sealed.seen, buffer);
+  out.seen = encode_log<seen_log>(state, sealed.seen, buffer, true);
   return out;
 }
 

@@ -9,7 +9,9 @@
 // ordinals), so a full chunk never changes: a snapshot rewrites only the chunks from
 // the first one not yet stored full (`sealed`, below), and one snapshot costs what
 // changed since the last, not the whole log. Chunks below the log's first are deleted
-// with the snapshot that leaves them behind.
+// with the snapshot that leaves them behind. The profile's seen messages (16 bytes
+// per message accepted within the dedupe window, up to dedupe_seen_max) are a third
+// such log, in seen_chunks (seen_base), whose chunks are written only once full.
 //
 // Reads take a read_txn (any thread, see read_txn.hpp); writes take the write_txn of
 // an env::commit (writer thread) and, on an LMDB failure, abort that commit (see
@@ -33,7 +35,9 @@ inline constexpr std::uint64_t decisions_per_chunk = 32;
 /// Smaller than a decision chunk: an event is about half a decision's size, and the
 /// chunk a snapshot rewrites most (the newest, not full) stays on its leaf page.
 inline constexpr std::uint64_t events_per_chunk = 16;
-/// 16 bytes each: a chunk of 1 KiB stays on its leaf page.
+/// 16 bytes each: a chunk of 1 KiB stays on its leaf page. Only full chunks of seen
+/// messages are stored beside the core; the newest (fewer than a chunk) stay in it, so
+/// that a profile with few costs no page of another table per snapshot.
 inline constexpr std::uint64_t seen_per_chunk = 64;
 
 /// Per log, an ordinal below which a profile's stored chunks are known full and

@@ -103,20 +103,20 @@ TEST_CASE("a snapshot core keeps its decision log, history and seen messages out
   state.history_base = 70;
   state.seen_base = 130;
   msgpack::sbuffer buf;
-  encode_snapshot_core(state, 8, buf);
+  encode_snapshot_core(state, 8, buf, 1);  // the first seen message in a chunk
   {
     auto handle = msgpack::unpack(buf.data(), buf.size());
     const auto& s = handle.get().via.array.ptr[2];
     REQUIRE(s.via.array.size == 19);
     CHECK(s.via.array.ptr[7].via.array.size == 0);  // no events inline
     CHECK(s.via.array.ptr[8].via.array.size == 0);  // no decisions inline
-    CHECK(s.via.array.ptr[11].via.bin.size == 0);   // no seen messages inline
+    CHECK(s.via.array.ptr[11].via.bin.size == 16);  // the newer seen message inline
     CHECK(s.via.array.ptr[13].as<std::uint64_t>() == 3);
     CHECK(s.via.array.ptr[14].as<std::uint64_t>() == 2);
     CHECK(s.via.array.ptr[15].as<std::uint64_t>() == 70);
     CHECK(s.via.array.ptr[16].as<std::uint64_t>() == 2);
     CHECK(s.via.array.ptr[17].as<std::uint64_t>() == 130);
-    CHECK(s.via.array.ptr[18].as<std::uint64_t>() == 2);
+    CHECK(s.via.array.ptr[18].as<std::uint64_t>() == 1);
   }
   profile_snapshot out;
   chunked_logs in_chunks;
@@ -126,11 +126,12 @@ TEST_CASE("a snapshot core keeps its decision log, history and seen messages out
   REQUIRE(in_chunks.history);
   CHECK(*in_chunks.history == 2);
   REQUIRE(in_chunks.seen);
-  CHECK(*in_chunks.seen == 2);
+  CHECK(*in_chunks.seen == 1);
   CHECK(out.seq == 8);
   CHECK(out.state.decisions.empty());
   CHECK(out.state.history.empty());
-  CHECK(out.state.seen.empty());
+  REQUIRE(out.state.seen.size() == 1);  // the core's; the first is in its chunk
+  CHECK(out.state.seen[0].key_hash == state.seen[1].key_hash);
   CHECK(out.state.decisions_base == 3);
   CHECK(out.state.history_base == 70);
   CHECK(out.state.seen_base == 130);
@@ -146,12 +147,12 @@ TEST_CASE("a snapshot core keeps its decision log, history and seen messages out
     CHECK(decode(bytes_of(buf), out) == errc::corrupt);  // the history is still elsewhere
     no_decisions.history.clear();
     buf.clear();
-    encode_snapshot_core(no_decisions, 8, buf);
-    CHECK(decode(bytes_of(buf), out) == errc::corrupt);  // the seen messages are still elsewhere
-    no_decisions.seen.clear();
+    encode_snapshot_core(no_decisions, 8, buf, 1);
+    CHECK(decode(bytes_of(buf), out) == errc::corrupt);  // a seen message is still elsewhere
     buf.clear();
     encode_snapshot_core(no_decisions, 8, buf);
-    CHECK(!decode(bytes_of(buf), out));  // empty logs lose nothing
+    CHECK(!decode(bytes_of(buf), out));  // empty logs, and every seen message inline, lose nothing
+    CHECK(out.state.seen.size() == 2);
   }
 
   // An inline snapshot decodes with its records and no chunk counts.

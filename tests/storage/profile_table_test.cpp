@@ -110,8 +110,6 @@ profile_table::chunk_marks put_and_read_marks(env& e, const policies::profile_st
   auto snap = profile_table::get(tx, state.id, ec, &sealed);
   REQUIRE(snap);
   CHECK(test::same(snap->state, state));
-  // The core holds none of the chunked records.
-  CHECK(stored_value(tx, e.profiles(), state.id).size() < 200);
   return sealed;
 }
 
@@ -232,6 +230,10 @@ TEST_CASE("a history is stored in chunks: a later snapshot writes those not stor
   const auto sealed = put_and_read_marks(*e, state);
   CHECK(sealed.history == 32);
   CHECK(e->entries(e->history_chunks()) == 3);
+  {
+    auto tx = e->read();
+    CHECK(stored_value(tx, e->profiles(), "p-1").size() < 200);  // the core holds no event
+  }
   add_events(state, 10);  // up to ordinal 49
   state.history.erase(state.history.begin(), state.history.begin() + 20);
   state.history_base += 20;  // from ordinal 20: chunk 0 is behind the history
@@ -254,17 +256,21 @@ TEST_CASE("seen messages are stored in chunks: a later snapshot writes those not
   auto e = test::open_env(test::options_for(tmp.path()));
   policies::profile_state state;
   state.id = "p-1";
-  add_seen(state, 150);  // ordinals 0..149: chunks 0 and 1 full (64 each), 2 partly
-  // The core holds none of them: a snapshot no longer rewrites 16 bytes per message.
+  add_seen(state, 150);  // ordinals 0..149: chunks 0 and 1 full (64 each), 128..149 in the core
+  // A snapshot no longer rewrites 16 bytes per message of the window, only the newest.
   const auto sealed = put_and_read_marks(*e, state);
   CHECK(sealed.seen == 128);
-  CHECK(e->entries(e->seen_chunks()) == 3);
+  CHECK(e->entries(e->seen_chunks()) == 2);
+  {
+    auto tx = e->read();
+    CHECK(stored_value(tx, e->profiles(), "p-1").size() < 100 + 22 * 16);
+  }
   add_seen(state, 10);  // up to ordinal 159
   state.seen.erase(state.seen.begin(), state.seen.begin() + 70);
   state.seen_base += 70;  // from ordinal 70, as note_seen drops what left the window
   const auto encoded = profile_table::encode(state, 2, sealed);
   CHECK(encoded.seen.first_chunk == 2);    // chunk 1 is full and unchanged
-  CHECK(encoded.seen.chunks.size() == 1);  // 2 (128..159)
+  CHECK(encoded.seen.chunks.empty());      // 128..159 are fewer than a chunk: in the core
   CHECK(encoded.seen.drop_below == 1);
   CHECK(encoded.history.chunks.empty());
   REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", encoded); }));
@@ -272,9 +278,15 @@ TEST_CASE("seen messages are stored in chunks: a later snapshot writes those not
     auto tx = e->read();
     check_stored(tx, "p-1", 2, state);
     CHECK(stored_value(tx, e->seen_chunks(), chunk_key("p-1", 0)).empty());
-    CHECK(e->entries(e->seen_chunks()) == 2);
+    CHECK(e->entries(e->seen_chunks()) == 1);
   }
   CHECK(profile_table::sealed_after(state).seen == 128);
+  // A profile with fewer than a chunk writes no chunk at all.
+  policies::profile_state few;
+  few.id = "p-2";
+  add_seen(few, 63);
+  CHECK(put_and_read_marks(*e, few).seen == 0);
+  CHECK(e->entries(e->seen_chunks()) == 1);
   // A merge reorders them (profile_logic merges the other profile's in by time): a new
   // range after the old end, written whole from there.
   const auto before_merge = profile_table::sealed_after(state);
@@ -282,12 +294,12 @@ TEST_CASE("seen messages are stored in chunks: a later snapshot writes those not
   add_seen(state, 3);
   const auto merged = profile_table::encode(state, 3, before_merge);
   CHECK(merged.seen.first_chunk == 2);  // ordinal 160 is in chunk 2
-  CHECK(merged.seen.chunks.size() == 2);  // 160..191, 192..252
+  CHECK(merged.seen.chunks.size() == 1);  // 160..191; 192..252 in the core
   CHECK(merged.seen.drop_below == 2);
   REQUIRE(!e->commit([&](write_txn& tx) { profile_table::put_encoded(tx, "p-1", merged); }));
   auto tx = e->read();
   check_stored(tx, "p-1", 3, state);
-  CHECK(e->entries(e->seen_chunks()) == 2);
+  CHECK(e->entries(e->seen_chunks()) == 1 + 0);  // p-2 has none
   REQUIRE(!e->commit([&](write_txn& tx) { CHECK(profile_table::erase(tx, "p-1")); }));
   CHECK(e->entries(e->seen_chunks()) == 0);
 }
@@ -389,7 +401,7 @@ TEST_CASE("erasing a profile erases its chunks, not another's", "[storage][profi
   auto tx = e->read();
   CHECK(e->entries(e->decision_chunks()) == 2);
   CHECK(e->entries(e->history_chunks()) == 2);
-  CHECK(e->entries(e->seen_chunks()) == 2);
+  CHECK(e->entries(e->seen_chunks()) == 1);  // p-10's one full chunk (64 of its 70)
   check_stored(tx, "p-10", 1, b);
 }
 

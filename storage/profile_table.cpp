@@ -137,6 +137,8 @@ encoded_log encode_log(const policies::profile_state& state, std::uint64_t seale
   for (std::uint64_t c = out.first_chunk; c * Log::per_chunk < end; ++c) {
     const std::uint64_t lo = std::max(c * Log::per_chunk, base);
     const std::uint64_t hi = std::min((c + 1) * Log::per_chunk, end);
+    if (lo >= hi)
+      break;  // nothing of the log from here (an empty log, or no full chunk past base)
     buffer.clear();
     Log::encode(std::span(records).subspan(lo - base, hi - lo), lo, buffer);
     out.chunks.emplace_back(buffer.data(), buffer.size());

@@ -281,12 +281,19 @@ TEST_CASE("seen messages are stored in chunks: a later snapshot writes those not
     CHECK(e->entries(e->seen_chunks()) == 1);
   }
   CHECK(profile_table::sealed_after(state).seen == 128);
-  // A profile with fewer than a chunk writes no chunk at all.
+  // A profile with fewer than a chunk writes no chunk at all, also once its first
+  // ordinal has moved past the last full chunk.
   policies::profile_state few;
   few.id = "p-2";
   add_seen(few, 63);
   CHECK(put_and_read_marks(*e, few).seen == 0);
   CHECK(e->entries(e->seen_chunks()) == 1);
+  add_seen(few, 80);  // ordinals 0..142: chunks 0 and 1 full
+  few.seen.erase(few.seen.begin(), few.seen.end() - 5);
+  few.seen_base = 138;  // past 128, the last full chunk's end
+  const auto moved = profile_table::encode(few, 2, {});
+  CHECK(moved.seen.chunks.empty());
+  CHECK(moved.seen.drop_below == 2);
   // A merge reorders them (profile_logic merges the other profile's in by time): a new
   // range after the old end, written whole from there.
   const auto before_merge = profile_table::sealed_after(state);

@@ -5,6 +5,8 @@
 #include "storage/env.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <span>
 
 namespace nudge::storage::profile_table {
@@ -19,62 +21,44 @@ std::string& chunk_key(std::string& k, std::string_view id, std::uint64_t chunk)
   return k;
 }
 
-/// Where each log's chunks are kept, how many records a chunk holds, and how one is
-/// written and read.
-struct decisions_log {
-  using record = policies::decision_record;
-  static constexpr std::uint64_t per_chunk = decisions_per_chunk;
-  static MDB_dbi table(const env& e) noexcept { return e.decision_chunks(); }
-  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.decisions; }
-  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.decisions; }
-  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.decisions_base; }
-  static void encode(std::span<const record> run, std::uint64_t first, msgpack::sbuffer& out) {
-    encode_decision_chunk(run, first, out);
-  }
-  static std::error_code decode(std::span<const std::byte> bytes, std::uint64_t& first, std::vector<record>& out) {
-    return decode_decision_chunk(bytes, first, out);
-  }
+/// One of a profile's chunked logs: its records and their base in the state, where
+/// its chunks are kept, how many records a chunk holds, and how one is written and read.
+template <class Record, std::uint64_t PerChunk, std::vector<Record> policies::profile_state::*Records,
+          std::uint64_t policies::profile_state::*Base, MDB_dbi (env::*Table)() const noexcept,
+          void (*Encode)(std::span<const Record>, std::uint64_t, msgpack::sbuffer&),
+          std::error_code (*Decode)(std::span<const std::byte>, std::uint64_t&, std::vector<Record>&)>
+struct chunked_log {
+  using record = Record;
+  static constexpr std::uint64_t per_chunk = PerChunk;
+  static constexpr auto encode = Encode;
+  static constexpr auto decode = Decode;
+  static MDB_dbi table(const env& e) noexcept { return (e.*Table)(); }
+  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.*Records; }
+  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.*Records; }
+  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.*Base; }
 };
 
-struct history_log {
-  using record = policies::event_record;
-  static constexpr std::uint64_t per_chunk = events_per_chunk;
-  static MDB_dbi table(const env& e) noexcept { return e.history_chunks(); }
-  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.history; }
-  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.history; }
-  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.history_base; }
-  static void encode(std::span<const record> run, std::uint64_t first, msgpack::sbuffer& out) {
-    encode_event_chunk(run, first, out);
-  }
-  static std::error_code decode(std::span<const std::byte> bytes, std::uint64_t& first, std::vector<record>& out) {
-    return decode_event_chunk(bytes, first, out);
-  }
-};
-
-struct seen_log {
-  using record = policies::seen_message;
-  static constexpr std::uint64_t per_chunk = seen_per_chunk;
-  static MDB_dbi table(const env& e) noexcept { return e.seen_chunks(); }
-  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.seen; }
-  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.seen; }
-  static std::uint64_t base(const policies::profile_state& s) noexcept { return s.seen_base; }
-  static void encode(std::span<const record> run, std::uint64_t first, msgpack::sbuffer& out) {
-    encode_seen_chunk(run, first, out);
-  }
-  static std::error_code decode(std::span<const std::byte> bytes, std::uint64_t& first, std::vector<record>& out) {
-    return decode_seen_chunk(bytes, first, out);
-  }
-};
+using decisions_log = chunked_log<policies::decision_record, decisions_per_chunk, &policies::profile_state::decisions,
+                                  &policies::profile_state::decisions_base, &env::decision_chunks,
+                                  encode_decision_chunk, decode_decision_chunk>;
+using history_log = chunked_log<policies::event_record, events_per_chunk, &policies::profile_state::history,
+                                &policies::profile_state::history_base, &env::history_chunks, encode_event_chunk,
+                                decode_event_chunk>;
+using seen_log = chunked_log<policies::seen_message, seen_per_chunk, &policies::profile_state::seen,
+                             &policies::profile_state::seen_base, &env::seen_chunks, encode_seen_chunk,
+                             decode_seen_chunk>;
 
 /// Reads the records [base, + count) of one of profile `id`'s logs from their chunks
-/// into the state; corrupt when one is missing or does not hold them.
+/// into the state, ahead of those its core held inline (the newest seen messages);
+/// corrupt when one is missing or does not hold them.
 template <class Log>
 std::error_code read_chunks(read_txn& tx, std::string_view id, policies::profile_state& state, std::uint64_t count) {
   auto& out = Log::of(state);
-  out.clear();
   if (count == 0)
     return {};
-  out.reserve(count);
+  auto inline_tail = std::move(out);
+  out.clear();
+  out.reserve(count + inline_tail.size());
   int rc = MDB_SUCCESS;
   detail::cursor cur(tx.get(), Log::table(tx.environment()), rc);
   if (rc != MDB_SUCCESS)
@@ -106,6 +90,7 @@ std::error_code read_chunks(read_txn& tx, std::string_view id, policies::profile
     if (next < end)
       rc = mdb_cursor_get(cur.get(), &key, &value, MDB_NEXT);
   }
+  out.insert(out.end(), std::make_move_iterator(inline_tail.begin()), std::make_move_iterator(inline_tail.end()));
   return {};
 }
 
@@ -122,16 +107,16 @@ void drop_chunks(write_txn& tx, MDB_dbi table, std::string_view id, std::uint64_
   detail::erase_range(tx, table, keys.substr(0, n), keys.substr(n));
 }
 
-/// The chunks of one log from the one holding ordinal max(`sealed`, base) on (with
-/// `full_only`, those up to the last full one: the core keeps the rest).
+/// The chunks of one log from the one holding ordinal max(`sealed`, base) up to ordinal
+/// `end` (all its records when not given; the seen messages' core keeps those after
+/// their last full chunk).
 template <class Log>
 encoded_log encode_log(const policies::profile_state& state, std::uint64_t sealed, msgpack::sbuffer& buffer,
-                       bool full_only = false) {
+                       std::optional<std::uint64_t> end_at = std::nullopt) {
   encoded_log out;
   const auto& records = Log::of(state);
   const std::uint64_t base = Log::base(state);
-  const std::uint64_t all = base + records.size();
-  const std::uint64_t end = full_only ? std::max(base, all - all % Log::per_chunk) : all;
+  const std::uint64_t end = std::max(base, end_at.value_or(base + records.size()));
   out.drop_below = base / Log::per_chunk;
   out.first_chunk = std::max(sealed, base) / Log::per_chunk;
   for (std::uint64_t c = out.first_chunk; c * Log::per_chunk < end; ++c) {
@@ -181,26 +166,15 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
   auto out = get_core(tx, id, ec, in_chunks);
   if (!out)
     return out;
-  if (in_chunks.decisions) {
-    if ((ec = read_chunks<decisions_log>(tx, id, out->state, *in_chunks.decisions)))
-      return std::nullopt;
-    if (sealed)
-      sealed->decisions = sealed_after(out->state).decisions;
-  }
-  if (in_chunks.history) {
-    if ((ec = read_chunks<history_log>(tx, id, out->state, *in_chunks.history)))
-      return std::nullopt;
-    if (sealed)
-      sealed->history = sealed_after(out->state).history;
-  }
-  if (in_chunks.seen) {
-    // The core holds those after the full chunks.
-    auto newest = std::move(out->state.seen);
-    if ((ec = read_chunks<seen_log>(tx, id, out->state, *in_chunks.seen)))
-      return std::nullopt;
-    out->state.seen.insert(out->state.seen.end(), newest.begin(), newest.end());
-    if (sealed)
-      sealed->seen = sealed_after(out->state).seen;
+  if ((in_chunks.decisions && (ec = read_chunks<decisions_log>(tx, id, out->state, *in_chunks.decisions))) ||
+      (in_chunks.history && (ec = read_chunks<history_log>(tx, id, out->state, *in_chunks.history))) ||
+      (in_chunks.seen && (ec = read_chunks<seen_log>(tx, id, out->state, *in_chunks.seen))))
+    return std::nullopt;
+  if (sealed) {
+    const auto marks = sealed_after(out->state);
+    sealed->decisions = in_chunks.decisions ? marks.decisions : 0;
+    sealed->history = in_chunks.history ? marks.history : 0;
+    sealed->seen = in_chunks.seen ? marks.seen : 0;
   }
   return out;
 }
@@ -227,7 +201,7 @@ encoded_snapshot encode(const policies::profile_state& state, std::uint64_t seq,
   out.core.assign(buffer.data(), buffer.size());
   out.decisions = encode_log<decisions_log>(state, sealed.decisions, buffer);
   out.history = encode_log<history_log>(state, sealed.history, buffer);
-  out.seen = encode_log<seen_log>(state, sealed.seen, buffer, true);
+  out.seen = encode_log<seen_log>(state, sealed.seen, buffer, seen_full);
   return out;
 }
 

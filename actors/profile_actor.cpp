@@ -23,6 +23,7 @@
 #include "storage/audit_table.hpp"
 #include "storage/dedupe_table.hpp"
 #include "storage/env.hpp"
+#include "storage/expiry_table.hpp"
 #include "storage/journal_table.hpp"
 #include "storage/profile_table.hpp"
 
@@ -116,6 +117,21 @@ void load(profile_actor_state& st, const std::string& id) {
   st.snapshot_seq = loaded.snapshot_seq;
   st.stored->sealed.store(loaded.sealed);  // no record of it is in flight
   st.loaded_ok = true;
+  // What the commits last put in the retention index, so that the first message after
+  // an activation does not write it again (rewriting it cost a cold message a quarter
+  // of its instructions). Unknown ({}), it is written again.
+  st.expiry_written = {};
+  if (st.ctx->options.anonymous_ttl.count() > 0) {
+    std::error_code due_ec;
+    auto due = storage::expiry_table::due_of(txn, id, due_ec);
+    if (due_ec)
+      return;
+    if (due)
+      st.expiry_written = *due;
+    else if (!st.profile.identities.empty() && !anonymous_only(st.profile, st.ctx->options))
+      st.expiry_written = timestamp::max();  // none, and none needed: a known identity stays
+    // else {}: one without identities may yet become anonymous-only
+  }
 }
 
 /// The replies' JSON is written here: one buffer per worker thread, not per profile
@@ -424,18 +440,20 @@ bool is_admin_request(const inbound& m) {
          m.kind == message_kind::audit_profile || m.kind == message_kind::erase_profile;
 }
 
-/// Retention: keeps the profile's due time in the expiry index at least
-/// anonymous_ttl past its latest message while it is anonymous-only (rewritten once
-/// per tenth of the ttl, not per message), and drops it once it is not.
+/// Retention: an anonymous-only profile has a due time in the expiry index no later
+/// than anonymous_ttl past its latest message. It is written when the profile first
+/// needs one and left as it is by later messages: the index may run early, never late.
+/// The sweep that finds it due while the profile was in use since moves it (erase(),
+/// below), about once per ttl, where moving it on every message a minute apart cost a
+/// cold message four random updates of the index. A profile that is not
+/// anonymous-only leaves the index.
 void update_expiry(profile_actor_state& st, write_record& rec, timestamp now) {
   const auto& opt = st.ctx->options;
   if (opt.anonymous_ttl.count() <= 0)
     return;
   if (anonymous_only(st.profile, opt)) {
-    if (st.expiry_written < now + opt.anonymous_ttl) {
-      auto slack = std::clamp<std::chrono::milliseconds>(opt.anonymous_ttl / 10, std::chrono::milliseconds(1),
-                                                          std::chrono::minutes(1));
-      st.expiry_written = now + opt.anonymous_ttl + slack;
+    if (st.expiry_written == timestamp{} || st.expiry_written == timestamp::max()) {  // unknown, or none
+      st.expiry_written = now + opt.anonymous_ttl;
       rec.expiry_due = st.expiry_written;
     }
   } else if (st.expiry_written != timestamp::max()) {

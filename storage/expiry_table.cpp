@@ -1,8 +1,10 @@
 #include "storage/expiry_table.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "storage/detail/lmdb_ops.hpp"
+#include "storage/errc.hpp"
 #include "storage/env.hpp"
 
 namespace nudge::storage::expiry_table {
@@ -17,28 +19,57 @@ std::string due_key(std::uint64_t due_ms, std::string_view profile_id) {
 
 }  // namespace
 
-bool clear(write_txn& tx, std::string_view profile_id) {
-  detail::check_usable(tx);
+namespace {
+
+/// The due time (ms) that expiry_owner holds for `profile_id`, nullopt when none.
+std::optional<std::uint64_t> owned_due(write_txn& tx, std::string_view profile_id) {
   MDB_val k = detail::to_val(profile_id);
   MDB_val v{};
   int rc = mdb_get(tx.get(), tx.environment().expiry_owner(), &k, &v);
   if (rc == MDB_NOTFOUND)
-    return false;
+    return std::nullopt;
   if (rc != MDB_SUCCESS || v.mv_size != 8)
     detail::fail(tx, rc != MDB_SUCCESS ? rc : MDB_CORRUPTED);
-  const auto old_key = due_key(detail::read_be64(static_cast<const char*>(v.mv_data)), profile_id);
-  detail::del(tx, tx.environment().expiry(), old_key);
+  return detail::read_be64(static_cast<const char*>(v.mv_data));
+}
+
+}  // namespace
+
+bool clear(write_txn& tx, std::string_view profile_id) {
+  detail::check_usable(tx);
+  const auto old = owned_due(tx, profile_id);
+  if (!old)
+    return false;
+  detail::del(tx, tx.environment().expiry(), due_key(*old, profile_id));
   detail::del(tx, tx.environment().expiry_owner(), profile_id);
   return true;
 }
 
 void set(write_txn& tx, std::string_view profile_id, policies::timestamp due) {
-  clear(tx, profile_id);
+  detail::check_usable(tx);
   const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(0, due.time_since_epoch().count()));
+  const auto old = owned_due(tx, profile_id);
+  if (old == ms)
+    return;
+  if (old)
+    detail::del(tx, tx.environment().expiry(), due_key(*old, profile_id));
   std::string value;
   detail::append_be64(value, ms);
   detail::put(tx, tx.environment().expiry(), due_key(ms, profile_id), {});
-  detail::put(tx, tx.environment().expiry_owner(), profile_id, value);
+  detail::put(tx, tx.environment().expiry_owner(), profile_id, value);  // replaces the old one
+}
+
+std::optional<policies::timestamp> due_of(read_txn& tx, std::string_view profile_id, std::error_code& ec) {
+  ec.clear();
+  auto v = detail::get(tx, tx.environment().expiry_owner(), profile_id, ec);
+  if (!v)
+    return std::nullopt;
+  if (v->mv_size != 8) {
+    ec = errc::corrupt;
+    return std::nullopt;
+  }
+  const auto ms = static_cast<std::int64_t>(detail::read_be64(static_cast<const char*>(v->mv_data)));
+  return policies::timestamp(std::chrono::milliseconds(ms));
 }
 
 std::vector<std::pair<policies::timestamp, std::string>> due_before(read_txn& tx, policies::timestamp now,

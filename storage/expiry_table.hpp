@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -27,6 +28,11 @@ void set(write_txn& tx, std::string_view profile_id, policies::timestamp due);
 
 /// Drops the due time of `profile_id`; true when it had one.
 bool clear(write_txn& tx, std::string_view profile_id);
+
+/// The due time of `profile_id`, nullopt when it has none or, with `ec` set, on failure
+/// (corrupt: a value that is not 8 bytes). An activating profile reads what its
+/// commits last indexed, so that its first message does not rewrite it.
+std::optional<policies::timestamp> due_of(read_txn& tx, std::string_view profile_id, std::error_code& ec);
 
 /// Up to `max` (due, profile id) with due <= now, earliest first. On failure sets `ec`.
 std::vector<std::pair<policies::timestamp, std::string>> due_before(read_txn& tx, policies::timestamp now,

@@ -11,7 +11,9 @@
 # (default 25) lists the functions with the most instructions of their own, per
 # message. With RATE set, an open loop at RATE messages/s instead: well under what the
 # service manages under callgrind (~1,500/s), so that each commit holds a record or
-# two, the shape of moderate load. Needs valgrind (not installed by
+# two, the shape of moderate load. With DATA set, a copy of that data dir instead of a
+# fresh one (scenario 2's, with PROFILES=1000000: nearly every message activates a
+# stored profile). Needs valgrind (not installed by
 # deploy/install-deps.sh). Takes about 40 s.
 # Listens on 127.0.0.1:18092; data and the callgrind file go under $OUT.
 set -euo pipefail
@@ -30,7 +32,7 @@ command -v valgrind >/dev/null || { echo "instructions.sh needs valgrind (apt-ge
 mkdir -p "$OUT"
 dir=$OUT/data
 rm -rf "$dir" "$OUT"/callgrind.out*
-mkdir -p "$dir"
+if [ -n "${DATA:-}" ]; then cp -r "$DATA" "$dir"; else mkdir -p "$dir"; fi
 pid= bench=
 trap '[ -n "$bench" ] && kill "$bench" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 

@@ -4,13 +4,19 @@
 // suppression, idle anonymous profiles, history age, admin auth on every endpoint.
 #include "tests/integration/harness.hpp"
 
+#include "storage/env.hpp"
+#include "storage/expiry_table.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <optional>
 #include <set>
+#include <thread>
 
 using namespace nudge::test;
 
@@ -503,6 +509,75 @@ TEST_CASE("idle anonymous-only profiles are erased after anonymous_ttl and a kno
   CHECK(eventually([&] {
     return http_call(srv.port(), "GET", "/metrics").body.find("nudge_erasures_total 1\n") != std::string::npos;
   }));
+}
+
+namespace {
+
+/// The retention due time that data dir `data` indexes for `profile_id` (read with the
+/// server stopped).
+std::optional<std::chrono::sys_time<std::chrono::milliseconds>> stored_due(const std::filesystem::path& data,
+                                                                          const std::string& profile_id) {
+  nudge::storage::env_options o;
+  o.dir = data;
+  o.map_size_initial = 1u << 20;
+  o.preallocate_ahead = 0;
+  std::error_code ec;
+  auto env = nudge::storage::env::open(o, ec);
+  REQUIRE(env);
+  auto tx = env->read();
+  auto due = nudge::storage::expiry_table::due_of(tx, profile_id, ec);
+  REQUIRE(!ec);
+  return due;
+}
+
+}  // namespace
+
+TEST_CASE("an anonymous profile's due time is not moved by later messages nor by an activation, the sweep moves it while the profile is in use, and erases it once idle",
+          "[privacy][integration][retention]") {
+  // The index may run early, never late: written at the first message (ttl ahead),
+  // moved only by the sweep that finds it due while the profile was in use since.
+  using namespace std::chrono;
+  temp_dir dir;
+  auto cfg = write_config(dir.path, "[profiles]\nanonymous_ttl = \"4s\"\nidle_passivate = \"200ms\"\n");
+  const auto data = dir.path / "data";
+  const auto now = [] { return time_point_cast<milliseconds>(system_clock::now()); };
+  std::string profile;
+  auto first_done = now();
+  {
+    server_process srv(data, {"--config", cfg.string()});
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    REQUIRE(ws.send(event("r-1", anon("a-ret"), "page_view")));
+    profile = read_reply(ws, "r-1")["profile_id"].GetString();
+    first_done = now();
+    REQUIRE(eventually([&] { return gauge(srv, "nudge_profiles_active") == 0; }));
+    REQUIRE(ws.send(event("r-2", anon("a-ret"), "page_view")));  // activates it from storage
+    read_reply(ws, "r-2");
+    srv.stop(SIGTERM);
+  }
+  const auto first_due = stored_due(data, profile);
+  REQUIRE(first_due);
+  CHECK(*first_due <= first_done + seconds(4));  // the first message's: r-2 did not move it
+  {
+    // Messages every 250 ms until well past that due time: the sweep finds the
+    // profile due but in use, keeps it and moves its due time.
+    server_process srv(data, {"--config", cfg.string()});
+    ws_client ws;
+    REQUIRE(ws.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+    for (int i = 3; now() < *first_due + milliseconds(1500) && i < 100; ++i) {
+      const auto id = "r-" + std::to_string(i);
+      REQUIRE(ws.send(event(id, anon("a-ret"), "page_view")));
+      read_reply(ws, id);
+      std::this_thread::sleep_for(milliseconds(250));
+    }
+    CHECK(status_by_identity(srv, "anonymous_id:a-ret") == 200);
+    srv.stop(SIGTERM);
+  }
+  const auto moved = stored_due(data, profile);
+  REQUIRE(moved);
+  CHECK(*moved > *first_due);
+  server_process srv(data, {"--config", cfg.string()});
+  CHECK(eventually([&] { return status_by_identity(srv, "anonymous_id:a-ret") == 404; }));
 }
 
 TEST_CASE("history older than history_max_age is dropped when applied and when loaded",

@@ -117,6 +117,31 @@ TEST_CASE("the expiry index answers what is due, earliest first, one due time pe
   CHECK(due[1].second == "p-c");
   CHECK(e->entries(e->expiry()) == 2);
   CHECK(e->entries(e->expiry_owner()) == 2);
+  CHECK(expiry_table::due_of(tx, "p-a", ec) == at_ms(50));
+  CHECK(!ec);
+  CHECK(expiry_table::due_of(tx, "p-c", ec) == at_ms(200));
+  CHECK_FALSE(expiry_table::due_of(tx, "p-b", ec));  // cleared
+  CHECK(!ec);
+}
+
+TEST_CASE("setting the due time a profile already has changes nothing, and a new one moves both entries",
+          "[storage][expiry]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([](write_txn& tx) { expiry_table::set(tx, "p-a", at_ms(300)); }));
+  REQUIRE(!e->commit([](write_txn& tx) { expiry_table::set(tx, "p-a", at_ms(300)); }));
+  CHECK(e->entries(e->expiry()) == 1);
+  CHECK(e->entries(e->expiry_owner()) == 1);
+  REQUIRE(!e->commit([](write_txn& tx) { expiry_table::set(tx, "p-a", at_ms(400)); }));
+  CHECK(e->entries(e->expiry()) == 1);
+  CHECK(e->entries(e->expiry_owner()) == 1);
+  auto tx = e->read();
+  std::error_code ec;
+  CHECK(expiry_table::due_of(tx, "p-a", ec) == at_ms(400));
+  auto due = expiry_table::due_before(tx, at_ms(1000), 10, ec);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0] == std::pair{at_ms(400), std::string("p-a")});
+  CHECK(expiry_table::due_before(tx, at_ms(399), 10, ec).empty());
 }
 
 TEST_CASE("the suppression list answers listed hashes only", "[storage][suppression]") {

@@ -1067,7 +1067,11 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
 
 caf::actor spawn_profile(context& ctx, const std::string& profile_id,
                          std::shared_ptr<const storage::profile_snapshot> parked) {
-  return ctx.system->spawn(profile_actor, &ctx, profile_id, std::move(parked));
+  // Lazily: the actor starts with the message the directory sends it right after, on
+  // the sender's execution unit (the I/O thread: net/io_unit.hpp). Spawned eagerly,
+  // CAF's scheduler woke a worker to load the profile and the reply woke the I/O thread
+  // back: three context switches per cold message, 26% of its CPU (docs/BENCHMARKS.md).
+  return ctx.system->spawn<caf::lazy_init>(profile_actor, &ctx, profile_id, std::move(parked));
 }
 
 }  // namespace nudge::actors

@@ -155,5 +155,42 @@ TEST_CASE("actors still queued when the I/O thread stops are handed to CAF's sch
   CHECK(handled.get() != f.io.id);
 }
 
+/// probe_actor that first reports the thread its initialization runs on.
+caf::behavior init_probe(caf::event_based_actor* self, std::shared_ptr<probe> p,
+                         std::shared_ptr<std::promise<std::thread::id>> init) {
+  init->set_value(std::this_thread::get_id());
+  return probe_actor(self, std::move(p));
+}
+
+TEST_CASE("an actor spawned with lazy_init is initialized by its first message, on the I/O thread that sends it",
+          "[io_unit][net]") {
+  // What actors::spawn_profile relies on: an activation (the profile's load from
+  // storage) runs where the message that needs it comes from, not on a CAF worker
+  // woken for it and then another wake-up back for the reply.
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  io_thread io;
+  io_unit unit(sys, io.ioc, 1.0, nullptr);
+  io.start(&unit);
+  auto p = std::make_shared<probe>();
+  auto init = std::make_shared<std::promise<std::thread::id>>();
+  auto initialized = init->get_future();
+  auto lazy = sys.spawn<caf::lazy_init>(init_probe, p, init);
+  CHECK(initialized.wait_for(50ms) == std::future_status::timeout);  // nothing yet
+  CHECK(handled_on(io, lazy, p, 0) == io.id);
+  REQUIRE(initialized.wait_for(10s) == std::future_status::ready);
+  CHECK(initialized.get() == io.id);
+  // Spawned eagerly, CAF's scheduler initializes it on a worker.
+  auto eager_p = std::make_shared<probe>();
+  auto eager_init = std::make_shared<std::promise<std::thread::id>>();
+  auto eager_initialized = eager_init->get_future();
+  auto eager = sys.spawn(init_probe, eager_p, eager_init);
+  REQUIRE(eager_initialized.wait_for(10s) == std::future_status::ready);
+  CHECK(eager_initialized.get() != io.id);
+  io.stop();
+  caf::anon_send_exit(lazy, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(eager, caf::exit_reason::user_shutdown);
+}
+
 }  // namespace
 }  // namespace nudge::net

@@ -136,11 +136,16 @@ scenario_2() {
   local rate=${RATE:-$(cat "$OUT/s1-half-rate" 2>/dev/null || echo 10000)}
   # A fresh start each time: every profile is passivated, so most messages activate one.
   start_nudge "$dir"
+  local t0 t1
+  t0=$(cpu_ticks "$nudge_pid")
   run_bench s2-closed --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles "$profiles"
+  t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s2-closed "$t0" "$t1"
   echo "activations: $(stats "$dir" | grep -o '"stored":[0-9]*') stored, $(curl -s http://127.0.0.1:18080/metrics | grep '^nudge_profile_activations_total')"
   stop_nudge
   start_nudge "$dir"
+  t0=$(cpu_ticks "$nudge_pid")
   run_bench s2-open --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --mode open --rate "$rate" --profiles "$profiles"
+  t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s2-open "$t0" "$t1"
   stop_nudge
 }
 

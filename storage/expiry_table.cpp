@@ -17,10 +17,6 @@ std::string due_key(std::uint64_t due_ms, std::string_view profile_id) {
   return key;
 }
 
-}  // namespace
-
-namespace {
-
 /// The due time (ms) that expiry_owner holds for `profile_id`, nullopt when none.
 std::optional<std::uint64_t> owned_due(write_txn& tx, std::string_view profile_id) {
   MDB_val k = detail::to_val(profile_id);

@@ -3,7 +3,8 @@
 //  - expiry:       big-endian u64 due (ms) + profile id → "" (ordered by due time, so
 //                  that what is due is read from the front, never by a scan);
 //  - expiry_owner: profile id → big-endian u64 due (to move or drop its entry).
-// A profile has at most one due time.
+// A profile has at most one due time. It may come early (the profile was touched
+// since, and the sweep's erase re-checks and moves it), never late.
 //
 // Reads take a read_txn (any thread); writes take the write_txn of an env::commit
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).

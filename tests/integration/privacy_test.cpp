@@ -4,8 +4,8 @@
 // suppression, idle anonymous profiles, history age, admin auth on every endpoint.
 #include "tests/integration/harness.hpp"
 
-#include "storage/env.hpp"
 #include "storage/expiry_table.hpp"
+#include "tests/storage/test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -517,14 +517,11 @@ namespace {
 /// server stopped).
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> stored_due(const std::filesystem::path& data,
                                                                           const std::string& profile_id) {
-  nudge::storage::env_options o;
-  o.dir = data;
-  o.map_size_initial = 1u << 20;
-  o.preallocate_ahead = 0;
-  std::error_code ec;
-  auto env = nudge::storage::env::open(o, ec);
-  REQUIRE(env);
+  auto o = nudge::storage::test::options_for(data);
+  o.preallocate_ahead = 0;  // a reader: the data dir stays as the server left it
+  auto env = nudge::storage::test::open_env(o);
   auto tx = env->read();
+  std::error_code ec;
   auto due = nudge::storage::expiry_table::due_of(tx, profile_id, ec);
   REQUIRE(!ec);
   return due;

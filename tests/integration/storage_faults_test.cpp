@@ -20,6 +20,7 @@
 #include "storage/journal_table.hpp"
 #include "storage/env.hpp"
 #include "storage/profile_table.hpp"
+#include "tests/storage/test_support.hpp"
 
 using namespace nudge::test;
 
@@ -401,13 +402,10 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
   {
     temp_dir scratch;
     std::filesystem::copy_file(backup_dir / "data.mdb", scratch.path / "data.mdb");
-    nudge::storage::env_options o;
-    o.dir = scratch.path;
-    o.map_size_initial = 1u << 20;
+    auto o = nudge::storage::test::options_for(scratch.path);
     o.preallocate_ahead = 0;
+    auto env = nudge::storage::test::open_env(o);
     std::error_code ec;
-    auto env = nudge::storage::env::open(o, ec);
-    REQUIRE(env);
     auto tx = env->read();
     const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     // The replies stored by time (key: ms, hash, source, '\0', id), by id.

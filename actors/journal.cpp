@@ -182,6 +182,15 @@ void journal::flush_here() {
   std::unique_lock<std::mutex> lock(mtx_);
   if (pending_.empty())
     return;
+  if (options_.handoff_records > 0 && pending_.size() >= options_.handoff_records) {
+    // A run that left this many records is one of a loaded I/O thread: the writer
+    // thread commits them on the other core while this one reads the next frames.
+    const bool wake = !committing_;
+    lock.unlock();
+    if (wake)
+      cv_.notify_one();
+    return;
+  }
   combine(lock, !committing_);
 }
 

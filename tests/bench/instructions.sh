@@ -14,7 +14,8 @@
 # two, the shape of moderate load. With DATA set, a copy of that data dir instead of a
 # fresh one (scenario 2's, with PROFILES=1000000: nearly every message activates a
 # stored profile). Needs valgrind (not installed by
-# deploy/install-deps.sh). Takes about 40 s.
+# deploy/install-deps.sh). With CONFIG set, nudge reads that config file (e.g. one
+# setting [durability] checkpoint_entries, to count snapshots' share). Takes about 40 s.
 # Listens on 127.0.0.1:18092; data and the callgrind file go under $OUT.
 set -euo pipefail
 
@@ -36,7 +37,9 @@ if [ -n "${DATA:-}" ]; then cp -r "$DATA" "$dir"; else mkdir -p "$dir"; fi
 pid= bench=
 trap '[ -n "$bench" ] && kill "$bench" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$NUDGE" serve --listen 127.0.0.1:18092 \
+config=()
+[ -n "${CONFIG:-}" ] && config=(--config "$CONFIG")
+valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$NUDGE" serve "${config[@]}" --listen 127.0.0.1:18092 \
   --data "$dir" >"$OUT/nudge.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do

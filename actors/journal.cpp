@@ -178,13 +178,11 @@ void journal::submit_here(write_record rec) {
   combine(lock, wake);
 }
 
-void journal::flush_here() {
+void journal::flush_here(bool to_writer) {
   std::unique_lock<std::mutex> lock(mtx_);
   if (pending_.empty())
     return;
-  if (options_.handoff_records > 0 && pending_.size() >= options_.handoff_records) {
-    // A run that left this many records is one of a loaded I/O thread: the writer
-    // thread commits them on the other core while this one reads the next frames.
+  if (to_writer) {
     const bool wake = !committing_;
     lock.unlock();
     if (wake)

@@ -146,13 +146,6 @@ struct journal_options {
   /// (checkpoint handler), so that what a start re-indexes stays bounded. Asking
   /// starts at three quarters of it, paced by what each commit appends (ask_for_checkpoints).
   std::uint64_t checkpoint_entries = 200000;
-  /// flush_here() leaves a batch of at least this many records to the writer thread
-  /// instead of committing it on the caller's (0: never). Under load an I/O thread's
-  /// runs leave tens of records, and committing them there made it the one busy
-  /// thread of the process; at moderate load a run leaves one or two, which commit
-  /// where they are, without a wake-up (docs/BENCHMARKS.md, "Large batches to the
-  /// writer thread").
-  std::size_t handoff_records = 16;
 };
 
 class journal {
@@ -180,9 +173,11 @@ public:
   /// gateway's I/O threads: net/io_unit.hpp).
   static void defer_here(bool on) noexcept;
   /// Commits what is pending as submit_here() would (or leaves it to the writer
-  /// thread, or to whoever commits now); a batch of options.handoff_records or more
-  /// always goes to the writer thread. After records submitted with defer_here.
-  void flush_here();
+  /// thread, or to whoever commits now). After records submitted with defer_here.
+  /// `to_writer`: leaves it to the writer thread in any case, for a caller with more
+  /// work waiting (an I/O thread behind on its queue: net/io_unit.hpp), which then
+  /// goes on with that work while the writer commits on another core.
+  void flush_here(bool to_writer = false);
 
   /// Commits what is pending, then stops the thread. Idempotent.
   void stop();

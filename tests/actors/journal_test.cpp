@@ -161,79 +161,34 @@ TEST_CASE("records submitted under defer_here wait for flush_here, then commit t
   j.stop();
 }
 
-TEST_CASE("flush_here leaves a batch of handoff_records or more to the writer thread, and commits a smaller one itself",
-          "[actors][journal]") {
+TEST_CASE("flush_here(true) leaves the batch to the writer thread, however small", "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
-  journal_options opt;
-  opt.handoff_records = 8;
-  journal j(*e, opt);
+  journal j(*e);
   // The writer thread first commits one record and goes back to its wait.
   REQUIRE(commit_one(j, record_for("p-0", 1)));
   std::this_thread::sleep_for(100ms);
-  const auto caller = std::this_thread::get_id();
   std::mutex m;
   std::condition_variable cv;
   std::vector<std::thread::id> ran_on;
-  // Submits `n` records under defer_here, flushes them, and waits (bounded) for all.
-  auto run = [&](const std::string& prefix, int n) {
-    {
-      std::lock_guard<std::mutex> guard(m);
-      ran_on.clear();
-    }
-    journal::defer_here(true);
-    for (int i = 0; i < n; ++i) {
-      auto rec = record_for(prefix + std::to_string(i), 1);
-      rec.on_done = [&](bool ok) {
-        std::lock_guard<std::mutex> guard(m);
-        if (ok)
-          ran_on.push_back(std::this_thread::get_id());
-        cv.notify_all();
-      };
-      j.submit_here(std::move(rec));
-    }
-    journal::defer_here(false);
-    j.flush_here();
-    return wait_for(m, cv, [&] { return ran_on.size() == static_cast<std::size_t>(n); });
-  };
-  SECTION("seven records commit on the caller's thread, inside flush_here") {
-    REQUIRE(run("small-", 7));
-    for (const auto& id : ran_on)
-      CHECK(id == caller);
-  }
-  SECTION("eight records commit on the writer thread") {
-    REQUIRE(run("large-", 8));
-    for (const auto& id : ran_on)
-      CHECK(id != caller);
-    CHECK(stored_last_seq(*e, "large-7") == 1);
-  }
-  j.stop();
-}
-
-TEST_CASE("with handoff_records 0 flush_here commits any batch on the caller's thread", "[actors][journal]") {
-  test::temp_dir tmp;
-  auto e = test::open_env(test::options_for(tmp.path()));
-  journal_options opt;
-  opt.handoff_records = 0;
-  journal j(*e, opt);
-  REQUIRE(commit_one(j, record_for("p-0", 1)));
-  std::this_thread::sleep_for(100ms);
-  std::vector<std::thread::id> ran_on;
   journal::defer_here(true);
-  for (int i = 0; i < 40; ++i) {
-    auto rec = record_for("p-" + std::to_string(i + 1), 1);
+  for (int i = 1; i <= 2; ++i) {
+    auto rec = record_for("p-" + std::to_string(i), 1);
     rec.on_done = [&](bool ok) {
+      std::lock_guard<std::mutex> guard(m);
       if (ok)
         ran_on.push_back(std::this_thread::get_id());
+      cv.notify_all();
     };
     j.submit_here(std::move(rec));
   }
   journal::defer_here(false);
-  j.flush_here();
-  // No wait: committed inside the call.
-  REQUIRE(ran_on.size() == 40);
+  j.flush_here(true);
+  REQUIRE(wait_for(m, cv, [&] { return ran_on.size() == 2; }));
   for (const auto& id : ran_on)
-    CHECK(id == std::this_thread::get_id());
+    CHECK(id != std::this_thread::get_id());
+  CHECK(stored_last_seq(*e, "p-2") == 1);
+  CHECK(j.stats().commits == 2);
   j.stop();
 }
 

@@ -44,12 +44,14 @@ std::string new_id(char prefix) {
     hi = state.hi;
     lo = state.lo;
   }
-  std::string out;
-  out.reserve(28);
-  out.push_back(prefix);
-  out.push_back('-');
+  // Filled in place: a push_back per character cost ~600 instructions an id (an id
+  // per decision), this about a fifth of that.
+  std::string out(28, '\0');
+  char* c = out.data();
+  *c++ = prefix;
+  *c++ = '-';
   for (int i = 9; i >= 0; --i)  // 10 characters of time (50 bits, top 2 zero)
-    out.push_back(alphabet[(ms >> (i * 5)) & 31]);
+    *c++ = alphabet[(ms >> (i * 5)) & 31];
   // 16 characters of the 80-bit counter, most significant first (so that the
   // string order is the numeric order).
   for (int i = 15; i >= 0; --i) {
@@ -61,7 +63,7 @@ std::string new_id(char prefix) {
       bits = (lo >> shift) | (hi << (64 - shift));
     else
       bits = lo >> shift;
-    out.push_back(alphabet[bits & 31]);
+    *c++ = alphabet[bits & 31];
   }
   return out;
 }

@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -19,6 +22,28 @@ TEST_CASE("ids made one after another sort in the order they were made", "[actor
     REQUIRE(previous < next);
     previous = std::move(next);
   }
+}
+
+TEST_CASE("an id is its prefix, a dash, 10 characters of time and 16 of counter in Crockford's base 32",
+          "[actors][ids]") {
+  const auto before = static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const auto id = new_id('d');
+  REQUIRE(id.size() == 28);
+  CHECK(id[0] == 'd');
+  CHECK(id[1] == '-');
+  const std::string alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  std::uint64_t ms = 0;
+  for (std::size_t i = 2; i < id.size(); ++i) {
+    const auto digit = alphabet.find(id[i]);
+    REQUIRE(digit != std::string::npos);
+    if (i < 12)
+      ms = ms * 32 + digit;
+  }
+  // The time part reads back as the milliseconds it was made at (or a later one, if
+  // an earlier id of this process took a later clock reading).
+  CHECK(ms >= before);
+  CHECK(ms < before + 60000);
 }
 
 TEST_CASE("ids made on several threads at once are unique", "[actors][ids]") {

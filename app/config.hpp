@@ -86,8 +86,10 @@ struct durability_config {
 
 /// [storage]; sizes accept "1GiB"-style strings or plain byte counts.
 struct storage_config {
-  /// LMDB map size at start; it grows in steps when full.
-  std::uint64_t map_size_initial = 1ULL << 30;
+  /// LMDB map size at start; it grows in steps when full. Each growth remaps the file
+  /// and stalls every request for a moment (0.4 s at 1 GiB → 2 GiB, measured), so the
+  /// default leaves room: the map is address space, and the file is sparse up to it.
+  std::uint64_t map_size_initial = 16ULL << 30;
   /// Past this, writes are refused with `overloaded` / 503. >= map_size_initial.
   std::uint64_t map_size_max = 256ULL << 30;
   /// Disk blocks kept allocated ahead of the used end of data.mdb, so that a full

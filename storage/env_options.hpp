@@ -14,7 +14,7 @@ struct env_options {
 
   /// Map size at open. The map grows (doubling) on MDB_MAP_FULL; an existing file
   /// larger than this is mapped whole.
-  std::uint64_t map_size_initial = 1ull << 30;
+  std::uint64_t map_size_initial = 16ull << 30;
 
   /// Growth stops here: a commit that needs more returns errc::map_full.
   std::uint64_t map_size_max = 256ull << 30;

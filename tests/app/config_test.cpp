@@ -105,7 +105,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.server.io_threads == 1);
   CHECK(cfg.durability.mode == durability_mode::process);
   CHECK(cfg.durability.dedupe_window == 24h);
-  CHECK(cfg.storage.map_size_initial == (1ULL << 30));
+  CHECK(cfg.storage.map_size_initial == (16ULL << 30));
   CHECK(cfg.storage.map_size_max == (256ULL << 30));
   CHECK(cfg.storage.prefault);
   CHECK(cfg.profiles.history_max_events == 500);
@@ -237,7 +237,7 @@ TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
   CHECK(cfg.server.io_threads == 1);
   CHECK(cfg.durability.mode == durability_mode::process);
   CHECK(cfg.durability.dedupe_window == 24h);
-  CHECK(cfg.storage.map_size_initial == (1ULL << 30));
+  CHECK(cfg.storage.map_size_initial == (16ULL << 30));
   CHECK(cfg.storage.map_size_max == (256ULL << 30));
   CHECK(cfg.storage.prefault);
   CHECK(cfg.profiles.history_max_events == 500);

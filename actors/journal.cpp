@@ -199,7 +199,8 @@ void journal::combine(std::unique_lock<std::mutex>& lock, bool wake) {
     commit_pending(lock);
     deferring_here = deferring;
     committing_ = false;
-    const bool more = !pending_.empty() || stopping_;
+    // The writer also wakes to allocate ahead (env::top_up) while this thread goes on.
+    const bool more = !pending_.empty() || stopping_ || env_.top_up_due();
     lock.unlock();
     if (more)
       cv_.notify_one();
@@ -251,22 +252,35 @@ journal_stats journal::stats() const {
 void journal::run() {
   std::unique_lock<std::mutex> lock(mtx_);
   for (;;) {
-    cv_.wait_for(lock, env_.options().reader_check_interval,
-                 [this] { return !committing_ && (stopping_ || !pending_.empty()); });
-    if (committing_)
-      continue;  // a submit_here caller drains; it takes whatever comes meanwhile
-    committing_ = true;
-    drain(lock);
-    const bool done = stopping_;
-    lock.unlock();
-    if (!done)
-      env_.housekeeping();  // stale reader slots, preallocation; a clock read when not due
-    else
-      drop_dead_entries();  // a clean stop leaves only live entries for the next start
-    lock.lock();
-    committing_ = false;
-    if (done)
-      return;
+    const bool woken = cv_.wait_for(lock, env_.options().reader_check_interval, [this] {
+      return (!committing_ && (stopping_ || !pending_.empty())) || (!stopping_ && env_.top_up_due());
+    });
+    // While a submit_here caller holds the baton it drains, taking whatever comes
+    // meanwhile; this thread only allocates ahead of it. Woken for that alone, it
+    // leaves the baton free too.
+    if (!committing_ && (stopping_ || !pending_.empty() || !woken)) {
+      committing_ = true;
+      drain(lock);
+      const bool done = stopping_;
+      lock.unlock();
+      if (!done)
+        env_.housekeeping();  // stale reader slots, preallocation; a clock read when not due
+      else
+        drop_dead_entries();  // a clean stop leaves only live entries for the next start
+      lock.lock();
+      committing_ = false;
+      if (done)
+        return;
+    }
+    // Allocate ahead of the used end without the baton, so that commits on the I/O
+    // threads go on meanwhile (an fallocate may wait seconds on the disk, see
+    // storage::env::top_up); a commit waits for the allocation only when half of it
+    // is used.
+    if (!stopping_ && env_.top_up_due()) {
+      lock.unlock();
+      env_.top_up();
+      lock.lock();
+    }
     // Idle: map the preallocated pages ahead of the used end, a slice at a time, so
     // that commits (on the I/O threads as often as here) do not fault on them. Work
     // that arrives meanwhile waits for one slice at most.

@@ -117,8 +117,9 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   e->map_size_.store(info.me_mapsize, std::memory_order_relaxed);
   e->page_size_ = page;
   e->note_used();
-  e->preallocate_ = o.preallocate_ahead > 0 && mdb_env_get_fd(e->env_, &e->data_fd_) == MDB_SUCCESS;
-  if (e->preallocate_ && o.prefault && !o.sync_each_commit) {
+  e->preallocate_.store(o.preallocate_ahead > 0 && mdb_env_get_fd(e->env_, &e->data_fd_) == MDB_SUCCESS,
+                        std::memory_order_relaxed);
+  if (e->preallocate_.load(std::memory_order_relaxed) && o.prefault && !o.sync_each_commit) {
     e->map_base_ = e->find_map_base();
     e->prefault_.store(e->map_base_ != nullptr, std::memory_order_relaxed);
   }
@@ -286,39 +287,69 @@ void env::note_used() noexcept {
 // With MDB_WRITEMAP a commit writes its new pages straight into the map; a page past
 // what the file system has allocated is a hole, and a hole the disk cannot fill is a
 // SIGBUS, not an error. So the blocks from the used end onwards are allocated before a
-// commit may touch them: at least half of preallocate_ahead must be allocated, else it
-// is topped up to the full amount (one fallocate per preallocate_ahead / 2 written).
+// commit may touch them: at least half of preallocate_ahead must be allocated, else the
+// commit waits for a top-up to the full amount (reserve_space, on the writer thread).
 // Without the writable map ("power" durability) a full disk fails LMDB's own write
 // instead; the allocation is kept there too, so that a full disk is refused the same
 // way, before anything is written.
+//
+// Commits should not meet that wait: an fallocate can take seconds when the file
+// system first reads the block bitmaps of groups it has not used yet behind a
+// writeback (measured: 2.0-2.4 s in ext4_wait_block_bitmap, and every commit waited,
+// docs/BENCHMARKS.md, "Allocation ahead, off the commit path"). So the writer tops up
+// earlier, once a quarter is used (top_up), without the commit baton: commits go on
+// meanwhile below the allocated end, and the half left is their runway.
 bool env::reserve_due() const noexcept {
-  if (!preallocate_)
+  if (!preallocate_.load(std::memory_order_relaxed))
     return false;
   const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
   return allocated_bytes_.load(std::memory_order_relaxed) < std::min(map_size(), used + options_.preallocate_ahead / 2);
 }
 
+bool env::top_up_due() const noexcept {
+  if (!preallocate_.load(std::memory_order_relaxed) || top_up_failed_.load(std::memory_order_relaxed))
+    return false;
+  const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
+  const std::uint64_t left = options_.preallocate_ahead - options_.preallocate_ahead / 4;
+  return allocated_bytes_.load(std::memory_order_relaxed) < std::min(map_size(), used + left);
+}
+
 std::error_code env::reserve_space() {
   if (!reserve_due())
     return {};
+  if (allocate_ahead())
+    return {};
+  disk_full_refusals_.fetch_add(1, std::memory_order_relaxed);
+  return errc::disk_full;
+}
+
+void env::top_up() {
+  if (top_up_due() && !allocate_ahead())
+    top_up_failed_.store(true, std::memory_order_relaxed);  // until a commit's own allocation succeeds
+}
+
+bool env::allocate_ahead() {
+  std::lock_guard<std::mutex> guard(allocate_mtx_);
   const std::uint64_t map = map_size();
   const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
   const std::uint64_t allocated = allocated_bytes_.load(std::memory_order_relaxed);
   const std::uint64_t target = std::min(map, used + options_.preallocate_ahead);
+  if (target <= allocated)
+    return true;
   int rc;
   do
     rc = ::fallocate(data_fd_, 0, static_cast<off_t>(allocated), static_cast<off_t>(target - allocated));
   while (rc != 0 && errno == EINTR);
   if (rc == 0) {
     allocated_bytes_.store(target, std::memory_order_relaxed);
-    return {};
+    top_up_failed_.store(false, std::memory_order_relaxed);
+    return true;
   }
   if (errno == EOPNOTSUPP || errno == ENOSYS) {
-    preallocate_ = false;  // a file system without fallocate: nothing to keep
-    return {};
+    preallocate_.store(false, std::memory_order_relaxed);  // a file system without fallocate: nothing to keep
+    return true;
   }
-  disk_full_refusals_.fetch_add(1, std::memory_order_relaxed);
-  return errc::disk_full;
+  return false;
 }
 
 bool env::prefault_due() const noexcept {

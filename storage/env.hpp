@@ -107,6 +107,17 @@ class env {
   /// writer thread. Any thread; reads atomics only.
   bool reserve_due() const noexcept;
 
+  /// True when a quarter of the allocation ahead (env_options::preallocate_ahead) is
+  /// used: the writer should top it up (top_up()) before commits need it. False after
+  /// a failed top-up until a commit's own allocation succeeds, so that a full disk is
+  /// not retried in a loop. Any thread; reads atomics only.
+  bool top_up_due() const noexcept;
+
+  /// Allocates file blocks up to used + preallocate_ahead when top_up_due(). Commits
+  /// on other threads go on meanwhile: they write only below the allocated end, which
+  /// this only moves forward. The writer thread, outside a commit.
+  void top_up();
+
   /// True when preallocated pages past the used end are not yet mapped writable
   /// (env_options::prefault). Any thread; reads atomics only.
   bool prefault_due() const noexcept;
@@ -190,6 +201,8 @@ class env {
   std::error_code open_tables();
   std::error_code resize_map(std::uint64_t new_size);
   std::error_code reserve_space();
+  /// One fallocate up to used + preallocate_ahead; false when the disk refused it.
+  bool allocate_ahead();
   void note_used() noexcept;
   /// Finds LMDB's map of data.mdb in /proc/self/maps (by device and inode): LMDB
   /// does not say where it mapped the file. Null when not found. Under the gate's
@@ -221,10 +234,13 @@ class env {
   MDB_dbi expiry_owner_ = 0;
   std::atomic<std::uint64_t> map_size_{0};
 
-  // Preallocation (writer thread; the atomics are read by stats()).
+  // Preallocation (writer thread; the atomics are read by stats() and by commits on
+  // other threads).
   int data_fd_ = -1;
   std::uint64_t page_size_ = 4096;
-  bool preallocate_ = true;  // false when the file system cannot fallocate
+  std::atomic<bool> preallocate_{true};  // false when the file system cannot fallocate
+  std::atomic<bool> top_up_failed_{false};
+  std::mutex allocate_mtx_;  // one fallocate at a time, allocated_bytes_ only grows
   std::atomic<std::uint64_t> used_bytes_{0};
   std::atomic<std::uint64_t> allocated_bytes_{0};
   // Prefaulting (env_options::prefault): where LMDB mapped the file (set under the

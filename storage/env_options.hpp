@@ -29,8 +29,9 @@ struct env_options {
   /// that a full disk refuses a commit (errc::disk_full) instead of raising SIGBUS on
   /// a sparse page of the writable map (without sync_each_commit; with it, the same
   /// refusal before anything is written). The writer tops the allocation up to
-  /// used + preallocate_ahead (never past the current map size) whenever less than
-  /// half of it is left, and refuses a commit when that top-up fails. 0 turns it off.
+  /// used + preallocate_ahead (never past the current map size) once a quarter of it
+  /// is used, while commits go on (env::top_up); a commit waits for the allocation
+  /// only when less than half is left, and is refused when it fails. 0 turns it off.
   std::uint64_t preallocate_ahead = 64ull << 20;
   /// Whether the writer, when idle, maps the preallocated pages ahead of the used
   /// end into the process writable (madvise MADV_POPULATE_WRITE, Linux 5.14 on;

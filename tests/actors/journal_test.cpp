@@ -114,6 +114,49 @@ TEST_CASE("in process durability submit_here commits on the caller's thread befo
   j.stop();
 }
 
+TEST_CASE("commits on the caller's thread wake the writer to allocate ahead before they would wait for it",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_initial = 64ull << 20;
+  o.preallocate_ahead = 8ull << 20;
+  o.reader_check_interval = std::chrono::hours(1);  // no periodic upkeep takes the baton
+  auto e = test::open_env(o);
+  journal j(*e);
+  // Every record goes through submit_here, so the writer never holds the commit baton
+  // here (a record it committed would hand it the ones submitted meanwhile).
+  j.submit_here(record_for("p-0", 1));
+  REQUIRE(stored_last_seq(*e, "p-0") == 1);
+  const auto start = e->stats();
+  // Large records committed here until a quarter of the allocation ahead is used but
+  // not half: no commit needs the allocation yet, and none made it.
+  const std::string bulky(16 * 1024, 'y');
+  std::uint64_t seq = 1;
+  bool all_here = true;
+  std::size_t committed = 0;
+  const auto test_thread = std::this_thread::get_id();
+  while (e->stats().map_used_bytes < start.map_used_bytes + (5ull << 19) && seq < 2000) {
+    auto rec = record_for("p-0", ++seq);
+    rec.entry = test::sample_entry(seq, "/" + bulky);  // a 16 KiB message id
+    rec.on_done = [&](bool ok) {
+      all_here = all_here && std::this_thread::get_id() == test_thread;
+      committed += ok ? 1 : 0;
+    };
+    j.submit_here(std::move(rec));
+  }
+  REQUIRE(e->stats().map_used_bytes < start.map_used_bytes + (4ull << 20));
+  CHECK(all_here);
+  CHECK(committed == seq - 1);
+  // The writer tops up meanwhile, without a commit of its own (bounded wait).
+  for (int i = 0; i < 500 && e->stats().allocated_bytes == start.allocated_bytes; ++i)
+    std::this_thread::sleep_for(10ms);
+  const auto s = e->stats();
+  INFO("used " << s.map_used_bytes << ", allocated " << s.allocated_bytes << " (from " << start.allocated_bytes << ")");
+  CHECK(s.allocated_bytes >= s.map_used_bytes + o.preallocate_ahead * 3 / 4);
+  CHECK(stored_last_seq(*e, "p-0") == seq);
+  j.stop();
+}
+
 TEST_CASE("records submitted under defer_here wait for flush_here, then commit together on the caller's thread",
           "[actors][journal]") {
   test::temp_dir tmp;

@@ -9,7 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "storage/env.hpp"
 #include "storage/meta_table.hpp"
@@ -46,6 +49,74 @@ TEST_CASE("the data file stays allocated ahead of its used end as it grows", "[s
   // Far less than the map was allocated: preallocation follows use.
   CHECK(e->stats().allocated_bytes < o.map_size_initial / 4);
   CHECK(e->stats().disk_full_refusals == 0);
+}
+
+TEST_CASE("a top-up allocates ahead once a quarter is used, before commits would wait for it",
+          "[storage][env][space]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_initial = 64ull << 20;
+  o.preallocate_ahead = 8ull << 20;
+  auto e = test::open_env(o);
+  REQUIRE(!test::write_blobs(*e, "warm-", 0, 10, 1024));
+  const auto start = e->stats();
+  REQUIRE(start.allocated_bytes > start.map_used_bytes + o.preallocate_ahead * 3 / 4);
+  CHECK(!e->top_up_due());
+  CHECK(!e->reserve_due());
+  // ~2.5 MiB more: past a quarter of the allocation ahead, short of half.
+  int written = 0;
+  while (e->stats().map_used_bytes < start.map_used_bytes + (5ull << 19) && written < 1000) {
+    REQUIRE(!test::write_blobs(*e, "blob-", written, 16, 16 * 1024));
+    written += 16;
+  }
+  const auto used = e->stats();
+  INFO("used " << used.map_used_bytes << ", allocated " << used.allocated_bytes);
+  REQUIRE(used.map_used_bytes < start.map_used_bytes + (4ull << 20));
+  CHECK(used.allocated_bytes == start.allocated_bytes);  // the commits did not allocate
+  CHECK(e->top_up_due());
+  CHECK(!e->reserve_due());
+  e->top_up();
+  const auto topped = e->stats();
+  CHECK(topped.allocated_bytes == topped.map_used_bytes + o.preallocate_ahead);
+  CHECK(on_disk(tmp / "data.mdb") >= topped.allocated_bytes);
+  CHECK(!e->top_up_due());
+  e->top_up();  // nothing due: nothing changes
+  CHECK(e->stats().allocated_bytes == topped.allocated_bytes);
+}
+
+TEST_CASE("top-ups on one thread while another commits keep the allocation ahead of every commit",
+          "[storage][env][space]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_initial = 64ull << 20;
+  o.preallocate_ahead = 2ull << 20;
+  auto e = test::open_env(o);
+  std::atomic<bool> done{false};
+  std::atomic<int> top_ups{0};
+  std::thread writer([&] {
+    // Bounded: stops when the committing thread is done, or after ~10 s.
+    for (int i = 0; i < 1'000'000 && !done.load(); ++i) {
+      if (e->top_up_due()) {
+        e->top_up();
+        top_ups.fetch_add(1);
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(10));
+      }
+    }
+  });
+  bool ok = true;
+  for (int round = 0; round < 60 && ok; ++round) {
+    ok = !test::write_blobs(*e, "blob-", round * 20, 20, 8 * 1024);
+    const auto s = e->stats();
+    ok = ok && s.allocated_bytes >= s.map_used_bytes;
+  }
+  done.store(true);
+  writer.join();
+  CHECK(ok);
+  CHECK(top_ups.load() > 0);
+  CHECK(e->stats().disk_full_refusals == 0);
+  auto txn = e->read();
+  CHECK(meta_table::get(txn, "blob-1199") == std::string(8 * 1024, 'x'));
 }
 
 /// Page faults this thread has taken so far. A first write to a page of the file that

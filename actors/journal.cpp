@@ -178,10 +178,17 @@ void journal::submit_here(write_record rec) {
   combine(lock, wake);
 }
 
-void journal::flush_here() {
+void journal::flush_here(bool to_writer) {
   std::unique_lock<std::mutex> lock(mtx_);
   if (pending_.empty())
     return;
+  if (to_writer) {
+    const bool wake = !committing_;
+    lock.unlock();
+    if (wake)
+      cv_.notify_one();
+    return;
+  }
   combine(lock, !committing_);
 }
 

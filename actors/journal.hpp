@@ -174,7 +174,10 @@ public:
   static void defer_here(bool on) noexcept;
   /// Commits what is pending as submit_here() would (or leaves it to the writer
   /// thread, or to whoever commits now). After records submitted with defer_here.
-  void flush_here();
+  /// `to_writer`: leaves it to the writer thread in any case, for a caller with more
+  /// work waiting (an I/O thread behind on its queue: net/io_unit.hpp), which then
+  /// goes on with that work while the writer commits on another core.
+  void flush_here(bool to_writer = false);
 
   /// Commits what is pending, then stops the thread. Idempotent.
   void stop();

@@ -33,8 +33,9 @@ public:
   /// windows of a few milliseconds); past it, the actors it wakes go to CAF's
   /// scheduler, so that the thread stays free to read and write when the load would
   /// saturate it. `writer`: the journal whose records the actors run here submit;
-  /// they commit together at the end of each run (journal::defer_here), null: one by
-  /// one.
+  /// they commit together at the end of each run (journal::defer_here), on this
+  /// thread, or on the writer thread when the run started `behind` or later after it
+  /// was posted (the thread has other work queued); null: one by one.
   io_unit(caf::actor_system& sys, asio::io_context& ioc, double share, actors::journal* writer);
   ~io_unit() override;
   io_unit(const io_unit&) = delete;
@@ -51,6 +52,11 @@ public:
   /// Actors resumed here, and actors handed to the scheduler past the share.
   std::uint64_t resumed() const noexcept { return resumed_; }
   std::uint64_t offloaded() const noexcept { return offloaded_; }
+  /// Runs whose records were left to the writer thread.
+  std::uint64_t handed_to_writer() const noexcept { return handed_to_writer_; }
+
+  /// How late after its post a run must start for its records to go to the writer.
+  static const std::chrono::microseconds behind;
 
 private:
   /// Resumes what was queued when it started; what they wake queues for the next run.
@@ -70,7 +76,9 @@ private:
   std::vector<caf::resumable*> queued_;
   std::vector<caf::resumable*> running_;
   bool posted_ = false;
+  clock::time_point posted_at_{};
   std::uint64_t resumed_ = 0;
+  std::uint64_t handed_to_writer_ = 0;
   std::uint64_t offloaded_ = 0;
 };
 

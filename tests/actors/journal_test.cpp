@@ -204,6 +204,37 @@ TEST_CASE("records submitted under defer_here wait for flush_here, then commit t
   j.stop();
 }
 
+TEST_CASE("flush_here(true) leaves the batch to the writer thread, however small", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal j(*e);
+  // The writer thread first commits one record and goes back to its wait.
+  REQUIRE(commit_one(j, record_for("p-0", 1)));
+  std::this_thread::sleep_for(100ms);
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::thread::id> ran_on;
+  journal::defer_here(true);
+  for (int i = 1; i <= 2; ++i) {
+    auto rec = record_for("p-" + std::to_string(i), 1);
+    rec.on_done = [&](bool ok) {
+      std::lock_guard<std::mutex> guard(m);
+      if (ok)
+        ran_on.push_back(std::this_thread::get_id());
+      cv.notify_all();
+    };
+    j.submit_here(std::move(rec));
+  }
+  journal::defer_here(false);
+  j.flush_here(true);
+  REQUIRE(wait_for(m, cv, [&] { return ran_on.size() == 2; }));
+  for (const auto& id : ran_on)
+    CHECK(id != std::this_thread::get_id());
+  CHECK(stored_last_seq(*e, "p-2") == 1);
+  CHECK(j.stats().commits == 2);
+  j.stop();
+}
+
 TEST_CASE("a batch puts each meta key once, with the value of the last record that carries it",
           "[actors][journal]") {
   test::temp_dir tmp;

@@ -1,8 +1,10 @@
 // The I/O thread as a CAF execution unit: who runs an actor that a message wakes.
 #include <catch2/catch.hpp>
 
+#include "actors/journal.hpp"
 #include "actors/local_unit.hpp"
 #include "net/io_unit.hpp"
+#include "../storage/test_support.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -190,6 +192,65 @@ TEST_CASE("an actor spawned with lazy_init is initialized by its first message, 
   io.stop();
   caf::anon_send_exit(lazy, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(eager, caf::exit_reason::user_shutdown);
+}
+
+/// An actor that submits one journal record per message (an int: its seq) with
+/// journal::submit_here, as a profile actor does, and reports the thread that ran the
+/// record's on_done (the committing thread) through the promise left in `done`.
+caf::behavior submitter(caf::event_based_actor*, actors::journal* j,
+                        std::shared_ptr<std::shared_ptr<std::promise<std::thread::id>>> done) {
+  return {
+    [j, done](int seq) {
+      actors::write_record rec;
+      rec.profile_id = "p-1";
+      rec.entry = storage::test::sample_entry(static_cast<std::uint64_t>(seq), "/p-1");
+      rec.on_done = [report = *done](bool ok) {
+        if (ok)
+          report->set_value(std::this_thread::get_id());
+      };
+      j->submit_here(std::move(rec));
+    },
+  };
+}
+
+TEST_CASE("a run's records commit on the I/O thread, or on the writer thread when the run starts behind its post",
+          "[io_unit][net]") {
+  storage::test::temp_dir tmp;
+  auto e = storage::test::open_env(storage::test::options_for(tmp.path()));
+  actors::journal j(*e);
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  io_thread io;
+  io_unit unit(sys, io.ioc, 1.0, &j);
+  io.start(&unit);
+  auto done = std::make_shared<std::shared_ptr<std::promise<std::thread::id>>>();
+  // Lazily spawned: its first message, from the I/O thread, starts it there.
+  auto a = sys.spawn<caf::lazy_init>(submitter, &j, done);
+  // Sends `seq` from the I/O thread, after `ahead` (a handler queued before the run
+  // that the message posts, taking the thread for that long), and returns the thread
+  // that committed its record.
+  auto committed_on = [&](int seq, std::chrono::microseconds ahead) {
+    *done = std::make_shared<std::promise<std::thread::id>>();
+    auto f = (*done)->get_future();
+    asio::post(io.ioc, [&, seq, ahead] {
+      if (ahead.count() > 0)
+        asio::post(io.ioc, [ahead] { std::this_thread::sleep_for(ahead); });
+      actors::send_here(a, seq);
+    });
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    std::this_thread::sleep_for(20ms);  // the actor idle again, the writer waiting
+    return f.get();
+  };
+  CHECK(committed_on(1, 0us) == io.id);
+  CHECK(unit.handed_to_writer() == 0);
+  const auto writer = committed_on(2, 3 * io_unit::behind);
+  CHECK(writer != io.id);
+  CHECK(writer != std::this_thread::get_id());
+  CHECK(unit.handed_to_writer() == 1);
+  CHECK(committed_on(3, 0us) == io.id);
+  io.stop();
+  j.stop();
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace

@@ -370,7 +370,7 @@ std::vector<std::string> gated_keys_present(const toml::table& doc) {
 void parse_server(const toml::node* node, server_config& s) {
   const section t(node, "server",
                   {"listen", "data_dir", "admin_token", "max_message_bytes", "max_connections", "max_connections_per_address",
-                   "ws_idle_timeout", "ws_max_pending_bytes", "http_timeout", "tls_cert", "tls_key", "io_actor_percent", "io_threads"});
+                   "ws_idle_timeout", "ws_max_pending_bytes", "http_timeout", "tls_cert", "tls_key", "io_actor_percent", "io_threads", "io_spin_us"});
   if (std::string listen; t.read("listen", listen)) {
     const auto parsed = parse_listen(listen);
     if (!parsed) fail(t.key_path("listen"), "expected HOST:PORT, got " + quote(listen));
@@ -389,6 +389,7 @@ void parse_server(const toml::node* node, server_config& s) {
   t.read_duration("http_timeout", s.http_timeout);
   t.read_int("io_actor_percent", s.io_actor_percent, 0, 100);
   t.read_int("io_threads", s.io_threads, 1, 64);
+  t.read_int("io_spin_us", s.io_spin_us, 0, 10000);
   t.read("tls_cert", s.tls_cert);
   t.read("tls_key", s.tls_key);
   if (s.tls_cert.empty() != s.tls_key.empty()) {

@@ -61,6 +61,9 @@ struct server_config {
   /// I/O threads (shards): each serves its share of the connections, and runs the
   /// profile actors they wake, on its own io_context.
   std::uint32_t io_threads = 1;
+  /// Microseconds an I/O thread keeps polling after its last handler before it sleeps
+  /// in epoll_wait (net/io_loop.hpp); 0: it sleeps at once.
+  std::uint32_t io_spin_us = 100;
   /// PEM files; both set: wss:// and https:// only. Both or neither.
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;

@@ -252,7 +252,8 @@ int serve(config cfg) {
   if (cfg.profiles.anonymous_ttl.count() > 0 && !ctx.options.anonymous_types.empty())
     sweeper.emplace(ctx, std::clamp<std::chrono::milliseconds>(cfg.profiles.anonymous_ttl / 4,
                                                                std::chrono::milliseconds(500), std::chrono::minutes(1)));
-  net::server srv(gw, static_cast<int>(cfg.server.io_threads), cfg.server.io_actor_percent / 100.0);
+  net::server srv(gw, static_cast<int>(cfg.server.io_threads), cfg.server.io_actor_percent / 100.0,
+                  std::chrono::microseconds{cfg.server.io_spin_us});
   auto port = srv.start(cfg.server.listen_host, cfg.server.listen_port, ec);
   if (port == 0) {
     std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port

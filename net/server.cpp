@@ -4,6 +4,7 @@
 #include "net/flex_stream.hpp"
 #include "net/gateway.hpp"
 #include "net/http_session.hpp"
+#include "net/io_loop.hpp"
 #include "net/io_lane.hpp"
 #include "net/io_unit.hpp"
 
@@ -164,18 +165,19 @@ struct shard {
 };
 
 struct server::impl {
-  impl(gateway& gw, int shards, double io_actors_share) : gw(gw) {
+  impl(gateway& gw, int shards, double io_actors_share, std::chrono::microseconds spin) : gw(gw), spin(spin) {
     for (int i = 0; i < std::max(shards, 1); ++i)
       shards_.push_back(std::make_unique<shard>(gw, io_actors_share));
   }
   gateway& gw;
+  std::chrono::microseconds spin;
   std::vector<std::unique_ptr<shard>> shards_;
   std::shared_ptr<listener> lst;
   std::unique_ptr<asio::ssl::context> tls;
 };
 
-server::server(gateway& gw, int shards, double io_actors_share)
-  : impl_(std::make_unique<impl>(gw, shards, io_actors_share)) {
+server::server(gateway& gw, int shards, double io_actors_share, std::chrono::microseconds spin)
+  : impl_(std::make_unique<impl>(gw, shards, io_actors_share, spin)) {
 }
 
 server::~server() {
@@ -216,10 +218,10 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port, std::er
   }
   impl_->lst->run();
   for (auto& sh : impl_->shards_)
-    sh->thread = std::thread([s = sh.get()] {
+    sh->thread = std::thread([s = sh.get(), spin = impl_->spin] {
       actors::set_local_unit(s->unit.get());
       gateway::set_lane_here(&s->lane);
-      s->ioc.run();
+      run_io(s->ioc, spin);
       gateway::set_lane_here(nullptr);
       actors::set_local_unit(nullptr);
     });

@@ -3,6 +3,7 @@
 // connection and joins the threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,8 +19,10 @@ public:
   /// over them round robin, and a connection stays on its shard's thread.
   /// `io_actors_share` > 0: profile actors that an I/O thread wakes run on it while
   /// they take at most that share of its time (net/io_unit.hpp); 0: all run on CAF's
-  /// scheduler.
-  server(gateway& gw, int shards, double io_actors_share = 0);
+  /// scheduler. `spin`: how long an I/O thread keeps polling after its last handler
+  /// before it sleeps (net/io_loop.hpp); 0: it sleeps at once.
+  server(gateway& gw, int shards, double io_actors_share = 0,
+         std::chrono::microseconds spin = std::chrono::microseconds{0});
   ~server();
 
   /// Binds host:port (port 0: any free port) and starts accepting. Returns the bound

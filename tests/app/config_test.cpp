@@ -103,6 +103,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.server.tls_cert.empty());
   CHECK(cfg.server.tls_key.empty());
   CHECK(cfg.server.io_threads == 1);
+  CHECK(cfg.server.io_spin_us == 100);
   CHECK(cfg.durability.mode == durability_mode::process);
   CHECK(cfg.durability.dedupe_window == 24h);
   CHECK(cfg.storage.map_size_initial == (16ULL << 30));
@@ -235,6 +236,7 @@ TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
   CHECK(cfg.server.tls_cert.empty());
   CHECK(cfg.server.tls_key.empty());
   CHECK(cfg.server.io_threads == 1);
+  CHECK(cfg.server.io_spin_us == 100);
   CHECK(cfg.durability.mode == durability_mode::process);
   CHECK(cfg.durability.dedupe_window == 24h);
   CHECK(cfg.storage.map_size_initial == (16ULL << 30));
@@ -412,6 +414,9 @@ TEST_CASE("values of the wrong type name the key", "[config][app]") {
   CHECK(error_of("[server]\nio_threads = 0\n") == "nudge.toml: server.io_threads: must be at least 1, got 0");
   CHECK(error_of("[server]\nio_threads = 65\n") == "nudge.toml: server.io_threads: must be at most 64, got 65");
   CHECK(parsed("[server]\nio_threads = 2\n").server.io_threads == 2);
+  CHECK(error_of("[server]\nio_spin_us = -1\n") == "nudge.toml: server.io_spin_us: must be at least 0, got -1");
+  CHECK(error_of("[server]\nio_spin_us = 10001\n") == "nudge.toml: server.io_spin_us: must be at most 10000, got 10001");
+  CHECK(parsed("[server]\nio_spin_us = 0\n").server.io_spin_us == 0);
   CHECK(error_of("server = 1\n") == "nudge.toml: server: expected a table");
   CHECK(error_of("[identity.phone]\npriority = 1\nhash = \"yes\"\n") ==
         "nudge.toml: identity.phone.hash: expected a boolean");

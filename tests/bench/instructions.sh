@@ -15,7 +15,8 @@
 # fresh one (scenario 2's, with PROFILES=1000000: nearly every message activates a
 # stored profile). Needs valgrind (not installed by
 # deploy/install-deps.sh). With CONFIG set, nudge reads that config file (e.g. one
-# setting [durability] checkpoint_entries, to count snapshots' share). Takes about 40 s.
+# setting [durability] checkpoint_entries, to count snapshots' share; without one it
+# sets [server] io_spin_us = 0). Takes about 40 s.
 # Listens on 127.0.0.1:18092; data and the callgrind file go under $OUT.
 set -euo pipefail
 
@@ -37,8 +38,13 @@ if [ -n "${DATA:-}" ]; then cp -r "$DATA" "$dir"; else mkdir -p "$dir"; fi
 pid= bench=
 trap '[ -n "$bench" ] && kill "$bench" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-config=()
-[ -n "${CONFIG:-}" ] && config=(--config "$CONFIG")
+# Without CONFIG the I/O thread does not poll before it sleeps ([server] io_spin_us = 0):
+# callgrind would count the polling's instructions as the messages'.
+if [ -z "${CONFIG:-}" ]; then
+  CONFIG=$OUT/nospin.toml
+  printf '[server]\nio_spin_us = 0\n' >"$CONFIG"
+fi
+config=(--config "$CONFIG")
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$NUDGE" serve "${config[@]}" --listen 127.0.0.1:18092 \
   --data "$dir" >"$OUT/nudge.log" 2>&1 &
 pid=$!

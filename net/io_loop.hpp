@@ -13,7 +13,7 @@ namespace nudge::net {
 /// timeout) for up to `spin` before it sleeps in epoll_wait. A message that arrives
 /// meanwhile finds the thread awake: no wake-up of a sleeping thread (on a VM, of a
 /// halted virtual CPU), and caches still warm. Measured in an open loop at 20,000
-/// messages/s: p50 0.14-0.17 ms with 100 µs against 0.18-0.36 ms without
+/// messages/s: p50 0.14-0.22 ms with 100 µs against 0.18-0.36 ms without
 /// (docs/BENCHMARKS.md, "Polling before the I/O thread sleeps"). An idle service does not
 /// spin: the window opens only after a handler ran.
 void run_io(boost::asio::io_context& ioc, std::chrono::microseconds spin);

@@ -254,13 +254,46 @@ int serve(config cfg) {
                                                                std::chrono::milliseconds(500), std::chrono::minutes(1)));
   net::server srv(gw, static_cast<int>(cfg.server.io_threads), cfg.server.io_actor_percent / 100.0,
                   std::chrono::microseconds{cfg.server.io_spin_us});
+  // 1. No new connections; 2. in-flight messages finish (bounded wait);
+  // 3. active profiles persist and leave; 4. the writer drains; 5. close.
+  // Also the way out when listening fails: timers and outbox deliveries fire from
+  // their start, so profile actors may already be running on `ctx`, which must
+  // outlive them (a failed listen over a data dir with due timers crashed here).
+  auto shut_down = [&] {
+    gw.ready = false;
+    if (sweeper)
+      sweeper->stop();
+    srv.stop_accepting();
+    auto wait_for = [](auto pred, std::chrono::milliseconds limit) {
+      auto until = std::chrono::steady_clock::now() + limit;
+      while (!pred() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    wait_for([&] { return gw.inflight.load() <= 0; }, std::chrono::seconds(5));
+    // No more firings or deliveries; what is pending stays in LMDB for the next start.
+    timers.stop();
+    http_out.stop();
+    outbox.stop();
+    idle_sweep.stop();
+    writer.stop_checkpoints();  // passivation snapshots every profile anyway
+    dir.passivate_all();
+    wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
+    // The actor system's teardown waits for every actor: one that did not leave must not
+    // hold the process forever.
+    if (auto left = dir.active(); left > 0) {
+      spdlog::warn("{} profiles did not leave within 5 s of shutdown; stopping them", left);
+      dir.stop_all();
+    }
+    srv.stop();
+    writer.stop();
+    system.reset();
+    env->sync();
+  };
   auto port = srv.start(cfg.server.listen_host, cfg.server.listen_port, ec);
   if (port == 0) {
     std::cerr << "listen " << cfg.server.listen_host << ':' << cfg.server.listen_port
               << (cfg.server.tls_cert.empty() ? "" : " (TLS: tls_cert, tls_key)") << ": " << ec.message() << '\n';
-    if (sweeper)
-      sweeper->stop();
-    writer.stop();
+    shut_down();
     return 1;
   }
   gw.ready = true;
@@ -276,36 +309,7 @@ int serve(config cfg) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
 
-  // 1. No new connections; 2. in-flight messages finish (bounded wait);
-  // 3. active profiles persist and leave; 4. the writer drains; 5. close.
-  gw.ready = false;
-  if (sweeper)
-    sweeper->stop();
-  srv.stop_accepting();
-  auto wait_for = [](auto pred, std::chrono::milliseconds limit) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (!pred() && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  };
-  wait_for([&] { return gw.inflight.load() <= 0; }, std::chrono::seconds(5));
-  // No more firings or deliveries; what is pending stays in LMDB for the next start.
-  timers.stop();
-  http_out.stop();
-  outbox.stop();
-  idle_sweep.stop();
-  writer.stop_checkpoints();  // passivation snapshots every profile anyway
-  dir.passivate_all();
-  wait_for([&] { return dir.active() == 0; }, std::chrono::seconds(5));
-  // The actor system's teardown waits for every actor: one that did not leave must not
-  // hold the process forever.
-  if (auto left = dir.active(); left > 0) {
-    spdlog::warn("{} profiles did not leave within 5 s of shutdown; stopping them", left);
-    dir.stop_all();
-  }
-  srv.stop();
-  writer.stop();
-  system.reset();
-  env->sync();
+  shut_down();
   return 0;
 }
 

@@ -10,7 +10,11 @@
 
 #include <algorithm>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -245,6 +249,66 @@ TEST_CASE("a timer armed before a SIGKILL fires once after a restart past its du
   std::this_thread::sleep_for(std::chrono::seconds(1));
   CHECK(receiver.count() == 1);
   CHECK(stats(again)["outbox"]["backlog"].GetUint64() == 0);
+}
+
+TEST_CASE("a start that cannot listen, over a data dir with due timers, exits 1 cleanly and loses none of them",
+          "[schedule][integration][crash]") {
+  // Timers fire from the service's start, before it listens: the failed start has
+  // profile actors running when it shuts down (they once outlived what they use, and
+  // such a start died of SIGSEGV instead of exiting 1).
+  constexpr int profiles = 3000;
+  http_receiver receiver;
+  setup s(receiver, "granted", "1s");
+  auto armed_by = std::chrono::steady_clock::now();
+  {
+    server_process srv(s.data, s.args());
+    for (int first = 0; first < profiles; first += 400) {
+      std::vector<std::string> batch;
+      for (int i = first; i < std::min(first + 400, profiles); ++i)
+        batch.push_back(event_msg("e-" + std::to_string(i), "f" + std::to_string(i) + "@example.com", "cart_add"));
+      send_batch(srv, batch);
+    }
+    armed_by = std::chrono::steady_clock::now();
+    REQUIRE(srv.stop(SIGTERM) == 0);
+  }
+  std::this_thread::sleep_until(armed_by + std::chrono::milliseconds(1500));
+
+  // A port another socket holds.
+  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(holder >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(holder, 1) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const auto taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto args = s.args();
+    args.insert(args.begin(), "serve");
+    for (const auto& a : {std::string("--listen"), taken, std::string("--data"), s.data.string()})
+      args.push_back(a);
+    std::string out;
+    const int rc = run_nudge(args, out);
+    INFO("attempt " << attempt << ": " << out);
+    CHECK(rc == 1);
+    CHECK(out.find("listen " + taken) != std::string::npos);
+  }
+  ::close(holder);
+
+  // Every timer still reaches the destination once.
+  server_process srv(s.data, s.args());
+  REQUIRE(receiver.wait_until([](const auto& got) { return got.size() >= static_cast<std::size_t>(profiles); },
+                              std::chrono::seconds(60)));
+  REQUIRE(stats_until(srv, [](const auto& st) {
+    return st["timers"]["armed"].GetUint64() == 0 && st["outbox"]["backlog"].GetUint64() == 0;
+  }, std::chrono::seconds(20)));
+  std::set<std::string> emails;
+  for (const auto& r : receiver.requests())
+    if (r.answered / 100 == 2)
+      emails.insert(parse(r.body)["identities"]["email"].GetString());
+  CHECK(emails.size() == static_cast<std::size_t>(profiles));
 }
 
 TEST_CASE("a destination answering 503 gets the decision once it answers 200, across restarts", "[schedule][integration][crash]") {

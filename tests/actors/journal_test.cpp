@@ -123,6 +123,11 @@ TEST_CASE("commits on the caller's thread wake the writer to allocate ahead befo
   o.reader_check_interval = std::chrono::hours(1);  // no periodic upkeep takes the baton
   auto e = test::open_env(o);
   journal j(*e);
+  // The writer allocates ahead as it starts; a commit before that would be left to it
+  // (and read back before it ran, on a loaded machine). Bounded wait.
+  for (int i = 0; i < 500 && e->stats().allocated_bytes == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(e->stats().allocated_bytes > 0);
   // Every record goes through submit_here, so the writer never holds the commit baton
   // here (a record it committed would hand it the ones submitted meanwhile).
   j.submit_here(record_for("p-0", 1));

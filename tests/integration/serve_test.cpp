@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -49,6 +51,38 @@ TEST_CASE("generated keys are kept in the data dir with mode 0600 and reused", "
   server_process again(dir.path);
   CHECK(again.write_key() == key);
   CHECK(again.output().find(key) == std::string::npos);  // printed only when generated
+}
+
+namespace {
+
+/// The value of `name` in the environment of process `pid` (nullopt: not set).
+std::optional<std::string> env_of(int pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string var;
+  while (std::getline(in, var, '\0'))
+    if (var.rfind(name + "=", 0) == 0)
+      return var.substr(name.size() + 1);
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("serve runs with glibc's larger per-thread malloc cache unless GLIBC_TUNABLES is set already",
+          "[serve][integration]") {
+  temp_dir dir;
+  if (std::getenv("GLIBC_TUNABLES") == nullptr) {
+    server_process srv(dir.path / "a");
+    CHECK(env_of(srv.pid(), "GLIBC_TUNABLES") == std::optional<std::string>("glibc.malloc.tcache_count=256"));
+    CHECK(http_call(srv.port(), "GET", "/readyz").status == 200);
+  } else {
+    WARN("GLIBC_TUNABLES is set in the test's environment: only the operator's choice is checked");
+  }
+  // An operator's setting, an empty one included, is left as it is.
+  for (const std::string& value : {std::string(""), std::string("glibc.malloc.tcache_count=7")}) {
+    server_process srv(dir.path / "b", {}, {"GLIBC_TUNABLES=" + value});
+    CHECK(env_of(srv.pid(), "GLIBC_TUNABLES") == std::optional<std::string>(value));
+    CHECK(http_call(srv.port(), "GET", "/readyz").status == 200);
+  }
 }
 
 TEST_CASE("an invalid config stops the start with exit 2 naming the key", "[serve][integration][config]") {

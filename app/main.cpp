@@ -39,10 +39,10 @@ std::optional<nudge::app::config> load(const std::optional<std::string>& config_
 
 /// glibc keeps 7 freed blocks per size class in each thread's cache; past that a free
 /// goes back to the arena (locks, bin upkeep, malloc_consolidate). The service frees in
-/// bursts (a commit's batch of records, a burst of replies): with 256 per class the
-/// closed loop of scenario 1 ran 7% faster on 7% less CPU per message, malloc's own
-/// share falling by a quarter (docs/BENCHMARKS.md, "A larger per-thread cache for
-/// malloc"). Tunables are read only as a process starts, so `serve` execs itself once
+/// bursts (a commit's batch of records, a burst of replies): with 256 per class a
+/// closed loop like scenario 1's ran 7% faster on 7% less CPU per message, malloc's
+/// own samples down by a quarter, for ~3 MB more memory (docs/BENCHMARKS.md, "A larger
+/// per-thread cache for malloc"). Tunables are read only as a process starts, so `serve` execs itself once
 /// with them set, unless GLIBC_TUNABLES is set already: an operator's own choice (set
 /// it empty for glibc's defaults), or this exec's. The PID stays the same.
 void exec_with_malloc_tuning(char** argv) {

@@ -54,7 +54,9 @@ std::size_t drop_before(write_txn& tx, policies::timestamp cutoff,
 std::optional<dedupe_entry> get_by_time(read_txn& tx, policies::timestamp ts, std::uint64_t key_hash,
                                         std::string_view source, std::string_view id, std::error_code& ec);
 
-/// Stores the entry by time (entry.ts), replacing an equal key.
+/// Stores the entry by time (entry.ts), replacing an equal key. Put in key order,
+/// entries fill whole leaves (LMDB splits a leaf at its end when the new key goes
+/// there, in half otherwise); the journal sorts each commit's.
 void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source, std::string_view id,
                  const dedupe_entry& entry);
 

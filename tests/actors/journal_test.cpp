@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/journal.hpp"
+#include "storage/dedupe_table.hpp"
 #include "storage/detail/lmdb_ops.hpp"
 #include "storage/journal_table.hpp"
 #include "storage/meta_table.hpp"
@@ -206,6 +207,66 @@ TEST_CASE("records submitted under defer_here wait for flush_here, then commit t
   CHECK(j.stats().commits == 2);
   CHECK(j.stats().records == 4);
   CHECK(stored_last_seq(*e, "p-3") == 1);
+  j.stop();
+}
+
+TEST_CASE("a batch's replies kept by time are stored in key order, filling whole leaves", "[actors][journal]") {
+  test::temp_dir tmp;
+  auto o = test::options_for(tmp.path());
+  o.map_size_initial = 64ull << 20;  // no map growth within the batch
+  o.prefault = false;                // the writer, idle, does not look at the queue
+  auto e = test::open_env(o);
+  journal j(*e);
+  // The writer's first allocation, before the batch, and the writer back in its wait
+  // (on its way there it would take what is queued).
+  for (int i = 0; i < 500 && e->stats().allocated_bytes == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms);
+  const auto commits_before = j.stats().commits;
+  constexpr int n = 2000;
+  const std::string reply(300, 'r');  // about a retail decision's reply
+  const auto now = test::at_ms(1'700'000'000'000);
+  std::mutex m;
+  std::condition_variable cv;
+  int done = 0;
+  // One batch: accepted over 50 ms, 40 to a millisecond, their hashes (the key's second
+  // part) in no order, as a commit of many connections' messages has them.
+  journal::defer_here(true);
+  for (int i = 0; i < n; ++i) {
+    write_record rec;
+    rec.profile_id = "p-" + std::to_string(i % 100);
+    rec.dedupe = storage::dedupe_entry{now + std::chrono::milliseconds(i / 40), rec.profile_id, reply};
+    rec.dedupe_by_time = true;
+    rec.dedupe_hash = (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 1;
+    rec.dedupe_source = "web";
+    rec.dedupe_id = "m-" + std::to_string(i);
+    rec.on_done = [&](bool ok) {
+      std::lock_guard<std::mutex> guard(m);
+      done += ok ? 1 : 0;
+      cv.notify_all();
+    };
+    j.submit_here(std::move(rec));
+  }
+  journal::defer_here(false);
+  j.flush_here();
+  REQUIRE(wait_for(m, cv, [&] { return done == n; }));
+  REQUIRE(j.stats().commits == commits_before + 1);
+  auto tx = e->read();
+  MDB_stat st{};
+  REQUIRE(mdb_stat(tx.get(), e->dedupe_by_time(), &st) == MDB_SUCCESS);
+  CHECK(st.ms_entries == n);
+  // ~360 B an entry: 11 to a full leaf; a leaf split in half keeps 5 or 6.
+  INFO("leaves: " << st.ms_leaf_pages);
+  CHECK(st.ms_leaf_pages <= n / 10 + 2);
+  std::error_code ec;
+  for (int i = 0; i < n; i += 37) {
+    auto got = storage::dedupe_table::get_by_time(tx, now + std::chrono::milliseconds(i / 40),
+                                                  (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 1, "web",
+                                                  "m-" + std::to_string(i), ec);
+    REQUIRE(got.has_value());
+    CHECK(got->profile_id == "p-" + std::to_string(i % 100));
+  }
+  CHECK(!ec);
   j.stop();
 }
 

@@ -16,7 +16,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <tuple>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -386,13 +385,12 @@ void journal::commit_batch(std::vector<write_record>& batch) {
         storage::dedupe_table::put(txn, rec.dedupe_source, rec.dedupe_message_id(), *rec.dedupe);
     };
     const auto put_by_time_sorted = [&] {
-      std::sort(by_time.begin(), by_time.end(), [](const write_record* a, const write_record* b) {
-        const auto ka = std::make_tuple(std::max<std::int64_t>(0, a->dedupe->ts.time_since_epoch().count()),
-                                        a->dedupe_hash, std::string_view(a->dedupe_source), a->dedupe_message_id());
-        const auto kb = std::make_tuple(std::max<std::int64_t>(0, b->dedupe->ts.time_since_epoch().count()),
-                                        b->dedupe_hash, std::string_view(b->dedupe_source), b->dedupe_message_id());
-        return ka < kb;
-      });
+      const auto key = [](const write_record* r) {
+        return storage::dedupe_table::time_key_order(r->dedupe->ts, r->dedupe_hash, r->dedupe_source,
+                                                     r->dedupe_message_id());
+      };
+      std::sort(by_time.begin(), by_time.end(),
+                [&key](const write_record* a, const write_record* b) { return key(a) < key(b); });
       for (auto* rec : by_time)
         put_dedupe(*rec);
       by_time.clear();

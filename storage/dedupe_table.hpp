@@ -15,12 +15,15 @@
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <limits>
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -54,11 +57,18 @@ std::size_t drop_before(write_txn& tx, policies::timestamp cutoff,
 std::optional<dedupe_entry> get_by_time(read_txn& tx, policies::timestamp ts, std::uint64_t key_hash,
                                         std::string_view source, std::string_view id, std::error_code& ec);
 
-/// Stores the entry by time (entry.ts), replacing an equal key. Put in key order,
-/// entries fill whole leaves (LMDB splits a leaf at its end when the new key goes
-/// there, in half otherwise); the journal sorts each commit's.
+/// Stores the entry by time (entry.ts), replacing an equal key. Put in key order
+/// (time_key_order), entries fill whole leaves (LMDB splits a leaf at its end when the
+/// new key goes there, in half otherwise); the journal sorts each commit's.
 void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source, std::string_view id,
                  const dedupe_entry& entry);
+
+/// Compares as the keys put_by_time() stores (the time, then the hash, source and id),
+/// without building them.
+inline auto time_key_order(policies::timestamp ts, std::uint64_t key_hash, std::string_view source,
+                           std::string_view id) noexcept {
+  return std::make_tuple(std::max<std::int64_t>(0, ts.time_since_epoch().count()), key_hash, source, id);
+}
 
 /// Deletes the entries stored by time before `cutoff`, oldest first, at most
 /// `max_entries`; returns how many.

@@ -35,6 +35,13 @@ write_record record_for(const std::string& profile, std::uint64_t seq) {
   return rec;
 }
 
+/// Waits (bounded) for the writer's first allocation ahead: until then a commit on
+/// the caller's thread would be left to the writer.
+void wait_for_first_allocation(storage::env& e) {
+  for (int i = 0; i < 500 && e.stats().allocated_bytes == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+}
+
 /// The highest seq the journal stores for `profile` (0: none).
 std::uint64_t stored_last_seq(storage::env& e, const std::string& profile) {
   auto tx = e.read();
@@ -125,9 +132,8 @@ TEST_CASE("commits on the caller's thread wake the writer to allocate ahead befo
   auto e = test::open_env(o);
   journal j(*e);
   // The writer allocates ahead as it starts; a commit before that would be left to it
-  // (and read back before it ran, on a loaded machine). Bounded wait.
-  for (int i = 0; i < 500 && e->stats().allocated_bytes == 0; ++i)
-    std::this_thread::sleep_for(10ms);
+  // (and read back before it ran, on a loaded machine).
+  wait_for_first_allocation(*e);
   REQUIRE(e->stats().allocated_bytes > 0);
   // Every record goes through submit_here, so the writer never holds the commit baton
   // here (a record it committed would hand it the ones submitted meanwhile).
@@ -219,13 +225,13 @@ TEST_CASE("a batch's replies kept by time are stored in key order, filling whole
   journal j(*e);
   // The writer's first allocation, before the batch, and the writer back in its wait
   // (on its way there it would take what is queued).
-  for (int i = 0; i < 500 && e->stats().allocated_bytes == 0; ++i)
-    std::this_thread::sleep_for(10ms);
+  wait_for_first_allocation(*e);
   std::this_thread::sleep_for(100ms);
   const auto commits_before = j.stats().commits;
   constexpr int n = 2000;
   const std::string reply(300, 'r');  // about a retail decision's reply
   const auto now = test::at_ms(1'700'000'000'000);
+  const auto hash_of = [](int i) { return (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 1; };
   std::mutex m;
   std::condition_variable cv;
   int done = 0;
@@ -237,7 +243,7 @@ TEST_CASE("a batch's replies kept by time are stored in key order, filling whole
     rec.profile_id = "p-" + std::to_string(i % 100);
     rec.dedupe = storage::dedupe_entry{now + std::chrono::milliseconds(i / 40), rec.profile_id, reply};
     rec.dedupe_by_time = true;
-    rec.dedupe_hash = (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 1;
+    rec.dedupe_hash = hash_of(i);
     rec.dedupe_source = "web";
     rec.dedupe_id = "m-" + std::to_string(i);
     rec.on_done = [&](bool ok) {
@@ -260,8 +266,7 @@ TEST_CASE("a batch's replies kept by time are stored in key order, filling whole
   CHECK(st.ms_leaf_pages <= n / 10 + 2);
   std::error_code ec;
   for (int i = 0; i < n; i += 37) {
-    auto got = storage::dedupe_table::get_by_time(tx, now + std::chrono::milliseconds(i / 40),
-                                                  (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 1, "web",
+    auto got = storage::dedupe_table::get_by_time(tx, now + std::chrono::milliseconds(i / 40), hash_of(i), "web",
                                                   "m-" + std::to_string(i), ec);
     REQUIRE(got.has_value());
     CHECK(got->profile_id == "p-" + std::to_string(i % 100));

@@ -1,6 +1,7 @@
 #include "storage/codec.hpp"
 
 #include "storage/detail/lmdb_ops.hpp"
+#include "storage/reply_pack.hpp"
 
 #include <limits>
 #include <string_view>
@@ -13,6 +14,9 @@ namespace {
 using packer = msgpack::packer<msgpack::sbuffer>;
 using msgpack::object;
 namespace type = msgpack::type;
+
+// A dedupe entry's fifth element: its reply is packed (reply_pack.hpp) in this format.
+constexpr std::uint64_t reply_packing = 1;
 
 // ---- encoding ----------------------------------------------------------------------
 
@@ -555,13 +559,18 @@ void encode(const audit_record& value, msgpack::sbuffer& out) {
   pack_str(p, value.detail_json);
 }
 
-void encode(const dedupe_entry& value, msgpack::sbuffer& out) {
+void encode(const dedupe_entry& value, std::string_view message_id, msgpack::sbuffer& out) {
+  // Reused per thread: the writer packs every accepted message's reply.
+  thread_local std::string packed;
+  const bool is_packed = pack_reply(value.reply, message_id, value.profile_id, packed);
   packer p(out);
-  pack_array(p, 4);
+  pack_array(p, is_packed ? 5 : 4);
   p.pack_uint64(codec_version);
   pack_ts(p, value.ts);
   pack_str(p, value.profile_id);
-  pack_bin(p, value.reply);
+  pack_bin(p, is_packed ? std::string_view(packed) : std::string_view(value.reply));
+  if (is_packed)
+    p.pack_uint64(reply_packing);
 }
 
 void encode(const outbox_entry& value, msgpack::sbuffer& out) {
@@ -680,11 +689,17 @@ std::error_code decode(std::span<const std::byte> bytes, audit_record& out) {
   });
 }
 
-std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out) {
+std::error_code decode(std::span<const std::byte> bytes, std::string_view message_id, dedupe_entry& out) {
   return decode_value(bytes, 3, [&](const array_view& a) {
     out.ts = as_ts(a[1]);
     read(a[2], out.profile_id);
-    read_bytes(a[3], out.reply);
+    if (a.size < 5) {
+      read_bytes(a[3], out.reply);
+      return;
+    }
+    if (as_u64(a[4]) != reply_packing || a[3].type != type::BIN ||
+        !unpack_reply({a[3].via.bin.ptr, a[3].via.bin.size}, message_id, out.profile_id, out.reply))
+      throw bad_value{};
   });
 }
 

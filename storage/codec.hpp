@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -48,7 +49,9 @@ void encode_event_chunk(std::span<const policies::event_record> events, std::uin
 void encode_seen_chunk(std::span<const policies::seen_message> seen, std::uint64_t first_ordinal,
                        msgpack::sbuffer& out);
 void encode(const journal_entry& value, msgpack::sbuffer& out);
-void encode(const dedupe_entry& value, msgpack::sbuffer& out);
+/// The reply packed (reply_pack.hpp) for the message `message_id` (the key holds it)
+/// when it is JSON text; as it is otherwise.
+void encode(const dedupe_entry& value, std::string_view message_id, msgpack::sbuffer& out);
 /// Only `created` and `body`: the ids live in the outbox key.
 void encode(const outbox_entry& value, msgpack::sbuffer& out);
 /// Encodes ts, kind and detail_json; profile_id is the table key, not the value.
@@ -79,7 +82,8 @@ std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64
 std::error_code decode_seen_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                   std::vector<policies::seen_message>& out);
 std::error_code decode(std::span<const std::byte> bytes, journal_entry& out);
-std::error_code decode(std::span<const std::byte> bytes, dedupe_entry& out);
+/// `message_id`: the one the entry was encoded for (a packed reply names it).
+std::error_code decode(std::span<const std::byte> bytes, std::string_view message_id, dedupe_entry& out);
 std::error_code decode(std::span<const std::byte> bytes, outbox_entry& out);
 /// Leaves out.profile_id untouched (the caller knows it from the key).
 std::error_code decode(std::span<const std::byte> bytes, audit_record& out);

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::int64_t ms_per_day = 24 * 60 * 60 * 1000;
 constexpr std::size_t day_bytes = 4;
+constexpr std::size_t time_key_bytes = 16;  // the time and the hash
 
 // Days since the epoch (UTC), clamped to the u32 range of the key.
 std::uint32_t day_of(policies::timestamp ts) {
@@ -38,7 +39,7 @@ void make_key(std::string& key, std::uint32_t day, std::string_view source,
 void make_time_key(std::string& key, policies::timestamp ts, std::uint64_t key_hash, std::string_view source,
                    std::string_view id) {
   key.clear();
-  key.reserve(16 + source.size() + 1 + id.size());
+  key.reserve(time_key_bytes + source.size() + 1 + id.size());
   detail::append_be64(key, static_cast<std::uint64_t>(std::max<std::int64_t>(0, ts.time_since_epoch().count())));
   detail::append_be64(key, key_hash);
   key.append(source);
@@ -46,10 +47,17 @@ void make_time_key(std::string& key, policies::timestamp ts, std::uint64_t key_h
   key.append(id);
 }
 
-std::size_t erase_named(write_txn& tx, MDB_dbi dbi, const std::vector<std::string>& profile_ids) {
+/// The message id of a key of either table (after the source's '\0').
+std::string_view message_id_of(std::string_view key, std::size_t prefix_bytes) {
+  const auto end = key.find('\0', std::min(prefix_bytes, key.size()));
+  return end == std::string_view::npos ? std::string_view{} : key.substr(end + 1);
+}
+
+std::size_t erase_named(write_txn& tx, MDB_dbi dbi, std::size_t prefix_bytes,
+                        const std::vector<std::string>& profile_ids) {
   dedupe_entry entry;
-  return detail::erase_if(tx, dbi, [&](std::string_view, const MDB_val& v) {
-    return !decode(detail::to_bytes(v), entry) &&
+  return detail::erase_if(tx, dbi, [&](std::string_view key, const MDB_val& v) {
+    return !decode(detail::to_bytes(v), message_id_of(key, prefix_bytes), entry) &&
            std::find(profile_ids.begin(), profile_ids.end(), entry.profile_id) != profile_ids.end();
   });
 }
@@ -65,7 +73,7 @@ std::optional<dedupe_entry> get_by_time(read_txn& tx, policies::timestamp ts, st
   if (!value)
     return std::nullopt;
   dedupe_entry entry;
-  if ((ec = decode(detail::to_bytes(*value), entry)))
+  if ((ec = decode(detail::to_bytes(*value), id, entry)))
     return std::nullopt;
   return entry;
 }
@@ -74,7 +82,7 @@ void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source,
                  const dedupe_entry& entry) {
   detail::check_usable(tx);
   auto& buffer = detail::value_buffer(tx);
-  encode(entry, buffer);
+  encode(entry, id, buffer);
   std::string& key = detail::key_buffer(tx);
   make_time_key(key, entry.ts, key_hash, source, id);
   detail::put(tx, tx.environment().dedupe_by_time(), key, std::string_view(buffer.data(), buffer.size()));
@@ -109,7 +117,7 @@ std::optional<dedupe_entry> get(read_txn& tx, std::string_view source, std::stri
       return std::nullopt;
     if (value) {
       dedupe_entry entry;
-      if ((ec = decode(detail::to_bytes(*value), entry)))
+      if ((ec = decode(detail::to_bytes(*value), id, entry)))
         return std::nullopt;
       if (entry.ts >= oldest)
         return entry;
@@ -123,7 +131,7 @@ std::optional<dedupe_entry> get(read_txn& tx, std::string_view source, std::stri
 void put(write_txn& tx, std::string_view source, std::string_view id, const dedupe_entry& entry) {
   detail::check_usable(tx);
   auto& buffer = detail::value_buffer(tx);
-  encode(entry, buffer);
+  encode(entry, id, buffer);
   std::string& key = detail::key_buffer(tx);
   make_key(key, day_of(entry.ts), source, id);
   detail::put(tx, tx.environment().dedupe(), key,
@@ -143,8 +151,8 @@ std::size_t erase_profile(write_txn& tx, std::string_view profile_id) {
 }
 
 std::size_t erase_profiles(write_txn& tx, const std::vector<std::string>& profile_ids) {
-  return erase_named(tx, tx.environment().dedupe(), profile_ids) +
-         erase_named(tx, tx.environment().dedupe_by_time(), profile_ids);
+  return erase_named(tx, tx.environment().dedupe(), day_bytes, profile_ids) +
+         erase_named(tx, tx.environment().dedupe_by_time(), time_key_bytes, profile_ids);
 }
 
 }  // namespace nudge::storage::dedupe_table

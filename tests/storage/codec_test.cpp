@@ -354,12 +354,42 @@ TEST_CASE("a journal entry round-trips with and without its optional parts",
 TEST_CASE("a dedupe entry round-trips its opaque reply bytes", "[storage][codec]") {
   dedupe_entry in{at_ms(1'790'000'000'000), "p-7", std::string("\x00\xff{\"a\":1}", 9)};
   msgpack::sbuffer buf;
-  encode(in, buf);
+  encode(in, "m-1", buf);
   dedupe_entry out;
-  REQUIRE(!decode(bytes_of(buf), out));
+  REQUIRE(!decode(bytes_of(buf), "m-1", out));
   CHECK(out.ts == in.ts);
   CHECK(out.profile_id == in.profile_id);
   CHECK(out.reply == in.reply);
+}
+
+TEST_CASE("a dedupe entry stores a JSON reply packed, in under half its bytes, and gives it back whole",
+          "[storage][codec]") {
+  const std::string reply =
+    R"({"type":"decision","id":"31dc4e8c-2-0-000000000000","decision_id":"d-01M9659PXE5SGT95NK7VCF3XHN",)"
+    R"("profile_id":"p-01M9659PXDF8NTP3EZ3T5E90Y4","policy_version":"retail-example-1","actions":[{"action":)"
+    R"("welcome","channel":"web","placement":"banner","score":0.3,"payload":{"template":"welcome"}}]})";
+  dedupe_entry in{at_ms(1'790'000'000'000), "p-01M9659PXDF8NTP3EZ3T5E90Y4", reply};
+  msgpack::sbuffer buf;
+  encode(in, "31dc4e8c-2-0-000000000000", buf);
+  CHECK(buf.size() < (reply.size() + in.profile_id.size()) / 2);
+  dedupe_entry out;
+  REQUIRE(!decode(bytes_of(buf), "31dc4e8c-2-0-000000000000", out));
+  CHECK(out.ts == in.ts);
+  CHECK(out.profile_id == in.profile_id);
+  CHECK(out.reply == reply);
+
+  SECTION("the format is its own: an unknown packing is corrupt, not a reply") {
+    msgpack::sbuffer other;
+    msgpack::packer<msgpack::sbuffer> p(other);
+    p.pack_array(5);
+    p.pack_uint64(codec_version);
+    p.pack_uint64(1'790'000'000'000);
+    p.pack(std::string("p-1"));
+    p.pack_bin(1);
+    p.pack_bin_body("\x01", 1);
+    p.pack_uint64(2);  // a packing this build does not know
+    CHECK(decode(bytes_of(other), "m-1", out) == errc::corrupt);
+  }
 }
 
 TEST_CASE("an outbox entry round-trips its attempts and next attempt; older ones decode with none",
@@ -431,7 +461,7 @@ TEST_CASE("corrupt bytes decode to errc::corrupt", "[storage][codec]") {
     encode(test::sample_entry(1), b);
     CHECK(decode(bytes_of(b), out) == errc::corrupt);
     dedupe_entry d;
-    CHECK(decode(bytes_of(valid), d) == errc::corrupt);
+    CHECK(decode(bytes_of(valid), "m-1", d) == errc::corrupt);
   }
   SECTION("a wrong field type") {
     msgpack::sbuffer b;

@@ -1,5 +1,6 @@
 #include "storage/reply_pack.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -50,12 +51,59 @@ constexpr std::array<std::int8_t, 256> crockford_values = [] {
 
 bool quoted_at(std::string_view s, std::size_t at, std::string_view text) {
   return s.size() - at >= text.size() + 2 && s[at + text.size() + 1] == '"' &&
-         s.compare(at + 1, text.size(), text) == 0;
+         (text.empty() || s[at + 1] == text[0]) && s.compare(at + 1, text.size(), text) == 0;
 }
+
+// The bytes at which packing looks twice: a quote, the first bytes of fragments, and
+// those it refuses.
+constexpr std::array<bool, 256> special = [] {
+  std::array<bool, 256> v{};
+  for (std::size_t c = 0; c < 0x20; ++c)
+    v[c] = true;
+  for (char c : {'"', '{', ',', ':'})
+    v[static_cast<unsigned char>(c)] = true;
+  return v;
+}();
+
+/// The first four bytes of `p` as one number, to rule out most fragments at once.
+constexpr std::uint32_t first4(const char* p) noexcept {
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(p[0])) |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(p[1])) << 8 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(p[2])) << 16 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(p[3])) << 24;
+}
+
+// Open addressing over first4(): a slot holds a fragment's index + 1 (0: empty); the
+// fragments whose first four bytes are equal lie on one run of slots.
+constexpr std::size_t slot_bits = 6;
+constexpr std::size_t slot_of(std::uint32_t head) noexcept { return (head * 2654435761u) >> (32 - slot_bits); }
+
+constexpr std::array<std::uint8_t, std::size_t{1} << slot_bits> fragment_slots = [] {
+  std::array<std::uint8_t, std::size_t{1} << slot_bits> v{};
+  for (std::size_t f = 0; f < fragments.size(); ++f) {
+    auto slot = slot_of(first4(fragments[f].data()));
+    while (v[slot] != 0)
+      slot = (slot + 1) % v.size();
+    v[slot] = static_cast<std::uint8_t>(f + 1);
+  }
+  return v;
+}();
+
+/// The fragment that starts at `at` (at least 4 bytes before the end), or fragments.size().
+std::size_t fragment_at(std::string_view s, std::size_t at) noexcept {
+  const std::uint32_t head = first4(s.data() + at);
+  for (auto slot = slot_of(head); fragment_slots[slot] != 0; slot = (slot + 1) % fragment_slots.size()) {
+    const std::size_t f = fragment_slots[slot] - 1u;
+    if (first4(fragments[f].data()) == head && s.compare(at, fragments[f].size(), fragments[f]) == 0)
+      return f;
+  }
+  return fragments.size();
+}
+static_assert(std::all_of(fragments.begin(), fragments.end(), [](std::string_view f) { return f.size() >= 4; }));
 
 /// Whether `"d-` and a packable id and `"` start at `at`.
 bool decision_id_at(std::string_view s, std::size_t at) {
-  if (s.size() - at < decision_prefix.size() + id_chars + 1 || s.compare(at, decision_prefix.size(), decision_prefix) != 0 ||
+  if (s.size() - at < decision_prefix.size() + id_chars + 1 || s[at + 1] != 'd' || s[at + 2] != '-' ||
       s[at + decision_prefix.size() + id_chars] != '"')
     return false;
   for (std::size_t i = 0; i < id_chars; ++i)
@@ -64,26 +112,38 @@ bool decision_id_at(std::string_view s, std::size_t at) {
   return true;
 }
 
+// Eight characters are 40 bits, five whole bytes: three groups, then the last two
+// characters' 10 bits, padded to two bytes.
 void pack_id(std::string_view chars, std::string& out) {
-  std::array<std::uint8_t, id_bytes> bytes{};
-  std::size_t bit = 0;
-  for (char c : chars) {
-    const auto v = static_cast<unsigned>(crockford_values[static_cast<unsigned char>(c)]);
-    for (int b = 4; b >= 0; --b, ++bit)
-      if ((v >> b) & 1u)
-        bytes[bit / 8] |= static_cast<std::uint8_t>(0x80u >> (bit % 8));
-  }
-  out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  char bytes[id_bytes];
+  auto group = [&](std::size_t first, std::size_t count, std::size_t byte, std::size_t byte_count) {
+    std::uint64_t bits = 0;
+    for (std::size_t i = first; i < first + count; ++i)
+      bits = bits << 5 | static_cast<std::uint64_t>(crockford_values[static_cast<unsigned char>(chars[i])]);
+    bits <<= byte_count * 8 - count * 5;
+    for (std::size_t b = byte_count; b-- > 0; bits >>= 8)
+      bytes[byte + b] = static_cast<char>(bits & 0xff);
+  };
+  group(0, 8, 0, 5);
+  group(8, 8, 5, 5);
+  group(16, 8, 10, 5);
+  group(24, 2, 15, 2);
+  out.append(bytes, id_bytes);
 }
 
 void unpack_id(std::string_view bytes, std::string& out) {
-  std::size_t bit = 0;
-  for (std::size_t i = 0; i < id_chars; ++i) {
-    unsigned v = 0;
-    for (int b = 0; b < 5; ++b, ++bit)
-      v = (v << 1) | ((static_cast<unsigned char>(bytes[bit / 8]) >> (7 - bit % 8)) & 1u);
-    out.push_back(crockford[v]);
-  }
+  auto group = [&](std::size_t count, std::size_t byte, std::size_t byte_count) {
+    std::uint64_t bits = 0;
+    for (std::size_t b = 0; b < byte_count; ++b)
+      bits = bits << 8 | static_cast<unsigned char>(bytes[byte + b]);
+    bits >>= byte_count * 8 - count * 5;
+    for (std::size_t i = count; i-- > 0;)
+      out.push_back(crockford[(bits >> (5 * i)) & 31u]);
+  };
+  group(8, 0, 5);
+  group(8, 5, 5);
+  group(8, 10, 5);
+  group(2, 15, 2);
 }
 
 }  // namespace
@@ -92,8 +152,15 @@ bool pack_reply(std::string_view json, std::string_view message_id, std::string_
                 std::string& out) {
   out.clear();
   out.reserve(json.size());
+  const std::size_t n = json.size();
   std::size_t i = 0;
-  while (i < json.size()) {
+  while (i < n) {
+    std::size_t plain = i;
+    while (plain < n && !special[static_cast<unsigned char>(json[plain])])
+      ++plain;
+    out.append(json.data() + i, plain - i);
+    if ((i = plain) == n)
+      break;
     const char c = json[i];
     if (static_cast<unsigned char>(c) < 0x20)
       return false;
@@ -114,18 +181,12 @@ bool pack_reply(std::string_view json, std::string_view message_id, std::string_
         i += decision_prefix.size() + id_chars + 1;
         continue;
       }
-    } else if (c == '{' || c == ',' || c == ':') {
-      const auto rest = json.substr(i);
-      bool matched = false;
-      for (std::size_t f = 0; f < fragments.size(); ++f)
-        if (rest.starts_with(fragments[f])) {
-          out.push_back(static_cast<char>(first_fragment_token + f));
-          i += fragments[f].size();
-          matched = true;
-          break;
-        }
-      if (matched)
+    } else if (n - i >= 4) {
+      if (const auto f = fragment_at(json, i); f < fragments.size()) {
+        out.push_back(static_cast<char>(first_fragment_token + f));
+        i += fragments[f].size();
         continue;
+      }
     }
     out.push_back(c);
     ++i;

@@ -61,6 +61,18 @@ TEST_CASE("replies of every kind come back from their packed form byte for byte"
   }
 }
 
+TEST_CASE("the packed form is the stored format: its tokens and bytes do not change", "[storage][reply_pack]") {
+  auto packed = [](std::string_view json) {
+    std::string out;
+    REQUIRE(pack_reply(json, message_id, profile_id, out));
+    return out;
+  };
+  CHECK(packed(R"({"type":"ack","id":"e-7f3a","profile_id":"p-01M9659PXDF8NTP3EZ3T5E90Y4"})") == "\x05\x01\x07\x02}");
+  CHECK(packed(R"("d-00000000000000000000000001")") == "\x03" + std::string(15, '\0') + std::string("\0\x40", 2));
+  CHECK(packed(R"("d-ZZZZZZZZZZZZZZZZZZZZZZZZZZ")") == "\x03" + std::string(16, '\xff') + "\xc0");
+  CHECK(packed(R"(:{"eligible":false,"reason":,"purpose":)") == "\x12\x14");
+}
+
 TEST_CASE("texts made of the tokens' pieces at random come back byte for byte", "[storage][reply_pack]") {
   const std::vector<std::string> pieces = {
     R"({"type":"decision","id":)", R"({"type":"ack","id":)", R"(,"decision_id":)", R"(,"profile_id":)",

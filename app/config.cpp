@@ -415,11 +415,13 @@ void parse_durability(const toml::node* node, durability_config& d) {
 
 void parse_storage(const toml::node* node, storage_config& s) {
   const section t(node, "storage",
-                  {"map_size_initial", "map_size_max", "preallocate_ahead", "prefault", "reader_check_interval"});
+                  {"map_size_initial", "map_size_max", "preallocate_ahead", "prefault", "writable_map",
+                   "reader_check_interval"});
   t.read_size("map_size_initial", s.map_size_initial, 1);
   t.read_size("map_size_max", s.map_size_max, 1);
   t.read_size("preallocate_ahead", s.preallocate_ahead, 0);
   t.read("prefault", s.prefault);
+  t.read("writable_map", s.writable_map);
   t.read_duration("reader_check_interval", s.reader_check_interval);
   if (s.map_size_initial > s.map_size_max)
     fail(t.key_path("map_size_initial"), format_size(s.map_size_initial) +

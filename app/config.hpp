@@ -101,6 +101,10 @@ struct storage_config {
   /// Whether the writer maps preallocated pages writable ahead of use when idle, so
   /// that commits take no page faults on them ("process" durability only).
   bool prefault = true;
+  /// "process" durability: commits write into a writable map (true), or with pwrite
+  /// (false: more CPU per commit, fewer and shorter stalls when the kernel writes the
+  /// file back).
+  bool writable_map = true;
   /// How often reader slots of dead processes are cleared (mdb_reader_check).
   std::chrono::milliseconds reader_check_interval = std::chrono::seconds{10};
 };

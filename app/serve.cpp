@@ -105,6 +105,7 @@ int serve(config cfg) {
   eo.map_size_max = cfg.storage.map_size_max;
   eo.preallocate_ahead = cfg.storage.preallocate_ahead;
   eo.prefault = cfg.storage.prefault;
+  eo.writable_map = cfg.storage.writable_map;
   eo.reader_check_interval = cfg.storage.reader_check_interval;
   eo.sync_each_commit = cfg.durability.mode == durability_mode::power;
   std::error_code ec;
@@ -334,6 +335,7 @@ int backup(const config& cfg, const std::filesystem::path& dir) {
   eo.map_size_max = cfg.storage.map_size_max;
   eo.preallocate_ahead = cfg.storage.preallocate_ahead;
   eo.prefault = cfg.storage.prefault;
+  eo.writable_map = cfg.storage.writable_map;
   eo.reader_check_interval = cfg.storage.reader_check_interval;
   std::error_code ec;
   auto env = storage::env::open(eo, ec);

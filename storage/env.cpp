@@ -40,6 +40,14 @@ namespace fs = std::filesystem;
 // and `tests/bench/scenarios.sh 4` went from 17,800-19,700 to 24,200-26,000 msgs/s.
 constexpr unsigned env_flags_base = MDB_NOTLS | MDB_NORDAHEAD;
 constexpr unsigned env_flags_process = MDB_WRITEMAP | MDB_NOSYNC;
+
+/// The durability flags `o` asks for ("process" without the writable map: MDB_NOSYNC
+/// alone, commits written with pwrite; env_options::writable_map).
+unsigned flags_for(const env_options& o) noexcept {
+  if (o.sync_each_commit)
+    return 0;
+  return o.writable_map ? env_flags_process : MDB_NOSYNC;
+}
 constexpr MDB_dbi max_dbs = 32;
 constexpr unsigned max_readers = 512;
 // Reset read handles kept for reuse; more than this many concurrent readers end
@@ -105,7 +113,7 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   if (rc == MDB_SUCCESS)
     rc = mdb_env_set_maxreaders(e->env_, max_readers);
   if (rc == MDB_SUCCESS)
-    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags_base | (o.sync_each_commit ? 0u : env_flags_process), 0600);
+    rc = mdb_env_open(e->env_, o.dir.c_str(), env_flags_base | flags_for(o), 0600);
   if (rc != MDB_SUCCESS) {
     ec = detail::from_mdb(rc);
     return nullptr;  // ~env closes the handle, as mdb_env_open's contract asks
@@ -119,7 +127,7 @@ std::unique_ptr<env> env::open(const env_options& options, std::error_code& ec) 
   e->note_used();
   e->preallocate_.store(o.preallocate_ahead > 0 && mdb_env_get_fd(e->env_, &e->data_fd_) == MDB_SUCCESS,
                         std::memory_order_relaxed);
-  if (e->preallocate_.load(std::memory_order_relaxed) && o.prefault && !o.sync_each_commit) {
+  if (e->preallocate_.load(std::memory_order_relaxed) && o.prefault && (flags_for(o) & MDB_WRITEMAP) != 0) {
     e->map_base_ = e->find_map_base();
     e->prefault_.store(e->map_base_ != nullptr, std::memory_order_relaxed);
   }

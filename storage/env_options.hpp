@@ -25,6 +25,15 @@ struct env_options {
   /// process.
   bool sync_each_commit = false;
 
+  /// Without sync_each_commit: commits write into a writable map (MDB_WRITEMAP), or,
+  /// when false, LMDB writes each commit's pages into the page cache with pwrite (as
+  /// with sync_each_commit, without the syncs). Either survives a killed process. The
+  /// writable map costs less per commit; but once the kernel has written a page back,
+  /// the next write to it takes a fault on the thread that commits, and those faults
+  /// bunch up in the kernel's writeback bursts (docs/BENCHMARKS.md, "Without the
+  /// writable map in process durability").
+  bool writable_map = true;
+
   /// Disk blocks kept allocated ahead of the used end of data.mdb (fallocate), so
   /// that a full disk refuses a commit (errc::disk_full) instead of raising SIGBUS on
   /// a sparse page of the writable map (without sync_each_commit; with it, the same
@@ -38,7 +47,8 @@ struct env_options {
   /// env::prefault_some). A commit's first write to each new page of the map then
   /// takes no page fault on the thread that commits. Only without sync_each_commit:
   /// LMDB's sync flushes the whole map, and the zero pages made dirty ahead would be
-  /// written with the next commit's sync.
+  /// written with the next commit's sync. Only with writable_map: the map is
+  /// read-only otherwise.
   bool prefault = true;
 
   /// How often env::housekeeping() clears reader slots left by dead processes

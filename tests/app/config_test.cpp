@@ -109,6 +109,7 @@ TEST_CASE("a default-constructed config holds the defaults of nudge.toml", "[con
   CHECK(cfg.storage.map_size_initial == (16ULL << 30));
   CHECK(cfg.storage.map_size_max == (256ULL << 30));
   CHECK(cfg.storage.prefault);
+  CHECK(cfg.storage.writable_map);
   CHECK(cfg.profiles.history_max_events == 500);
   CHECK(cfg.profiles.history_max_age == std::chrono::days{400});
   CHECK(cfg.profiles.anonymous_ttl == std::chrono::days{90});
@@ -242,6 +243,7 @@ TEST_CASE("deploy/nudge.toml without the unsupported parts lands in the struct",
   CHECK(cfg.storage.map_size_initial == (16ULL << 30));
   CHECK(cfg.storage.map_size_max == (256ULL << 30));
   CHECK(cfg.storage.prefault);
+  CHECK(cfg.storage.writable_map);
   CHECK(cfg.profiles.history_max_events == 500);
   CHECK(cfg.profiles.history_max_age == std::chrono::days{400});
   CHECK(cfg.profiles.idle_passivate == 10min);
@@ -429,6 +431,7 @@ TEST_CASE("values of the wrong type name the key", "[config][app]") {
   CHECK(error_of("[storage]\nmap_size_max = true\n") ==
         "nudge.toml: storage.map_size_max: expected a size such as \"64KiB\" or an integer");
   CHECK(error_of("[storage]\nprefault = 1\n") == "nudge.toml: storage.prefault: expected a boolean");
+  CHECK(error_of("[storage]\nwritable_map = \"no\"\n") == "nudge.toml: storage.writable_map: expected a boolean");
   CHECK(error_of("sources = \"web\"\n") ==
         "nudge.toml: sources: expected an array of tables ([[sources]])");
   CHECK(error_of("sources = [1]\n") == "nudge.toml: sources[0]: expected a table");
@@ -457,6 +460,7 @@ TEST_CASE("bad durations and sizes name the key and the value", "[config][app]")
   const auto sizes = parsed("[storage]\nmap_size_initial = 1048576\nmap_size_max = \"10GB\"\n");
   CHECK(sizes.storage.map_size_initial == 1048576);
   CHECK(sizes.storage.map_size_max == 10'000'000'000ULL);
+  CHECK_FALSE(parsed("[storage]\nwritable_map = false\n").storage.writable_map);
   CHECK(error_of("[server]\nmax_message_bytes = 1023\n") ==
         "nudge.toml: server.max_message_bytes: must be between 1KiB and 16MiB, got 1023B");
   CHECK(error_of("[server]\nmax_message_bytes = \"17MiB\"\n") ==

@@ -483,7 +483,7 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
   }
 }
 
-TEST_CASE("the service maps the data file's preallocated pages ahead of use when idle, not in power durability",
+TEST_CASE("the service maps the data file's preallocated pages ahead of use when idle, not in power durability or without the writable map",
           "[storage][integration]") {
   temp_dir dir;
   // A small preallocation, so that a few hundred messages cross into a second one.
@@ -525,4 +525,17 @@ TEST_CASE("the service maps the data file's preallocated pages ahead of use when
   const auto ps = storage_stats(power);
   CHECK(ps["allocated_bytes"].GetUint64() > 0);
   CHECK(ps["prefaulted_bytes"].GetUint64() == 0);
+
+  // "process" durability with pwrite: the map is read-only, nothing to prefault; the
+  // preallocation (a full disk refused, not written into) stays.
+  temp_dir pwrite_dir;
+  auto pwrite_cfg = write_config(pwrite_dir.path, granted + "[storage]\npreallocate_ahead = \"2MiB\"\nwritable_map = false\n");
+  server_process pwrite(pwrite_dir.path / "data", {"--config", pwrite_cfg.string()});
+  feed(pwrite, "w-", 600, {"a-w1", "a-w2", "a-w3"}, 2000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writer is idle: it would prefault now
+  const auto ws = storage_stats(pwrite);
+  CHECK(ws["allocated_bytes"].GetUint64() > ws["map_used_bytes"].GetUint64());
+  CHECK(ws["prefaulted_bytes"].GetUint64() == 0);
+  CHECK(events_of(pwrite, "a-w1") == 200);
+  CHECK(events_of(pwrite, "a-w3") == 200);
 }

@@ -9,7 +9,8 @@
 //   time table): key big-endian u32 day number (days since the epoch) + source +
 //   '\0' + message id, so that expired days are dropped whole.
 //
-// Values: dedupe_entry (msgpack). Sources must not contain '\0'.
+// Values: dedupe_entry (msgpack), a JSON reply packed (reply_pack.hpp) for the key's
+// message id. Sources must not contain '\0'.
 //
 // Reads take a read_txn (any thread); writes take the write_txn of an env::commit
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).

@@ -24,7 +24,9 @@ namespace fs = std::filesystem;
 // "process" durability: MDB_WRITEMAP | MDB_NOSYNC. Commits write into the shared
 // mapping instead of copying every dirty page through pwrite(); measured: the writer
 // thread spent most of its time in the kernel's write path without it. The page cache
-// holds the mapping, so a killed process loses nothing committed.
+// holds the mapping, so a killed process loses nothing committed. With
+// env_options::writable_map off, MDB_NOSYNC alone: LMDB copies each commit's pages with
+// pwrite (no write faults after the kernel's writeback; more CPU per commit).
 //
 // "power" durability: neither. LMDB's own commit then writes the data pages with
 // pwrite and syncs them, then writes the meta page through its O_DSYNC descriptor, in
@@ -48,6 +50,7 @@ unsigned flags_for(const env_options& o) noexcept {
     return 0;
   return o.writable_map ? env_flags_process : MDB_NOSYNC;
 }
+
 constexpr MDB_dbi max_dbs = 32;
 constexpr unsigned max_readers = 512;
 // Reset read handles kept for reuse; more than this many concurrent readers end

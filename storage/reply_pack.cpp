@@ -34,6 +34,8 @@ constexpr std::array<std::string_view, 17> fragments = {
   R"(,"purpose":)",
 };
 static_assert(first_fragment_token + fragments.size() <= 0x20);
+// Looked up by their first four bytes (fragment_at).
+static_assert(std::all_of(fragments.begin(), fragments.end(), [](std::string_view f) { return f.size() >= 4; }));
 
 // actors/ids: a one-letter prefix, '-', 26 characters of this alphabet.
 constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -99,7 +101,6 @@ std::size_t fragment_at(std::string_view s, std::size_t at) noexcept {
   }
   return fragments.size();
 }
-static_assert(std::all_of(fragments.begin(), fragments.end(), [](std::string_view f) { return f.size() >= 4; }));
 
 /// Whether `"d-` and a packable id and `"` start at `at`.
 bool decision_id_at(std::string_view s, std::size_t at) {

@@ -378,6 +378,21 @@ TEST_CASE("a dedupe entry stores a JSON reply packed, in under half its bytes, a
   CHECK(out.profile_id == in.profile_id);
   CHECK(out.reply == reply);
 
+  SECTION("an entry written before packing (four elements, the reply as is) still reads") {
+    msgpack::sbuffer old;
+    msgpack::packer<msgpack::sbuffer> p(old);
+    p.pack_array(4);
+    p.pack_uint64(codec_version);
+    p.pack_uint64(1'790'000'000'000);
+    p.pack(in.profile_id);
+    p.pack_bin(static_cast<std::uint32_t>(reply.size()));
+    p.pack_bin_body(reply.data(), static_cast<std::uint32_t>(reply.size()));
+    dedupe_entry earlier;
+    REQUIRE(!decode(bytes_of(old), "31dc4e8c-2-0-000000000000", earlier));
+    CHECK(earlier.ts == in.ts);
+    CHECK(earlier.profile_id == in.profile_id);
+    CHECK(earlier.reply == reply);
+  }
   SECTION("the format is its own: an unknown packing is corrupt, not a reply") {
     msgpack::sbuffer other;
     msgpack::packer<msgpack::sbuffer> p(other);

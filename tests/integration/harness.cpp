@@ -263,16 +263,16 @@ bool run_until(asio::io_context& ioc, const bool& done, std::chrono::millisecond
 }  // namespace
 
 http_result http_call(int port, const std::string& method, const std::string& target, const std::string& body,
-                      const std::vector<std::pair<std::string, std::string>>& headers) {
+                      const std::vector<std::pair<std::string, std::string>>& headers, std::chrono::seconds limit) {
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
-  stream.expires_after(std::chrono::seconds(10));
+  stream.expires_after(limit);
   http_result out;
   bool done = false;
   beast::error_code ec;
   stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
                        [&](beast::error_code e) { ec = e; done = true; });
-  if (!run_until(ioc, done, std::chrono::seconds(10)) || ec)
+  if (!run_until(ioc, done, limit) || ec)
     return out;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, "127.0.0.1");
@@ -281,14 +281,14 @@ http_result http_call(int port, const std::string& method, const std::string& ta
   req.prepare_payload();
   done = false;
   http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
-  if (!run_until(ioc, done, std::chrono::seconds(10)) || ec)
+  if (!run_until(ioc, done, limit) || ec)
     return out;
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   done = false;
   http::async_read(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
-  if (!run_until(ioc, done, std::chrono::seconds(10)) || ec)
+  if (!run_until(ioc, done, limit) || ec)
     return out;
   out.status = static_cast<int>(parser.get().result_int());
   out.body = parser.get().body();

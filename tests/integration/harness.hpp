@@ -63,9 +63,10 @@ struct http_result {
   std::string body;
 };
 
-/// One HTTP request on a new connection, bounded by 10 s.
+/// One HTTP request on a new connection, bounded by `limit` in all (connect, write, read).
 http_result http_call(int port, const std::string& method, const std::string& target, const std::string& body = "",
-                      const std::vector<std::pair<std::string, std::string>>& headers = {});
+                      const std::vector<std::pair<std::string, std::string>>& headers = {},
+                      std::chrono::seconds limit = std::chrono::seconds(10));
 
 /// A WebSocket client (async Beast operations driven with deadlines).
 class ws_client {

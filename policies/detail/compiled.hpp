@@ -62,6 +62,16 @@ struct condition {
   /// event: its bit in a profile's history_memo, or -1 when a scan matches events
   /// itself (program::memo).
   std::int8_t memo_slot = -1;
+  /// event with `since`: the bit of the events named `*since`, or -1 (a scan).
+  std::int8_t since_slot = -1;
+};
+
+/// What one bit of a profile's history_memo says of an event: that it is named `name`
+/// and, with `where_of`, that the `where` of that condition holds for it.
+struct memo_matcher {
+  policies::name_key key;
+  std::string name;
+  std::optional<std::uint32_t> where_of;  ///< a condition index
 };
 
 struct feature {
@@ -167,11 +177,13 @@ struct program {
   /// Unique per compiled program in the process (never 0): a history_memo filled for
   /// one program is not read for another.
   std::uint64_t serial = 0;
-  /// The event conditions whose matches profiles remember (history_memo), by slot: at
-  /// most history_memo::max_conditions of those that read an event's texts to match
-  /// it (a `where`, all of it on fixed values, or a name whose tag another owns) and
-  /// sum nothing. Each depends on the event alone, so a match holds for good.
-  std::vector<std::uint32_t> memo;
+  /// What profiles remember of each history event (history_memo), by slot: at most
+  /// history_memo::max_conditions matchers. First those of the event conditions that
+  /// read an event's texts to match it (a `where`, all of it on fixed values, or a
+  /// name whose tag another owns) and sum nothing; then, while slots remain, one per
+  /// name that a condition without `where` and `sum` counts or that a `since` looks
+  /// for. Each depends on the event alone, so a match holds for good.
+  std::vector<memo_matcher> memo;
 };
 
 }  // namespace nudge::policies::detail

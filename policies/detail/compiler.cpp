@@ -387,20 +387,43 @@ private:
     assign_memo_slots();
   }
 
-  /// Gives the first history_memo::max_conditions event conditions that read texts to
-  /// match an event, and whose match depends on the event alone, a memo slot.
+  /// Gives event conditions memo slots (program::memo), at most
+  /// history_memo::max_conditions: first each condition that reads texts to match an
+  /// event and whose match depends on the event alone (a slot saves it those reads),
+  /// then each name that a count without `where` or a `since` looks for (a slot saves
+  /// a walk over the records: the count becomes one over the masks).
   void assign_memo_slots() {
     static std::atomic<std::uint64_t> serials{0};
     out_.serial = ++serials;
-    for (std::size_t i = 0; i < out_.conditions.size() && out_.memo.size() < history_memo::max_conditions; ++i) {
+    auto& memo = out_.memo;
+    const auto full = [&memo] { return memo.size() >= history_memo::max_conditions; };
+    auto add_slot = [&memo](const name_key& key, const std::string& name, std::optional<std::uint32_t> where_of) {
+      memo.push_back(memo_matcher{key, name, where_of});
+      return static_cast<std::int8_t>(memo.size() - 1);
+    };
+    for (std::size_t i = 0; i < out_.conditions.size() && !full(); ++i) {
       auto& c = out_.conditions[i];
       if (c.kind != cond_kind::event || c.sum || (c.key.exact && c.where.empty()))
         continue;
       if (std::any_of(c.where.begin(), c.where.end(),
                       [](const where_entry& w) { return w.from != where_entry::source::literal; }))
         continue;
-      c.memo_slot = static_cast<std::int8_t>(out_.memo.size());
-      out_.memo.push_back(static_cast<std::uint32_t>(i));
+      c.memo_slot = add_slot(c.key, c.name, c.where.empty() ? std::nullopt : std::optional<std::uint32_t>(static_cast<std::uint32_t>(i)));
+    }
+    // One slot per name, shared by every count and `since` of that name.
+    auto slot_of_name = [&](const name_key& key, const std::string& name) -> std::int8_t {
+      for (std::size_t s = 0; s < memo.size(); ++s)
+        if (!memo[s].where_of && memo[s].name == name)
+          return static_cast<std::int8_t>(s);
+      return full() ? std::int8_t{-1} : add_slot(key, name, std::nullopt);
+    };
+    for (auto& c : out_.conditions) {
+      if (c.kind != cond_kind::event)
+        continue;
+      if (c.memo_slot < 0 && !c.sum && c.where.empty())
+        c.memo_slot = slot_of_name(c.key, c.name);
+      if (c.since)
+        c.since_slot = slot_of_name(c.since_key, *c.since);
     }
   }
 

@@ -1,6 +1,7 @@
 #include "policies/detail/evaluator.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -38,6 +39,39 @@ std::optional<scalar_view> view_of(const scalar* s) noexcept {
   if (!s)
     return std::nullopt;
   return policies::view_of(*s);
+}
+
+constexpr std::uint64_t byte_ones = 0x0101010101010101ull;
+
+std::uint64_t load8(const std::uint8_t* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  if constexpr (std::endian::native == std::endian::big)
+    w = __builtin_bswap64(w);
+  return w;
+}
+
+/// How many of the `n` masks from `p` have bit `slot`: eight masks at a time, their
+/// bits gathered into one byte's sum by a multiplication.
+std::size_t count_bit(const std::uint8_t* p, std::size_t n, unsigned slot) noexcept {
+  std::size_t total = 0, i = 0;
+  for (; i + 8 <= n; i += 8)
+    total += static_cast<std::size_t>((((load8(p + i) >> slot) & byte_ones) * byte_ones) >> 56);
+  for (; i < n; ++i)
+    total += (p[i] >> slot) & 1u;
+  return total;
+}
+
+/// The index of the last of the `n` masks from `p` with bit `slot`, if any.
+std::optional<std::size_t> newest_with_bit(const std::uint8_t* p, std::size_t n, unsigned slot) noexcept {
+  std::size_t i = n;
+  for (; i >= 8; i -= 8)
+    if (const std::uint64_t hits = (load8(p + i - 8) >> slot) & byte_ones)
+      return i - 8 + static_cast<std::size_t>(std::bit_width(hits) - 1) / 8;
+  while (i-- > 0)
+    if ((p[i] >> slot) & 1u)
+      return i;
+  return std::nullopt;
 }
 
 template <class Range, class Value>
@@ -123,67 +157,76 @@ void evaluator::sync_memo() {
     const event_record& e = history[i];
     std::uint8_t mask = 0;
     for (std::size_t slot = 0; slot < prog_.memo.size(); ++slot) {
-      const condition& c = prog_.conditions[prog_.memo[slot]];
-      if (c.key.names(e, c.name) && matches(e, c.where))
+      const memo_matcher& x = prog_.memo[slot];
+      if (x.key.names(e, x.name) && (!x.where_of || matches(e, prog_.conditions[*x.where_of].where)))
         mask = static_cast<std::uint8_t>(mask | (1u << slot));
     }
     m.masks.push_back(mask);
   }
 }
 
+std::size_t evaluator::window_start(const condition& c) {
+  const auto& history = profile_.history;
+  // History is in time order (actors/profile_logic keeps it so): each edge is found
+  // by binary search.
+  std::size_t lo = 0;
+  if (c.since) {
+    // The newest event named `since`; the window holds the events after its time.
+    std::optional<std::size_t> at;
+    if (c.since_slot >= 0) {
+      sync_memo();
+      at = newest_with_bit(profile_.memo.masks.data(), history.size(), static_cast<unsigned>(c.since_slot));
+    } else {
+      for (std::size_t i = history.size(); i-- > 0;)
+        if (c.since_key.names(history[i], *c.since)) {
+          at = i;
+          break;
+        }
+    }
+    if (at) {
+      const timestamp since_ts = history[*at].ts();
+      lo = static_cast<std::size_t>(
+          std::partition_point(history.begin() + static_cast<std::ptrdiff_t>(*at), history.end(),
+                               [since_ts](const event_record& e) { return e.ts() <= since_ts; }) -
+          history.begin());
+    }
+  }
+  if (c.within) {
+    const timestamp lower = req_.now - *c.within;
+    const auto from = history.begin() + static_cast<std::ptrdiff_t>(lo);
+    lo += static_cast<std::size_t>(
+        std::partition_point(from, history.end(), [lower](const event_record& e) { return e.ts() < lower; }) - from);
+  }
+  return lo;
+}
+
 double evaluator::measure(const condition& c) {
   const auto& history = profile_.history;
-  // History is oldest first: walk back from the newest and stop at the window's edge.
-  std::optional<timestamp> since_ts;
-  if (c.since) {
-    for (auto it = history.rbegin(); it != history.rend(); ++it)
-      if (c.since_key.names(*it, *c.since)) {
-        since_ts = it->ts();
-        break;
-      }
-  }
-  const timestamp lower =
-      c.within ? req_.now - *c.within : timestamp{duration{std::numeric_limits<std::int64_t>::min()}};
+  const std::size_t lo = window_start(c);
   if (c.memo_slot >= 0) {
-    // Which events match is remembered per event: only times are read here.
+    // Which events match is remembered per event: only the masks are read.
     sync_memo();
-    const std::uint8_t bit = static_cast<std::uint8_t>(1u << c.memo_slot);
-    const std::uint8_t* mask = profile_.memo.masks.data();
-    double total = 0;
-    for (std::size_t i = history.size(); i-- > 0;) {
-      const timestamp ts = history[i].ts();
-      if (c.within && ts < lower)
-        break;
-      if (since_ts && ts <= *since_ts)
-        break;
-      if (mask[i] & bit)
-        total += 1;
-    }
-    return total;
+    return static_cast<double>(
+        count_bit(profile_.memo.masks.data() + lo, history.size() - lo, static_cast<unsigned>(c.memo_slot)));
   }
   double total = 0;
   const auto& key = c.key;
   // The texts of the events that may match are read (on the heap, seldom in cache):
-  // each is asked for `ahead` records before it is reached. A count of an owned name
-  // with no `where` and no `sum` reads none.
+  // each is asked for `ahead` records before it is reached.
   const bool reads = !key.exact || c.sum || !c.where.empty();
-  constexpr std::ptrdiff_t ahead = 8;
-  const auto first = history.rbegin();
+  constexpr std::size_t ahead = 8;
   if (reads)
-    for (auto p = first; p != history.rend() && p - first < ahead; ++p)
-      if (key.may_name(p->name_tag()))
-        p->prefetch();
-  for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    if (reads && history.rend() - it > ahead && key.may_name(it[ahead].name_tag()))
-      it[ahead].prefetch();
-    if (c.within && it->ts() < lower)
-      break;
-    if (since_ts && it->ts() <= *since_ts)
-      break;
-    if (!key.names(*it, c.name) || !matches(*it, c.where))
+    for (std::size_t i = history.size(); i-- > lo && history.size() - i <= ahead;)
+      if (key.may_name(history[i].name_tag()))
+        history[i].prefetch();
+  for (std::size_t i = history.size(); i-- > lo;) {
+    const event_record& e = history[i];
+    if (reads && i >= lo + ahead && key.may_name(history[i - ahead].name_tag()))
+      history[i - ahead].prefetch();
+    if (!key.names(e, c.name) || !matches(e, c.where))
       continue;
     if (c.sum) {
-      if (const auto v = it->find(*c.sum))
+      if (const auto v = e.find(*c.sum))
         if (const double* d = std::get_if<double>(&*v))
           total += *d;
     } else {

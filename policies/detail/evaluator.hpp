@@ -46,6 +46,8 @@ public:
 
 private:
   double measure(const condition& c);
+  /// The index of the oldest history event inside `c`'s window (`within`, `since`).
+  std::size_t window_start(const condition& c);
   /// Brings the profile's history_memo up to its history for this program, once per
   /// evaluator: drops the masks of events gone from the front, matches the events
   /// added since (or all, for a new range or another program).

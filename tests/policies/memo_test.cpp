@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 
 using namespace nudge::policies;
@@ -26,14 +27,17 @@ constexpr const char* memo_policy = R"({"version": "memo",
     "hats": {"type": "logistic", "bias": -2, "features": [
       {"weight": 0.1, "x": {"event": "view", "within": "1h", "where": {"category": "hats"}}}]},
     "buys": {"type": "logistic", "bias": -2, "features": [
-      {"weight": 0.1, "x": {"event": "buy"}}]}
+      {"weight": 0.1, "x": {"event": "buy"}}]},
+    "since": {"type": "logistic", "bias": -2, "features": [
+      {"weight": 0.1, "x": {"event": "view", "since": "buy", "within": "2h"}}]}
   },
   "actions": [
     {"id": "shoes", "channels": ["web"], "propensity": {"model": "shoes"}},
     {"id": "hats", "channels": ["email"], "propensity": {"model": "hats"}},
     {"id": "sku", "channels": ["sms"], "params": {"sku": "SKU-1"},
      "when": {"event": "buy", "where": {"sku": {"$param": "sku"}}, "gte": 2},
-     "propensity": {"model": "buys"}}
+     "propensity": {"model": "buys"}},
+    {"id": "since", "channels": ["push"], "propensity": {"model": "since"}}
   ]})";
 
 /// The count behind the expected value of the action chosen on `channel`, or -1
@@ -152,20 +156,32 @@ TEST_CASE("the history memo answers as a fresh scan through appends, drops, late
                                     [](const event_record& e) { return is_buy_of(e, "SKU-1"); });
     const auto buys = std::count_if(p.history.begin(), p.history.end(),
                                     [](const event_record& e) { return e.name() == "buy"; });
+    // Views after the newest buy's time (none: all) and within 2 hours.
+    std::optional<timestamp> last_buy;
+    for (const auto& e : p.history)
+      if (e.name() == "buy")
+        last_buy = e.ts();
+    const auto since = std::count_if(p.history.begin(), p.history.end(), [&](const event_record& e) {
+      return e.name() == "view" && (!last_buy || e.ts() > *last_buy) && e.ts() >= now - 2h;
+    });
     INFO("step " << step << ", base " << p.history_base << ", size " << p.history.size());
     REQUIRE(count_on(*pol, p, "web", now) == shoes);
     REQUIRE(count_on(*pol, p, "email", now) == hats);
     REQUIRE(count_on(*pol, p, "sms", now) == (sku1 >= 2 ? buys : -1));
+    REQUIRE(count_on(*pol, p, "push", now) == since);
 
     // The masks describe the events at their indices: bit 0 the shoes view, bit 1 the
     // hats view (the window is applied at the scan), bit 2 the SKU-1 buy (its $param
-    // compared as the action's constant).
+    // compared as the action's constant); then the names counted without `where` or
+    // looked for by `since`: bit 3 any buy (the count of buys and the since of
+    // views share it), bit 4 any view.
     REQUIRE(p.memo.first == p.history_base);
     REQUIRE(p.memo.masks.size() == p.history.size());
     for (std::size_t i = 0; i < p.history.size(); ++i) {
       const auto& e = p.history[i];
       const unsigned expected = (is_view_of(e, "shoes") ? 1u : 0u) | (is_view_of(e, "hats") ? 2u : 0u) |
-                                (is_buy_of(e, "SKU-1") ? 4u : 0u);
+                                (is_buy_of(e, "SKU-1") ? 4u : 0u) | (e.name() == "buy" ? 8u : 0u) |
+                                (e.name() == "view" ? 16u : 0u);
       REQUIRE(p.memo.masks[i] == expected);
     }
   }
@@ -209,9 +225,12 @@ TEST_CASE("conditions past the memo's slots scan as before", "[policies][conditi
   for (int i = 0; i < 12; ++i)
     features += std::string(i ? "," : "") + R"({"weight": 0.1, "x": {"event": "view", "where": {"category": "c)" +
                 std::to_string(i) + R"("}}})";
+  // And a count with `since` that finds the slots taken: it walks the records.
   const std::string doc = R"({"version": "many", "models": {"all": {"type": "logistic", "bias": -2, "features": [)" +
-                          features +
-                          R"(]}}, "actions": [{"id": "all", "channels": ["web"], "propensity": {"model": "all"}}]})";
+                          features + R"(]}, "since": {"type": "logistic", "bias": -2, "features": [
+                            {"weight": 0.1, "x": {"event": "view", "since": "stop", "within": "20m"}}]}},
+                          "actions": [{"id": "all", "channels": ["web"], "propensity": {"model": "all"}},
+                                      {"id": "since", "channels": ["email"], "propensity": {"model": "since"}}]})";
   auto pol = compile_ok(doc);
   REQUIRE(pol);
   const auto now = t0();
@@ -221,14 +240,21 @@ TEST_CASE("conditions past the memo's slots scan as before", "[policies][conditi
     const int category = (i * 7) % 15;  // c0..c14: c12..c14 count in no feature
     b.event("view", now - std::chrono::minutes(30 - i), {{"category", "c" + std::to_string(category)}});
     expected += category < 12 ? 1 : 0;
+    if (i == 14)  // at the same time as the 15th view, which is not after it
+      b.event("stop", now - std::chrono::minutes(30 - i), {});
   }
   auto p = b.build();
   CHECK(count_on(*pol, p, "web", now) == expected);
+  // Views after the stop's time (16 to 1 minutes ago) and within 20 minutes: 15.
+  CHECK(count_on(*pol, p, "email", now) == 15);
   REQUIRE(p.memo.masks.size() == p.history.size());
   // Appended events are matched once, in the next decision.
   p.history.push_back(make_event("view", now, {{"category", std::string("c11")}}));
   CHECK(count_on(*pol, p, "web", now) == expected + 1);
   p.history.push_back(make_event("view", now, {{"category", std::string("c2")}}));
   CHECK(count_on(*pol, p, "web", now) == expected + 2);
+  CHECK(count_on(*pol, p, "email", now) == 17);
   CHECK(p.memo.masks.size() == p.history.size());
+  p.history.push_back(make_event("stop", now, {}));
+  CHECK(count_on(*pol, p, "email", now) == 0);
 }

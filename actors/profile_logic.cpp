@@ -35,8 +35,8 @@ const EVP_MD* sha256() {
 using policies::timestamp;
 
 /// Drops the oldest records of `log` (oldest first) beyond `max`; returns how many.
-template <class T>
-std::size_t keep_newest(std::vector<T>& log, std::size_t max) {
+template <class Log>
+std::size_t keep_newest(Log& log, std::size_t max) {
   if (log.size() <= max)
     return 0;
   const std::size_t n = log.size() - max;
@@ -45,9 +45,9 @@ std::size_t keep_newest(std::vector<T>& log, std::size_t max) {
 }
 
 /// Drops the records of `log` (oldest first) older than `cutoff`; returns how many.
-template <class T>
-std::size_t drop_before(std::vector<T>& log, timestamp cutoff) {
-  auto first_kept = std::find_if(log.begin(), log.end(), [cutoff](const T& r) { return r.ts() >= cutoff; });
+template <class Log>
+std::size_t drop_before(Log& log, timestamp cutoff) {
+  auto first_kept = std::find_if(log.begin(), log.end(), [cutoff](const auto& r) { return r.ts() >= cutoff; });
   const auto n = static_cast<std::size_t>(first_kept - log.begin());
   log.erase(log.begin(), first_kept);
   return n;
@@ -62,7 +62,7 @@ void clear_history(policies::profile_state& p) {
 /// Room for one more record in a log bounded by `max`: grows by a quarter (at least
 /// 4), never past `max`, so that a profile's logs carry little unused capacity.
 template <class T>
-void make_room(std::vector<T>& log, std::size_t max) {
+void make_room(T& log, std::size_t max) {
   if (log.size() == log.capacity() && log.size() < max)
     log.reserve(std::min(max, log.size() + std::max<std::size_t>(4, log.size() / 4)));
 }
@@ -469,8 +469,9 @@ bool apply_entry(policies::profile_state& p, const storage::journal_entry& e, co
     const auto& ev = *e.event;
     add_stats(p.stats, ev);
     // History stays in time order and keeps the newest history_max_events; a full log
-    // shifts instead of growing. An event older than everything kept in a full log
-    // would be dropped at once, so it is not inserted.
+    // drops its oldest without shifting the rest (policies/record_log.hpp). An event
+    // older than everything kept in a full log would be dropped at once, so it is not
+    // inserted.
     auto& history = p.history;
     const bool full = history.size() >= opt.history_max_events;
     if (!full || (!history.empty() && ev.ts() >= history.front().ts())) {
@@ -498,7 +499,7 @@ void apply_decision(policies::profile_state& p, const policies::decision_record&
     kept.clear();
     return;
   }
-  if (kept.size() >= opt.decisions_max) {  // a full log drops its oldest: shift, keep the capacity
+  if (kept.size() >= opt.decisions_max) {  // a full log drops its oldest (policies/record_log.hpp)
     p.decisions_base += kept.size() - (opt.decisions_max - 1);
     keep_newest(kept, opt.decisions_max - 1);
   }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "policies/packed_strings.hpp"
+#include "policies/record_log.hpp"
 
 namespace nudge::policies {
 
@@ -318,8 +319,8 @@ struct profile_state {
   std::vector<std::string> merged_from;
   std::vector<trait> traits;
   lifetime_stats stats;
-  std::vector<event_record> history;  ///< at most history_max_events, oldest first
-  std::vector<decision_record> decisions;  ///< at most decisions_max, oldest first
+  record_log<event_record> history;  ///< at most history_max_events, oldest first
+  record_log<decision_record> decisions;  ///< at most decisions_max, oldest first
   /// The ordinal of decisions.front(): how many decisions the log has dropped from its
   /// front since it began, or the old log's end after a merge or a clear rebuilt it (a
   /// new range). Appends and drops from the front keep the other decisions' ordinals;

@@ -23,7 +23,7 @@ std::string& chunk_key(std::string& k, std::string_view id, std::uint64_t chunk)
 
 /// One of a profile's chunked logs: its records and their base in the state, where
 /// its chunks are kept, how many records a chunk holds, and how one is written and read.
-template <class Record, std::uint64_t PerChunk, std::vector<Record> policies::profile_state::*Records,
+template <class Record, std::uint64_t PerChunk, auto Records,
           std::uint64_t policies::profile_state::*Base, MDB_dbi (env::*Table)() const noexcept,
           void (*Encode)(std::span<const Record>, std::uint64_t, msgpack::sbuffer&),
           std::error_code (*Decode)(std::span<const std::byte>, std::uint64_t&, std::vector<Record>&)>
@@ -33,8 +33,8 @@ struct chunked_log {
   static constexpr auto encode = Encode;
   static constexpr auto decode = Decode;
   static MDB_dbi table(const env& e) noexcept { return (e.*Table)(); }
-  static std::vector<record>& of(policies::profile_state& s) noexcept { return s.*Records; }
-  static const std::vector<record>& of(const policies::profile_state& s) noexcept { return s.*Records; }
+  static auto& of(policies::profile_state& s) noexcept { return s.*Records; }
+  static const auto& of(const policies::profile_state& s) noexcept { return s.*Records; }
   static std::uint64_t base(const policies::profile_state& s) noexcept { return s.*Base; }
 };
 

@@ -159,7 +159,7 @@ TEST_CASE("the decision log keeps the newest decisions_max records, oldest first
     CHECK(p.decisions_base == static_cast<std::uint64_t>(std::max(i - 2, 0)));
   }
   CHECK(p.decisions.front().decision_id() == "d-4");
-  CHECK(p.decisions.capacity() <= 4);  // a full log shifts in place, it does not grow
+  CHECK(p.decisions.capacity() <= 4);  // a full log carries at most slack() spare slots (here 1)
   opt.decisions_max = 2;  // a lower bound drops more at once
   apply_decision(p, decided("d-7", "m", t0 + 7s, "web", {}), opt);
   CHECK(p.decisions.front().decision_id() == "d-6");
@@ -209,7 +209,7 @@ TEST_CASE("history keeps the newest history_max_events in time order, late event
     add("e-" + std::to_string(i), t0 + std::chrono::seconds(i));
   CHECK(ids() == "e-37 e-38 e-39 ");
   CHECK(p.history_base == 42);  // each of the 35 dropped one from the front
-  CHECK(p.history.capacity() <= 4);  // a full log shifts in place, it does not grow
+  CHECK(p.history.capacity() <= 4);  // a full log carries at most slack() spare slots (here 1)
   CHECK(p.stats.events == 41);  // stats count every event, kept or not
   opt.history_max_age = 10s;  // and events older than history_max_age before `received` go
   add("e-40", t0 + 40s);

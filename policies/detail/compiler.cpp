@@ -408,7 +408,10 @@ private:
       if (std::any_of(c.where.begin(), c.where.end(),
                       [](const where_entry& w) { return w.from != where_entry::source::literal; }))
         continue;
-      c.memo_slot = add_slot(c.key, c.name, c.where.empty() ? std::nullopt : std::optional<std::uint32_t>(static_cast<std::uint32_t>(i)));
+      std::optional<std::uint32_t> where_of;
+      if (!c.where.empty())
+        where_of = static_cast<std::uint32_t>(i);
+      c.memo_slot = add_slot(c.key, c.name, where_of);
     }
     // One slot per name, shared by every count and `since` of that name.
     auto slot_of_name = [&](const name_key& key, const std::string& name) -> std::int8_t {

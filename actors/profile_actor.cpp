@@ -19,6 +19,7 @@
 #include "actors/type_ids.hpp"
 #include "actors/wire.hpp"
 #include "policies/json.hpp"
+#include "policies/json_writer.hpp"
 #include "policies/splitmix64.hpp"
 #include "storage/audit_table.hpp"
 #include "storage/dedupe_table.hpp"
@@ -45,7 +46,7 @@ namespace nudge::actors {
 namespace {
 
 using policies::timestamp;
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = policies::json_writer;
 
 /// Seeds per-actor generators without a random_device open per activation.
 std::uint64_t seed_source() {

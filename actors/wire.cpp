@@ -1,6 +1,7 @@
 #include "actors/wire.hpp"
 
 #include "policies/json.hpp"
+#include "policies/json_writer.hpp"
 
 #include <msgpack.hpp>
 #include <rapidjson/document.h>
@@ -14,7 +15,7 @@ namespace nudge::actors {
 
 namespace {
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = policies::json_writer;
 
 void pack_value(msgpack::packer<msgpack::sbuffer>& pk, const rapidjson::Value& v) {
   switch (v.GetType()) {

@@ -147,7 +147,7 @@ journal::~journal() {
   stop();
 }
 
-void journal::submit(write_record rec) {
+void journal::submit(write_record&& rec) {
   bool wake;
   {
     std::lock_guard<std::mutex> guard(mtx_);
@@ -169,7 +169,7 @@ void journal::defer_here(bool on) noexcept {
   deferring_here = on;
 }
 
-void journal::submit_here(write_record rec) {
+void journal::submit_here(write_record&& rec) {
   std::unique_lock<std::mutex> lock(mtx_);
   const bool wake = pending_.empty() && !committing_;  // as in submit()
   pending_.push_back(std::move(rec));

@@ -158,14 +158,16 @@ public:
   journal& operator=(const journal&) = delete;
 
   /// Queues a record; thread-safe, never blocks on I/O.
-  void submit(write_record rec);
+  /// Taken by reference: a record is ~1 KB of members, and each move of it cost ~550
+  /// instructions and its emptied shell ~250 more to destroy.
+  void submit(write_record&& rec);
 
   /// Queues a record and, when no commit is in progress and the environment does not
   /// sync each commit, commits the queue on the calling thread (flat combining: no
   /// hand-off to the writer thread, no wake-up). The batch's on_done callbacks, other
   /// submitters' included, then run on the calling thread too. For profile actors: the
   /// caller holds no lock and no read transaction.
-  void submit_here(write_record rec);
+  void submit_here(write_record&& rec);
 
   /// On the calling thread from now on (`on`) or no longer: submit_here() only queues,
   /// and the thread commits what it queued by calling flush_here(), so that the

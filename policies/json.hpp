@@ -23,8 +23,6 @@
 #pragma once
 
 #include <rapidjson/document.h>
-#include <rapidjson/encodedstream.h>
-#include <rapidjson/memorystream.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
@@ -148,20 +146,32 @@ json_parse_result parse_json(rapidjson::GenericDocument<rapidjson::UTF8<>, Alloc
   constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
   detail::number_reader<Document> filter(doc);
   rapidjson::ParseResult parsed;
+  // Read from a NUL-terminated copy (one memcpy, the buffer kept per thread): a
+  // StringStream reads a byte without the bounds check a MemoryStream makes at each
+  // one. Both see a NUL byte as the end of the text; what follows one is refused below.
+  thread_local std::string terminated;
+  terminated.assign(text.data(), text.size());
+  std::size_t consumed = 0;
   auto generate = [&](Document&) {  // `filter` feeds `doc`
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, StackAllocator> reader(stack);
-    rapidjson::MemoryStream ms(text.data(), text.size());
-    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    rapidjson::StringStream is(terminated.c_str());
     parsed = reader.template Parse<flags>(is, filter);
-    return !parsed.IsError();
+    consumed = is.Tell();
+    return !parsed.IsError() && consumed == text.size();
   };
   doc.SetNull();  // and null it stays on an error: Populate assigns only what parsed
   doc.Populate(generate);
+  if (terminated.capacity() > (std::size_t{1} << 16))
+    std::string().swap(terminated);  // the document holds copies; a big body's room goes
   json_parse_result result;
   if (parsed.IsError()) {
     result.offset = parsed.Offset();
     result.message = filter.out_of_range() ? "number out of range"
                                            : rapidjson::GetParseError_En(parsed.Code());
+  } else if (consumed != text.size()) {  // a value, then a NUL byte and more
+    doc.SetNull();
+    result.offset = consumed;
+    result.message = rapidjson::GetParseError_En(rapidjson::kParseErrorDocumentRootNotSingular);
   }
   return result;
 }

@@ -149,3 +149,21 @@ TEST_CASE("write_double writes infinity as the largest double of its sign and Na
   rapidjson::Document doc;
   CHECK(parse_json(doc, buf.GetString()).ok());
 }
+
+TEST_CASE("parse_json refuses a NUL byte after the value, and one inside it") {
+  rapidjson::Document doc;
+  auto result = parse_json(doc, std::string("{\"a\":1}\0{\"b\":2}", 15));
+  CHECK_FALSE(result.ok());
+  CHECK(result.offset == 7);
+  CHECK(doc.IsNull());
+  result = parse_json(doc, std::string("{\"a\":1}\0", 8));
+  CHECK_FALSE(result.ok());
+  result = parse_json(doc, std::string("{\"a\":\"x\0y\"}", 11));
+  CHECK_FALSE(result.ok());
+  CHECK(result.offset == 7);
+  // A big text parses too, and the next small one after it.
+  std::string big = "[" + std::string(100000, ' ') + "1]";
+  REQUIRE(parse_json(doc, big).ok());
+  REQUIRE(parse_json(doc, "[2]").ok());
+  CHECK(doc[0].GetUint64() == 2);
+}

@@ -38,7 +38,6 @@ public:
 
   record_log() = default;
   record_log(std::initializer_list<T> items) : items_(items) {}
-  explicit record_log(std::vector<T> items) noexcept : items_(std::move(items)) {}
   /// Copies hold the live records only.
   record_log(const record_log& other) : items_(other.begin(), other.end()) {}
   record_log(record_log&& other) noexcept : items_(std::move(other.items_)), head_(std::exchange(other.head_, 0)) {}
@@ -115,11 +114,6 @@ public:
   void push_back(T&& item) {
     make_space();
     items_.push_back(std::move(item));
-  }
-  template <class... Args>
-  T& emplace_back(Args&&... args) {
-    make_space();
-    return items_.emplace_back(std::forward<Args>(args)...);
   }
   iterator insert(const_iterator pos, const T& item) {
     const auto at = pos - cbegin();

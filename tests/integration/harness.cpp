@@ -641,9 +641,10 @@ rapidjson::Document profile_by_identity(const server_process& srv, const std::st
   return parse(res.body);
 }
 
-rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others) {
+rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others,
+                              std::chrono::milliseconds timeout) {
   for (int i = 0; i < 10000; ++i) {
-    auto frame = ws.read();
+    auto frame = ws.read(timeout);
     if (!frame)
       break;
     auto d = parse(*frame);

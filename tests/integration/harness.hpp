@@ -202,7 +202,8 @@ rapidjson::Document profile_by_identity(const server_process& srv, const std::st
                                         int* status = nullptr);
 
 /// The reply whose "id" is `id` among the next frames (others are kept for later).
-rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others = nullptr);
+rapidjson::Document read_reply(ws_client& ws, const std::string& id, std::vector<std::string>* others = nullptr,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 std::string file_text(const std::filesystem::path& p);
 

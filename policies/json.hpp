@@ -168,8 +168,7 @@ json_parse_result parse_json(rapidjson::GenericDocument<rapidjson::UTF8<>, Alloc
     result.offset = parsed.Offset();
     result.message = filter.out_of_range() ? "number out of range"
                                            : rapidjson::GetParseError_En(parsed.Code());
-  } else if (consumed != text.size()) {  // a value, then a NUL byte and more
-    doc.SetNull();
+  } else if (consumed != text.size()) {  // a value, then a NUL byte and more (doc stays null)
     result.offset = consumed;
     result.message = rapidjson::GetParseError_En(rapidjson::kParseErrorDocumentRootNotSingular);
   }

@@ -18,7 +18,6 @@
 #include <array>
 #include <cstddef>
 #include <cstring>
-#include <string>
 #include <string_view>
 
 namespace nudge::policies {
@@ -29,14 +28,13 @@ public:
   using base::base;
 
   bool String(const char* s, rapidjson::SizeType n, bool copy = false) { return text(s, n, copy); }
+  /// Also takes a std::string.
   bool String(std::string_view s) { return text(s.data(), static_cast<rapidjson::SizeType>(s.size()), false); }
-  bool String(const std::string& s) { return text(s.data(), static_cast<rapidjson::SizeType>(s.size()), false); }
   /// A NUL-terminated text (a literal's length folds at compile time).
   bool String(const char* s) { return text(s, static_cast<rapidjson::SizeType>(std::strlen(s)), false); }
 
   bool Key(const char* s, rapidjson::SizeType n, bool copy = false) { return text(s, n, copy); }
   bool Key(std::string_view s) { return text(s.data(), static_cast<rapidjson::SizeType>(s.size()), false); }
-  bool Key(const std::string& s) { return text(s.data(), static_cast<rapidjson::SizeType>(s.size()), false); }
   bool Key(const char* s) { return text(s, static_cast<rapidjson::SizeType>(std::strlen(s)), false); }
 
   /// Whether JSON writes `s` as it is between quotes.

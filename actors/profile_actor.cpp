@@ -745,12 +745,13 @@ void handle(self_ptr self, envelope_ptr env) {
     const auto oldest = now - ctx->options.dedupe_window;
     std::optional<storage::read_txn> txn;  // only when a lookup needs one
     std::error_code ec;
-    for (auto it = st.profile.seen.rbegin(); !hit && it != st.profile.seen.rend() && it->ts >= oldest; ++it)
-      if (it->key_hash == seen_hash) {
-        if (!txn)
-          txn.emplace(ctx->env->read());
-        hit = storage::dedupe_table::get_by_time(*txn, it->ts, seen_hash, m.source, m.id, ec);
-      }
+    const auto& seen = st.profile.seen;
+    for (auto i = find_seen(seen, seen.size(), seen_hash, oldest); !hit && i != seen.size();
+         i = find_seen(seen, i, seen_hash, oldest)) {
+      if (!txn)
+        txn.emplace(ctx->env->read());
+      hit = storage::dedupe_table::get_by_time(*txn, seen[i].ts, seen_hash, m.source, m.id, ec);
+    }
     if (!hit && now <= st.profile.seen_spill_until) {
       if (!txn)
         txn.emplace(ctx->env->read());

@@ -432,6 +432,25 @@ bool note_seen(policies::profile_state& p, std::uint64_t key_hash, timestamp ts,
   return true;
 }
 
+std::size_t find_seen(const std::vector<policies::seen_message>& seen, std::size_t end, std::uint64_t key_hash,
+                      timestamp oldest) noexcept {
+  const policies::seen_message* s = seen.data();
+  std::size_t i = std::min(end, seen.size());
+  const auto match = [&](std::size_t k) { return s[k].key_hash == key_hash && s[k].ts >= oldest; };
+  // Seen messages are in time order, so the window's entries are at the back: a block
+  // whose oldest entry left the window is the last one looked at.
+  for (; i >= 4 && s[i - 4].ts >= oldest; i -= 4)
+    if ((s[i - 1].key_hash == key_hash) | (s[i - 2].key_hash == key_hash) | (s[i - 3].key_hash == key_hash) |
+        (s[i - 4].key_hash == key_hash))
+      for (std::size_t k = i; k-- > i - 4;)
+        if (match(k))
+          return k;
+  for (; i > 0 && s[i - 1].ts >= oldest; --i)
+    if (s[i - 1].key_hash == key_hash)
+      return i - 1;
+  return seen.size();
+}
+
 void apply_entry(policies::profile_state& p, const storage::journal_entry& e, const profile_options& opt) {
   apply_entry(p, e, opt, seen_key_hash(e.source, e.message_id));
 }

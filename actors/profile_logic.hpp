@@ -112,6 +112,16 @@ std::uint64_t seen_key_hash(std::string_view source, std::string_view id);
 /// Deterministic, so that replaying the journal rebuilds the same memory.
 bool note_seen(policies::profile_state& p, std::uint64_t key_hash, policies::timestamp ts, const profile_options& opt);
 
+/// Where the idempotency memory may hold `key_hash`: the index of the newest entry of
+/// p.seen before `end` with that hash, noted at or after `oldest`; seen.size() when
+/// none. Called again with the index it returned, it finds the next older one (a hash
+/// can repeat: the stored reply then tells). Four entries are compared per step without
+/// a branch each: a busy profile holds up to dedupe_seen_max (1,024) entries, and the
+/// one-by-one loop this replaces took ~16 instructions per entry on every message
+/// (docs/BENCHMARKS.md, "The seen messages' scan").
+std::size_t find_seen(const std::vector<policies::seen_message>& seen, std::size_t end, std::uint64_t key_hash,
+                      policies::timestamp oldest) noexcept;
+
 /// Merges `loser` into `survivor` (API.md section 5): identities united, history
 /// united in time order (deduplicated by message id, bounded as usual), stats added,
 /// traits latest-wins per key, consent latest-wins per purpose (denied wins ties),

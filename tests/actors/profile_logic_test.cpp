@@ -284,6 +284,57 @@ TEST_CASE("seen messages: the window drops the old, the bound spills to ids for 
   CHECK(none.seen_spill_until == t0 + 10min);
 }
 
+TEST_CASE("find_seen: the newest in-window entries with the hash, newest first, as the plain loop finds them", "[actors][dedupe]") {
+  // The plain loop it replaces, widened as find_seen is: newest first, stopping at the
+  // first entry before `oldest` from the back, within blocks of four any in-window hit.
+  const auto reference = [](const std::vector<policies::seen_message>& seen, std::uint64_t h, timestamp oldest) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = seen.size(); i > 0 && seen[i - 1].ts >= oldest; --i)
+      if (seen[i - 1].key_hash == h)
+        out.push_back(i - 1);
+    return out;
+  };
+  const auto all = [](const std::vector<policies::seen_message>& seen, std::uint64_t h, timestamp oldest) {
+    std::vector<std::size_t> out;
+    for (auto i = find_seen(seen, seen.size(), h, oldest); i != seen.size(); i = find_seen(seen, i, h, oldest))
+      out.push_back(i);
+    return out;
+  };
+  std::vector<policies::seen_message> empty;
+  CHECK(find_seen(empty, 0, 1, t0) == 0);
+  CHECK(find_seen(empty, 5, 1, t0) == 0);  // an end past the size is the size
+
+  // Every length from 0 to 40 (blocks of four and every remainder), hashes drawn from a
+  // few values so that each repeats, the window's start at every position.
+  std::uint64_t state = 7;
+  auto next = [&state] { state = state * 6364136223846793005ULL + 1442695040888963407ULL; return state >> 33; };
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::vector<policies::seen_message> seen;
+    for (std::size_t i = 0; i < n; ++i)
+      seen.push_back({next() % 5, t0 + std::chrono::seconds(i)});
+    for (std::size_t cut = 0; cut <= n + 1; ++cut) {
+      const timestamp oldest = t0 + std::chrono::seconds(cut);
+      for (std::uint64_t h = 0; h < 6; ++h) {
+        INFO("n " << n << " window from " << cut << " hash " << h);
+        CHECK(all(seen, h, oldest) == reference(seen, h, oldest));
+      }
+    }
+  }
+
+  // Out of time order (a clock set back): an entry before the window is never
+  // returned; those after it are, newest first; whether the one behind it is looked at
+  // depends on where the blocks of four fall (the plain loop stopped at the gap).
+  std::vector<policies::seen_message> odd{{9, t0 + 5s}, {9, t0}, {9, t0 + 6s}, {9, t0 + 7s}, {9, t0 + 8s}};
+  auto found = all(odd, 9, t0 + 5s);
+  REQUIRE(found.size() >= 3);
+  CHECK(std::vector<std::size_t>(found.begin(), found.begin() + 3) == std::vector<std::size_t>{4, 3, 2});
+  for (auto i : found)
+    CHECK(odd[i].ts >= t0 + 5s);
+  odd.insert(odd.begin(), {9, t0 + 5s});  // now the gap sits inside the first block looked at
+  found = all(odd, 9, t0 + 5s);
+  CHECK(found == std::vector<std::size_t>{5, 4, 3});
+}
+
 TEST_CASE("merge: seen messages of both, in time order, in a new range of ordinals", "[actors][merge][dedupe]") {
   profile_options opt;
   opt.dedupe_window = 10min;

@@ -4,6 +4,7 @@
 #include "storage/reply_pack.hpp"
 
 #include <limits>
+#include <optional>
 #include <string_view>
 
 #include <msgpack.hpp>
@@ -453,17 +454,63 @@ void read_optional(const object& o, std::optional<T>& out) {
   read(o, out.emplace());
 }
 
+/// The zone an unpack builds its objects in. Each msgpack::unpack without one mallocs
+/// a new zone's first chunk (8 KiB) and frees it after: a cold profile's activation
+/// decodes a dozen values (snapshot, log chunks, journal entries), and with scenario 2's
+/// cold profiles these chunks and the heap growth they set off were ~5% of the CPU
+/// (docs/BENCHMARKS.md, "Cold profiles: one zone per thread"). So one zone per thread
+/// is kept, with a first chunk of 64 KiB, and cleared after each value (clear() keeps
+/// that chunk and frees any added); a decode inside another one's `body` gets its own
+/// zone, since clearing the thread's would free the objects the outer one still reads.
+class scratch_zone {
+ public:
+  scratch_zone() {
+    auto& t = shared();
+    if (!t.busy) {
+      t.busy = true;
+      zone_ = &t.zone;
+    } else {
+      own_.emplace();
+      zone_ = &*own_;
+    }
+  }
+  ~scratch_zone() {
+    if (own_)
+      return;
+    auto& t = shared();
+    t.zone.clear();
+    t.busy = false;
+  }
+  scratch_zone(const scratch_zone&) = delete;
+  scratch_zone& operator=(const scratch_zone&) = delete;
+
+  msgpack::zone& get() noexcept { return *zone_; }
+
+ private:
+  struct thread_zone {
+    msgpack::zone zone{64 * 1024};  // a whole chunk of 64 records fits: no chunk added
+    bool busy = false;
+  };
+  static thread_zone& shared() {
+    thread_local thread_zone t;
+    return t;
+  }
+  msgpack::zone* zone_ = nullptr;
+  std::optional<msgpack::zone> own_;
+};
+
 // Unpacks exactly one value and checks its schema version; `body` reads the fields.
 template <class Body>
 std::error_code decode_value(std::span<const std::byte> bytes, std::uint32_t min_fields,
                              Body body) {
   try {
     std::size_t offset = 0;
-    msgpack::object_handle handle = msgpack::unpack(
-        reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset);
+    scratch_zone zone;
+    const msgpack::object value =
+        msgpack::unpack(zone.get(), reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset);
     if (offset != bytes.size())
       return errc::corrupt;
-    auto a = as_array(handle.get(), min_fields + 1);
+    auto a = as_array(value, min_fields + 1);
     if (as_u64(a[0]) != codec_version)
       return errc::corrupt;
     body(a);

@@ -450,6 +450,41 @@ TEST_CASE("an outbox entry round-trips its attempts and next attempt; older ones
   CHECK(stored.next_attempt == policies::timestamp{});
 }
 
+TEST_CASE("values decoded one after another on a thread each decode whole: past the kept zone's chunk, after a failure",
+          "[storage][codec]") {
+  // The decoder keeps one msgpack zone per thread and clears it after each value; a
+  // value larger than its 64 KiB chunk adds chunks that the clear frees again.
+  profile_snapshot big{test::full_profile("p-big"), 7};
+  const auto model = big.state.history.front();
+  for (int i = 0; i < 3000; ++i)
+    big.state.history.push_back(model);
+  msgpack::sbuffer big_bytes, small_bytes, entry_bytes;
+  encode(big, big_bytes);
+  REQUIRE(big_bytes.size() > 64 * 1024);
+  const profile_snapshot small{test::full_profile("p-small"), 8};
+  encode(small, small_bytes);
+  const auto entry = test::sample_entry(5);
+  encode(entry, entry_bytes);
+  const std::string truncated(big_bytes.data(), big_bytes.size() / 2);
+
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    profile_snapshot out;
+    REQUIRE(!decode(bytes_of(big_bytes), out));
+    CHECK(out.seq == 7);
+    CHECK(test::same(big.state, out.state));
+    CHECK(decode(bytes_of(truncated), out) == errc::corrupt);  // throws inside the unpack
+    profile_snapshot again;
+    REQUIRE(!decode(bytes_of(small_bytes), again));
+    CHECK(again.seq == 8);
+    CHECK(test::same(small.state, again.state));
+    journal_entry e;
+    REQUIRE(!decode(bytes_of(entry_bytes), e));
+    CHECK(e.message_id == entry.message_id);
+    CHECK(e.seq == entry.seq);
+  }
+}
+
 TEST_CASE("corrupt bytes decode to errc::corrupt", "[storage][codec]") {
   msgpack::sbuffer good;
   encode(profile_snapshot{test::full_profile("p-1"), 3}, good);

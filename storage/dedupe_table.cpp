@@ -85,7 +85,8 @@ void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source,
   encode(entry, id, buffer);
   std::string& key = detail::key_buffer(tx);
   make_time_key(key, entry.ts, key_hash, source, id);
-  detail::put(tx, tx.environment().dedupe_by_time(), key, std::string_view(buffer.data(), buffer.size()));
+  // Sorted per commit by the journal, so usually after the table's last key.
+  detail::put_last(tx, tx.environment().dedupe_by_time(), key, std::string_view(buffer.data(), buffer.size()));
 }
 
 std::size_t drop_by_time_before(write_txn& tx, policies::timestamp cutoff, std::size_t max_entries) {

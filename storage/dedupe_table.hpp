@@ -60,7 +60,8 @@ std::optional<dedupe_entry> get_by_time(read_txn& tx, policies::timestamp ts, st
 
 /// Stores the entry by time (entry.ts), replacing an equal key. Put in key order
 /// (time_key_order), entries fill whole leaves (LMDB splits a leaf at its end when the
-/// new key goes there, in half otherwise); the journal sorts each commit's.
+/// new key goes there, in half otherwise) and each skips LMDB's search from the root
+/// (detail::put_last); the journal sorts each commit's.
 void put_by_time(write_txn& tx, std::uint64_t key_hash, std::string_view source, std::string_view id,
                  const dedupe_entry& entry);
 

@@ -58,6 +58,17 @@ void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view valu
     fail(tx, rc);
 }
 
+void put_last(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value) {
+  check_usable(tx);
+  MDB_val k = to_val(key);
+  MDB_val v = to_val(value);
+  int rc = mdb_put(tx.get(), dbi, &k, &v, MDB_APPEND);
+  if (rc == MDB_KEYEXIST)
+    rc = mdb_put(tx.get(), dbi, &k, &v, 0);
+  if (rc != MDB_SUCCESS)
+    fail(tx, rc);
+}
+
 bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
   check_usable(tx);
   MDB_val k = to_val(key);

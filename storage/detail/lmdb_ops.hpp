@@ -86,6 +86,13 @@ std::optional<MDB_val> get(const read_txn& tx, MDB_dbi dbi, std::string_view key
 /// mdb_put; fails the transaction on error.
 void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value);
 
+/// The same, for a key that usually sorts after every key of `dbi` (keys put in
+/// ascending order): MDB_APPEND then goes straight to the last leaf, skipping the binary
+/// search on every level from the root; a key that does not sort after the last one
+/// (LMDB answers MDB_KEYEXIST and changes nothing) is put the usual way, replacing an
+/// equal key as put() does.
+void put_last(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value);
+
 /// mdb_del; false when the key was absent; fails the transaction on other errors.
 bool del(write_txn& tx, MDB_dbi dbi, std::string_view key);
 

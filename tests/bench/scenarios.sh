@@ -136,10 +136,16 @@ scenario_2() {
   local rate=${RATE:-$(cat "$OUT/s1-half-rate" 2>/dev/null || echo 10000)}
   # A fresh start each time: every profile is passivated, so most messages activate one.
   start_nudge "$dir"
-  local t0 t1
-  t0=$(cpu_ticks "$nudge_pid")
+  local t0 t1 w0 w1
+  t0=$(cpu_ticks "$nudge_pid"); w0=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
   run_bench s2-closed --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles "$profiles"
   t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s2-closed "$t0" "$t1"
+  # The data file's pages each message dirties (write_bytes counts a mapped page as it is
+  # dirtied): ~30 s later the kernel writes them back in one burst, which is what the
+  # closed loop's rate falls by when it runs longer (docs/BENCHMARKS.md, "Cold profiles
+  # over a minute").
+  w1=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
+  echo "s2-closed: $(( (w1 - w0) / $(grep -o '"replies":[0-9]*' "$OUT/s2-closed.json" | cut -d: -f2) )) bytes of pages dirtied per reply"
   echo "activations: $(stats "$dir" | grep -o '"stored":[0-9]*') stored, $(curl -s http://127.0.0.1:18080/metrics | grep '^nudge_profile_activations_total')"
   stop_nudge
   start_nudge "$dir"

@@ -147,6 +147,43 @@ TEST_CASE("a reply stored by time is found by its time, hash, source and id only
   CHECK(!ec);
 }
 
+TEST_CASE("replies stored by time in key order, out of it and again under an equal key are all found, the last one kept",
+          "[storage][dedupe]") {
+  // put_by_time appends after the table's last key (MDB_APPEND) and falls back to an
+  // ordinary put for a key that does not sort after it.
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  const auto id = [](int i) { return "m-" + std::to_string(i); };
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (int i = 0; i < 500; ++i)  // ascending: the appends
+      dedupe_table::put_by_time(tx, 7, "web", id(i), entry_at(now + 1ms * i));
+  }));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (int i = 0; i < 200; ++i)  // before the last key, in a later commit
+      dedupe_table::put_by_time(tx, 9, "web", id(1000 + i), entry_at(now - 1ms * i));
+    // The same millisecond as the last key with a smaller hash, and the last key again.
+    dedupe_table::put_by_time(tx, 1, "web", id(2000), entry_at(now + 499ms));
+    dedupe_table::put_by_time(tx, 7, "web", id(499), entry_at(now + 499ms, "p-again"));
+    dedupe_table::put_by_time(tx, 7, "web", id(3000), entry_at(now + 1s));  // after it all again
+  }));
+  auto tx = e->read();
+  std::error_code ec;
+  for (int i = 0; i < 500; ++i) {
+    auto hit = dedupe_table::get_by_time(tx, now + 1ms * i, 7, "web", id(i), ec);
+    REQUIRE(hit);
+    CHECK(hit->profile_id == (i == 499 ? "p-again" : "p-1"));
+  }
+  for (int i = 0; i < 200; ++i)
+    CHECK(dedupe_table::get_by_time(tx, now - 1ms * i, 9, "web", id(1000 + i), ec).has_value());
+  CHECK(dedupe_table::get_by_time(tx, now + 499ms, 1, "web", id(2000), ec).has_value());
+  CHECK(dedupe_table::get_by_time(tx, now + 1s, 7, "web", id(3000), ec).has_value());
+  CHECK(!ec);
+  // Those before `now`: 199 of the 200 put out of order (the first is at `now`).
+  REQUIRE(!e->commit([&](write_txn& wtx) {
+    CHECK(dedupe_table::drop_by_time_before(wtx, now, 10000) == 199);
+  }));
+}
+
 TEST_CASE("drop_by_time_before removes the oldest replies stored by time in bounded slices", "[storage][dedupe]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

@@ -456,9 +456,10 @@ void read_optional(const object& o, std::optional<T>& out) {
 
 /// The zone an unpack builds its objects in. Each msgpack::unpack without one mallocs
 /// a new zone's first chunk (8 KiB) and frees it after: a cold profile's activation
-/// decodes a dozen values (snapshot, log chunks, journal entries), and with scenario 2's
-/// cold profiles these chunks and the heap growth they set off were ~5% of the CPU
-/// (docs/BENCHMARKS.md, "Cold profiles: one zone per thread"). So one zone per thread
+/// decodes a dozen values (snapshot, log chunks, journal entries), and in a profile of
+/// scenario 2's cold profiles malloc under msgpack::unpack held 5% of the samples
+/// (docs/BENCHMARKS.md, "One msgpack zone per thread": ~1% of the instructions saved,
+/// no CPU difference above the noise). So one zone per thread
 /// is kept, with a first chunk of 64 KiB, and cleared after each value (clear() keeps
 /// that chunk and frees any added); a decode inside another one's `body` gets its own
 /// zone, since clearing the thread's would free the objects the outer one still reads.

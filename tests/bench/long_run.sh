@@ -9,6 +9,7 @@
 # (early) and 25-40 (late), read from /v1/stats and /proc/PID/stat, then the data
 # file's size. Listens on 127.0.0.1:18093; the data dir goes under $OUT. Takes ~50 s.
 set -euo pipefail
+source "$(dirname "$0")/wait_port.sh"
 
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/nudge-long-run}
@@ -24,11 +25,7 @@ trap '[ -n "$bench" ] && kill "$bench" 2>/dev/null; [ -n "$pid" ] && kill "$pid"
 
 "$NUDGE" serve "${config[@]}" --listen 127.0.0.1:18093 --data "$dir" >"$OUT/nudge.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do
-  curl -sf -o /dev/null http://127.0.0.1:18093/readyz && break
-  sleep 0.05
-done
-curl -sf -o /dev/null http://127.0.0.1:18093/readyz || { echo "nudge did not become ready (see $OUT/nudge.log)" >&2; exit 1; }
+wait_ready 18093 "$OUT/nudge.log"
 token=$(cat "$dir/admin.token")
 
 "$BENCH" --url ws://127.0.0.1:18093/v1/stream --key "$(cat "$dir/web.key")" --connections 64 --window 16 \

@@ -8,6 +8,7 @@
 # 1,000,000) profiles for SECONDS (default 70), then prints one line per second and
 # the loop's summary. Listens on 127.0.0.1:18094; the log goes under $OUT.
 set -euo pipefail
+source "$(dirname "$0")/wait_port.sh"
 
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/nudge-per-second}
@@ -23,11 +24,7 @@ trap '[ -n "$bench" ] && kill "$bench" 2>/dev/null; [ -n "$pid" ] && kill "$pid"
 
 "$NUDGE" serve --listen 127.0.0.1:18094 --data "$dir" >"$OUT/nudge.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do
-  curl -sf -o /dev/null http://127.0.0.1:18094/readyz && break
-  sleep 0.05
-done
-curl -sf -o /dev/null http://127.0.0.1:18094/readyz || { echo "nudge did not become ready (see $OUT/nudge.log)" >&2; exit 1; }
+wait_ready 18094 "$OUT/nudge.log"
 token=$(cat "$dir/admin.token")
 
 "$BENCH" --url ws://127.0.0.1:18094/v1/stream --key "$(cat "$dir/web.key")" --connections 64 --window 16 \

@@ -124,6 +124,10 @@ scenario_1() {
 }
 
 scenario_2() {
+  # The filled dir is kept for the next runs (and scenario 5). Every run adds its
+  # messages to it (replies are kept for the 24 h dedupe window), and a grown file
+  # dirties more pages per message: remove $OUT/s2 for a fresh fill (docs/BENCHMARKS.md,
+  # "Cold profiles over a minute").
   local dir=$OUT/s2 profiles=${PROFILES:-1000000}
   if [ ! -f "$dir/data.mdb" ] || [ "$(cat "$dir/.profiles" 2>/dev/null)" != "$profiles" ]; then
     rm -rf "$dir"
@@ -134,6 +138,10 @@ scenario_2() {
   fi
   local key; key=$(cat "$dir/web.key")
   local rate=${RATE:-$(cat "$OUT/s1-half-rate" 2>/dev/null || echo 10000)}
+  # Activations read the file through the page cache: the part of it that is not there
+  # is read from the disk (a closed loop over a file mostly paged out did 1,169 msgs/s).
+  local cached; cached=$(fincore --bytes --noheadings -o RES "$dir/data.mdb" 2>/dev/null || echo 0)
+  echo "s2: data file $(du -m "$dir/data.mdb" | cut -f1) MB, $(( ${cached:-0} / 1048576 )) MB of it in the page cache"
   # A fresh start each time: every profile is passivated, so most messages activate one.
   start_nudge "$dir"
   local t0 t1 w0 w1

@@ -64,8 +64,8 @@ void put_last(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view
   MDB_val v = to_val(value);
   int rc = mdb_put(tx.get(), dbi, &k, &v, MDB_APPEND);
   if (rc == MDB_KEYEXIST)
-    rc = mdb_put(tx.get(), dbi, &k, &v, 0);
-  if (rc != MDB_SUCCESS)
+    put(tx, dbi, key, value);
+  else if (rc != MDB_SUCCESS)
     fail(tx, rc);
 }
 

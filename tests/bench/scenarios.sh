@@ -58,6 +58,10 @@ run_bench() {
 }
 
 rate_of() { grep -o '"rate":[0-9.]*' "$OUT/$1.json" | cut -d: -f2 | cut -d. -f1; }
+replies_of() { grep -o '"replies":[0-9]*' "$OUT/$1.json" | cut -d: -f2; }
+
+# io_bytes PID FIELD: a counter of /proc/PID/io (write_bytes, wchar).
+io_bytes() { grep "^$2:" "/proc/$1/io" | cut -d' ' -f2; }
 
 # cpu_ticks PID: the process's user + system time so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -65,7 +69,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # reply of that run (warm-up and drain included on both sides): the figure that this
 # machine's run-to-run noise moves least.
 cpu_per_reply() {
-  local replies; replies=$(grep -o '"replies":[0-9]*' "$OUT/$1.json" | cut -d: -f2)
+  local replies; replies=$(replies_of "$1")
   echo "$1: $(( ($3 - $2) * 1000000 / $(getconf CLK_TCK) / (replies > 0 ? replies : 1) )) µs of server CPU per reply"
 }
 
@@ -145,15 +149,15 @@ scenario_2() {
   # A fresh start each time: every profile is passivated, so most messages activate one.
   start_nudge "$dir"
   local t0 t1 w0 w1
-  t0=$(cpu_ticks "$nudge_pid"); w0=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
+  t0=$(cpu_ticks "$nudge_pid"); w0=$(io_bytes "$nudge_pid" write_bytes)
   run_bench s2-closed --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles "$profiles"
   t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s2-closed "$t0" "$t1"
   # The data file's pages each message dirties (write_bytes counts a mapped page as it is
   # dirtied): ~30 s later the kernel writes them back in one burst, which is what the
   # closed loop's rate falls by when it runs longer (docs/BENCHMARKS.md, "Cold profiles
   # over a minute").
-  w1=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
-  echo "s2-closed: $(( (w1 - w0) / $(grep -o '"replies":[0-9]*' "$OUT/s2-closed.json" | cut -d: -f2) )) bytes of pages dirtied per reply"
+  w1=$(io_bytes "$nudge_pid" write_bytes)
+  echo "s2-closed: $(( (w1 - w0) / $(replies_of s2-closed) )) bytes of pages dirtied per reply"
   echo "activations: $(stats "$dir" | grep -o '"stored":[0-9]*') stored, $(curl -s http://127.0.0.1:18080/metrics | grep '^nudge_profile_activations_total')"
   stop_nudge
   start_nudge "$dir"
@@ -193,11 +197,11 @@ scenario_4() {
   # wchar: the bytes LMDB's writes hand to the kernel (power durability writes its
   # pages with pwrite); write_bytes: what the kernel counts as dirtied for them, which
   # on this machine's kernel is several times more (docs/BENCHMARKS.md).
-  local s0 w0 c0; s0=$(stats "$dir"); w0=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
-  c0=$(grep '^wchar' "/proc/$nudge_pid/io" | cut -d' ' -f2)
+  local s0 w0 c0; s0=$(stats "$dir"); w0=$(io_bytes "$nudge_pid" write_bytes)
+  c0=$(io_bytes "$nudge_pid" wchar)
   run_bench s4-power --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles 10000
-  local s w1 c1; s=$(stats "$dir"); w1=$(grep '^write_bytes' "/proc/$nudge_pid/io" | cut -d' ' -f2)
-  c1=$(grep '^wchar' "/proc/$nudge_pid/io" | cut -d' ' -f2)
+  local s w1 c1; s=$(stats "$dir"); w1=$(io_bytes "$nudge_pid" write_bytes)
+  c1=$(io_bytes "$nudge_pid" wchar)
   local commits records
   commits=$(( $(echo "$s" | grep -o '"commits":[0-9]*' | cut -d: -f2) - $(echo "$s0" | grep -o '"commits":[0-9]*' | cut -d: -f2) ))
   records=$(( $(echo "$s" | grep -o '"records":[0-9]*' | cut -d: -f2) - $(echo "$s0" | grep -o '"records":[0-9]*' | cut -d: -f2) ))

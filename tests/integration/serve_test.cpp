@@ -99,7 +99,7 @@ namespace {
 
 /// The kernel's transparent huge page mode: "always", "madvise" or "never" (empty when
 /// the kernel has none).
-std::string thp_mode() {
+[[maybe_unused]] std::string thp_mode() {
   std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
   std::string line;
   std::getline(in, line);
@@ -108,7 +108,8 @@ std::string thp_mode() {
 }
 
 /// kB of process `pid`'s [heap] mapping (malloc's main arena) that are in huge pages.
-long heap_huge_kb(int pid) {
+/// (Both helpers go unused under a sanitizer, whose allocator replaces glibc's.)
+[[maybe_unused]] long heap_huge_kb(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
   std::string line;
   bool heap = false;

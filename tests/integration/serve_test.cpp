@@ -76,7 +76,7 @@ std::optional<std::string> tunables_of(int pid) {
 
 }  // namespace
 
-TEST_CASE("serve runs with glibc's larger per-thread malloc cache unless GLIBC_TUNABLES is set already",
+TEST_CASE("serve runs with its malloc tunables unless GLIBC_TUNABLES is set already",
           "[serve][integration]") {
   temp_dir dir;
   if (std::getenv("GLIBC_TUNABLES") == nullptr) {
@@ -138,8 +138,8 @@ TEST_CASE("serve's heap grows in huge pages where the kernel offers them", "[ser
   server_process srv(dir.path);
   std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + srv.write_key()},
                                                            {"Content-Type", "application/json"}};
-  // 5,200 profiles, ~8 KB of heap each once active: some 40 MB, twenty 2 MiB pages
-  // (in batches of 400, under the 64 KiB body limit).
+  // 5,200 profiles, ~4 KB of heap each with one event once active: some 20 MB, ten
+  // 2 MiB pages (in batches of 400, under the 64 KiB body limit).
   for (int b = 0; b < 13; ++b) {
     std::string body = R"({"batch":[)";
     for (int i = 0; i < 400; ++i) {

@@ -11,6 +11,7 @@
 # malloc's settings. Listens on 127.0.0.1:18095; the log goes under $OUT.
 set -euo pipefail
 source "$(dirname "$0")/wait_port.sh"
+source "$(dirname "$0")/proc_counts.sh"
 
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/nudge-cold-copy}
@@ -35,14 +36,10 @@ fi
 pid=$!
 wait_ready 18095 "$OUT/nudge.log"
 
-before=$(awk '{print $10, $14, $15}' "/proc/$pid/stat")
+before=$(kernel_counts "$pid")
 summary=$("$BENCH" --url ws://127.0.0.1:18095/v1/stream --key "$(cat "$OUT/copy/web.key")" --connections 64 \
   ${RATE:+--mode open --rate "$RATE"} --profiles "$profiles" --duration 10s --warmup 0s --drain 2s 2>/dev/null |
   grep '^{"summary"')
-after=$(awk '{print $10, $14, $15}' "/proc/$pid/stat")
+after=$(kernel_counts "$pid")
 echo "$summary" | grep -o '"rate":[0-9.]*\|"errors":[0-9]*\|"p50_us":[0-9]*\|"p99_us":[0-9]*\|"max_us":[0-9]*' | paste -sd' '
-replies=$(echo "$summary" | grep -o '"replies":[0-9]*' | cut -d: -f2)
-awk -v a="$before" -v b="$after" -v n="${replies:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
-  split(a, x, " "); split(b, y, " "); if (n < 1) n = 1
-  printf "%.2f minor page faults, %.1f µs user and %.1f µs system CPU per reply\n",
-    (y[1] - x[1]) / n, (y[2] - x[2]) * 1e6 / hz / n, (y[3] - x[3]) * 1e6 / hz / n }'
+kernel_per_reply "$before" "$after" "$(echo "$summary" | grep -o '"replies":[0-9]*' | cut -d: -f2)"

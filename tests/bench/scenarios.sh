@@ -12,6 +12,7 @@
 # Scenario 1 serves nudge with the config file NUDGE_CONFIG when it is set.
 # Servers listen on 127.0.0.1 ports 18080/18081; data dirs live under $OUT.
 set -euo pipefail
+source "$(dirname "$0")/proc_counts.sh"
 
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/nudge-scenarios}
@@ -71,18 +72,6 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 cpu_per_reply() {
   local replies; replies=$(replies_of "$1")
   echo "$1: $(( ($3 - $2) * 1000000 / $(getconf CLK_TCK) / (replies > 0 ? replies : 1) )) µs of server CPU per reply"
-}
-# kernel_counts PID: the process's minor page faults, user and system time (ticks) so far.
-kernel_counts() { awk '{print $10, $14, $15}' "/proc/$1/stat"; }
-# kernel_per_reply LABEL "COUNTS_BEFORE" "COUNTS_AFTER": minor page faults and the user /
-# system split of the server's CPU per reply of that run (docs/BENCHMARKS.md, "Huge
-# pages for the heap").
-kernel_per_reply() {
-  local replies; replies=$(replies_of "$1")
-  awk -v label="$1" -v a="$2" -v b="$3" -v n="${replies:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
-    split(a, x, " "); split(b, y, " "); if (n < 1) n = 1
-    printf "%s: %.2f minor page faults, %.1f µs user and %.1f µs system CPU per reply\n", label,
-      (y[1] - x[1]) / n, (y[2] - x[2]) * 1e6 / hz / n, (y[3] - x[3]) * 1e6 / hz / n }'
 }
 
 # fill DIR PROFILES EVENTS: every profile a-<n> gets EVENTS events through POST /v1/events.
@@ -164,7 +153,7 @@ scenario_2() {
   t0=$(cpu_ticks "$nudge_pid"); w0=$(io_bytes "$nudge_pid" write_bytes); k0=$(kernel_counts "$nudge_pid")
   run_bench s2-closed --url ws://127.0.0.1:18080/v1/stream --key "$key" --connections 64 --window 16 --profiles "$profiles"
   t1=$(cpu_ticks "$nudge_pid"); cpu_per_reply s2-closed "$t0" "$t1"
-  k1=$(kernel_counts "$nudge_pid"); kernel_per_reply s2-closed "$k0" "$k1"
+  k1=$(kernel_counts "$nudge_pid"); echo "s2-closed: $(kernel_per_reply "$k0" "$k1" "$(replies_of s2-closed)")"
   # The data file's pages each message dirties (write_bytes counts a mapped page as it is
   # dirtied): ~30 s later the kernel writes them back in one burst, which is what the
   # closed loop's rate falls by when it runs longer (docs/BENCHMARKS.md, "Cold profiles

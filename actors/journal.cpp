@@ -45,7 +45,7 @@ constexpr std::size_t prefault_slice = 64 << 10;
 }  // namespace
 
 journal::journal(storage::env& env, journal_options options)
-  : env_(env), options_(options), combine_(!env.options().sync_each_commit) {
+  : env_(env), options_(options), combine_(!env.commits_sync()) {
   start_error_ = build_index();
   thread_ = std::thread([this] { run(); });
 }

@@ -399,7 +399,8 @@ void parse_server(const toml::node* node, server_config& s) {
 }
 
 void parse_durability(const toml::node* node, durability_config& d) {
-  const section t(node, "durability", {"mode", "dedupe_window", "checkpoint_entries", "dedupe_seen_max"});
+  const section t(node, "durability", {"mode", "dedupe_window", "checkpoint_entries", "dedupe_seen_max", "power_sync",
+                                        "log_checkpoint_interval"});
   if (std::string mode; t.read("mode", mode)) {
     if (mode == "process")
       d.mode = durability_mode::process;
@@ -408,6 +409,15 @@ void parse_durability(const toml::node* node, durability_config& d) {
     else
       fail(t.key_path("mode"), one_of({"process", "power"}, mode));
   }
+  if (std::string how; t.read("power_sync", how)) {
+    if (how == "log")
+      d.power_sync = power_sync_mode::log;
+    else if (how == "lmdb")
+      d.power_sync = power_sync_mode::lmdb;
+    else
+      fail(t.key_path("power_sync"), one_of({"lmdb", "log"}, how));
+  }
+  t.read_duration("log_checkpoint_interval", d.log_checkpoint_interval);
   t.read_duration("dedupe_window", d.dedupe_window, /*allow_zero=*/true);
   t.read_int("checkpoint_entries", d.checkpoint_entries, 1000, 100000000);
   t.read_int("dedupe_seen_max", d.dedupe_seen_max, 0, 100000);

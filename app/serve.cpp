@@ -108,12 +108,19 @@ int serve(config cfg) {
   eo.writable_map = cfg.storage.writable_map;
   eo.reader_check_interval = cfg.storage.reader_check_interval;
   eo.sync_each_commit = cfg.durability.mode == durability_mode::power;
+  eo.commit_log = eo.sync_each_commit && cfg.durability.power_sync == power_sync_mode::log;
+  eo.log_checkpoint_interval = cfg.durability.log_checkpoint_interval;
   std::error_code ec;
   auto env = storage::env::open(eo, ec);
   if (!env) {
     std::cerr << "storage " << eo.dir.string() << ": " << ec.message() << '\n';
     return 1;
   }
+  if (const auto replayed = env->stats().log_records_replayed; replayed > 0)
+    spdlog::info("storage: {} commits replayed from the commit log", replayed);
+  if (eo.commit_log && !env->has_commit_log())
+    spdlog::warn("storage: LMDB's meta pages are not laid out as this build expects; power durability syncs "
+                 "LMDB's own pages instead of a commit log");
 
   // The policy: --policy, else the one last activated, else the embedded example.
   auto limits = policy_limits_for(cfg);
@@ -337,6 +344,7 @@ int backup(const config& cfg, const std::filesystem::path& dir) {
   eo.prefault = cfg.storage.prefault;
   eo.writable_map = cfg.storage.writable_map;
   eo.reader_check_interval = cfg.storage.reader_check_interval;
+  eo.secondary = true;  // the commit log is the serving process's
   std::error_code ec;
   auto env = storage::env::open(eo, ec);
   if (!env) {

@@ -20,13 +20,16 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <msgpack/sbuffer.hpp>
 
+#include "storage/commit_log.hpp"
 #include "storage/env_options.hpp"
 #include "storage/env_stats.hpp"
 #include "storage/errc.hpp"
@@ -98,9 +101,25 @@ class env {
   std::error_code commit(const std::function<void(write_txn&)>& apply,
                          commit_mode mode = commit_mode::normal);
 
-  /// Flushes committed data to disk (mdb_env_sync force). Writer thread, or after it
-  /// stopped. io_error on failure.
+  /// Flushes committed data to disk (mdb_env_sync force; with the commit log, a sync
+  /// of the log that also voids on disk a record whose commit failed). Writer thread,
+  /// or after it stopped. io_error on failure.
   std::error_code sync();
+
+  /// True when commit() waits on the disk before it returns (sync_each_commit, or the
+  /// commit log): a commit then belongs on a thread of its own. Any thread.
+  bool commits_sync() const noexcept { return options_.sync_each_commit || log_ != nullptr; }
+
+  /// With the commit log: a checkpoint now (env.cpp, "The commit log"): the data file
+  /// synced and named in log/checkpoint, the log before it released; the checkpointing
+  /// thread does the same every log_checkpoint_interval or log_checkpoint_bytes.
+  /// Nothing without the log. Any thread that is not inside commit(). io_error or
+  /// corrupt on failure (the previous checkpoint stays).
+  std::error_code checkpoint() { return log_ != nullptr ? checkpoint_once() : std::error_code{}; }
+
+  /// Whether commits go through the commit log (options().commit_log, unless LMDB's
+  /// meta pages did not read as expected: then LMDB syncs each commit itself).
+  bool has_commit_log() const noexcept { return log_ != nullptr; }
 
   /// True when the next commit would first allocate file blocks (a fallocate, see
   /// reserve_space): a commit that must not wait on the file system leaves it to the
@@ -199,6 +218,8 @@ class env {
   explicit env(const env_options& options) : options_(options) {}
 
   std::error_code open_tables();
+  /// commit() with the commit lock held (or none needed).
+  std::error_code commit_locked(const std::function<void(write_txn&)>& apply, commit_mode mode);
   std::error_code resize_map(std::uint64_t new_size);
   std::error_code reserve_space();
   /// One fallocate up to used + preallocate_ahead; false when the disk refused it.
@@ -210,6 +231,17 @@ class env {
   char* find_map_base() const;
   void enter_reader() const;
   void leave_reader(MDB_txn* txn) const noexcept;
+  /// At open, before LMDB maps the file: reads the checkpoint and rolls data.mdb's meta
+  /// pages back to its transaction when they name another one.
+  std::error_code roll_back_to_checkpoint(std::optional<commit_log::checkpoint>& ckpt);
+  /// At open, after the tables: replays the log over the checkpoint, syncs, and either
+  /// starts the log (commit_log) or removes it.
+  std::error_code start_log(const std::optional<commit_log::checkpoint>& ckpt);
+  /// Pins the newest transaction, syncs the data file, names the transaction in the
+  /// checkpoint file, then releases the log before it. The checkpointing thread, or
+  /// open and close.
+  std::error_code checkpoint_once();
+  void run_checkpoints();
 
   env_options options_;
   MDB_env* env_ = nullptr;
@@ -265,6 +297,22 @@ class env {
   // Writer-thread scratch, reused by every commit.
   msgpack::sbuffer value_buffer_;
   std::string key_buffer_;
+
+  // The commit log (env_options::commit_log; env.cpp, "The commit log").
+  std::unique_ptr<commit_log> log_;
+  commit_log::table_map log_tables_;
+  std::string log_ops_;             ///< the payload of the commit being built
+  std::mutex commit_mtx_;           ///< a commit, or a checkpoint's pin, at a time
+  std::mutex checkpoint_run_mtx_;   ///< one checkpoint_once() at a time
+  MDB_txn* log_pin_ = nullptr;      ///< the checkpoint's transaction, held open: its pages stay
+  std::atomic<std::uint64_t> log_bytes_{0};  ///< appended since the last checkpoint's pin
+  std::atomic<std::uint64_t> log_checkpoints_{0};
+  std::atomic<std::uint64_t> log_checkpoint_failures_{0};
+  std::uint64_t log_records_replayed_ = 0;
+  std::thread checkpointer_;
+  std::mutex checkpoint_mtx_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stop_ = false;
 };
 
 }  // namespace nudge::storage

@@ -25,6 +25,27 @@ struct env_options {
   /// process.
   bool sync_each_commit = false;
 
+  /// "power" durability through the commit log (storage/commit_log.hpp), in place of
+  /// sync_each_commit: each commit's puts and deletes are appended to a log segment in
+  /// dir/log and synced (one sequential write and fdatasync) before commit() returns;
+  /// LMDB commits as in "process" durability, and a checkpointing thread syncs its file
+  /// every log_checkpoint_interval or log_checkpoint_bytes of log, after which the log
+  /// before it is reused. An open replays the log over the last checkpoint (env.cpp).
+  /// LMDB then writes its pages with pwrite (no writable map, whatever writable_map
+  /// says: env.cpp).
+  bool commit_log = false;
+  std::uint64_t log_segment_bytes = 64ull << 20;
+  /// Frequent and small: a checkpoint's sync of the data file competes with the log's
+  /// appends for the disk (docs/BENCHMARKS.md, "A commit log for power durability").
+  std::uint64_t log_checkpoint_bytes = 1ull << 20;
+  std::chrono::milliseconds log_checkpoint_interval = std::chrono::milliseconds(100);
+  /// A checkpoint writes the data file back in slices of this many bytes, each waited
+  /// for, before its fdatasync; 0: the fdatasync alone.
+  std::uint64_t log_writeback_slice_bytes = 256u << 10;
+  /// Opened beside the serving process on the same dir (a backup): the commit log is
+  /// not read or recovered, only the serving process owns it.
+  bool secondary = false;
+
   /// Without sync_each_commit: commits write into a writable map (MDB_WRITEMAP), or,
   /// when false, LMDB writes each commit's pages into the page cache with pwrite (as
   /// with sync_each_commit, without the syncs). Either survives a killed process. The

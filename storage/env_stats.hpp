@@ -14,6 +14,11 @@ struct env_stats {
   std::uint64_t readers_in_use = 0;   ///< reader slots held now, by any process (incl. pooled handles)
   std::uint64_t readers_cleared = 0;  ///< slots of dead processes cleared since start
   std::uint64_t disk_full_refusals = 0;  ///< commits refused because allocation failed
+  // The commit log ("power" durability; storage/commit_log.hpp). All 0 without it.
+  std::uint64_t log_checkpoints = 0;          ///< checkpoints written since start
+  std::uint64_t log_checkpoint_failures = 0;  ///< checkpoints that failed (retried later)
+  std::uint64_t log_bytes_pending = 0;        ///< log bytes appended since the last checkpoint began
+  std::uint64_t log_records_replayed = 0;     ///< records replayed at open
 };
 
 }  // namespace nudge::storage

@@ -63,6 +63,7 @@ void put_append(write_txn& tx, std::string_view key, const msgpack::sbuffer& val
   MDB_val v{value.size(), const_cast<char*>(value.data())};
   if (int rc = mdb_put(tx.get(), tx.environment().journal(), &k, &v, MDB_APPEND); rc != MDB_SUCCESS)
     detail::fail(tx, rc);
+  detail::log_put(tx, tx.environment().journal(), key, {value.data(), value.size()});
 }
 
 std::uint64_t next_after_last(MDB_txn* txn, MDB_dbi dbi, int& rc) {
@@ -230,6 +231,7 @@ std::size_t migrate_keyed(write_txn& tx, MDB_dbi old_table) {
     if (rc != MDB_NOTFOUND)
       detail::fail(tx, rc);
   }
+  // Only in env::open's first commit, which no commit log records (the open syncs it).
   if (rc = mdb_drop(tx.get(), old_table, 0); rc != MDB_SUCCESS)
     detail::fail(tx, rc);
   return moved;

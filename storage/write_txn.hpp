@@ -44,6 +44,9 @@ class write_txn {
   const class env* env_;
   MDB_txn* txn_;
   int mdb_rc_ = 0;  // the first LMDB error; 0 while the txn is usable
+  // The commit log's payload for this transaction (commit_log::add_put/add_del), or
+  // null when the env keeps no log.
+  std::string* log_ = nullptr;
   // Scratch buffers owned by the env and reused across commits, so that encoding a
   // value or building a key does not allocate per record.
   msgpack::sbuffer& value_buffer_;

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <limits>
 
+#include "storage/commit_log.hpp"
+
 namespace nudge::storage::detail {
 
 errc from_mdb(int rc) noexcept {
@@ -50,12 +52,23 @@ std::optional<MDB_val> get(const read_txn& tx, MDB_dbi dbi, std::string_view key
   return v;
 }
 
+void log_put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value) {
+  if (auto* log = write_access::log(tx))
+    commit_log::add_put(*log, dbi, key, value);
+}
+
+void log_del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
+  if (auto* log = write_access::log(tx))
+    commit_log::add_del(*log, dbi, key);
+}
+
 void put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value) {
   check_usable(tx);
   MDB_val k = to_val(key);
   MDB_val v = to_val(value);
   if (int rc = mdb_put(tx.get(), dbi, &k, &v, 0); rc != MDB_SUCCESS)
     fail(tx, rc);
+  log_put(tx, dbi, key, value);
 }
 
 void put_last(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value) {
@@ -67,6 +80,8 @@ void put_last(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view
     put(tx, dbi, key, value);
   else if (rc != MDB_SUCCESS)
     fail(tx, rc);
+  else
+    log_put(tx, dbi, key, value);
 }
 
 bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
@@ -77,6 +92,7 @@ bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
     return false;
   if (rc != MDB_SUCCESS)
     fail(tx, rc);
+  log_del(tx, dbi, key);
   return true;
 }
 
@@ -93,6 +109,7 @@ std::size_t erase_range(write_txn& tx, MDB_dbi dbi, std::string_view from,
   rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
   // string_view compares as memcmp, then by length: LMDB's default key order.
   while (rc == MDB_SUCCESS && (!before || to_view(k) < *before)) {
+    log_del(tx, dbi, to_view(k));  // before the delete: k points into the page
     if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
       fail(tx, rc);
     ++deleted;
@@ -134,6 +151,7 @@ std::size_t erase_walk(write_txn& tx, MDB_dbi dbi, std::size_t max_entries, bool
   rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
   while (rc == MDB_SUCCESS && deleted < max_entries) {
     if (match(k, v)) {
+      log_del(tx, dbi, to_view(k));  // before the delete: k points into the page
       if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
         fail(tx, rc);
       ++deleted;

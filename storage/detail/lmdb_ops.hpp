@@ -29,7 +29,14 @@ struct write_access {
   static int& rc(write_txn& tx) noexcept { return tx.mdb_rc_; }
   static msgpack::sbuffer& value_buffer(write_txn& tx) noexcept { return tx.value_buffer_; }
   static std::string& key_buffer(write_txn& tx) noexcept { return tx.key_buffer_; }
+  static std::string* log(write_txn& tx) noexcept { return tx.log_; }
 };
+
+/// Records a put / a delete in the transaction's commit log payload, if it keeps one.
+/// Every write to the env goes through put(), put_last(), del(), the erase functions
+/// below or these two.
+void log_put(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view value);
+void log_del(write_txn& tx, MDB_dbi dbi, std::string_view key);
 
 inline MDB_val to_val(std::string_view s) noexcept {
   return MDB_val{s.size(), const_cast<char*>(s.data())};

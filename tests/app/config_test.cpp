@@ -493,6 +493,13 @@ TEST_CASE("enumerations accept only their values", "[config][app]") {
   CHECK(parsed("[durability]\nmode = \"power\"\n").durability.mode == durability_mode::power);
   CHECK(error_of("[durability]\nmode = \"fsync\"\n") ==
         "nudge.toml: durability.mode: expected \"process\" or \"power\", got \"fsync\"");
+  CHECK(parsed("").durability.power_sync == power_sync_mode::lmdb);
+  CHECK(parsed("").durability.log_checkpoint_interval == std::chrono::milliseconds(100));
+  CHECK(parsed("[durability]\nlog_checkpoint_interval = \"2s\"\n").durability.log_checkpoint_interval ==
+        std::chrono::seconds(2));
+  CHECK(parsed("[durability]\nmode = \"power\"\npower_sync = \"log\"\n").durability.power_sync == power_sync_mode::log);
+  CHECK(error_of("[durability]\npower_sync = \"wal\"\n") ==
+        "nudge.toml: durability.power_sync: expected \"lmdb\" or \"log\", got \"wal\"");
   CHECK(parsed("[consent]\ndefault = \"granted\"\n").consent.default_granted);
   CHECK(error_of("[consent]\ndefault = \"yes\"\n") ==
         "nudge.toml: consent.default: expected \"granted\" or \"denied\", got \"yes\"");

@@ -28,7 +28,7 @@ constexpr std::uint32_t format_version = 1;
 constexpr std::uint32_t record_magic = 0x4e4c5231;  // "NLR1"
 constexpr std::size_t record_header = 24;
 constexpr std::size_t op_header = 8;
-constexpr std::size_t spares_max = 4;
+constexpr std::size_t spares_max = 2;  // beside the current segment and one a checkpoint still needs
 
 template <class T>
 void put_raw(std::string& out, T v) {

@@ -194,9 +194,11 @@ std::error_code env::roll_back_to_checkpoint(std::optional<commit_log::checkpoin
   checkpoint = commit_log::read_checkpoint(options_.dir / "log", ec);
   if (ec || !checkpoint)
     return ec;
+  // A log replays only over the state it was logged against: without its data file it
+  // would rebuild a fraction of the data as if it were all of it.
   int fd = ::open((options_.dir / "data.mdb").c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0)
-    return errno == ENOENT ? std::error_code{} : make_error_code(errc::io_error);
+    return errno == ENOENT ? make_error_code(errc::corrupt) : make_error_code(errc::io_error);
   std::string page0, page1;
   ec = detail::read_meta_pages(fd, page0, page1);
   if (!ec) {

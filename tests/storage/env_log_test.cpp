@@ -236,6 +236,20 @@ TEST_CASE("an env opened without the commit log replays and removes one it finds
   CHECK_FALSE(fs::exists(tmp / "log"));
 }
 
+TEST_CASE("a commit log without its data file is refused, not replayed over an empty one", "[storage][env][log]") {
+  test::temp_dir tmp;
+  REQUIRE(in_child([&] {
+            auto e = test::open_env(log_options(tmp.path()));
+            write_round(*e, 1, 100, 10);
+            e.release();
+          }) == 0);
+  fs::remove(tmp / "data.mdb");
+  std::error_code ec;
+  CHECK_FALSE(env::open(log_options(tmp.path()), ec));
+  CHECK(ec == make_error_code(errc::corrupt));
+  CHECK(fs::exists(tmp / "log/checkpoint"));
+}
+
 TEST_CASE("a secondary open leaves the commit log alone", "[storage][env][log]") {
   test::temp_dir tmp;
   const auto o = log_options(tmp.path());

@@ -118,6 +118,16 @@ int in_child(F body) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/// A child opens `dir` with the log, commits round 1 over 100 keys in 10 commits and is
+/// killed (no last checkpoint): true when it got that far.
+bool killed_after_one_round(const fs::path& dir) {
+  return in_child([&] {
+           auto e = test::open_env(log_options(dir));
+           write_round(*e, 1, 100, 10);
+           e.release();
+         }) == 0;
+}
+
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -222,11 +232,7 @@ TEST_CASE("with the commit log, a power loss that kept any mix of the pages writ
 
 TEST_CASE("an env opened without the commit log replays and removes one it finds", "[storage][env][log]") {
   test::temp_dir tmp;
-  REQUIRE(in_child([&] {
-            auto e = test::open_env(log_options(tmp.path()));
-            write_round(*e, 1, 100, 10);
-            e.release();
-          }) == 0);
+  REQUIRE(killed_after_one_round(tmp.path()));
   REQUIRE(fs::exists(tmp / "log/checkpoint"));
   auto plain = test::options_for(tmp.path());
   auto e = test::open_env(plain);
@@ -238,11 +244,7 @@ TEST_CASE("an env opened without the commit log replays and removes one it finds
 
 TEST_CASE("a commit log without its data file is refused, not replayed over an empty one", "[storage][env][log]") {
   test::temp_dir tmp;
-  REQUIRE(in_child([&] {
-            auto e = test::open_env(log_options(tmp.path()));
-            write_round(*e, 1, 100, 10);
-            e.release();
-          }) == 0);
+  REQUIRE(killed_after_one_round(tmp.path()));
   fs::remove(tmp / "data.mdb");
   std::error_code ec;
   CHECK_FALSE(env::open(log_options(tmp.path()), ec));

@@ -325,6 +325,11 @@ TEST_CASE("a reader killed mid-read leaves no stale slot after the next periodic
 TEST_CASE("a backup taken under write load restores into a service that matches the backup, missing nothing "
           "acknowledged before it",
           "[storage][backup][faults][integration]") {
+  // Also through the commit log: the backup, a second process, reads LMDB as the
+  // service committed it and leaves the service's log alone.
+  const std::string durability =
+      GENERATE(std::string(), std::string("[durability]\nmode = \"power\"\npower_sync = \"log\"\n"));
+  INFO("config: " << granted + durability);
   temp_dir dir;
   const auto data = dir.path / "data";
   const auto backup_dir = dir.path / "backup";
@@ -334,7 +339,7 @@ TEST_CASE("a backup taken under write load restores into a service that matches 
   std::array<int, writers> before{}, total{};
   std::string web_key;
   {
-    server_process srv(data, {"--config", write_config(dir.path, granted).string()});
+    server_process srv(data, {"--config", write_config(dir.path, granted + durability).string()});
     web_key = srv.write_key();
     // Each writer sends one message at a time and waits for its reply, so the
     // messages committed at any moment are a prefix of its sequence.

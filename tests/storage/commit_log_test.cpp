@@ -154,34 +154,28 @@ TEST_CASE("a torn last record ends the replay before it", "[storage][commit_log]
   CHECK(got[8] == payload_of(8));
 }
 
+/// A log in `dir` holding records 0 and 1, the second rolled back (its commit failed).
+std::unique_ptr<commit_log> second_rolled_back(const fs::path& dir) {
+  auto log = open_log(dir);
+  std::error_code ec;
+  log->rotate(tables, ec);
+  REQUIRE_FALSE(ec);
+  REQUIRE_FALSE(log->append_sync(payload_of(0)));
+  REQUIRE_FALSE(log->append_sync(payload_of(1)));
+  log->rollback();
+  return log;
+}
+
 TEST_CASE("a rolled-back record is void on disk after sync, and the next record takes its place",
           "[storage][commit_log]") {
   test::temp_dir tmp;
-  {
-    auto log = open_log(tmp.path());
-    std::error_code ec;
-    log->rotate(tables, ec);
-    REQUIRE_FALSE(log->append_sync(payload_of(0)));
-    REQUIRE_FALSE(log->append_sync(payload_of(1)));
-    log->rollback();  // record 1's commit failed
-    REQUIRE_FALSE(log->sync());
-  }
-  {
-    auto log = open_log(tmp.path());
-    CHECK(replayed(*log, 1) == std::vector<std::string>{payload_of(0)});
-  }
-  {
-    // Rolled back, then overwritten by the next record before any sync.
-    test::temp_dir tmp2;
-    auto log = open_log(tmp2.path());
-    std::error_code ec;
-    log->rotate(tables, ec);
-    REQUIRE_FALSE(log->append_sync(payload_of(0)));
-    REQUIRE_FALSE(log->append_sync(payload_of(1)));
-    log->rollback();
-    REQUIRE_FALSE(log->append_sync(payload_of(2)));
-    CHECK(replayed(*log, 1) == std::vector<std::string>{payload_of(0), payload_of(2)});
-  }
+  REQUIRE_FALSE(second_rolled_back(tmp.path())->sync());
+  CHECK(replayed(*open_log(tmp.path()), 1) == std::vector<std::string>{payload_of(0)});
+  // Rolled back, then overwritten by the next record before any sync.
+  test::temp_dir tmp2;
+  auto log = second_rolled_back(tmp2.path());
+  REQUIRE_FALSE(log->append_sync(payload_of(2)));
+  CHECK(replayed(*log, 1) == std::vector<std::string>{payload_of(0), payload_of(2)});
 }
 
 TEST_CASE("a recycled segment's old records do not replay under its new sequence", "[storage][commit_log]") {

@@ -213,6 +213,12 @@ std::string gateway::metrics_text() const {
   counter("nudge_storage_readers_cleared_total", "Reader slots of dead processes cleared.", ss.readers_cleared);
   counter("nudge_storage_disk_full_total", "Commits refused because disk space could not be allocated.",
           ss.disk_full_refusals);
+  counter("nudge_storage_log_checkpoints_total", "Commit log checkpoints written (power_sync = \"log\").",
+          ss.log_checkpoints);
+  counter("nudge_storage_log_checkpoint_failures_total", "Commit log checkpoints that failed (retried).",
+          ss.log_checkpoint_failures);
+  counter("nudge_storage_log_bytes_pending", "Commit log bytes appended since the last checkpoint began.",
+          ss.log_bytes_pending, "gauge");
   counter("nudge_identity_merges_total", "Profiles merged away into another (API.md section 5).", resolver_.merges());
   counter("nudge_identity_links_given_up_total", "Identity links given up for a per-profile limit.", resolver_.given_up());
   counter("nudge_identity_blocked_total", "Identity values dropped as blocked placeholders.", m.identities_blocked.load());
@@ -239,7 +245,10 @@ std::string storage_json(const storage::env_stats& s) {
   o << "{\"map_size_bytes\":" << s.map_size_bytes << ",\"map_used_bytes\":" << s.map_used_bytes
     << ",\"allocated_bytes\":" << s.allocated_bytes << ",\"prefaulted_bytes\":" << s.prefaulted_bytes
     << ",\"readers_in_use\":" << s.readers_in_use
-    << ",\"readers_cleared\":" << s.readers_cleared << ",\"disk_full_refusals\":" << s.disk_full_refusals << "}";
+    << ",\"readers_cleared\":" << s.readers_cleared << ",\"disk_full_refusals\":" << s.disk_full_refusals
+    << ",\"log_checkpoints\":" << s.log_checkpoints << ",\"log_checkpoint_failures\":" << s.log_checkpoint_failures
+    << ",\"log_bytes_pending\":" << s.log_bytes_pending << ",\"log_records_replayed\":" << s.log_records_replayed
+    << "}";
   return o.str();
 }
 

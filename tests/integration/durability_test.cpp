@@ -115,6 +115,11 @@ TEST_CASE("every replied event survives SIGKILL and none is counted twice after 
     // The replies since the last checkpoint were replayed.
     INFO(srv.output());
     CHECK(srv.output().find("commits replayed from the commit log") != std::string::npos);
+    const auto stats =
+        parse(http_call(srv.port(), "GET", "/v1/stats", "", {{"Authorization", "Bearer " + srv.admin_token()}}).body);
+    CHECK(stats["storage"]["log_records_replayed"].GetUint64() > 0);
+    CHECK(stats["storage"]["log_checkpoints"].GetUint64() >= 1);  // the start's own
+    CHECK(stats["storage"]["log_checkpoint_failures"].GetUint64() == 0);
   }
   std::uint64_t stored = 0;
   for (const auto& a : anons)

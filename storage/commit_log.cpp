@@ -432,22 +432,14 @@ std::optional<commit_log::checkpoint> commit_log::read_checkpoint(const fs::path
       ec = errc::io_error;
     return std::nullopt;
   }
-  std::string body;
-  char buf[8192];
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      ::close(fd);
-      ec = errc::io_error;
-      return std::nullopt;
-    }
-    if (r == 0)
-      break;
-    body.append(buf, static_cast<std::size_t>(r));
-  }
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  std::string body(size > 0 ? static_cast<std::size_t>(size) : 0, '\0');
+  const bool read = size >= 0 && read_full(fd, body.data(), body.size(), 0);
   ::close(fd);
+  if (!read) {
+    ec = errc::io_error;
+    return std::nullopt;
+  }
   constexpr std::size_t fixed = 8 + 4 + 4 + 8 + 8;
   if (body.size() < fixed + 4 || std::memcmp(body.data(), checkpoint_magic, 8) != 0 ||
       get_raw<std::uint32_t>(body.data() + 8) != format_version) {

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "storage/detail/file_io.hpp"
 #include "storage/detail/lmdb_meta.hpp"
 #include "storage/detail/lmdb_ops.hpp"
 #include "storage/journal_table.hpp"
@@ -202,10 +203,8 @@ std::error_code env::roll_back_to_checkpoint(std::optional<commit_log::checkpoin
   std::string page0, page1;
   ec = detail::read_meta_pages(fd, page0, page1);
   if (!ec) {
-    const auto m0 = detail::parse_meta(page0);
-    const auto m1 = detail::parse_meta(page1);
-    const std::uint64_t newest = std::max(m0 ? m0->txnid : 0, m1 ? m1->txnid : 0);
-    if (newest != checkpoint->txnid)
+    const auto newest = detail::newest_meta(page0, page1);
+    if (!newest || newest->txnid != checkpoint->txnid)
       ec = detail::restore_meta(fd, checkpoint->meta_page);
   }
   ::close(fd);
@@ -260,9 +259,7 @@ std::error_code env::start_log(const std::optional<commit_log::checkpoint>& chec
     std::string page0, page1;
     MDB_envinfo info{};
     if (!detail::read_meta_pages(data_fd_, page0, page1) && mdb_env_info(env_, &info) == MDB_SUCCESS) {
-      const auto m0 = detail::parse_meta(page0);
-      const auto m1 = detail::parse_meta(page1);
-      const auto& newest = (m0 && (!m1 || m0->txnid > m1->txnid)) ? m0 : m1;
+      const auto newest = detail::newest_meta(page0, page1);
       layout_ok = newest && newest->txnid == info.me_last_txnid && newest->last_pgno == info.me_last_pgno;
     }
   }
@@ -327,11 +324,8 @@ std::error_code env::checkpoint_once() {
       ::sync_file_range(data_fd_, at, step,
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
   }
-  int rc;
-  do
-    rc = ::fdatasync(data_fd_);
-  while (rc != 0 && errno == EINTR);
-  std::error_code ec = rc == 0 ? commit_log::write_checkpoint(options_.dir / "log", c) : make_error_code(errc::io_error);
+  std::error_code ec = detail::data_sync(data_fd_) ? commit_log::write_checkpoint(options_.dir / "log", c)
+                                                  : make_error_code(errc::io_error);
   if (ec) {
     mdb_txn_abort(pin);  // the previous checkpoint stays the one an open rolls back to
     return ec;

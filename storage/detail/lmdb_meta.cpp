@@ -57,6 +57,12 @@ std::error_code read_meta_pages(int fd, std::string& page0, std::string& page1) 
   return {};
 }
 
+std::optional<meta_info> newest_meta(const std::string& page0, const std::string& page1) noexcept {
+  const auto m0 = parse_meta(page0);
+  const auto m1 = parse_meta(page1);
+  return (m0 && (!m1 || m0->txnid > m1->txnid)) ? m0 : m1;
+}
+
 std::optional<std::string> meta_page_of(const std::string& page0, const std::string& page1, std::uint64_t txnid) {
   for (const auto* p : {&page0, &page1})
     if (auto m = parse_meta(*p); m && m->txnid == txnid)

@@ -32,6 +32,10 @@ std::optional<meta_info> parse_meta(std::string_view page) noexcept;
 /// io_error when unreadable, corrupt when page 0 is no meta page.
 std::error_code read_meta_pages(int fd, std::string& page0, std::string& page1);
 
+/// The fields of the newer of the two meta pages (the one LMDB opens); nullopt when
+/// neither parses.
+std::optional<meta_info> newest_meta(const std::string& page0, const std::string& page1) noexcept;
+
 /// The meta page of `txnid` among the two: page0 or page1, nullopt when neither has it.
 std::optional<std::string> meta_page_of(const std::string& page0, const std::string& page1, std::uint64_t txnid);
 

@@ -20,6 +20,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <pthread.h>
+
 namespace nudge::actors {
 namespace {
 /// Swaps two strings for as long as it lives: a loan without a copy.
@@ -47,7 +49,10 @@ constexpr std::size_t prefault_slice = 64 << 10;
 journal::journal(storage::env& env, journal_options options)
   : env_(env), options_(options), combine_(!env.commits_sync()) {
   start_error_ = build_index();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "nudge-writer");
+    run();
+  });
 }
 
 std::error_code journal::build_index() {

@@ -12,11 +12,16 @@
 
 #include <algorithm>
 
+#include <pthread.h>
+
 namespace nudge::actors {
 
 outbox_service::outbox_service(context& ctx, std::vector<destination> destinations, send_fn send, outbox_options opts)
   : ctx_(ctx), dests_(std::move(destinations)), send_(std::move(send)), opts_(opts), queues_(dests_.size()) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "nudge-outbox");
+    run();
+  });
 }
 
 outbox_service::~outbox_service() {

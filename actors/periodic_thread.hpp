@@ -9,13 +9,19 @@
 #include <thread>
 #include <utility>
 
+#include <pthread.h>
+
 namespace nudge::actors {
 
 class periodic_thread {
 public:
-  /// Starts the thread; the first call comes one period from now.
-  periodic_thread(std::chrono::milliseconds period, std::function<void()> fn)
-    : period_(period), fn_(std::move(fn)), thread_([this] { run(); }) {}
+  /// Starts the thread, named `name` (at most 15 characters: /proc/PID/task/*/comm,
+  /// top -H, perf); the first call comes one period from now.
+  periodic_thread(const char* name, std::chrono::milliseconds period, std::function<void()> fn)
+    : period_(period), fn_(std::move(fn)), thread_([this, name] {
+        pthread_setname_np(pthread_self(), name);
+        run();
+      }) {}
   ~periodic_thread() { stop(); }
   periodic_thread(const periodic_thread&) = delete;
   periodic_thread& operator=(const periodic_thread&) = delete;

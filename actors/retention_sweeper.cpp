@@ -13,7 +13,7 @@
 namespace nudge::actors {
 
 retention_sweeper::retention_sweeper(context& ctx, std::chrono::milliseconds period, std::size_t batch)
-  : ctx_(ctx), batch_(batch), thread_(period, [this] { sweep_once(); }) {
+  : ctx_(ctx), batch_(batch), thread_("nudge-retention", period, [this] { sweep_once(); }) {
 }
 
 retention_sweeper::~retention_sweeper() {

@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 namespace nudge::actors {
 
 namespace {
@@ -26,7 +28,10 @@ policies::timestamp cursor_due(const std::string& cursor) {
 }  // namespace
 
 timer_service::timer_service(context& ctx, timer_options opts)
-  : ctx_(ctx), opts_(opts), thread_([this] { run(); }) {
+  : ctx_(ctx), opts_(opts), thread_([this] {
+      pthread_setname_np(pthread_self(), "nudge-timers");
+      run();
+    }) {
 }
 
 timer_service::~timer_service() {

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <pthread.h>
 #include <optional>
 #include <fstream>
 #include <iostream>
@@ -92,6 +93,10 @@ int policy_check(const config& cfg, const std::filesystem::path& file) {
 }
 
 int serve(config cfg) {
+  // The exec of main.cpp (malloc tuning) leaves the process named "exe" after
+  // /proc/self/exe: named again so that ps, top and pgrep find "nudge". The service's
+  // own threads name themselves (nudge-io-0, nudge-writer, ...); CAF's keep theirs.
+  pthread_setname_np(pthread_self(), "nudge");
   std::vector<std::string> notices;
   if (auto err = resolve_secrets(cfg, notices)) {
     std::cerr << err->message << '\n';
@@ -227,6 +232,7 @@ int serve(config cfg) {
   // are asked to check themselves (no per-actor timer: CAF's delayed messages keep
   // their receiver allocated until due, which an early passivation then waited out).
   actors::periodic_thread idle_sweep(
+    "nudge-idle",
     std::clamp<std::chrono::milliseconds>(cfg.profiles.idle_passivate / 2, std::chrono::milliseconds(10),
                                           std::chrono::minutes(10)),
     [&dir] { dir.sweep_idle(); });

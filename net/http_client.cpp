@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include <pthread.h>
+
 namespace nudge::net {
 
 namespace {
@@ -83,7 +85,10 @@ private:
 struct http_client::impl {
   asio::io_context ioc{1};
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
-  std::thread thread{[this] { ioc.run(); }};
+  std::thread thread{[this] {
+    pthread_setname_np(pthread_self(), "nudge-http");
+    ioc.run();
+  }};
 };
 
 http_client::http_client() : impl_(std::make_unique<impl>()) {}

@@ -11,6 +11,10 @@
 #include "actors/local_unit.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+
+#include <pthread.h>
+
+#include <string>
 #include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
@@ -217,8 +221,11 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port, std::er
     return 0;
   }
   impl_->lst->run();
-  for (auto& sh : impl_->shards_)
-    sh->thread = std::thread([s = sh.get(), spin = impl_->spin] {
+  for (std::size_t i = 0; i < impl_->shards_.size(); ++i)
+    impl_->shards_[i]->thread = std::thread([s = impl_->shards_[i].get(), spin = impl_->spin, i] {
+      // Named for top -H, perf and /proc/PID/task/*/comm (at most 15 characters).
+      const std::string name = "nudge-io-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
       actors::set_local_unit(s->unit.get());
       gateway::set_lane_here(&s->lane);
       run_io(s->ioc, spin);

@@ -283,7 +283,10 @@ std::error_code env::start_log(const std::optional<commit_log::checkpoint>& chec
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &previous);
-  checkpointer_ = std::thread([this] { run_checkpoints(); });
+  checkpointer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "nudge-checkpt");
+    run_checkpoints();
+  });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return {};
 }

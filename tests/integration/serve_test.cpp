@@ -97,6 +97,48 @@ TEST_CASE("serve runs with its malloc tunables unless GLIBC_TUNABLES is set alre
 
 namespace {
 
+/// The names of process `pid`'s threads (/proc/PID/task/*/comm), sorted.
+std::vector<std::string> thread_names(int pid) {
+  std::vector<std::string> names;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream in(t.path() / "comm");
+    std::string name;
+    if (std::getline(in, name))
+      names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("serve and its threads are named for ps and top", "[serve][integration]") {
+  temp_dir dir;
+  // Two I/O threads: each is named after its shard.
+  auto cfg = write_file(dir.path, "shards.toml", "[server]\nio_threads = 2\n");
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  const auto names = thread_names(srv.pid());
+  INFO("threads: " << [&] {
+    std::string all;
+    for (const auto& n : names)
+      all += n + " ";
+    return all;
+  }());
+  const auto has = [&](const std::string& name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+  // The main thread's name is the process's (ps -o comm, pgrep): "nudge", not the
+  // "exe" of the exec through /proc/self/exe.
+  std::ifstream comm("/proc/" + std::to_string(srv.pid()) + "/comm");
+  std::string process;
+  std::getline(comm, process);
+  CHECK(process == "nudge");
+  for (const char* name : {"nudge-io-0", "nudge-io-1", "nudge-writer", "nudge-timers", "nudge-outbox", "nudge-http",
+                           "nudge-retention", "nudge-idle"})
+    CHECK(has(name));
+  CHECK_FALSE(has("exe"));
+}
+
+namespace {
+
 /// The kernel's transparent huge page mode: "always", "madvise" or "never" (empty when
 /// the kernel has none).
 [[maybe_unused]] std::string thp_mode() {

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 namespace nudge::bench {
 namespace {
 
@@ -541,12 +543,20 @@ bench_result run_bench(const bench_settings& settings) {
   for (const auto& s : control.sessions())
     s->connect(endpoints);
 
+  const auto cpu_now = [] {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return seconds(u.ru_utime) + seconds(u.ru_stime);
+  };
+  const double cpu_before = cpu_now();
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < settings.threads; ++i)
     threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads)
     t.join();
+  total.cpu_seconds = cpu_now() - cpu_before;
 
   total.measured_seconds = std::chrono::duration<double>(settings.duration).count();
   for (const auto& s : control.sessions()) {

@@ -65,6 +65,10 @@ struct bench_result {
   std::uint64_t io_errors = 0;        // connections that ended with a read or write error
   std::string first_io_error;
   double measured_seconds = 0; // the measured phase as it actually ran
+  /// The generator's own CPU time (user + system, all its threads) over the whole run.
+  /// On a machine it shares with the service, what it takes is the service's loss:
+  /// divided by `replies` it is the generator's cost per message.
+  double cpu_seconds = 0;
   latency_histogram latency_us;
   /// Measured messages: how late the generator sent each one after its intended time
   /// (open loop; empty in a closed loop, reported as 0). A pause of the generator's own thread, or of the

@@ -107,6 +107,10 @@ void print_summary(const bench_settings& s, const std::string& url, const bench_
       static_cast<unsigned long long>(r.unsent),
       static_cast<unsigned long long>(r.connect_failures),
       static_cast<unsigned long long>(r.io_errors), static_cast<unsigned long long>(r.pushes));
+  const double cpu_per_reply = r.replies > 0 ? r.cpu_seconds * 1e6 / static_cast<double>(r.replies) : 0;
+  std::printf("  generator  %.2f s of CPU over the run, %.1f µs per reply (the service's machine pays it too "
+              "when shared)\n",
+              r.cpu_seconds, cpu_per_reply);
   if (!r.first_connect_error.empty())
     std::printf("  first connection error: %s\n", r.first_connect_error.c_str());
   if (!r.first_io_error.empty())
@@ -120,7 +124,8 @@ void print_summary(const bench_settings& s, const std::string& url, const bench_
       "\"mode\":\"%s\",\"window\":%u,\"target_rate\":%.1f,\"mix\":\"%s\","
       "\"duration_s\":%.3f,\"warmup_s\":%.3f,\"threads\":%u,\"sent\":%llu,\"replies\":%llu,"
       "\"error_replies\":%llu,\"unmatched\":%llu,\"unanswered\":%llu,\"unsent\":%llu,"
-      "\"connect_failures\":%llu,\"io_errors\":%llu,\"pushes\":%llu,\"url\":\"%s\"}}\n",
+      "\"connect_failures\":%llu,\"io_errors\":%llu,\"pushes\":%llu,\"gen_cpu_us_per_reply\":%.1f,"
+      "\"url\":\"%s\"}}\n",
       static_cast<unsigned long long>(r.measured_replies), rate,
       static_cast<unsigned long long>(r.errors()),
       static_cast<unsigned long long>(h.value_at_percentile(50)),
@@ -139,7 +144,7 @@ void print_summary(const bench_settings& s, const std::string& url, const bench_
       static_cast<unsigned long long>(r.unmatched), static_cast<unsigned long long>(r.unanswered),
       static_cast<unsigned long long>(r.unsent),
       static_cast<unsigned long long>(r.connect_failures),
-      static_cast<unsigned long long>(r.io_errors), static_cast<unsigned long long>(r.pushes),
+      static_cast<unsigned long long>(r.io_errors), static_cast<unsigned long long>(r.pushes), cpu_per_reply,
       json_escape(url).c_str());
   std::fflush(stdout);
 }

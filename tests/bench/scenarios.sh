@@ -55,7 +55,7 @@ run_bench() {
   local line
   line=$("$BENCH" --duration "$DURATION" --warmup "$WARMUP" "$@" 2>/dev/null | grep '^{"summary"')
   echo "$line" >"$OUT/$label.json"
-  echo "$label: $(echo "$line" | grep -o '"rate":[0-9.]*\|"errors":[0-9]*\|"p50_us":[0-9]*\|"p99_us":[0-9]*\|"p999_us":[0-9]*\|"max_us":[0-9]*\|"send_lag_max_us":[0-9]*\|"from_send_p99_us":[0-9]*' | tr '\n' ' ')"
+  echo "$label: $(echo "$line" | grep -o '"rate":[0-9.]*\|"errors":[0-9]*\|"p50_us":[0-9]*\|"p99_us":[0-9]*\|"p999_us":[0-9]*\|"max_us":[0-9]*\|"send_lag_max_us":[0-9]*\|"from_send_p99_us":[0-9]*\|"gen_cpu_us_per_reply":[0-9.]*' | tr '\n' ' ')"
 }
 
 rate_of() { grep -o '"rate":[0-9.]*' "$OUT/$1.json" | cut -d: -f2 | cut -d. -f1; }

@@ -183,13 +183,12 @@ std::size_t evaluator::window_start(const condition& c) {
           break;
         }
     }
-    if (at) {
-      const timestamp since_ts = history[*at].ts();
-      lo = static_cast<std::size_t>(
-          std::partition_point(history.begin() + static_cast<std::ptrdiff_t>(*at), history.end(),
-                               [since_ts](const event_record& e) { return e.ts() <= since_ts; }) -
-          history.begin());
-    }
+    // "After" is the history's order: by time, and in arrival order within one
+    // timestamp (an event applied later with the same ts goes after), so an event that
+    // shares its millisecond (or a webhook's second) with the `since` event but came
+    // after it counts.
+    if (at)
+      lo = *at + 1;
   }
   if (c.within) {
     const timestamp lower = req_.now - *c.within;

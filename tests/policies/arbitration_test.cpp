@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace nudge::policies;
 using namespace nudge::policies::test;
@@ -155,6 +157,33 @@ TEST_CASE("the holdout group is a stable share of profiles", "[policies][arbitra
   }
   CHECK(held > 400);
   CHECK(held < 600);
+}
+
+TEST_CASE("a new holdout salt draws a new control group, also when only its last character differs",
+          "[policies][arbitration]") {
+  // (Plain FNV-1a kept the same group for "2026-q4" and "2026-q5", "abc" and "abd".)
+  const auto group = [](const std::string& salt) {
+    auto p = must_compile(R"({"version": "1", "holdout": 0.5, "holdout_salt": ")" + salt +
+                          R"(", "actions": [{"id": "a", "channels": ["web"]}]})");
+    std::vector<bool> held;
+    for (int i = 0; i < 200; ++i) {
+      profile_builder b;
+      b.state.id = "p-" + std::to_string(i);
+      held.push_back(run(*p, "", nullptr, b.build()).holdout);
+    }
+    return held;
+  };
+  for (const auto& [a, b] : {std::pair<std::string, std::string>{"2026-q4", "2026-q5"}, {"abc", "abd"}, {"s1", "s2"},
+                             {"a", "b"}}) {
+    const auto ga = group(a), gb = group(b);
+    int differ = 0;
+    for (std::size_t i = 0; i < ga.size(); ++i)
+      differ += ga[i] != gb[i] ? 1 : 0;
+    INFO(a << " / " << b);
+    // Independent draws of a half share differ for about half of the profiles.
+    CHECK(differ > 60);
+    CHECK(differ < 140);
+  }
 }
 
 // Finite numbers whose arithmetic is not. A model whose features weigh ±1e308 over an

@@ -115,6 +115,21 @@ TEST_CASE("since keeps the events after the latest other event, all when there i
   CHECK(h.holds(R"({"event": "cart_add", "since": "purchase", "within": "30m", "eq": 0})", p));
 }
 
+TEST_CASE("since counts an event that came after the latest other event within its timestamp",
+          "[policies][conditions]") {
+  // A ticket reopened within the second it was resolved (webhook times have seconds only).
+  harness h;
+  const auto now = t0();
+  const auto p = profile_builder{}
+                     .event("ticket_opened", now - 1h)
+                     .event("ticket_opened", now - 1min)
+                     .event("ticket_resolved", now - 1min)
+                     .event("ticket_opened", now - 1min)
+                     .build();
+  CHECK(h.holds(R"({"event": "ticket_opened", "since": "ticket_resolved", "eq": 1})", p));
+  CHECK(h.holds(R"({"event": "ticket_opened", "eq": 3})", p));
+}
+
 TEST_CASE("counts over a long history of mixed names (scanned by name tag, texts fetched ahead)",
           "[policies][conditions]") {
   harness h;

@@ -156,13 +156,14 @@ TEST_CASE("the history memo answers as a fresh scan through appends, drops, late
                                     [](const event_record& e) { return is_buy_of(e, "SKU-1"); });
     const auto buys = std::count_if(p.history.begin(), p.history.end(),
                                     [](const event_record& e) { return e.name() == "buy"; });
-    // Views after the newest buy's time (none: all) and within 2 hours.
-    std::optional<timestamp> last_buy;
-    for (const auto& e : p.history)
-      if (e.name() == "buy")
-        last_buy = e.ts();
-    const auto since = std::count_if(p.history.begin(), p.history.end(), [&](const event_record& e) {
-      return e.name() == "view" && (!last_buy || e.ts() > *last_buy) && e.ts() >= now - 2h;
+    // Views after the newest buy in the history's order (none: all; a view that shares
+    // the buy's time but came after it counts) and within 2 hours.
+    auto after_buy = p.history.begin();
+    for (auto it = p.history.begin(); it != p.history.end(); ++it)
+      if (it->name() == "buy")
+        after_buy = std::next(it);
+    const auto since = std::count_if(after_buy, p.history.end(), [&](const event_record& e) {
+      return e.name() == "view" && e.ts() >= now - 2h;
     });
     INFO("step " << step << ", base " << p.history_base << ", size " << p.history.size());
     REQUIRE(count_on(*pol, p, "web", now) == shoes);

@@ -154,12 +154,30 @@ json_writer& reply_writer() {
 
 /// What a decision sees: the profile, or without `personalization` a blank one with
 /// only its id (one per thread, reused: the id's copy keeps its capacity).
-const policies::profile_state* decision_view(const profile_actor_state& st, bool personal) {
-  if (personal)
+/// What a decision's conditions read (API.md section 5, POLICY.md "the event being
+/// decided has already been applied, so it counts"): the profile itself when both
+/// `personalization` and `analytics` are granted. Otherwise a view of the current
+/// message alone: a profile with the same id (the holdout's hash) whose history is the
+/// event being decided (none for a `decide`), since without `analytics` that event was
+/// not retained; with `personalization` the view also holds the profile's identities
+/// (traits, stats and history are not kept without `analytics`). The caps, cooldowns
+/// and contact policy count the profile's own decision log either way
+/// (decide_request::limits).
+const policies::profile_state* decision_view(const profile_actor_state& st, bool personal, bool analytics,
+                                             const policies::event_record* current) {
+  if (personal && analytics)
     return &st.profile;
-  thread_local policies::profile_state blank;
-  blank.id.assign(st.profile.id);
-  return &blank;
+  thread_local policies::profile_state view;
+  view.id.assign(st.profile.id);
+  view.history.clear();
+  view.memo.clear();  // it described another profile's events
+  if (current)
+    view.history.push_back(*current);
+  if (personal)
+    view.identities = st.profile.identities;
+  else
+    view.identities.clear();
+  return &view;
 }
 
 /// Puts the profile's snapshot into `rec`, encoded (no copy of the state): the chunks
@@ -347,9 +365,11 @@ void push_decisions(self_ptr self, const envelope& env, const policies::event_re
         targets.push_back(std::move(t));
     auto bits = consent_bits(st.profile, ctx->options, now);
     bool personal = consent_granted(st.profile, ctx->options, "personalization", now);
+    bool analytics = consent_granted(st.profile, ctx->options, "analytics", now);
     auto counters = ctx->counters->view(pol);
     policies::decide_request req;
-    req.profile = decision_view(st, personal);
+    req.profile = decision_view(st, personal, analytics, &current);
+    req.limits = &st.profile;
     req.current = &current;
     req.channel = channel;
     req.now = now;
@@ -853,7 +873,8 @@ void handle(self_ptr self, envelope_ptr env) {
     consent_bits(st.profile, opt, now, bits);
     bool personal = consent_granted(st.profile, opt, "personalization", now);
     policies::decide_request req;
-    req.profile = decision_view(st, personal);
+    req.profile = decision_view(st, personal, analytics, current ? &*current : nullptr);
+    req.limits = &st.profile;
     req.current = current ? &*current : nullptr;
     req.channel = m.channel;
     req.placement = m.placement;

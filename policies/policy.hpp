@@ -118,6 +118,11 @@ struct chosen_action {
 
 struct decide_request {
   const profile_state* profile = nullptr;  ///< current event already applied, if retained
+  /// The profile whose decision log (and feedback events) the caps, cooldowns and the
+  /// contact policy count; null: `profile`. They hold whatever the consent: a profile
+  /// decided on without `personalization` reads as empty to conditions (`profile` is
+  /// then a blank view) but must not escape its limits.
+  const profile_state* limits = nullptr;
   const event_record* current = nullptr;   ///< the message being decided (null for `decide`)
   std::string_view channel;
   std::string_view placement;              ///< empty: any

@@ -112,7 +112,7 @@ public:
   /// `channel` receives the position of the request's channel in a.channels.
   reason check(const action& a, std::size_t index, bool fallback, std::string_view& detail,
                std::size_t& channel) {
-    const profile_state& p = *req_.profile;
+    const profile_state& p = req_.limits != nullptr ? *req_.limits : *req_.profile;
     auto ch = std::find(a.channels.begin(), a.channels.end(), req_.channel);
     if (ch == a.channels.end()) {
       detail = req_.channel;

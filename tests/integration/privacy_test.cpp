@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <thread>
@@ -205,6 +206,68 @@ channel = "email"
   }
   CHECK(consents == 4);  // analytics, personalization, marketing_email granted, then denied
   CHECK(email_decision);
+}
+
+TEST_CASE("caps and cooldowns and the contact policy hold without personalization or analytics and the event being "
+          "decided counts",
+          "[privacy][integration][consent]") {
+  temp_dir dir;
+  auto cfg = write_config(dir.path, R"([server]
+data_dir = "unused"
+
+[[sources]]
+id = "web"
+kind = "stream"
+channel = "web"
+
+[[sources]]
+id = "mail"
+kind = "stream"
+channel = "email"
+)");
+  // One placement each, so that arbitration takes every eligible action.
+  const auto policy = dir.path / "limits.json";
+  std::ofstream(policy) << R"({"version": "limits-1",
+    "arbitration": {"rank_by": "priority", "max_actions": 5},
+    "contact_policy": {"channels": ["email"], "max": 2, "per": "7d"},
+    "actions": [
+      {"id": "capped_once", "channels": ["web"], "placements": ["top"], "cap": [{"max": 1, "per": "1h"}]},
+      {"id": "cooled", "channels": ["web"], "placements": ["side"], "cooldown": {"after_shown": "1h"}},
+      {"id": "first_view", "channels": ["web"], "placements": ["mid"], "when": {"event": "view", "eq": 1}},
+      {"id": "mail", "channels": ["email"]}]})";
+  server_process srv(dir.path / "data", {"--config", cfg.string(), "--policy", policy.string()});
+  const auto mail_key = file_text(dir.path / "data" / "mail.key");
+  REQUIRE(!mail_key.empty());
+  ws_client web, mail;
+  REQUIRE(web.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  REQUIRE(mail.connect(srv.port(), "?key=" + mail_key) == 101);
+
+  // No purpose granted (the defaults are opt-in): the first view is decided on that
+  // view alone, which counts; the second finds the cap full and the cooldown running.
+  const auto ids = anon("a-limits");
+  REQUIRE(web.send(event("v-1", ids, "view")));
+  auto first = read_reply(web, "v-1");
+  CHECK(actions_of(first) == std::set<std::string>{"capped_once", "cooled", "first_view"});
+  REQUIRE(web.send(event("v-2", ids, "view", R"(,"explain":true)")));
+  auto second = read_reply(web, "v-2");
+  CHECK(actions_of(second) == std::set<std::string>{"first_view"});  // history is not kept: one view again
+  CHECK(std::string(second["explain"]["capped_once"]["reason"].GetString()) == "capped");
+  CHECK(std::string(second["explain"]["cooled"]["reason"].GetString()) == "cooldown");
+
+  // marketing_email alone (no personalization): the contact policy still allows two.
+  const auto mailer = anon("a-mailer");
+  REQUIRE(web.send(consent("c-m", mailer, R"({"marketing_email":"granted"})")));
+  read_reply(web, "c-m");
+  int mails = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto id = "m-" + std::to_string(i);
+    REQUIRE(mail.send(event(id, mailer, "cart_abandoned", R"(,"explain":true)")));
+    auto d = read_reply(mail, id);
+    mails += static_cast<int>(actions_of(d).count("mail"));
+    if (i >= 2)
+      CHECK(std::string(d["explain"]["mail"]["reason"].GetString()) == "contact_policy");
+  }
+  CHECK(mails == 2);
 }
 
 TEST_CASE("export holds everything stored about the person and the audit keeps every consent change",

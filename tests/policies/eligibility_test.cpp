@@ -122,6 +122,17 @@ TEST_CASE("a full cap is capped until the window moves on", "[policies][eligibil
   CHECK(entry_for(later, "a").detail == "/actions/0/cap/1");
   const auto much_later = run(*p, profile, "web", "banner", now + 7 * 24h);
   CHECK(first_action(much_later) == "a");
+  // Conditions may see a blank view (no personalization): the limits count the profile
+  // named by `limits`, whose decision log is the profile's own.
+  {
+    const auto blank = profile_builder{}.build();
+    auto req = make_request(blank, "web", "banner", now, &all_consent);
+    req.limits = &profile;
+    const auto limited = p->decide(req);
+    CHECK(entry_for(limited, "a").why == reason::capped);
+    req.limits = nullptr;  // the view itself: nothing shown yet
+    CHECK(first_action(p->decide(req)) == "a");
+  }
   CHECK(p->longest_window() == std::chrono::days(7));
 }
 

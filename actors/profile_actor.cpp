@@ -625,6 +625,52 @@ void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std
       });
 }
 
+bool holds_decision(const policies::profile_state& p, std::string_view decision_id) {
+  return std::any_of(p.decisions.begin(), p.decisions.end(),
+                     [&](const auto& d) { return d.decision_id() == decision_id; });
+}
+
+/// Asks the profiles to merge, from the `i`-th on, whether one received the feedback's
+/// decision_id; merges when one did, else refuses the feedback (nothing merged).
+void ask_next_for_decision(self_ptr self, envelope_ptr env, std::size_t i) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  const auto& m = env->msg;
+  if (i == m.merge_from.size()) {
+    refuse(self, *env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"));
+    return;
+  }
+  self->request(ctx->dir->actor_for(m.merge_from[i]), std::chrono::seconds(10), has_decision_atom_v, m.decision_id)
+    .await(
+      [=](bool found) mutable {
+        if (found)
+          absorb_next(self, std::move(env), 0, {}, {});
+        else
+          ask_next_for_decision(self, std::move(env), i + 1);
+      },
+      [=](caf::error&) mutable { ask_next_for_decision(self, std::move(env), i + 1); });
+}
+
+/// A feedback that would merge profiles is checked first, so that one refused merges
+/// nothing (API.md section 3: a bad message never changes state): its action must be
+/// one of the active policy, and its decision_id (when given) one that the survivor or
+/// one of the profiles to merge received (asked without giving up their state). True
+/// when the check took the message (refused it, or asks on and merges later).
+bool check_feedback_before_merge(self_ptr self, envelope_ptr& env) {
+  auto& st = self->state;
+  const auto& m = env->msg;
+  if (m.kind != message_kind::feedback || m.merge_from.empty())
+    return false;
+  if (st.ctx->policy.get()->find_action(m.action) == static_cast<std::size_t>(-1)) {
+    refuse(self, *env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"));
+    return true;
+  }
+  if (m.decision_id.empty() || holds_decision(st.profile, m.decision_id))
+    return false;
+  ask_next_for_decision(self, std::move(env), 0);
+  return true;
+}
+
 /// The loser's side of a merge: give up the state, leave the directory, forward
 /// what is still queued, then stop.
 caf::result<handover_ptr> hand_over(self_ptr self, const std::string& survivor) {
@@ -713,7 +759,8 @@ void handle(self_ptr self, envelope_ptr env) {
     }
   }
   if (!m.merge_from.empty()) {
-    absorb_next(self, std::move(env), 0, {}, {});
+    if (!check_feedback_before_merge(self, env))
+      absorb_next(self, std::move(env), 0, {}, {});
     return;
   }
   auto now = now_ms();
@@ -818,9 +865,7 @@ void handle(self_ptr self, envelope_ptr env) {
         refuse(self, *env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"));
         return;
       }
-      if (!m.decision_id.empty() &&
-          std::none_of(st.profile.decisions.begin(), st.profile.decisions.end(),
-                       [&](const auto& d) { return d.decision_id() == m.decision_id; })) {
+      if (!m.decision_id.empty() && !holds_decision(st.profile, m.decision_id)) {
         refuse(self, *env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"));
         return;
       }
@@ -1029,6 +1074,15 @@ caf::behavior profile_actor(self_ptr self, context* ctx, std::string id,
         apply(self, std::move(env));
     },
     [=](handover_atom, const std::string& survivor) { return hand_over(self, survivor); },
+    // A feedback that would merge this profile away asks first (check_feedback_before_merge).
+    [=](has_decision_atom, const std::string& decision_id) {
+      auto& st = self->state;
+      if (!st.merged_into.empty() || st.erased)
+        return false;
+      if (!st.loaded_ok)
+        load(st, st.profile.id);
+      return st.loaded_ok && holds_decision(st.profile, decision_id);
+    },
     [=](drain_atom) {
       if (!self->state.merged_into.empty())
         self->quit();

@@ -18,6 +18,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(nudge, caf::first_custom_type_id)
   CAF_ADD_ATOM(nudge, nudge::actors, idle_atom, "idle")
   CAF_ADD_ATOM(nudge, nudge::actors, handover_atom, "handover")
   CAF_ADD_ATOM(nudge, nudge::actors, drain_atom, "drain")
+  CAF_ADD_ATOM(nudge, nudge::actors, has_decision_atom, "hasdec")
 CAF_END_TYPE_ID_BLOCK(nudge)
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nudge::actors::envelope_ptr)

@@ -276,6 +276,51 @@ TEST_CASE("a merge survives SIGKILL and a restart", "[identity][integration][cra
   CHECK(text(d9["explain"]["cart_recovery"], "reason") == "capped");
 }
 
+TEST_CASE("a refused feedback that names two profiles merges nothing and an accepted one merges them",
+          "[identity][integration]") {
+  configured_server s;
+  ws_client web;
+  REQUIRE(web.connect(s.port(), "?key=wk_web_test_key") == 101);
+  REQUIRE(web.send(event("w-1", "page_view", R"({"anonymous_id":"a-fb"})")));
+  const std::string first = text(read_reply(web, "w-1"), "profile_id");
+  REQUIRE(web.send(event("w-2", "page_view", R"({"device_id":"dev-fb"})")));
+  auto w2 = read_reply(web, "w-2");
+  const std::string second = text(w2, "profile_id");
+  const std::string second_decision = text(w2, "decision_id");
+  REQUIRE(first != second);
+  REQUIRE(first_action(w2) != "");  // a decision with an action is kept in the profile's log
+  const std::string both = R"({"anonymous_id":"a-fb","device_id":"dev-fb"})";
+  const auto feedback = [&](const std::string& id, const std::string& action, const std::string& decision_id) {
+    return R"({"type":"feedback","id":")" + id + R"(","identities":)" + both + R"(,"action":")" + action +
+           R"(","outcome":"shown")" + (decision_id.empty() ? "" : R"(,"decision_id":")" + decision_id + R"(")") + "}";
+  };
+  const auto separate = [&] {
+    CHECK(text(profile(s, second), "profile_id") == second);
+    CHECK(text(profile(s, first), "profile_id") == first);
+    CHECK(pid_of(s, "device_id:dev-fb") == second);
+    CHECK(pid_of(s, "anonymous_id:a-fb") == first);
+  };
+  // A decision neither profile received, then an action the policy does not have.
+  REQUIRE(web.send(feedback("f-1", "house_banner", "d-01XXXXXXXXXXXXXXXXXXXXXXXX")));
+  auto f1 = read_reply(web, "f-1");
+  CHECK(text(f1, "code") == "invalid_message");
+  CHECK(text(f1, "message") == "decision_id is not a decision of this profile");
+  separate();
+  REQUIRE(web.send(feedback("f-2", "no_such_action", "")));
+  CHECK(text(read_reply(web, "f-2"), "code") == "invalid_message");
+  separate();
+  // The next messages of each identity still go to their own profile.
+  REQUIRE(web.send(event("w-3", "page_view", R"({"device_id":"dev-fb"})")));
+  CHECK(text(read_reply(web, "w-3"), "profile_id") == second);
+  // A decision of the profile to be merged away: accepted, and the two merge.
+  REQUIRE(web.send(feedback("f-3", first_action(w2), second_decision)));
+  auto f3 = read_reply(web, "f-3");
+  CHECK(text(f3, "type") == "ack");
+  CHECK(text(f3, "profile_id") == first);
+  CHECK(pid_of(s, "device_id:dev-fb") == first);
+  CHECK(lists(profile(s, first)["merged_from"], second));
+}
+
 TEST_CASE("many connections racing with overlapping identities: one profile per identity, no event lost", "[identity][integration][concurrency]") {
   configured_server s;
   constexpr int connections = 8;

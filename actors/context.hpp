@@ -46,8 +46,9 @@ struct profile_options {
   std::vector<bool> purpose_defaults = std::vector<bool>(5, false);
   /// A snapshot is written after this many journal entries (and on passivation).
   std::uint64_t snapshot_every = 64;
-  /// Decisions kept per profile at most (caps look back through them).
-  std::size_t decisions_max = 200;
+  /// Decisions kept per profile at most (caps look back through them; policy
+  /// validation refuses a cap over this, policies::policy_limits::decisions_kept).
+  std::size_t decisions_max = policies::decisions_kept;
   /// Retention: a profile holding only identities of `anonymous_types` is erased once
   /// idle this long (0: never).
   std::chrono::milliseconds anonymous_ttl{0};

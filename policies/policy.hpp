@@ -21,6 +21,10 @@
 
 namespace nudge::policies {
 
+/// The decisions a profile keeps (actors::profile_options::decisions_max): the caps and
+/// the contact policy count them, so neither may ask for more.
+inline constexpr std::uint64_t decisions_kept = 200;
+
 /// What validation checks a policy against (from the service's config).
 struct policy_limits {
   /// Configured consent purposes, in config order. Consent bits passed to
@@ -31,6 +35,9 @@ struct policy_limits {
   std::vector<std::string> identity_types;
   /// Known channels (sources' and destinations' channels); empty: any.
   std::vector<std::string> channels;
+  /// The largest `max` of a `cap` or of the `contact_policy`: what a profile's decision
+  /// log can count (a larger one would never be full).
+  std::uint64_t decisions_kept = policies::decisions_kept;
 };
 
 /// One validation problem: a JSON pointer into the policy document and what is wrong.

@@ -1035,12 +1035,12 @@ private:
         fail(at("cap"), "cap must be an array of {\"max\": N, \"per\": DURATION}");
       } else {
         for (rapidjson::SizeType i = 0; i < cp->Size(); ++i)
-          if (auto c = compile_cap((*cp)[i], pointer_append(at("cap"), i)))
+          if (auto c = compile_cap((*cp)[i], pointer_append(at("cap"), i), true))
             a.caps.push_back(std::move(*c));
       }
     }
     if (const json* gc = member("global_cap"))
-      a.global_cap = compile_cap(*gc, at("global_cap"));
+      a.global_cap = compile_cap(*gc, at("global_cap"), false);
     if (const json* cd = member("cooldown"); cd && expect_object(*cd, at("cooldown"), "cooldown")) {
       const std::string cp = at("cooldown");
       check_keys(*cd, cp, {"after_shown", "after_dismissed", "after_accepted"});
@@ -1083,7 +1083,9 @@ private:
     return a;
   }
 
-  std::optional<cap> compile_cap(const json& v, const std::string& path) {
+  /// A `cap` (`per_profile`: counted in the profile's decision log, so bounded by what
+  /// it keeps) or a `global_cap`.
+  std::optional<cap> compile_cap(const json& v, const std::string& path, bool per_profile) {
     if (!expect_object(v, path, "a cap"))
       return std::nullopt;
     check_keys(v, path, {"max", "per"});
@@ -1095,6 +1097,8 @@ private:
       ok = false;
     } else if (auto n = get_count(m->value, pointer_append(path, "max"))) {
       c.max = *n;
+      if (per_profile && !within_decisions_kept(*n, pointer_append(path, "max")))
+        ok = false;
     } else {
       ok = false;
     }
@@ -1187,6 +1191,14 @@ private:
     }
   }
 
+  bool within_decisions_kept(std::uint64_t max, const std::string& path) {
+    if (max <= limits_.decisions_kept)
+      return true;
+    fail(path, "max must be at most " + std::to_string(limits_.decisions_kept) +
+                   " (the decisions a profile keeps, which caps and the contact policy count)");
+    return false;
+  }
+
   void compile_contact_policy(const json& v) {
     const std::string path = "/contact_policy";
     if (!expect_object(v, path, "contact_policy"))
@@ -1207,6 +1219,8 @@ private:
       ok = false;
     } else if (auto n = get_count(m->value, "/contact_policy/max")) {
       cp.max = *n;
+      if (!within_decisions_kept(*n, "/contact_policy/max"))
+        ok = false;
     } else {
       ok = false;
     }

@@ -41,6 +41,28 @@ TEST_CASE("a valid minimal policy has no problems", "[policies][validation]") {
   CHECK(result.compiled->longest_window() == duration{0});
 }
 
+TEST_CASE("a cap or contact policy that counts more decisions than a profile keeps is refused",
+          "[policies][validation]") {
+  // The profile's decision log holds decisions_kept (200): a larger max would never be full.
+  require_problem_at(with_action(R"("cap": [{"max": 2, "per": "1h"}, {"max": 201, "per": "30d"}])"),
+                     "/actions/0/cap/1/max");
+  require_problem_at(
+      R"({"version": "1", "actions": [], "contact_policy": {"channels": ["email"], "max": 201, "per": "7d"}})",
+      "/contact_policy/max");
+  const auto at_bound = compile(with_action(R"("cap": [{"max": 200, "per": "30d"}])"), policy_limits{});
+  CHECK(at_bound.problems.empty());
+  // A global cap counts across all profiles, not in one profile's log.
+  const auto global = compile(with_action(R"("global_cap": {"max": 100000, "per": "1d"})"), policy_limits{});
+  CHECK(global.problems.empty());
+  // The bound follows the limits the service passes.
+  policy_limits small;
+  small.decisions_kept = 10;
+  require_problem_at(with_action(R"("cap": [{"max": 11, "per": "1h"}])"), "/actions/0/cap/0/max", small);
+  const auto refused = compile(with_action(R"("cap": [{"max": 201, "per": "1h"}])"), policy_limits{});
+  REQUIRE(refused.problems.size() == 1);
+  CHECK(refused.problems[0].message.find("at most 200") != std::string::npos);
+}
+
 TEST_CASE("version must be present and a string", "[policies][validation]") {
   require_problem_at(R"({"actions": []})", "/version");
   require_problem_at(R"({"version": 3, "actions": []})", "/version");

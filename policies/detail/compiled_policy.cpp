@@ -110,7 +110,7 @@ public:
       : prog_(prog), req_(req), ev_(ev) {}
 
   /// `channel` receives the position of the request's channel in a.channels.
-  reason check(const action& a, std::size_t index, bool fallback, std::string_view& detail,
+  reason check(const action& a, std::size_t index, std::string_view& detail,
                std::size_t& channel) {
     const profile_state& p = req_.limits != nullptr ? *req_.limits : *req_.profile;
     auto ch = std::find(a.channels.begin(), a.channels.end(), req_.channel);
@@ -129,8 +129,9 @@ public:
         detail = a.requires_names[i];
         return reason::consent_missing;
       }
-    if (!fallback && !a.channel_purpose[channel].empty() &&
-        !granted(req_, a.channel_purpose_index[channel])) {
+    // The fallback too: it needs no purpose of its own (POLICY.md), but an email, sms or
+    // push never goes out without marketing_<channel> (API.md section 5).
+    if (!a.channel_purpose[channel].empty() && !granted(req_, a.channel_purpose_index[channel])) {
       detail = a.channel_purpose[channel];
       return reason::consent_missing;
     }
@@ -295,7 +296,7 @@ decision compiled_policy::decide(const decide_request& req) const {
     const action& a = prog_.actions[i];
     std::string_view detail;
     std::size_t channel = 0;
-    reason r = check.check(a, i, false, detail, channel);
+    reason r = check.check(a, i, detail, channel);
     if (r == reason::eligible && out.holdout)
       r = reason::holdout;
     if (r == reason::eligible)
@@ -328,12 +329,26 @@ decision compiled_policy::decide(const decide_request& req) const {
         action_view{c.index, c.act->id, c.act->payload_json, c.act->payload_msgpack, c.act->requires_names},
         c.expected_value, c.channel, c.placement});
   };
-  for (const auto& c : candidates) {
+  // At most one action per placement (POLICY.md): the request's placement when it names
+  // one, else the first of the action's own placements that no action ranked above it
+  // took; an action that lists none holds no placement and contends for none.
+  auto taken = [&out](std::string_view placement) {
+    return std::any_of(out.actions.begin(), out.actions.end(),
+                       [placement](const chosen_action& x) { return x.placement == placement; });
+  };
+  for (auto& c : candidates) {
     reason r = reason::eligible;
-    const bool placement_taken =
-        std::any_of(out.actions.begin(), out.actions.end(),
-                    [&c](const chosen_action& x) { return x.placement == c.placement; });
-    if (out.actions.size() >= prog_.max_actions || placement_taken)
+    bool placed = true;
+    if (!req.placement.empty()) {
+      placed = !taken(c.placement);
+    } else if (!c.act->placements.empty()) {
+      const auto free = std::find_if(c.act->placements.begin(), c.act->placements.end(),
+                                     [&taken](const std::string& p) { return !taken(p); });
+      placed = free != c.act->placements.end();
+      if (placed)
+        c.placement = *free;
+    }
+    if (out.actions.size() >= prog_.max_actions || !placed)
       r = reason::lost_arbitration;
     else if (c.act->global_cap && req.counters &&
              !req.counters->try_reserve_global(c.index, req.now))
@@ -349,7 +364,7 @@ decision compiled_policy::decide(const decide_request& req) const {
     reason r = reason::lost_arbitration;
     if (out.actions.empty()) {
       std::size_t channel = 0;
-      r = check.check(f, n, true, detail, channel);
+      r = check.check(f, n, detail, channel);
       if (r == reason::eligible) {
         if (f.global_cap && req.counters && !req.counters->try_reserve_global(n, req.now))
           r = reason::global_capped;

@@ -86,11 +86,14 @@ TEST_CASE("at most one action is returned per placement", "[policies][arbitratio
       {"id": "b", "channels": ["web"], "placements": ["banner", "modal"], "propensity": 0.8},
       {"id": "c", "channels": ["web"], "placements": ["modal"], "propensity": 0.7},
       {"id": "d", "channels": ["web"], "placements": ["inline"], "propensity": 0.1}]})");
-  SECTION("each action's first placement when the request names none") {
+  SECTION("each action's first free placement when the request names none") {
     const auto d = run(*p);
-    CHECK(ids(d) == std::vector<std::string>{"a", "c", "d"});
+    // b ranks above c: with the banner taken by a it gets the modal, which c then lacks.
+    CHECK(ids(d) == std::vector<std::string>{"a", "b", "d"});
+    CHECK(d.actions[0].placement == "banner");
     CHECK(d.actions[1].placement == "modal");
-    CHECK(entry_for(d, "b").why == reason::lost_arbitration);
+    CHECK(d.actions[2].placement == "inline");
+    CHECK(entry_for(d, "c").why == reason::lost_arbitration);
   }
   SECTION("the request's placement") {
     const auto d = run(*p, "modal");
@@ -98,6 +101,18 @@ TEST_CASE("at most one action is returned per placement", "[policies][arbitratio
     CHECK(entry_for(d, "a").why == reason::wrong_placement);
     CHECK(entry_for(d, "c").why == reason::lost_arbitration);
   }
+}
+
+TEST_CASE("actions without placements contend for none: max_actions alone bounds them", "[policies][arbitration]") {
+  auto p = must_compile(R"({"version": "1", "arbitration": {"max_actions": 2}, "actions": [
+      {"id": "a", "channels": ["web"], "propensity": 0.9},
+      {"id": "b", "channels": ["web"], "propensity": 0.8},
+      {"id": "c", "channels": ["web"], "propensity": 0.7}]})");
+  const auto d = run(*p);
+  CHECK(ids(d) == std::vector<std::string>{"a", "b"});
+  CHECK(entry_for(d, "c").why == reason::lost_arbitration);
+  // A request that names a placement: that one slot, so one action.
+  CHECK(ids(run(*p, "slot")) == std::vector<std::string>{"a"});
 }
 
 TEST_CASE("an action whose global reservation fails is skipped for the next one",

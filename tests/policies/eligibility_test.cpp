@@ -66,6 +66,21 @@ TEST_CASE("a missing required purpose or marketing consent is consent_missing",
   CHECK(first_action(run(*p, profile, "sms", "")) == "b");
 }
 
+TEST_CASE("the fallback needs no purpose of its own but an email fallback needs marketing_email",
+          "[policies][eligibility]") {
+  auto p = must_compile(R"({"version": "1", "actions": [{"id": "a", "channels": ["web"], "when": {"event": "x"}}],
+      "fallback": {"id": "house", "channels": ["web", "email"]}})");
+  const auto profile = profile_builder{}.build();
+  const std::vector<bool> none = consent_for({});
+  CHECK(first_action(run(*p, profile, "web", "", t0(), &none)) == "house");
+  const auto mail = run(*p, profile, "email", "", t0(), &none);
+  CHECK(mail.actions.empty());
+  CHECK(entry_for(mail, "house").why == reason::consent_missing);
+  CHECK(entry_for(mail, "house").detail == "marketing_email");
+  const auto granted = consent_for({"marketing_email"});
+  CHECK(first_action(run(*p, profile, "email", "", t0(), &granted)) == "house");
+}
+
 TEST_CASE("a failing when is condition_false with the pointer of the failing part",
           "[policies][eligibility]") {
   auto p = must_compile(R"({"version": "1",

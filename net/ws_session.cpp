@@ -93,6 +93,7 @@ void ws_session::on_message_deadline(beast::error_code ec) {
 }
 
 void ws_session::handle_frame(std::string_view bytes, actors::wire_format fmt) {
+  push_format_ = fmt;
   auto env = actors::make_envelope();
   decode_error err;
   if (!decoder_.decode(bytes, fmt, source_, env->msg, err)) {
@@ -125,7 +126,7 @@ void ws_session::deliver_here(std::size_t, std::string bytes, int) {
 
 void ws_session::push(std::string json) {
   asio::post(ws_.get_executor(), [self = shared_from_this(), json = std::move(json)]() mutable {
-    self->send(std::move(json));
+    self->send(actors::encode_for(self->push_format_, std::move(json)));
   });
 }
 

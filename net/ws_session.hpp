@@ -72,6 +72,9 @@ private:
   std::size_t inflight_ = 0;
   bool reading_ = false;
   bool closed_ = false;
+  /// The encoding of the latest message read: pushes (which answer no request) go out
+  /// in it, so a MessagePack client gets binary frames only.
+  actors::wire_format push_format_ = actors::wire_format::json;
   // Resolution cache: the last identity set this connection sent and its profile.
   gateway::route_cache route_;
   gateway::address_slot slot_;  ///< its place in the per-address count

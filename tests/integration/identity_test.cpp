@@ -2,6 +2,7 @@
 // the phone, the laptop and the support desk; limits that keep a shared device from
 // gluing strangers together; blocked placeholders; merges that survive SIGKILL; and
 // many connections racing with overlapping identities.
+#include "actors/wire.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <catch2/catch.hpp>
@@ -183,6 +184,33 @@ TEST_CASE("phone and laptop become one profile whose desktop decision sees the m
     CHECK(r["detail"]["identities"].Size() == 2);  // the laptop's anonymous id and user id
   }
   CHECK(found);
+}
+
+TEST_CASE("a connection that speaks MessagePack gets its pushes in MessagePack", "[identity][integration]") {
+  configured_server s;
+  ws_client desktop, mobile;
+  REQUIRE(desktop.connect(s.port(), "?key=wk_web_test_key") == 101);
+  REQUIRE(mobile.connect(s.port(), "?key=wk_mobile_test_key") == 101);
+  std::string bin;
+  REQUIRE(nudge::actors::json_to_msgpack(event("mp-1", "page_view", R"({"anonymous_id":"a-mp"})"), bin));
+  REQUIRE(desktop.send(bin, false));
+  bool text_frame = true;
+  auto reply = desktop.read(std::chrono::seconds(10), &text_frame);
+  REQUIRE(reply);
+  CHECK_FALSE(text_frame);
+  // The phone leaves a cart: the policy answers it on the web channel, a push.
+  REQUIRE(mobile.send(event("mp-2", "cart_add", R"({"anonymous_id":"a-mp"})",
+                            R"(,"ts":")" + iso_ago(std::chrono::minutes(90)) + R"(","properties":{"sku":"SKU-42"})")));
+  read_reply(mobile, "mp-2");
+  auto push = desktop.read(std::chrono::seconds(10), &text_frame);
+  REQUIRE(push);
+  CHECK_FALSE(text_frame);
+  std::string json;
+  REQUIRE(nudge::actors::msgpack_to_json(*push, json));
+  auto p = parse(json);
+  REQUIRE(p.IsObject());
+  CHECK(p["id"].IsNull());
+  CHECK(first_action(p) == "cart_recovery");
 }
 
 TEST_CASE("two user_ids on one device never merge: the second login gets its own profile", "[identity][integration]") {

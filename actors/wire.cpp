@@ -106,7 +106,8 @@ std::string suppressed_reply(std::string_view id, bool decision) {
   return {buf.GetString(), buf.GetSize()};
 }
 
-std::string http_error(std::string_view code, std::string_view message) {
+std::string http_error(std::string_view code, std::string_view message, std::optional<std::string_view> id,
+                       std::span<const policies::problem> details) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   w.StartObject();
@@ -114,6 +115,21 @@ std::string http_error(std::string_view code, std::string_view message) {
   w.StartObject();
   w.Key("code"); w.String(code.data(), code.size());
   w.Key("message"); w.String(message.data(), message.size());
+  if (id) {
+    w.Key("id");
+    if (id->empty()) w.Null(); else w.String(id->data(), id->size());
+  }
+  if (!details.empty()) {
+    w.Key("details");
+    w.StartArray();
+    for (const auto& p : details) {
+      w.StartObject();
+      w.Key("path"); w.String(p.path);
+      w.Key("message"); w.String(p.message);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};

@@ -4,7 +4,10 @@
 #pragma once
 
 #include "actors/message.hpp"
+#include "policies/policy.hpp"
 
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,8 +20,12 @@ std::string error_reply(std::string_view id, std::string_view code, std::string_
 /// "suppressed":true,"actions":[]}` (`decision`), else `{"type":"ack","id":ID,"suppressed":true}`.
 std::string suppressed_reply(std::string_view id, bool decision);
 
-/// `{"error":{"code":CODE,"message":TEXT}}` for HTTP error bodies.
-std::string http_error(std::string_view code, std::string_view message);
+/// `{"error":{"code":CODE,"message":TEXT}}` for HTTP error bodies. With `id` (the
+/// message the error answers; an empty id is null) the object also holds `"id"`; with
+/// `details`, `"details":[{"path":POINTER,"message":TEXT},...]`, one item per problem.
+std::string http_error(std::string_view code, std::string_view message,
+                       std::optional<std::string_view> id = std::nullopt,
+                       std::span<const policies::problem> details = {});
 
 /// The reply with `"duplicate":true` appended (the reply is a JSON object).
 std::string mark_duplicate(std::string_view json_reply);

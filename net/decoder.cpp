@@ -30,6 +30,18 @@ bool valid_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
+/// A member name as one reference token of a JSON pointer (RFC 6901): `~` and `/` escaped.
+std::string pointer_token(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (char c : name) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out.push_back(c);
+  }
+  return out;
+}
+
 bool valid_name(std::string_view n) {
   if (n.empty() || n.size() > 64)
     return false;
@@ -211,7 +223,7 @@ bool decoder::decode(std::string_view bytes, actors::wire_format fmt, const stre
   std::string_view json = bytes;
   if (fmt == actors::wire_format::msgpack) {
     if (!actors::msgpack_to_json(bytes, impl_->text)) {
-      err = {"", "invalid_message", "not a valid MessagePack map"};
+      err = {"", "invalid_message", "not a valid MessagePack map", ""};
       return false;
     }
     json = impl_->text;
@@ -219,43 +231,55 @@ bool decoder::decode(std::string_view bytes, actors::wire_format fmt, const stre
   impl_->reset();
   auto& doc = impl_->doc;
   if (auto parsed = policies::parse_json(doc, json, &impl_->stack); !parsed.ok()) {
-    err = {"", "invalid_message", parsed.describe()};
+    err = {"", "invalid_message", parsed.describe(), ""};
     return false;
   }
   return decode_value(static_cast<const rapidjson::Value*>(&doc), source, out, err);
+}
+
+std::string message_id(const void* value) {
+  const auto& v = *static_cast<const rapidjson::Value*>(value);
+  if (!v.IsObject())
+    return {};
+  auto idm = v.FindMember("id");
+  if (idm == v.MemberEnd() || !idm->value.IsString())
+    return {};
+  std::string_view id{idm->value.GetString(), idm->value.GetStringLength()};
+  return valid_id(id) ? std::string(id) : std::string();
 }
 
 bool decoder::decode_value(const void* value, const stream_source& source, inbound& out, decode_error& err,
                            bool need_identities) {
   const auto& v = *static_cast<const rapidjson::Value*>(value);
   bool id_in_out = false;  // the valid id moves into `out` (below); a failure then copies it back
-  auto fail = [&](std::string code, std::string msg) {
+  auto fail = [&](std::string code, std::string path, std::string_view what) {
     if (id_in_out)
       err.id = out.id;
     err.code = std::move(code);
-    err.message = std::move(msg);
+    err.message = path.empty() ? std::string(what) : path + ": " + std::string(what);
+    err.path = std::move(path);
     return false;
   };
   err.id.clear();
   if (!v.IsObject())
-    return fail("invalid_message", "a message is a JSON object");
+    return fail("invalid_message", "", "a message is a JSON object");
   auto idm = v.FindMember("id");
   if (idm != v.MemberEnd() && idm->value.IsString() && valid_id({idm->value.GetString(), idm->value.GetStringLength()}))
     err.id.assign(idm->value.GetString(), idm->value.GetStringLength());
   auto typem = v.FindMember("type");
   if (typem == v.MemberEnd() || !typem->value.IsString())
-    return fail("invalid_message", "/type: required, one of event, consent, feedback, decide");
+    return fail("invalid_message", "/type", "required, one of event, consent, feedback, decide");
   std::string_view type{typem->value.GetString(), typem->value.GetStringLength()};
   out = inbound{};
   if (type == "event") out.kind = message_kind::event;
   else if (type == "consent") out.kind = message_kind::consent;
   else if (type == "feedback") out.kind = message_kind::feedback;
   else if (type == "decide") out.kind = message_kind::decide;
-  else return fail("invalid_message", "/type: must be one of event, consent, feedback, decide");
+  else return fail("invalid_message", "/type", "must be one of event, consent, feedback, decide");
   if (idm == v.MemberEnd() || !idm->value.IsString())
-    return fail("invalid_message", "/id: required string");
+    return fail("invalid_message", "/id", "required string");
   if (err.id.empty())
-    return fail("invalid_message", "/id: 1-128 printable ASCII characters");
+    return fail("invalid_message", "/id", "1-128 printable ASCII characters");
   out.id = std::move(err.id);
   err.id.clear();
   id_in_out = true;
@@ -270,15 +294,15 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       continue;
     } else if (key == "identities") {
       if (!val.IsObject() || val.MemberCount() == 0)
-        return fail("invalid_message", "/identities: an object with at least one identity");
+        return fail("invalid_message", "/identities", "an object with at least one identity");
       out.identities.reserve(val.MemberCount());
       for (const auto& idv : val.GetObject()) {
         std::string_view t{idv.name.GetString(), idv.name.GetStringLength()};
         const auto* r = rule(t);
         if (!r)
-          return fail("unknown_identity_type", "/identities/" + std::string(t) + ": not a configured identity type");
+          return fail("unknown_identity_type", "/identities/" + pointer_token(t), "not a configured identity type");
         if (!idv.value.IsString() || idv.value.GetStringLength() < 1 || idv.value.GetStringLength() > 256)
-          return fail("invalid_message", "/identities/" + std::string(t) + ": a string of 1-256 characters");
+          return fail("invalid_message", "/identities/" + pointer_token(t), "a string of 1-256 characters");
         std::string norm;
         if (normalize(*r, {idv.value.GetString(), idv.value.GetStringLength()}, norm))
           out.identities.push_back({std::string(t), std::move(norm)});
@@ -287,53 +311,53 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       }
     } else if (key == "ts") {
       if (!val.IsString())
-        return fail("invalid_message", "/ts: an RFC 3339 timestamp string");
+        return fail("invalid_message", "/ts", "an RFC 3339 timestamp string");
       auto ts = parse_rfc3339({val.GetString(), val.GetStringLength()});
       if (!ts)
-        return fail("invalid_message", "/ts: not an RFC 3339 timestamp");
+        return fail("invalid_message", "/ts", "not an RFC 3339 timestamp");
       auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
       if (*ts > now + std::chrono::minutes(5))
-        return fail("invalid_message", "/ts: more than 5 minutes in the future");
+        return fail("invalid_message", "/ts", "more than 5 minutes in the future");
       out.ts = ts;
     } else if (key == "channel") {
       if (!val.IsString() || !valid_name({val.GetString(), val.GetStringLength()}))
-        return fail("invalid_message", "/channel: [a-z0-9_.-]{1,64}");
+        return fail("invalid_message", "/channel", "[a-z0-9_.-]{1,64}");
       out.channel = str();
     } else if (key == "explain") {
       if (!val.IsBool())
-        return fail("invalid_message", "/explain: true or false");
+        return fail("invalid_message", "/explain", "true or false");
       out.explain = val.GetBool();
     } else if (key == "name" && out.kind == message_kind::event) {
       if (!val.IsString() || !valid_name({val.GetString(), val.GetStringLength()}))
-        return fail("invalid_message", "/name: [a-z0-9_.-]{1,64}");
+        return fail("invalid_message", "/name", "[a-z0-9_.-]{1,64}");
       out.name = str();
     } else if (key == "properties" && out.kind == message_kind::event) {
       if (!val.IsObject())
-        return fail("invalid_message", "/properties: an object");
+        return fail("invalid_message", "/properties", "an object");
       if (detail::deeper_than(val, max_property_depth))
-        return fail("invalid_message", "/properties: nested deeper than 8");
+        return fail("invalid_message", "/properties", "nested deeper than 8");
       std::string prefix;
       out.properties.reserve(val.MemberCount());  // all of them when the object is flat
       flatten(val, prefix, out.properties);
     } else if (key == "traits" && out.kind == message_kind::event) {
       if (!val.IsObject())
-        return fail("invalid_message", "/traits: an object");
+        return fail("invalid_message", "/traits", "an object");
       for (const auto& t : val.GetObject()) {
         policies::scalar s;
         if (!to_scalar(t.value, s)) {
           if (detail::deeper_than(t.value, max_property_depth))
-            return fail("invalid_message", "/traits: nested deeper than 8");
+            return fail("invalid_message", "/traits", "nested deeper than 8");
           s = json_text(t.value);
         }
         out.traits.push_back({std::string(t.name.GetString(), t.name.GetStringLength()), std::move(s), {}});
       }
     } else if (key == "purposes" && out.kind == message_kind::consent) {
       if (!val.IsObject() || val.MemberCount() == 0)
-        return fail("invalid_message", "/purposes: an object of purpose to \"granted\" or \"denied\"");
+        return fail("invalid_message", "/purposes", "an object of purpose to \"granted\" or \"denied\"");
       for (const auto& p : val.GetObject()) {
         std::string purpose(p.name.GetString(), p.name.GetStringLength());
         if (std::find(opts_.purposes.begin(), opts_.purposes.end(), purpose) == opts_.purposes.end())
-          return fail("invalid_message", "/purposes/" + purpose + ": not a configured purpose");
+          return fail("invalid_message", "/purposes/" + pointer_token(purpose), "not a configured purpose");
         actors::consent_change c{purpose, false, std::nullopt};
         const rapidjson::Value* state = &p.value;
         if (p.value.IsObject()) {
@@ -344,57 +368,57 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
             else if (fk == "expires" && f.value.IsString()) {
               c.expires = parse_rfc3339({f.value.GetString(), f.value.GetStringLength()});
               if (!c.expires)
-                return fail("invalid_message", "/purposes/" + purpose + "/expires: not an RFC 3339 timestamp");
+                return fail("invalid_message", "/purposes/" + purpose + "/expires", "not an RFC 3339 timestamp");
             } else
-              return fail("invalid_message", "/purposes/" + purpose + "/" + std::string(fk) + ": unknown key");
+              return fail("invalid_message", "/purposes/" + purpose + "/" + pointer_token(fk), "unknown key");
           }
         }
         if (!state || !state->IsString())
-          return fail("invalid_message", "/purposes/" + purpose + ": \"granted\" or \"denied\"");
+          return fail("invalid_message", "/purposes/" + purpose, "\"granted\" or \"denied\"");
         std::string_view sv{state->GetString(), state->GetStringLength()};
         if (sv == "granted") c.granted = true;
         else if (sv != "denied")
-          return fail("invalid_message", "/purposes/" + purpose + ": \"granted\" or \"denied\"");
+          return fail("invalid_message", "/purposes/" + purpose, "\"granted\" or \"denied\"");
         out.consent.push_back(std::move(c));
       }
     } else if (key == "source" && out.kind == message_kind::consent) {
       if (!val.IsString() || val.GetStringLength() > 128)
-        return fail("invalid_message", "/source: a string");
+        return fail("invalid_message", "/source", "a string");
       out.consent_source = str();
     } else if (key == "decision_id" && out.kind == message_kind::feedback) {
       if (!val.IsString() || !valid_id({val.GetString(), val.GetStringLength()}))
-        return fail("invalid_message", "/decision_id: a decision id");
+        return fail("invalid_message", "/decision_id", "a decision id");
       out.decision_id = str();
     } else if (key == "action" && out.kind == message_kind::feedback) {
       if (!val.IsString() || val.GetStringLength() == 0 || val.GetStringLength() > 64)
-        return fail("invalid_message", "/action: an action id");
+        return fail("invalid_message", "/action", "an action id");
       out.action = str();
     } else if (key == "outcome" && out.kind == message_kind::feedback) {
       if (!val.IsString())
-        return fail("invalid_message", "/outcome: shown, accepted or dismissed");
+        return fail("invalid_message", "/outcome", "shown, accepted or dismissed");
       out.outcome = str();
       if (out.outcome != "shown" && out.outcome != "accepted" && out.outcome != "dismissed")
-        return fail("invalid_message", "/outcome: shown, accepted or dismissed");
+        return fail("invalid_message", "/outcome", "shown, accepted or dismissed");
     } else if (key == "placement" && out.kind == message_kind::decide) {
       if (!val.IsString() || !valid_name({val.GetString(), val.GetStringLength()}))
-        return fail("invalid_message", "/placement: [a-z0-9_.-]{1,64}");
+        return fail("invalid_message", "/placement", "[a-z0-9_.-]{1,64}");
       out.placement = str();
     } else {
-      return fail("invalid_message", "/" + std::string(key) + ": unknown key for a " + std::string(type) + " message");
+      return fail("invalid_message", "/" + pointer_token(key), "unknown key for a " + std::string(type) + " message");
     }
   }
   if (need_identities && v.FindMember("identities") == v.MemberEnd())
-    return fail("invalid_message", "/identities: required");
+    return fail("invalid_message", "/identities", "required");
   if (need_identities && out.identities.empty())
-    return fail("invalid_message", "/identities: every value is a blocked placeholder");
+    return fail("invalid_message", "/identities", "every value is a blocked placeholder");
   if (out.kind == message_kind::event && out.name.empty())
-    return fail("invalid_message", "/name: required");
+    return fail("invalid_message", "/name", "required");
   if (out.kind == message_kind::consent) {
     if (out.consent.empty())
-      return fail("invalid_message", "/purposes: required");
+      return fail("invalid_message", "/purposes", "required");
   }
   if (out.kind == message_kind::feedback && (out.action.empty() || out.outcome.empty()))
-    return fail("invalid_message", out.action.empty() ? "/action: required" : "/outcome: required");
+    return fail("invalid_message", out.action.empty() ? "/action" : "/outcome", "required");
   // Highest-priority identity first: the resolver routes by it.
   if (out.identities.size() > 1)  // (std::stable_sort allocates a buffer even for one)
     std::stable_sort(out.identities.begin(), out.identities.end(), [this](const auto& a, const auto& b) {

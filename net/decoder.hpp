@@ -20,8 +20,13 @@ std::optional<policies::timestamp> parse_rfc3339(std::string_view s);
 struct decode_error {
   std::string id;       ///< the message's id when it could be read, else empty
   std::string code;     ///< invalid_message, unknown_identity_type, ...
-  std::string message;
+  std::string message;  ///< `path + ": " + what is wrong`, or only the latter when `path` is empty
+  std::string path;     ///< the JSON pointer of the problem; empty when it has none (unparsable text)
 };
+
+/// The `id` of a message (a `const rapidjson::Value*`, as for decode_value) when it is a
+/// valid one, else empty: for answering a message refused before it is decoded.
+std::string message_id(const void* value);
 
 class decoder {
 public:

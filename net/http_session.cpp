@@ -34,8 +34,13 @@ std::string_view target_path(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+/// How a query decodes `+`: as a space (HTML forms), or as itself where values hold a
+/// `+` that clients paste unencoded (phone numbers, plus-addresses); `%20` is a space.
+enum class plus_sign { space, literal };
+
 /// The value of query parameter `name`, percent-decoded, or nullopt.
-std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+std::optional<std::string> query_param(std::string_view target, std::string_view name,
+                                       plus_sign plus = plus_sign::space) {
   auto q = target.find('?');
   if (q == std::string_view::npos)
     return std::nullopt;
@@ -58,7 +63,7 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
             continue;
           }
         }
-        out.push_back(raw[i] == '+' ? ' ' : raw[i]);
+        out.push_back(raw[i] == '+' && plus == plus_sign::space ? ' ' : raw[i]);
       }
       return out;
     }
@@ -93,20 +98,63 @@ response error_response(unsigned version, http::status status, std::string_view 
   return make_response(version, status, actors::http_error(code, message));
 }
 
+/// 405 with `Allow`, which RFC 9110 requires of it: the methods `allow` ("GET, PUT").
+response method_not_allowed(unsigned version, std::string_view allow) {
+  auto res = error_response(version, http::status::method_not_allowed, "invalid_message", "use " + std::string(allow));
+  res.set(http::field::allow, allow);
+  return res;
+}
+
+/// The HTTP error answering one message of POST /v1/events or /v1/decide (API.md
+/// section 4), made from a refusal that has a JSON pointer or none.
+std::string message_error(std::string_view id, std::string_view code, std::string_view message,
+                          std::string_view path = {}) {
+  if (path.empty())
+    return actors::http_error(code, message, id);
+  // `message` is "POINTER: what"; the detail holds the two apart, as a policy's problems do.
+  const policies::problem detail{std::string(path),
+                                 std::string(message.substr(std::min(message.size(), path.size() + 2)))};
+  return actors::http_error(code, message, id, {&detail, 1});
+}
+
+/// A message-level error reply (`{"type":"error",...}`, made by a profile or the journal)
+/// as message_error(); any other reply unchanged.
+std::string as_message_error(std::string reply) {
+  rapidjson::Document d;
+  if (!policies::parse_json(d, reply).ok() || !d.IsObject())
+    return reply;
+  auto text = [&](const char* key) -> std::string_view {
+    auto m = d.FindMember(key);
+    if (m == d.MemberEnd() || !m->value.IsString())
+      return {};
+    return {m->value.GetString(), m->value.GetStringLength()};
+  };
+  if (text("type") != "error")
+    return reply;
+  return message_error(text("id"), text("code"), text("message"));
+}
+
+/// How the replies of one request become its response body.
+enum class framing {
+  plain,    ///< an operator's request: the one reply as it is
+  message,  ///< one message of POST /v1/events or /v1/decide: an error reply as an HTTP error
+  batch,    ///< `{"results":[...]}`, one reply per message, errors included (status 200)
+};
+
 /// Collects the replies of one HTTP request (one message or a batch) and writes the
 /// response once all are in. deliver() may run on any thread.
 class http_reply_sink : public actors::reply_sink {
 public:
   http_reply_sink(std::shared_ptr<http_session> session, tcp::socket::executor_type ex, unsigned version,
-                  std::size_t count, bool batch)
+                  std::size_t count, framing how)
     : session_(std::move(session)), ex_(std::move(ex)), version_(version), results_(count), remaining_(count),
-      batch_(batch) {}
+      framing_(how) {}
 
   void deliver(std::size_t slot, std::string bytes, int status) override {
     {
       std::lock_guard<std::mutex> guard(mtx_);
       results_[slot] = std::move(bytes);
-      if (!batch_)
+      if (framing_ != framing::batch)
         status_ = status;
     }
     if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1)
@@ -119,13 +167,15 @@ public:
 private:
   void finish() {
     std::string body;
-    if (batch_) {
+    if (framing_ == framing::batch) {
       body = "{\"results\":[";
       for (std::size_t i = 0; i < results_.size(); ++i) {
         if (i) body.push_back(',');
         body += results_[i];
       }
       body += "]}";
+    } else if (framing_ == framing::message && (status_ < 200 || status_ > 299)) {
+      body = as_message_error(std::move(results_[0]));
     } else {
       body = std::move(results_[0]);
     }
@@ -140,7 +190,7 @@ private:
   std::mutex mtx_;
   std::vector<std::string> results_;
   std::atomic<std::size_t> remaining_;
-  bool batch_;
+  framing framing_;
   int status_ = 200;
 };
 
@@ -237,26 +287,9 @@ void http_session::policy_update(http::request<http::string_body>& req, bool act
   auto v = req.version();
   auto res = policies::compile(req.body(), gw_.options().policy_limits);
   if (!res.compiled) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    w.Key("error");
-    w.StartObject();
-    w.Key("code"); w.String("invalid_message");
     auto msg = "the policy has " + std::to_string(res.problems.size()) + " problem(s); nothing was activated";
-    w.Key("message"); w.String(msg.c_str(), static_cast<rapidjson::SizeType>(msg.size()));
-    w.Key("details");
-    w.StartArray();
-    for (const auto& p : res.problems) {
-      w.StartObject();
-      w.Key("path"); w.String(p.path.c_str(), static_cast<rapidjson::SizeType>(p.path.size()));
-      w.Key("message"); w.String(p.message.c_str(), static_cast<rapidjson::SizeType>(p.message.size()));
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-    w.EndObject();
-    return write(make_response(v, http::status::bad_request, std::string(buf.GetString(), buf.GetSize())));
+    return write(make_response(v, http::status::bad_request,
+                               actors::http_error("invalid_message", msg, std::nullopt, res.problems)));
   }
   std::string version(res.compiled->version());
   std::string body = "{\"valid\":true,\"version\":";
@@ -271,7 +304,7 @@ void http_session::policy_update(http::request<http::string_body>& req, bool act
   // Persist first, then swap: decisions already running keep the policy they hold.
   actors::write_record rec;
   rec.meta.emplace_back("active_policy", std::string(res.compiled->source()));
-  rec.sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  rec.sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
   rec.reply = body + ",\"active\":true}";
   rec.on_done = [&ctx = gw_.ctx(), compiled = res.compiled](bool ok) {
     if (ok)
@@ -311,7 +344,7 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   env->msg.admin = true;
   if (env->msg.consent_source.empty())
     env->msg.consent_source = "admin";
-  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
   gw_.dispatch_to(profile_id, std::move(env));
 }
 
@@ -333,7 +366,7 @@ bool http_session::privacy_request(http::request<http::string_body>& req, std::s
   }
   bool erase = kind == actors::message_kind::erase_profile;
   if (!erase && method != http::verb::get) {
-    write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    write(method_not_allowed(v, "GET"));
     return true;
   }
   bool suppress = false;
@@ -354,7 +387,7 @@ bool http_session::privacy_request(http::request<http::string_body>& req, std::s
   env->msg.kind = kind;
   env->msg.suppress = suppress;
   env->msg.erase_reason = erase ? "request" : "";
-  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
   gw_.dispatch_to(*profile_id, std::move(env));
   return true;
 }
@@ -365,22 +398,22 @@ void http_session::route(http::request<http::string_body>& req) {
   auto method = req.method();
 
   if (path == "/healthz") {
-    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (method != http::verb::get) return write(method_not_allowed(v, "GET"));
     return write(make_response(v, http::status::ok, "{\"status\":\"ok\"}"));
   }
   if (path == "/readyz") {
-    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (method != http::verb::get) return write(method_not_allowed(v, "GET"));
     if (gw_.ready.load())
       return write(make_response(v, http::status::ok, "{\"status\":\"ready\"}"));
     return write(error_response(v, http::status::service_unavailable, "overloaded", "not ready"));
   }
   if (path == "/metrics") {
-    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (method != http::verb::get) return write(method_not_allowed(v, "GET"));
     return write(make_response(v, http::status::ok, gw_.metrics_text(), "text/plain; version=0.0.4"));
   }
 
   if (path == "/v1/stream") {
-    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (method != http::verb::get) return write(method_not_allowed(v, "GET"));
     auto key = query_param(req.target(), "key");
     const stream_source* src = gw_.source_for_key(key ? std::string_view(*key) : bearer(req));
     if (!src)
@@ -402,7 +435,7 @@ void http_session::route(http::request<http::string_body>& req) {
   }
 
   if (path == "/v1/events" || path == "/v1/decide") {
-    if (method != http::verb::post) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
+    if (method != http::verb::post) return write(method_not_allowed(v, "POST"));
     auto key = query_param(req.target(), "key");
     const stream_source* src = gw_.source_for_key(key ? std::string_view(*key) : bearer(req));
     if (!src)
@@ -426,20 +459,30 @@ void http_session::route(http::request<http::string_body>& req) {
       items.push_back(&doc);
     }
     // A batch takes one token per message, all or nothing: nothing of it is applied.
-    if (src->limiter && !src->limiter->try_take(static_cast<double>(items.size())))
-      return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
+    if (src->limiter && !src->limiter->try_take(static_cast<double>(items.size()))) {
+      constexpr std::string_view exhausted = "the source's rate limit is exhausted";
+      return write(batch ? error_response(v, http::status::too_many_requests, "rate_limited", exhausted)
+                         : make_response(v, http::status::too_many_requests,
+                                         message_error(message_id(&doc), "rate_limited", exhausted)));
+    }
     decoder dec(gw_.options());
     std::vector<actors::envelope_ptr> envs;
-    auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(), batch);
+    auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(),
+                                                  batch ? framing::batch : framing::message);
     for (std::size_t i = 0; i < items.size(); ++i) {
       auto env = actors::make_envelope();
       decode_error err;
       bool ok = dec.decode_value(items[i], *src, env->msg, err);
       if (ok && path == "/v1/decide" && env->msg.kind != actors::message_kind::decide) {
         ok = false;
+        err.id = env->msg.id;
         err.code = "invalid_message";
+        err.path = "/type";
         err.message = "/type: POST /v1/decide takes a decide message";
       }
+      if (!ok && !batch)
+        return write(make_response(v, static_cast<http::status>(status_for_code(err.code)),
+                                   message_error(err.id, err.code, err.message, err.path)));
       if (!ok) {
         sink->set(i, actors::error_reply(err.id, err.code, err.message), status_for_code(err.code));
         continue;
@@ -461,7 +504,7 @@ void http_session::route(http::request<http::string_body>& req) {
     if (!src)
       return write(error_response(v, http::status::not_found, "not_found", "no webhook source of that name"));
     if (method != http::verb::post)
-      return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
+      return write(method_not_allowed(v, "POST"));
     auto sig = req.find("Nudge-Signature");
     if (sig == req.end() ||
         !verify_webhook_signature(sig->value(), src->secret, req.body(), std::chrono::system_clock::now(),
@@ -471,7 +514,8 @@ void http_session::route(http::request<http::string_body>& req) {
     std::string event_json;
     mapping_error merr;
     if (!map_webhook_body(*src, req.body(), event_json, merr))
-      return write(error_response(v, http::status::unprocessable_entity, "invalid_message", merr.message));
+      return write(error_response(v, merr.invalid_json ? http::status::bad_request : http::status::unprocessable_entity,
+                                  "invalid_message", merr.message));
     if (src->limiter && !src->limiter->try_take(1))
       return write(error_response(v, http::status::too_many_requests, "rate_limited", "the source's rate limit is exhausted"));
     stream_source as_stream{src->id, "", src->channel, {}, nullptr};
@@ -480,7 +524,7 @@ void http_session::route(http::request<http::string_body>& req) {
     decode_error err;
     if (!dec.decode(event_json, actors::wire_format::json, as_stream, env->msg, err))
       return write(error_response(v, http::status::unprocessable_entity, err.code, "mapped event: " + err.message));
-    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
     gw_.dispatch(std::move(env));
     return;
   }
@@ -491,17 +535,21 @@ void http_session::route(http::request<http::string_body>& req) {
       return write(error_response(v, http::status::unauthorized, "unauthorized", "the admin token is required"));
     if (path == "/v1/policy/validate" || (path == "/v1/policy" && method == http::verb::put)) {
       if (method != (path == "/v1/policy" ? http::verb::put : http::verb::post))
-        return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use POST"));
+        return write(method_not_allowed(v, "POST"));
       return policy_update(req, path == "/v1/policy");
     }
     if (path.substr(0, 13) == "/v1/profiles/" && privacy_request(req, path.substr(13)))
       return;
     if (path.size() > 21 && path.substr(0, 13) == "/v1/profiles/" && path.substr(path.size() - 8) == "/consent") {
       if (method != http::verb::put)
-        return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use PUT"));
+        return write(method_not_allowed(v, "PUT"));
       return consent_update(req, std::string(path.substr(13, path.size() - 21)));
     }
-    if (method != http::verb::get) return write(error_response(v, http::status::method_not_allowed, "invalid_message", "use GET"));
+    if (method != http::verb::get) {
+      // What else the path takes: PUT /v1/policy, DELETE /v1/profiles/{id} (both routed above).
+      auto allow = path == "/v1/policy" ? "GET, PUT" : path.substr(0, 13) == "/v1/profiles/" ? "GET, DELETE" : "GET";
+      return write(method_not_allowed(v, allow));
+    }
     if (path == "/v1/stats")
       return write(make_response(v, http::status::ok, gw_.stats_json()));
     if (path == "/v1/policy") {
@@ -510,7 +558,7 @@ void http_session::route(http::request<http::string_body>& req) {
     }
     std::string profile_id;
     if (path == "/v1/profiles") {
-      auto ident = query_param(req.target(), "identity");
+      auto ident = query_param(req.target(), "identity", plus_sign::literal);
       auto colon = ident ? ident->find(':') : std::string::npos;
       if (!ident || colon == std::string::npos)
         return write(error_response(v, http::status::bad_request, "invalid_message", "identity=TYPE:VALUE is required"));
@@ -536,7 +584,7 @@ void http_session::route(http::request<http::string_body>& req) {
     }
     auto env = actors::make_envelope();
     env->msg.kind = actors::message_kind::get_profile;
-    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, false);
+    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
     gw_.dispatch_to(profile_id, std::move(env));
     return;
   }

@@ -292,7 +292,16 @@ http_result http_call(int port, const std::string& method, const std::string& ta
     return out;
   out.status = static_cast<int>(parser.get().result_int());
   out.body = parser.get().body();
+  for (const auto& f : parser.get())
+    out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   return out;
+}
+
+std::string http_result::header(const std::string& name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name))
+      return v;
+  return "";
 }
 
 // Handlers hold a plain pointer: the io thread is joined before the impl goes.

@@ -61,6 +61,9 @@ int run_nudge(const std::vector<std::string>& args, std::string& out, const std:
 struct http_result {
   int status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// The value of header `name` (case-insensitive), "" when absent.
+  std::string header(const std::string& name) const;
 };
 
 /// One HTTP request on a new connection, bounded by `limit` in all (connect, write, read).

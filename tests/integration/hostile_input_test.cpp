@@ -148,9 +148,10 @@ TEST_CASE("a number past double's range is refused on every path", "[integration
   CHECK(std::string(reply["code"].GetString()) == "invalid_message");
   CHECK(std::string(reply["message"].GetString()).find("number out of range") != std::string::npos);
 
+  // A body that does not parse is a bad request (400) on a webhook too; 422 is for one its mapping cannot use.
   const std::string body = R"({"delivery_id":"d-n","event":"ticket.created","who":"a-n","p":)" + big + "}";
   res = signed_webhook(srv, dir, body);
-  CHECK(res.status == 422);
+  CHECK(res.status == 400);
   CHECK(res.body.find("number out of range") != std::string::npos);
 
   const std::vector<std::pair<std::string, std::string>> admin = {{"Authorization", "Bearer " + srv.admin_token()},

@@ -249,6 +249,26 @@ TEST_CASE("two user_ids on one device never merge: the second login gets its own
   CHECK(profile(s, ann)["identities"].Size() == 2);
 }
 
+TEST_CASE("a look-up by identity reads a + in the query as itself, not as a space", "[identity][integration][http]") {
+  configured_server s;
+  ws_client ws;
+  REQUIRE(ws.connect(s.port(), "?key=wk_web_test_key") == 101);
+  REQUIRE(ws.send(event("plus-1", "page_view", R"({"phone":"+44 20 7946 0000","email":"jane+news@example.com"})")));
+  const auto profile_id = text(read_reply(ws, "plus-1"), "profile_id");
+  REQUIRE(profile_id.rfind("p-", 0) == 0);
+  // Clients paste phone numbers and plus-addresses into the URL as they are.
+  CHECK(pid_of(s, "phone:+442079460000") == profile_id);
+  CHECK(pid_of(s, "email:jane+news@example.com") == profile_id);
+  // Percent-encoding still decodes, %20 being the way to send a space.
+  CHECK(pid_of(s, "phone:%2B442079460000") == profile_id);
+  CHECK(pid_of(s, "phone:%2B44%2020%207946%200000") == profile_id);
+  CHECK(pid_of(s, "email:jane%2Bnews@example.com") == profile_id);
+  CHECK(pid_of(s, "email:%20jane+news@example.com%20") == profile_id);
+  int status = 0;
+  lookup(s, "email:jane%20news@example.com", &status);
+  CHECK(status == 404);
+}
+
 TEST_CASE("a blocked placeholder value links no one and is counted", "[identity][integration]") {
   configured_server s;
   ws_client ws;

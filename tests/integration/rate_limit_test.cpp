@@ -80,4 +80,18 @@ TEST_CASE("a source over its rate limit is answered rate_limited and 429, and no
                      {{"Authorization", "Bearer " + srv.admin_token()}});
   REQUIRE(p.status == 200);
   CHECK(parse(p.body)["stats"]["events"].GetUint64() == static_cast<std::uint64_t>(decided + 1));
+
+  // One message over HTTP: 429 with an HTTP error that names the message.
+  http_result single;
+  for (int i = 0; i < 20 && single.status != 429; ++i)
+    single = http_call(srv.port(), "POST", "/v1/events", event("s-" + std::to_string(i)),
+                       {{"Authorization", "Bearer wk_web_limited"}, {"Content-Type", "application/json"}});
+  INFO(single.body);
+  REQUIRE(single.status == 429);
+  auto e = parse(single.body);
+  REQUIRE(e.HasMember("error"));
+  CHECK(e["error"]["code"].GetString() == std::string("rate_limited"));
+  REQUIRE(e["error"].HasMember("id"));
+  REQUIRE(e["error"]["id"].IsString());
+  CHECK(std::string(e["error"]["id"].GetString()).rfind("s-", 0) == 0);
 }

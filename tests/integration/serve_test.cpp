@@ -262,6 +262,119 @@ TEST_CASE("POST /v1/events takes one message or a batch and answers in order", "
   CHECK(http_call(srv.port(), "GET", "/v1/events", "", auth).status == 405);
 }
 
+TEST_CASE("a single message refused on POST /v1/events or /v1/decide is an HTTP error naming it and its pointer",
+          "[serve][integration][http]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + srv.write_key()},
+                                                           {"Content-Type", "application/json"}};
+  auto error_of = [&](const std::string& path, const std::string& body, int status) {
+    auto res = http_call(srv.port(), "POST", path, body, auth);
+    INFO(body << " -> " << res.status << " " << res.body);
+    CHECK(res.status == status);
+    auto d = parse(res.body);
+    REQUIRE(d.IsObject());
+    CHECK_FALSE(d.HasMember("type"));
+    REQUIRE(d.HasMember("error"));
+    REQUIRE(d["error"].IsObject());
+    rapidjson::Document e;
+    e.CopyFrom(d["error"], e.GetAllocator());
+    REQUIRE(e.HasMember("code"));
+    REQUIRE(e.HasMember("message"));
+    REQUIRE(e.HasMember("id"));
+    return e;
+  };
+  auto detail_path = [](const rapidjson::Document& e) -> std::string {
+    if (!e.HasMember("details") || !e["details"].IsArray() || e["details"].Size() != 1)
+      return "<no single detail>";
+    CHECK(e["details"][0]["message"].IsString());
+    return e["details"][0]["path"].GetString();
+  };
+
+  auto e =
+    error_of("/v1/events", R"({"type":"event","id":"x","name":"PageView","identities":{"anonymous_id":"a"}})", 400);
+  CHECK(std::string(e["code"].GetString()) == "invalid_message");
+  CHECK(std::string(e["id"].GetString()) == "x");
+  CHECK(std::string(e["message"].GetString()).rfind("/name: ", 0) == 0);
+  CHECK(detail_path(e) == "/name");
+
+  e = error_of("/v1/events", R"({"type":"event","id":"y","name":"page_view","identities":{"fax":"0123"}})", 400);
+  CHECK(std::string(e["code"].GetString()) == "unknown_identity_type");
+  CHECK(std::string(e["id"].GetString()) == "y");
+  CHECK(detail_path(e) == "/identities/fax");
+
+  // A key that holds '/' or '~' is escaped in the pointer (RFC 6901).
+  e = error_of("/v1/events",
+               R"({"type":"event","id":"z","name":"page_view","identities":{"anonymous_id":"a"},"a/b~c":1})", 400);
+  CHECK(detail_path(e) == "/a~1b~0c");
+
+  e = error_of("/v1/events", R"({"type":"event","name":"page_view","identities":{"anonymous_id":"a"}})", 400);
+  CHECK(e["id"].IsNull());
+  CHECK(detail_path(e) == "/id");
+
+  e = error_of("/v1/decide", R"({"type":"event","id":"q-1","name":"page_view","identities":{"anonymous_id":"a"}})",
+               400);
+  CHECK(std::string(e["id"].GetString()) == "q-1");
+  CHECK(detail_path(e) == "/type");
+
+  // Refused by its profile, past the decoder: the same shape, without a pointer.
+  e = error_of("/v1/events",
+               R"({"type":"feedback","id":"f-1","identities":{"anonymous_id":"a"},)"
+               R"("action":"no_such_action","outcome":"shown"})",
+               400);
+  CHECK(std::string(e["code"].GetString()) == "invalid_message");
+  CHECK(std::string(e["id"].GetString()) == "f-1");
+  CHECK_FALSE(e.HasMember("details"));
+
+  // Successes, duplicates and batches keep their shapes.
+  auto ok = http_call(srv.port(), "POST", "/v1/events",
+                      R"({"type":"event","id":"ok-1","name":"page_view","identities":{"anonymous_id":"a"}})", auth);
+  REQUIRE(ok.status == 200);
+  CHECK(std::string(parse(ok.body)["type"].GetString()) == "decision");
+  auto again = http_call(srv.port(), "POST", "/v1/events",
+                         R"({"type":"event","id":"ok-1","name":"page_view","identities":{"anonymous_id":"a"}})", auth);
+  REQUIRE(again.status == 200);
+  CHECK(parse(again.body)["duplicate"].GetBool());
+  auto batch = http_call(srv.port(), "POST", "/v1/events",
+                         R"({"batch":[{"type":"event","id":"x","name":"PageView","identities":{"anonymous_id":"a"}}]})",
+                         auth);
+  REQUIRE(batch.status == 200);
+  auto b = parse(batch.body);
+  CHECK(std::string(b["results"][0]["type"].GetString()) == "error");
+  CHECK(std::string(b["results"][0]["id"].GetString()) == "x");
+}
+
+TEST_CASE("a 405 names the methods the path takes in Allow", "[serve][integration][http]") {
+  temp_dir dir;
+  server_process srv(dir.path);
+  const std::vector<std::pair<std::string, std::string>> admin = {{"Authorization", "Bearer " + srv.admin_token()}};
+  const std::vector<std::pair<std::string, std::string>> write = {{"Authorization", "Bearer " + srv.write_key()}};
+  struct expectation {
+    std::string method, target, allow;
+    bool as_admin;
+  };
+  for (const auto& x : std::vector<expectation>{{"POST", "/healthz", "GET", false},
+                                                {"DELETE", "/readyz", "GET", false},
+                                                {"PUT", "/metrics", "GET", false},
+                                                {"POST", "/v1/stream", "GET", false},
+                                                {"GET", "/v1/events", "POST", false},
+                                                {"PUT", "/v1/decide", "POST", false},
+                                                {"POST", "/v1/stats", "GET", true},
+                                                {"POST", "/v1/policy", "GET, PUT", true},
+                                                {"GET", "/v1/policy/validate", "POST", true},
+                                                {"POST", "/v1/profiles?identity=anonymous_id:a", "GET", true},
+                                                {"POST", "/v1/profiles/p-1", "GET, DELETE", true},
+                                                {"PUT", "/v1/profiles/p-1/export", "GET", true},
+                                                {"DELETE", "/v1/profiles/p-1/audit", "GET", true},
+                                                {"GET", "/v1/profiles/p-1/consent", "PUT", true}}) {
+    auto res = http_call(srv.port(), x.method, x.target, "", x.as_admin ? admin : write);
+    INFO(x.method << " " << x.target << " -> " << res.status << " " << res.body);
+    CHECK(res.status == 405);
+    CHECK(res.header("Allow") == x.allow);
+    CHECK(parse(res.body)["error"]["code"].IsString());
+  }
+}
+
 TEST_CASE("admin endpoints refuse a missing or wrong token and write keys", "[serve][integration][auth]") {
   temp_dir dir;
   server_process srv(dir.path);

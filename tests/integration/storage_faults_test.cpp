@@ -242,6 +242,11 @@ TEST_CASE("a disk that cannot allocate answers overloaded and 503 before writing
   INFO(res.body);
   CHECK(code_of(parse(res.body)) == "overloaded");
   CHECK(error_field(parse(res.body), "message") == "storage is full");
+  // One message over HTTP: an HTTP error that names it, not the stream's reply.
+  const auto refused = parse(res.body);
+  REQUIRE(refused.IsObject());
+  REQUIRE(refused.HasMember("error"));
+  CHECK(error_field(refused["error"], "id") == "h-full");
   CHECK(storage_stats(srv)["disk_full_refusals"].GetUint64() > 0);
   std::size_t failed_allocs = 0;
   for (const auto& line : shim.lines('A'))

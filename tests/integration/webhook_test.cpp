@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <ctime>
 #include <fstream>
 
 using namespace nudge::test;
@@ -170,4 +172,79 @@ TEST_CASE("a decide on support/agent_panel for a high-value caller with recent t
   auto p = parse(http_call(srv.port(), "GET", "/v1/profiles?identity=phone:%2B442079460000", "",
                            {{"Authorization", "Bearer " + srv.admin_token()}}).body);
   CHECK(p["stats"]["events"].GetUint64() == 4);
+}
+
+TEST_CASE("webhook bodies: no timestamp means the time of receipt, bad JSON is 400, any v1 of a rotation is accepted",
+          "[webhook][integration]") {
+  temp_dir dir;
+  auto cfg = dir.path / "nudge.toml";
+  {
+    std::ofstream out(cfg);
+    out << config_text;
+  }
+  server_process srv(dir.path / "data", {"--config", cfg.string()});
+  auto post = [&](const std::string& body, const std::string& sig) {
+    return http_call(srv.port(), "POST", "/v1/webhooks/helpdesk", body,
+                     {{"Content-Type", "application/json"}, {"Nudge-Signature", sig}});
+  };
+
+  // Analytics granted first: the profile's stats then show the event's time.
+  REQUIRE(http_call(srv.port(), "POST", "/v1/events",
+                    R"({"type":"consent","id":"c-1","identities":{"email":"jane.doe@example.com"},)"
+                    R"("purposes":{"analytics":"granted"}})",
+                    {{"Authorization", "Bearer wk_web_test_key"}, {"Content-Type", "application/json"}})
+            .status == 200);
+
+  // README's curl example: the mapping's ts = "/occurred_at" finds nothing.
+  const std::string readme = R"({"delivery_id":"dlv-1","event":"ticket.created",)"
+                             R"("ticket":{"id":1,"requester":{"email":"jane.doe@example.com"}}})";
+  auto before = std::chrono::system_clock::now();
+  auto ok = post(readme, signature_for(readme));
+  CHECK(ok.status == 200);
+  if (ok.status == 200) {  // each part of this case stands on its own
+    CHECK(std::string(parse(ok.body)["type"].GetString()) == "decision");
+    auto profile = parse(admin_call(srv, "GET", "/v1/profiles?identity=email:jane.doe@example.com").body);
+    REQUIRE(profile["stats"]["events"].GetUint64() == 1);
+    // first_seen is the event's ts: the time of receipt (to the second, as RFC 3339 may print it).
+    auto first_seen = std::string(profile["stats"]["first_seen"].GetString());
+    auto receipt = std::chrono::system_clock::to_time_t(before);
+    char earliest[32];
+    std::strftime(earliest, sizeof earliest, "%Y-%m-%dT%H:%M:%S", std::gmtime(&receipt));
+    CHECK(first_seen.substr(0, 19) >= std::string(earliest));
+  } else {
+    FAIL_CHECK(ok.body);
+  }
+
+  // A timestamp that is there but is not one stays a 422 naming the pointer.
+  const std::string numeric = R"({"delivery_id":"dlv-2","event":"ticket.created","occurred_at":1790000000,)"
+                              R"("ticket":{"requester":{"email":"jane.doe@example.com"}}})";
+  auto bad_ts = post(numeric, signature_for(numeric));
+  CHECK(bad_ts.status == 422);
+  CHECK(bad_ts.body.find("/occurred_at") != std::string::npos);
+
+  // Signed, but not JSON: 400, as for any request body that does not parse.
+  const std::string broken = R"({"delivery_id":"dlv-3","event":)";
+  auto bad_json = post(broken, signature_for(broken));
+  CHECK(bad_json.status == 400);
+  auto err = parse(bad_json.body);
+  REQUIRE(err.HasMember("error"));
+  CHECK(std::string(err["error"]["code"].GetString()) == "invalid_message");
+  CHECK(std::string(err["error"]["message"].GetString()).find("invalid JSON") != std::string::npos);
+
+  auto get = http_call(srv.port(), "GET", "/v1/webhooks/helpdesk");
+  CHECK(get.status == 405);
+  CHECK(get.header("Allow") == "POST");
+
+  // Rotation: the sender signs with the new and the old secret; either entry may be the good one.
+  const std::string wrong = std::string(64, '0');
+  for (const std::string delivery : {"dlv-4", "dlv-5"}) {
+    auto body = ticket(delivery, "ticket.created");
+    auto sig = signature_for(body);
+    auto t = sig.substr(0, sig.find(','));
+    auto v1 = sig.substr(sig.find("v1="));
+    auto rotated = delivery == "dlv-4" ? t + "," + v1 + ",v1=" + wrong : t + ",v1=" + wrong + "," + v1;
+    INFO(rotated);
+    CHECK(post(body, rotated).status == 200);
+    CHECK(post(ticket(delivery + "-x", "ticket.created"), t + ",v1=" + wrong + ",v1=" + wrong).status == 401);
+  }
 }

@@ -136,8 +136,7 @@ std::string as_message_error(std::string reply) {
 
 /// How the replies of one request become its response body.
 enum class framing {
-  plain,    ///< an operator's request: the one reply as it is
-  message,  ///< one message of POST /v1/events or /v1/decide: an error reply as an HTTP error
+  single,   ///< one reply as it is, an error reply as an HTTP error (API.md section 4)
   batch,    ///< `{"results":[...]}`, one reply per message, errors included (status 200)
 };
 
@@ -174,7 +173,9 @@ private:
         body += results_[i];
       }
       body += "]}";
-    } else if (framing_ == framing::message && (status_ < 200 || status_ > 299)) {
+    } else if (status_ < 200 || status_ > 299) {
+      // Every HTTP error is API.md section 4's shape, also one that a profile or the
+      // journal answered an operator's request or a webhook with (storage failed).
       body = as_message_error(std::move(results_[0]));
     } else {
       body = std::move(results_[0]);
@@ -304,7 +305,7 @@ void http_session::policy_update(http::request<http::string_body>& req, bool act
   // Persist first, then swap: decisions already running keep the policy they hold.
   actors::write_record rec;
   rec.meta.emplace_back("active_policy", std::string(res.compiled->source()));
-  rec.sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
+  rec.sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::single);
   rec.reply = body + ",\"active\":true}";
   rec.on_done = [&ctx = gw_.ctx(), compiled = res.compiled](bool ok) {
     if (ok)
@@ -344,7 +345,7 @@ void http_session::consent_update(http::request<http::string_body>& req, const s
   env->msg.admin = true;
   if (env->msg.consent_source.empty())
     env->msg.consent_source = "admin";
-  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::single);
   gw_.dispatch_to(profile_id, std::move(env));
 }
 
@@ -387,7 +388,7 @@ bool http_session::privacy_request(http::request<http::string_body>& req, std::s
   env->msg.kind = kind;
   env->msg.suppress = suppress;
   env->msg.erase_reason = erase ? "request" : "";
-  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
+  env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::single);
   gw_.dispatch_to(*profile_id, std::move(env));
   return true;
 }
@@ -468,7 +469,7 @@ void http_session::route(http::request<http::string_body>& req) {
     decoder dec(gw_.options());
     std::vector<actors::envelope_ptr> envs;
     auto sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, items.size(),
-                                                  batch ? framing::batch : framing::message);
+                                                  batch ? framing::batch : framing::single);
     for (std::size_t i = 0; i < items.size(); ++i) {
       auto env = actors::make_envelope();
       decode_error err;
@@ -524,7 +525,7 @@ void http_session::route(http::request<http::string_body>& req) {
     decode_error err;
     if (!dec.decode(event_json, actors::wire_format::json, as_stream, env->msg, err))
       return write(error_response(v, http::status::unprocessable_entity, err.code, "mapped event: " + err.message));
-    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
+    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::single);
     gw_.dispatch(std::move(env));
     return;
   }
@@ -584,7 +585,7 @@ void http_session::route(http::request<http::string_body>& req) {
     }
     auto env = actors::make_envelope();
     env->msg.kind = actors::message_kind::get_profile;
-    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::plain);
+    env->sink = std::make_shared<http_reply_sink>(shared_from_this(), stream_.get_executor(), v, 1, framing::single);
     gw_.dispatch_to(profile_id, std::move(env));
     return;
   }

@@ -247,6 +247,20 @@ TEST_CASE("a disk that cannot allocate answers overloaded and 503 before writing
   REQUIRE(refused.IsObject());
   REQUIRE(refused.HasMember("error"));
   CHECK(error_field(refused["error"], "id") == "h-full");
+  // An operator's consent change meets the same full disk: API.md section 4's shape too.
+  {
+    const auto p = profile_by_identity(srv, "anonymous_id:" + anons[0]);
+    REQUIRE(p.IsObject());
+    REQUIRE(p.HasMember("profile_id"));
+    const auto put = admin_call(srv, "PUT", std::string("/v1/profiles/") + p["profile_id"].GetString() + "/consent",
+                                R"({"purposes": {"marketing_sms": "granted"}, "source": "ops"})");
+    CHECK(put.status == 503);
+    INFO(put.body);
+    const auto body = parse(put.body);
+    REQUIRE(body.IsObject());
+    REQUIRE(body.HasMember("error"));
+    CHECK(error_field(body["error"], "code") == "overloaded");
+  }
   CHECK(storage_stats(srv)["disk_full_refusals"].GetUint64() > 0);
   std::size_t failed_allocs = 0;
   for (const auto& line : shim.lines('A'))

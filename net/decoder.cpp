@@ -296,15 +296,24 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       if (!val.IsObject() || val.MemberCount() == 0)
         return fail("invalid_message", "/identities", "an object with at least one identity");
       out.identities.reserve(val.MemberCount());
-      for (const auto& idv : val.GetObject()) {
-        std::string_view t{idv.name.GetString(), idv.name.GetStringLength()};
+      const auto members = val.GetObject();
+      for (auto idv = members.begin(); idv != members.end(); ++idv) {
+        std::string_view t{idv->name.GetString(), idv->name.GetStringLength()};
         const auto* r = rule(t);
         if (!r)
           return fail("unknown_identity_type", "/identities/" + pointer_token(t), "not a configured identity type");
-        if (!idv.value.IsString() || idv.value.GetStringLength() < 1 || idv.value.GetStringLength() > 256)
+        // A message carries at most one value per type (API.md section 5): a key given
+        // twice (JSON allows it, a MessagePack map may hold it) is refused, not resolved
+        // by whichever value a reader keeps.
+        if (std::any_of(members.begin(), idv, [t](const auto& m) {
+              return std::string_view(m.name.GetString(), m.name.GetStringLength()) == t;
+            }))
+          return fail("invalid_message", "/identities/" + pointer_token(t), "given more than once");
+        const auto& idv_value = idv->value;
+        if (!idv_value.IsString() || idv_value.GetStringLength() < 1 || idv_value.GetStringLength() > 256)
           return fail("invalid_message", "/identities/" + pointer_token(t), "a string of 1-256 characters");
         std::string norm;
-        if (normalize(*r, {idv.value.GetString(), idv.value.GetStringLength()}, norm))
+        if (normalize(*r, {idv_value.GetString(), idv_value.GetStringLength()}, norm))
           out.identities.push_back({std::string(t), std::move(norm)});
         else if (opts_.blocked_seen)
           opts_.blocked_seen->fetch_add(1, std::memory_order_relaxed);

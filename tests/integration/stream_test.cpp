@@ -141,6 +141,8 @@ TEST_CASE("each error of the contract is answered and the connection keeps servi
     {R"({"type":"feedback","id":"x9","identities":{"anonymous_id":"a"},"action":"welcome","outcome":"loved"})", "invalid_message", "x9"},
     {R"({"type":"consent","id":"x10","identities":{"anonymous_id":"a"},"purposes":{"telepathy":"granted"}})", "invalid_message", "x10"},
     {R"({"type":"event","id":"","name":"ok","identities":{"anonymous_id":"a"}})", "invalid_message", nullptr},
+    // At most one value per identity type: a key given twice is refused, not resolved.
+    {R"({"type":"event","id":"x11","name":"ok","identities":{"user_id":"u-a","user_id":"u-b"}})", "invalid_message", "x11"},
     {R"([1,2,3])", "invalid_message", nullptr},
   };
   for (const auto& c : cases) {

@@ -72,6 +72,33 @@ TEST_CASE("identities are ordered by priority, highest first", "[net][identity]"
   CHECK(msg.identities[2].type == "device_id");
 }
 
+TEST_CASE("an identity type given twice is refused in JSON and in MessagePack", "[net][identity]") {
+  auto opts = options_with_rules(nullptr);
+  decoder dec(opts);
+  actors::inbound msg;
+  decode_error err;
+  const std::string twice = R"({"type":"event","id":"e-2","name":"login","identities":{"user_id":"u-1","email":"a@b.c","user_id":"u-2"}})";
+  CHECK_FALSE(dec.decode(twice, actors::wire_format::json, web, msg, err));
+  CHECK(err.code == "invalid_message");
+  CHECK(err.message == "/identities/user_id: given more than once");
+  CHECK(err.id == "e-2");
+  // A MessagePack map with the key twice: fixmap of 4 (type, id, name, identities),
+  // identities a fixmap of 2 with "user_id" twice.
+  std::string bin = "\x84";
+  const auto str = [&bin](std::string_view s) {
+    bin.push_back(static_cast<char>(0xa0 | s.size()));
+    bin.append(s);
+  };
+  str("type"); str("event"); str("id"); str("e-3"); str("name"); str("login"); str("identities");
+  bin.push_back(static_cast<char>(0x82));
+  str("user_id"); str("u-1"); str("user_id"); str("u-2");
+  CHECK_FALSE(dec.decode(bin, actors::wire_format::msgpack, web, msg, err));
+  CHECK(err.message == "/identities/user_id: given more than once");
+  // Distinct types pass.
+  CHECK(dec.decode(R"({"type":"event","id":"e-4","name":"x","identities":{"user_id":"u-1","email":"a@b.c"}})",
+                   actors::wire_format::json, web, msg, err));
+}
+
 TEST_CASE("an error names the message's id when the id was valid, and only then", "[net]") {
   auto opts = options_with_rules(nullptr);
   decoder dec(opts);

@@ -77,6 +77,21 @@ bool eventually(Pred pred, std::chrono::seconds limit = std::chrono::seconds(20)
 
 const std::string personal_actions[] = {"service_recovery", "cart_recovery", "promo_sku42"};
 
+/// Two stream sources: `web` and `mail`, whose channel is email.
+const char* const web_and_mail_sources = R"([server]
+data_dir = "unused"
+
+[[sources]]
+id = "web"
+kind = "stream"
+channel = "web"
+
+[[sources]]
+id = "mail"
+kind = "stream"
+channel = "email"
+)";
+
 }  // namespace
 
 TEST_CASE("without personalization only context actions and the fallback, and consent changes hold on the very next message",
@@ -136,19 +151,7 @@ TEST_CASE("without personalization only context actions and the fallback, and co
 
 TEST_CASE("an email action never goes out without marketing_email", "[privacy][integration][consent]") {
   temp_dir dir;
-  auto cfg = write_config(dir.path, R"([server]
-data_dir = "unused"
-
-[[sources]]
-id = "web"
-kind = "stream"
-channel = "web"
-
-[[sources]]
-id = "mail"
-kind = "stream"
-channel = "email"
-)");
+  auto cfg = write_config(dir.path, web_and_mail_sources);
   server_process srv(dir.path / "data", {"--config", cfg.string()});
   const auto mail_key = file_text(dir.path / "data" / "mail.key");
   REQUIRE(!mail_key.empty());
@@ -212,19 +215,7 @@ TEST_CASE("caps and cooldowns and the contact policy hold without personalizatio
           "decided counts",
           "[privacy][integration][consent]") {
   temp_dir dir;
-  auto cfg = write_config(dir.path, R"([server]
-data_dir = "unused"
-
-[[sources]]
-id = "web"
-kind = "stream"
-channel = "web"
-
-[[sources]]
-id = "mail"
-kind = "stream"
-channel = "email"
-)");
+  auto cfg = write_config(dir.path, web_and_mail_sources);
   // One placement each, so that arbitration takes every eligible action.
   const auto policy = dir.path / "limits.json";
   std::ofstream(policy) << R"({"version": "limits-1",

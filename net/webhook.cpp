@@ -134,9 +134,10 @@ bool map_webhook_body(const webhook_source& src, std::string_view body, std::str
   w.Key("type"); w.String("event");
   w.Key("id"); w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
   w.Key("name"); w.String(name->c_str(), static_cast<rapidjson::SizeType>(name->size()));
-  // Absent, the event happened when it arrived (API.md section 3: `ts` is optional);
-  // present, it must be a timestamp, refused here with the body's pointer.
-  if (const auto* tsv = src.ts_pointer.empty() ? nullptr : at(doc, src.ts_pointer)) {
+  // Absent or null (as the identity pointers read null), the event happened when it
+  // arrived (API.md section 3: `ts` is optional); present, it must be a timestamp,
+  // refused here with the body's pointer.
+  if (const auto* tsv = src.ts_pointer.empty() ? nullptr : at(doc, src.ts_pointer); tsv && !tsv->IsNull()) {
     if (!tsv->IsString() || !parse_rfc3339({tsv->GetString(), tsv->GetStringLength()})) {
       err.message = src.ts_pointer + ": not an RFC 3339 timestamp string";
       return false;

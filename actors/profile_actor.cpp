@@ -152,8 +152,6 @@ json_writer& reply_writer() {
   return w;
 }
 
-/// What a decision sees: the profile, or without `personalization` a blank one with
-/// only its id (one per thread, reused: the id's copy keeps its capacity).
 /// What a decision's conditions read (API.md section 5, POLICY.md "the event being
 /// decided has already been applied, so it counts"): the profile itself when both
 /// `personalization` and `analytics` are granted. Otherwise a view of the current
@@ -162,7 +160,7 @@ json_writer& reply_writer() {
 /// not retained; with `personalization` the view also holds the profile's identities
 /// (traits, stats and history are not kept without `analytics`). The caps, cooldowns
 /// and contact policy count the profile's own decision log either way
-/// (decide_request::limits).
+/// (decide_request::limits). The view is one per thread, reused.
 const policies::profile_state* decision_view(const profile_actor_state& st, bool personal, bool analytics,
                                              const policies::event_record* current) {
   if (personal && analytics)
@@ -625,6 +623,16 @@ void absorb_next(self_ptr self, envelope_ptr env, std::size_t i, std::vector<std
       });
 }
 
+/// Refuses a feedback whose action the active policy lacks (API.md section 3); true
+/// when it did.
+bool refused_for_action(self_ptr self, const envelope& env) {
+  const auto& m = env.msg;
+  if (self->state.ctx->policy.get()->find_action(m.action) != static_cast<std::size_t>(-1))
+    return false;
+  refuse(self, env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"));
+  return true;
+}
+
 bool holds_decision(const policies::profile_state& p, std::string_view decision_id) {
   return std::any_of(p.decisions.begin(), p.decisions.end(),
                      [&](const auto& d) { return d.decision_id() == decision_id; });
@@ -661,10 +669,8 @@ bool check_feedback_before_merge(self_ptr self, envelope_ptr& env) {
   const auto& m = env->msg;
   if (m.kind != message_kind::feedback || m.merge_from.empty())
     return false;
-  if (st.ctx->policy.get()->find_action(m.action) == static_cast<std::size_t>(-1)) {
-    refuse(self, *env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"));
+  if (refused_for_action(self, *env))
     return true;
-  }
   if (m.decision_id.empty() || holds_decision(st.profile, m.decision_id))
     return false;
   ask_next_for_decision(self, std::move(env), 0);
@@ -861,10 +867,8 @@ void handle(self_ptr self, envelope_ptr env) {
         entry.consent.push_back({c.purpose, c.granted, ts, m.consent_source, c.expires});
       break;
     case message_kind::feedback: {
-      if (pol->find_action(m.action) == static_cast<std::size_t>(-1)) {
-        refuse(self, *env, error_reply(m.id, "invalid_message", "action is not an action of the active policy"));
+      if (refused_for_action(self, *env))
         return;
-      }
       if (!m.decision_id.empty() && !holds_decision(st.profile, m.decision_id)) {
         refuse(self, *env, error_reply(m.id, "invalid_message", "decision_id is not a decision of this profile"));
         return;

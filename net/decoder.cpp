@@ -2,6 +2,7 @@
 
 #include "actors/wire.hpp"
 #include "net/detail/json_depth.hpp"
+#include "policies/detail/text.hpp"
 #include "policies/json.hpp"
 
 #include <openssl/evp.h>
@@ -19,6 +20,7 @@ namespace nudge::net {
 using actors::inbound;
 using actors::message_kind;
 using policies::timestamp;
+using policies::detail::pointer_append;
 
 namespace {
 
@@ -28,18 +30,6 @@ bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > 128)
     return false;
   return std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
-}
-
-/// A member name as one reference token of a JSON pointer (RFC 6901): `~` and `/` escaped.
-std::string pointer_token(std::string_view name) {
-  std::string out;
-  out.reserve(name.size());
-  for (char c : name) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out.push_back(c);
-  }
-  return out;
 }
 
 bool valid_name(std::string_view n) {
@@ -301,17 +291,17 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
         std::string_view t{idv->name.GetString(), idv->name.GetStringLength()};
         const auto* r = rule(t);
         if (!r)
-          return fail("unknown_identity_type", "/identities/" + pointer_token(t), "not a configured identity type");
+          return fail("unknown_identity_type", pointer_append("/identities", t), "not a configured identity type");
         // A message carries at most one value per type (API.md section 5): a key given
         // twice (JSON allows it, a MessagePack map may hold it) is refused, not resolved
         // by whichever value a reader keeps.
         if (std::any_of(members.begin(), idv, [t](const auto& m) {
               return std::string_view(m.name.GetString(), m.name.GetStringLength()) == t;
             }))
-          return fail("invalid_message", "/identities/" + pointer_token(t), "given more than once");
+          return fail("invalid_message", pointer_append("/identities", t), "given more than once");
         const auto& idv_value = idv->value;
         if (!idv_value.IsString() || idv_value.GetStringLength() < 1 || idv_value.GetStringLength() > 256)
-          return fail("invalid_message", "/identities/" + pointer_token(t), "a string of 1-256 characters");
+          return fail("invalid_message", pointer_append("/identities", t), "a string of 1-256 characters");
         std::string norm;
         if (normalize(*r, {idv_value.GetString(), idv_value.GetStringLength()}, norm))
           out.identities.push_back({std::string(t), std::move(norm)});
@@ -366,7 +356,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
       for (const auto& p : val.GetObject()) {
         std::string purpose(p.name.GetString(), p.name.GetStringLength());
         if (std::find(opts_.purposes.begin(), opts_.purposes.end(), purpose) == opts_.purposes.end())
-          return fail("invalid_message", "/purposes/" + pointer_token(purpose), "not a configured purpose");
+          return fail("invalid_message", pointer_append("/purposes", purpose), "not a configured purpose");
         actors::consent_change c{purpose, false, std::nullopt};
         const rapidjson::Value* state = &p.value;
         if (p.value.IsObject()) {
@@ -379,7 +369,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
               if (!c.expires)
                 return fail("invalid_message", "/purposes/" + purpose + "/expires", "not an RFC 3339 timestamp");
             } else
-              return fail("invalid_message", "/purposes/" + purpose + "/" + pointer_token(fk), "unknown key");
+              return fail("invalid_message", pointer_append(pointer_append("/purposes", purpose), fk), "unknown key");
           }
         }
         if (!state || !state->IsString())
@@ -413,7 +403,7 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
         return fail("invalid_message", "/placement", "[a-z0-9_.-]{1,64}");
       out.placement = str();
     } else {
-      return fail("invalid_message", "/" + pointer_token(key), "unknown key for a " + std::string(type) + " message");
+      return fail("invalid_message", pointer_append("", key), "unknown key for a " + std::string(type) + " message");
     }
   }
   if (need_identities && v.FindMember("identities") == v.MemberEnd())

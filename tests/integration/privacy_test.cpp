@@ -92,6 +92,16 @@ kind = "stream"
 channel = "email"
 )";
 
+/// Connects `web` with the server's write key and `mail` with the mail source's key
+/// (a server of web_and_mail_sources over the data dir `data`).
+void connect_web_and_mail(const server_process& srv, const std::filesystem::path& data, ws_client& web,
+                          ws_client& mail) {
+  const auto mail_key = file_text(data / "mail.key");
+  REQUIRE(!mail_key.empty());
+  REQUIRE(web.connect(srv.port(), "?key=" + srv.write_key()) == 101);
+  REQUIRE(mail.connect(srv.port(), "?key=" + mail_key) == 101);
+}
+
 }  // namespace
 
 TEST_CASE("without personalization only context actions and the fallback, and consent changes hold on the very next message",
@@ -153,11 +163,8 @@ TEST_CASE("an email action never goes out without marketing_email", "[privacy][i
   temp_dir dir;
   auto cfg = write_config(dir.path, web_and_mail_sources);
   server_process srv(dir.path / "data", {"--config", cfg.string()});
-  const auto mail_key = file_text(dir.path / "data" / "mail.key");
-  REQUIRE(!mail_key.empty());
   ws_client web, mail;
-  REQUIRE(web.connect(srv.port(), "?key=" + srv.write_key()) == 101);
-  REQUIRE(mail.connect(srv.port(), "?key=" + mail_key) == 101);
+  connect_web_and_mail(srv, dir.path / "data", web, mail);
   const auto ids = anon("a-mail");
   REQUIRE(web.send(consent("c-1", ids, R"({"analytics":"granted","personalization":"granted"})")));
   read_reply(web, "c-1");
@@ -227,11 +234,8 @@ TEST_CASE("caps and cooldowns and the contact policy hold without personalizatio
       {"id": "first_view", "channels": ["web"], "placements": ["mid"], "when": {"event": "view", "eq": 1}},
       {"id": "mail", "channels": ["email"]}]})";
   server_process srv(dir.path / "data", {"--config", cfg.string(), "--policy", policy.string()});
-  const auto mail_key = file_text(dir.path / "data" / "mail.key");
-  REQUIRE(!mail_key.empty());
   ws_client web, mail;
-  REQUIRE(web.connect(srv.port(), "?key=" + srv.write_key()) == 101);
-  REQUIRE(mail.connect(srv.port(), "?key=" + mail_key) == 101);
+  connect_web_and_mail(srv, dir.path / "data", web, mail);
 
   // No purpose granted (the defaults are opt-in): the first view is decided on that
   // view alone, which counts; the second finds the cap full and the cooldown running.

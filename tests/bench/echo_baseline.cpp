@@ -5,6 +5,12 @@
 // behind it, reading paused while the queue is full, one flat_buffer per session, and
 // queue slots whose strings keep their capacity, so a steady stream allocates nothing.
 //
+// Two options make it a model of nudge's I/O thread, to tell the machine's share of a
+// latency from the service's (docs/BENCHMARKS.md, "The open loop side by side"):
+// --work-us burns that much of the thread's own CPU time per message before it answers,
+// as a handler that parses, decides and commits would, and --spin-us polls after the
+// last handler before sleeping, as `[server] io_spin_us` does (the same run_io).
+//
 // Prints "listening on http://HOST:PORT" once it accepts, like `nudge serve`.
 // SIGINT/SIGTERM stop it with exit 0; exit 2 on bad usage or when it cannot listen.
 #include <utility> // before Boost: asio's awaitable.hpp uses std::exchange (STYLE.md)
@@ -19,7 +25,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "net/io_loop.hpp"
+
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -36,6 +46,25 @@ using tcp = net::ip::tcp;
 // Replies queued per connection before the session stops reading.
 constexpr std::size_t queue_limit = 64;
 constexpr std::size_t read_message_max_bytes = 1 << 20;
+
+// --work-us: CPU time each message costs before its reply is queued (0: none).
+std::chrono::microseconds work_per_message{0};
+
+std::chrono::nanoseconds thread_cpu_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// Spins until the calling thread has run `work` more on a CPU: time spent preempted
+// does not count, as it would not for a handler's real work.
+void burn(std::chrono::microseconds work) {
+  if (work.count() <= 0)
+    return;
+  const auto until = thread_cpu_now() + work;
+  while (thread_cpu_now() < until) {
+  }
+}
 
 void fail(beast::error_code ec, const char* what) {
   // A peer going away is the normal end of a session, not worth a line.
@@ -80,6 +109,7 @@ private:
   void on_read(beast::error_code ec, std::size_t) {
     if (ec)
       return fail(ec, "read");
+    burn(work_per_message);
     frame& f = queue_[(head_ + size_) % queue_.size()];
     const auto data = buffer_.data();
     f.data.assign(static_cast<const char*>(data.data()), data.size());
@@ -160,7 +190,17 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "io_context threads")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
+  unsigned work_us = 0;
+  unsigned spin_us = 0;
+  app.add_option("--work-us", work_us, "CPU microseconds burnt per message before the reply")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 100000u));
+  app.add_option("--spin-us", spin_us, "poll this long after the last handler before sleeping")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 100000u));
   CLI11_PARSE(app, argc, argv);
+  work_per_message = std::chrono::microseconds(work_us);
+  const std::chrono::microseconds spin(spin_us);
 
   const std::size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
@@ -207,8 +247,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < threads; ++i)
-    workers.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
+    workers.emplace_back([&ioc, spin] { nudge::net::run_io(ioc, spin); });
+  nudge::net::run_io(ioc, spin);
   for (auto& t : workers)
     t.join();
   return 0;

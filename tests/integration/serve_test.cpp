@@ -147,7 +147,20 @@ TEST_CASE("serve and its threads are named for ps and top", "[serve][integration
   // Two I/O threads: each is named after its shard.
   auto cfg = write_file(dir.path, "shards.toml", "[server]\nio_threads = 2\n");
   server_process srv(dir.path / "data", {"--config", cfg.string()});
-  const auto names = thread_names(srv.pid());
+  const std::vector<std::string> expected = {"nudge-io-0",   "nudge-io-1",  "nudge-writer",
+                                             "nudge-timers", "nudge-outbox", "nudge-http",
+                                             "nudge-retention", "nudge-idle", "nudge-heap"};
+  // Each thread names itself once it runs, which may come just after the service
+  // listens: looked at again for up to 2 s.
+  std::vector<std::string> names;
+  for (int i = 0; i < 200; ++i) {
+    names = thread_names(srv.pid());
+    if (std::all_of(expected.begin(), expected.end(), [&](const std::string& e) {
+          return std::find(names.begin(), names.end(), e) != names.end();
+        }))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   INFO("threads: " << [&] {
     std::string all;
     for (const auto& n : names)
@@ -161,8 +174,7 @@ TEST_CASE("serve and its threads are named for ps and top", "[serve][integration
   std::string process;
   std::getline(comm, process);
   CHECK(process == "nudge");
-  for (const char* name : {"nudge-io-0", "nudge-io-1", "nudge-writer", "nudge-timers", "nudge-outbox", "nudge-http",
-                           "nudge-retention", "nudge-idle", "nudge-heap"})
+  for (const auto& name : expected)
     CHECK(has(name));
   CHECK_FALSE(has("exe"));
 }

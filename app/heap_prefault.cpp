@@ -18,7 +18,7 @@ constexpr bool glibc_heap = true;
 #endif
 
 std::uintptr_t page_down(std::uintptr_t a) {
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   return a & ~(page - 1);
 }
 

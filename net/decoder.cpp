@@ -299,11 +299,11 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
               return std::string_view(m.name.GetString(), m.name.GetStringLength()) == t;
             }))
           return fail("invalid_message", pointer_append("/identities", t), "given more than once");
-        const auto& idv_value = idv->value;
-        if (!idv_value.IsString() || idv_value.GetStringLength() < 1 || idv_value.GetStringLength() > 256)
+        const auto& value = idv->value;
+        if (!value.IsString() || value.GetStringLength() < 1 || value.GetStringLength() > 256)
           return fail("invalid_message", pointer_append("/identities", t), "a string of 1-256 characters");
         std::string norm;
-        if (normalize(*r, {idv_value.GetString(), idv_value.GetStringLength()}, norm))
+        if (normalize(*r, {value.GetString(), value.GetStringLength()}, norm))
           out.identities.push_back({std::string(t), std::move(norm)});
         else if (opts_.blocked_seen)
           opts_.blocked_seen->fetch_add(1, std::memory_order_relaxed);
@@ -369,7 +369,8 @@ bool decoder::decode_value(const void* value, const stream_source& source, inbou
               if (!c.expires)
                 return fail("invalid_message", "/purposes/" + purpose + "/expires", "not an RFC 3339 timestamp");
             } else
-              return fail("invalid_message", pointer_append(pointer_append("/purposes", purpose), fk), "unknown key");
+              // A configured purpose is a name (nothing to escape); the key is the sender's.
+              return fail("invalid_message", pointer_append("/purposes/" + purpose, fk), "unknown key");
           }
         }
         if (!state || !state->IsString())

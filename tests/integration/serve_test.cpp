@@ -153,11 +153,12 @@ TEST_CASE("serve and its threads are named for ps and top", "[serve][integration
   // Each thread names itself once it runs, which may come just after the service
   // listens: looked at again for up to 2 s.
   std::vector<std::string> names;
+  const auto has = [&names](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
   for (int i = 0; i < 200; ++i) {
     names = thread_names(srv.pid());
-    if (std::all_of(expected.begin(), expected.end(), [&](const std::string& e) {
-          return std::find(names.begin(), names.end(), e) != names.end();
-        }))
+    if (std::all_of(expected.begin(), expected.end(), has))
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -167,7 +168,6 @@ TEST_CASE("serve and its threads are named for ps and top", "[serve][integration
       all += n + " ";
     return all;
   }());
-  const auto has = [&](const std::string& name) { return std::find(names.begin(), names.end(), name) != names.end(); };
   // The main thread's name is the process's (ps -o comm, pgrep): "nudge", not the
   // "exe" of the exec through /proc/self/exe.
   std::ifstream comm("/proc/" + std::to_string(srv.pid()) + "/comm");

@@ -16,9 +16,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <vector>
 
 #include <pthread.h>
 
@@ -57,47 +59,69 @@ journal::journal(storage::env& env, journal_options options)
 
 std::error_code journal::build_index() {
   std::error_code ec;
+  const auto started = std::chrono::steady_clock::now();
   auto txn = env_.read();
-  // Every entry by profile, in position order.
-  std::unordered_map<std::string, std::vector<std::pair<std::uint64_t, std::uint64_t>>> found;
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;
+  // Every entry's header, in position order. The profile ids point into the map,
+  // which the read transaction keeps as it is: no id is copied, and no map of them
+  // grows entry by entry (docs/BENCHMARKS.md, "A start after a crash, indexed in
+  // sorted runs").
+  struct header {
+    std::string_view profile;
+    std::uint64_t position;
+    std::uint64_t seq;
+  };
+  std::vector<header> entries;
   storage::journal_table::scan(txn, [&](const storage::journal_table::entry_header& h) {
-    if (first == 0)
-      first = h.position;
-    last = h.position;
-    found[std::string(h.profile_id)].emplace_back(h.position, h.seq);
+    entries.push_back({h.profile_id, h.position, h.seq});
     return true;
   }, ec);
   if (ec)
     return ec;
+  const std::uint64_t first = entries.empty() ? 0 : entries.front().position;
+  const std::uint64_t last = entries.empty() ? 0 : entries.back().position;
   next_position_ = last + 1;
   dropped_below_ = first == 0 ? next_position_ : first;
+  const auto scanned = std::chrono::steady_clock::now();
+  // By profile in key order (consecutive snapshot lookups then walk the profiles
+  // table's leaves in turn), each profile's entries in position order.
+  std::sort(entries.begin(), entries.end(), [](const header& a, const header& b) {
+    const int c = a.profile.compare(b.profile);
+    return c != 0 ? c < 0 : a.position < b.position;
+  });
+  const auto sorted = std::chrono::steady_clock::now();
   // Live: the entries above their profile's snapshot. A profile's first record
   // carries its snapshot, so entries without one are of a profile merged away or
   // erased: dead.
-  std::vector<std::pair<std::uint64_t, const std::string*>> live;
-  for (const auto& [profile, entries] : found) {
+  std::vector<std::uint64_t> live;
+  for (auto group = entries.begin(); group != entries.end();) {
+    const std::string_view profile = group->profile;
+    const auto end = std::find_if(group, entries.end(), [&](const header& h) { return h.profile != profile; });
     const auto snap_seq = storage::profile_table::stored_seq(txn, profile, ec);
     if (ec) {
       // Its activation reports the same error for it alone (as before this index):
       // keep its entries rather than refuse to start.
       spdlog::error("journal: the snapshot of profile {} is unreadable ({}); its {} entries stay", profile,
-                    ec.message(), entries.size());
+                    ec.message(), end - group);
       ec.clear();
     } else if (!snap_seq) {
+      group = end;
       continue;
     }
-    for (const auto& [position, seq] : entries)
-      if (!snap_seq || seq > *snap_seq)
-        live.emplace_back(position, &profile);
+    live.clear();
+    for (auto h = group; h != end; ++h)
+      if (!snap_seq || h->seq > *snap_seq)
+        live.push_back(h->position);
+    if (!live.empty())
+      index_.appended(std::string(profile), live);
+    group = end;
   }
-  std::sort(live.begin(), live.end());
-  for (const auto& [position, profile] : live)
-    index_.appended(*profile, position);
-  if (!found.empty())
-    spdlog::info("journal: {} entries from position {}, {} of them live for {} profiles", last - first + 1, first,
-                 index_.live_entries(), index_.live_profiles());
+  const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  if (!entries.empty())
+    spdlog::info("journal: {} entries from position {}, {} of them live for {} profiles (indexed in {} ms: scan {}, "
+                 "sort {}, snapshots and index {})",
+                 last - first + 1, first, index_.live_entries(), index_.live_profiles(),
+                 ms(std::chrono::steady_clock::now() - started), ms(scanned - started), ms(sorted - scanned),
+                 ms(std::chrono::steady_clock::now() - sorted));
   return {};
 }
 

@@ -11,6 +11,17 @@ void journal_index::appended(const std::string& profile, std::uint64_t position)
   ++entries_;
 }
 
+void journal_index::appended(const std::string& profile, std::span<const std::uint64_t> positions) {
+  if (positions.empty())
+    return;
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = live_.try_emplace(profile);
+  if (inserted || it->second.positions.empty())
+    by_first_.emplace(positions.front(), &it->first);
+  it->second.positions.insert(it->second.positions.end(), positions.begin(), positions.end());
+  entries_ += positions.size();
+}
+
 void journal_index::covered(const std::string& profile) {
   std::lock_guard lock(mutex_);
   auto it = live_.find(profile);

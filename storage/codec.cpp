@@ -652,6 +652,69 @@ std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out) 
   return {};
 }
 
+namespace {
+
+/// Reads fields 0 (the schema version) and 1 (the seq) of a snapshot's top-level
+/// array as msgpack's parser visits them; every other value is skipped.
+struct seq_visitor : msgpack::null_visitor {
+  std::uint32_t depth = 0;  // arrays and maps open around the current value
+  std::uint32_t field = 0;  // index of the current field of the top-level array
+  std::uint32_t fields = 0;
+  bool top_is_array = false;
+  std::optional<std::uint64_t> version;
+  std::optional<std::uint64_t> seq;
+
+  bool visit_positive_integer(std::uint64_t v) {
+    if (depth == 1 && field == 0)
+      version = v;
+    else if (depth == 1 && field == 1)
+      seq = v;
+    return true;
+  }
+  bool start_array(std::uint32_t n) {
+    if (depth++ == 0) {
+      top_is_array = true;
+      fields = n;
+    }
+    return true;
+  }
+  bool end_array() {
+    --depth;
+    return true;
+  }
+  bool end_array_item() {
+    if (depth == 1)
+      ++field;
+    return true;
+  }
+  bool start_map(std::uint32_t) {
+    ++depth;
+    return true;
+  }
+  bool end_map() {
+    --depth;
+    return true;
+  }
+};
+
+}  // namespace
+
+std::error_code decode_seq(std::span<const std::byte> bytes, std::uint64_t& seq) {
+  seq_visitor v;
+  std::size_t offset = 0;
+  try {
+    if (!msgpack::parse(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset, v) ||
+        offset != bytes.size())
+      return errc::corrupt;
+  } catch (...) {
+    return errc::corrupt;  // msgpack's size limits, as in decode_value
+  }
+  if (!v.top_is_array || v.fields < 3 || v.version != codec_version || !v.seq)
+    return errc::corrupt;
+  seq = *v.seq;
+  return {};
+}
+
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, chunked_logs& in_chunks) {
   return decode_value(bytes, 2, [&](const array_view& a) {
     out.seq = as_u64(a[1]);

@@ -75,6 +75,11 @@ struct chunked_logs {
 /// its history inline, its decisions in chunks; one of schema 3 its seen messages
 /// inline).
 std::error_code decode(std::span<const std::byte> bytes, profile_snapshot& out, chunked_logs& in_chunks);
+/// Only the journal seq of a snapshot (from encode() or encode_snapshot_core()):
+/// walks the bytes without building objects, so a start that asks every profile with
+/// journal entries for its seq does not decode their states. Checks the framing and
+/// the schema version as decode() does, not the state's fields.
+std::error_code decode_seq(std::span<const std::byte> bytes, std::uint64_t& seq);
 std::error_code decode_decision_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,
                                       std::vector<policies::decision_record>& out);
 std::error_code decode_event_chunk(std::span<const std::byte> bytes, std::uint64_t& first_ordinal,

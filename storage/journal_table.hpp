@@ -35,7 +35,7 @@ namespace nudge::storage::journal_table {
 /// What scan() shows of an entry without decoding it.
 struct entry_header {
   std::uint64_t position = 0;
-  std::string_view profile_id;  ///< valid during the callback only
+  std::string_view profile_id;  ///< points into the map: valid while the read transaction lasts
   std::uint64_t seq = 0;
 };
 

@@ -180,9 +180,16 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
 }
 
 std::optional<std::uint64_t> stored_seq(read_txn& tx, std::string_view id, std::error_code& ec) {
-  chunked_logs in_chunks;
-  auto out = get_core(tx, id, ec, in_chunks);
-  return out ? std::optional<std::uint64_t>(out->seq) : std::nullopt;
+  ec.clear();
+  if (!tx) {
+    ec = errc::txn_failed;
+    return std::nullopt;
+  }
+  auto value = detail::get(tx, tx.environment().profiles(), id, ec);
+  std::uint64_t seq = 0;
+  if (!value || (ec = decode_seq(detail::to_bytes(*value), seq)))
+    return std::nullopt;
+  return seq;
 }
 
 void put(write_txn& tx, const profile_snapshot& snapshot) {

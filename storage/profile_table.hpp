@@ -57,7 +57,9 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
                                     chunk_marks* sealed = nullptr);
 
 /// The journal seq the snapshot of `id` includes, without its logs (the journal
-/// index's start); nullopt when absent or, with `ec` set, as get() fails.
+/// index's start); nullopt when absent or, with `ec` set, when the core is unreadable
+/// (its framing or schema version: codec's decode_seq; the state's fields are get()'s
+/// to check, when the profile is activated).
 std::optional<std::uint64_t> stored_seq(read_txn& tx, std::string_view id, std::error_code& ec);
 
 /// Inserts or replaces the snapshot under `snapshot.state.id`, every chunk of its logs.

@@ -612,6 +612,40 @@ TEST_CASE("a journal opened again indexes the entries above each profile's snaps
   again.stop();
 }
 
+TEST_CASE("a journal opened again indexes interleaved profiles each from above its own snapshot",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  {
+    journal j(*e);
+    std::vector<write_record> recs;
+    auto b = record_for("p-b", 1);  // position 1, before p-a's in position, after it in key order
+    b.snapshot = snapshot_for("p-b", 1).snapshot;
+    recs.push_back(std::move(b));
+    auto a = record_for("p-a", 1);  // 2
+    a.snapshot = snapshot_for("p-a", 1).snapshot;
+    recs.push_back(std::move(a));
+    recs.push_back(record_for("p-b", 2));  // 3
+    recs.push_back(record_for("p-a", 2));  // 4
+    recs.push_back(record_for("p-c", 1));  // 5: no snapshot, dead
+    recs.push_back(record_for("p-b", 3));  // 6
+    recs.push_back(record_for("p-a", 3));  // 7
+    REQUIRE(commit_all(j, std::move(recs)));
+    j.stop();
+  }
+  journal again(*e);
+  REQUIRE(!again.start_error());
+  CHECK(again.index().positions("p-a") == std::vector<std::uint64_t>{4, 7});
+  CHECK(again.index().positions("p-b") == std::vector<std::uint64_t>{3, 6});
+  CHECK(again.index().positions("p-c").empty());
+  CHECK(again.stats().live_entries == 4);
+  CHECK(again.index().live_profiles() == 2);
+  CHECK(again.index().low_water(100) == 3);  // p-b's oldest live entry
+  REQUIRE(commit_one(again, record_for("p-b", 4)));
+  CHECK(again.index().positions("p-b") == std::vector<std::uint64_t>{3, 6, 8});
+  again.stop();
+}
+
 TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journal starts", "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

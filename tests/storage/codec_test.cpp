@@ -54,6 +54,35 @@ TEST_CASE("an empty profile snapshot round-trips", "[storage][codec]") {
   CHECK(test::same(in.state, out.state));
 }
 
+TEST_CASE("decode_seq reads a snapshot's seq alone and refuses what decode refuses for framing",
+          "[storage][codec]") {
+  auto state = test::full_profile("p-1");
+  msgpack::sbuffer whole, core;
+  encode(profile_snapshot{state, 42}, whole);
+  encode_snapshot_core(state, 1'234'567'890'123, core, 1);
+  std::uint64_t seq = 0;
+  REQUIRE(!decode_seq(bytes_of(whole), seq));
+  CHECK(seq == 42);
+  REQUIRE(!decode_seq(bytes_of(core), seq));
+  CHECK(seq == 1'234'567'890'123);
+  // What decode() says of the same bytes' seq.
+  profile_snapshot out;
+  chunked_logs in_chunks;
+  REQUIRE(!decode(bytes_of(core), out, in_chunks));
+  CHECK(out.seq == seq);
+
+  const std::string bytes(whole.data(), whole.size());
+  seq = 7;
+  CHECK(decode_seq(bytes_of(bytes.substr(0, bytes.size() - 1)), seq) == errc::corrupt);  // truncated
+  CHECK(decode_seq(bytes_of(bytes + '\x01'), seq) == errc::corrupt);                     // trailing bytes
+  CHECK(decode_seq(bytes_of(std::string("\x93\x02\x02\x90")), seq) == errc::corrupt);    // another schema version
+  CHECK(decode_seq(bytes_of(std::string("\x92\x01\x02")), seq) == errc::corrupt);        // too few fields
+  CHECK(decode_seq(bytes_of(std::string("\x93\x01\xa1x\x90")), seq) == errc::corrupt);  // a seq that is no number
+  CHECK(decode_seq(bytes_of(std::string("\x81\x01\x02")), seq) == errc::corrupt);        // a map, not an array
+  CHECK(decode_seq(bytes_of(std::string()), seq) == errc::corrupt);
+  CHECK(seq == 7);  // untouched by a refusal
+}
+
 TEST_CASE("scalars are stored as their natural msgpack types", "[storage][codec]") {
   profile_snapshot in;
   in.state.traits = {{"n", std::monostate{}, {}},

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,12 +68,13 @@ std::error_code journal::build_index() {
   // sorted runs").
   struct header {
     std::string_view profile;
+    std::size_t hash;  // of profile: the sort below reads ids only where hashes tie
     std::uint64_t position;
     std::uint64_t seq;
   };
   std::vector<header> entries;
   storage::journal_table::scan(txn, [&](const storage::journal_table::entry_header& h) {
-    entries.push_back({h.profile_id, h.position, h.seq});
+    entries.push_back({h.profile_id, std::hash<std::string_view>{}(h.profile_id), h.position, h.seq});
     return true;
   }, ec);
   if (ec)
@@ -82,38 +84,53 @@ std::error_code journal::build_index() {
   next_position_ = last + 1;
   dropped_below_ = first == 0 ? next_position_ : first;
   const auto scanned = std::chrono::steady_clock::now();
-  // By profile in key order (consecutive snapshot lookups then walk the profiles
-  // table's leaves in turn), each profile's entries in position order.
+  // Grouped by profile, each profile's entries in position order. Sorted by the id's
+  // hash first: ids compared byte by byte made the sort the build's largest part.
   std::sort(entries.begin(), entries.end(), [](const header& a, const header& b) {
+    if (a.hash != b.hash)
+      return a.hash < b.hash;
     const int c = a.profile.compare(b.profile);
     return c != 0 ? c < 0 : a.position < b.position;
   });
+  struct run {  // one profile's entries, [from, to)
+    std::size_t from;
+    std::size_t to;
+  };
+  std::vector<run> runs;
+  for (std::size_t i = 0; i < entries.size();) {
+    std::size_t j = i + 1;
+    while (j < entries.size() && entries[j].hash == entries[i].hash && entries[j].profile == entries[i].profile)
+      ++j;
+    runs.push_back({i, j});
+    i = j;
+  }
+  // The profiles in key order: their snapshot lookups then walk the profiles table's
+  // leaves in turn instead of faulting in a page of the map at random for each.
+  std::sort(runs.begin(), runs.end(),
+            [&](const run& a, const run& b) { return entries[a.from].profile < entries[b.from].profile; });
   const auto sorted = std::chrono::steady_clock::now();
   // Live: the entries above their profile's snapshot. A profile's first record
   // carries its snapshot, so entries without one are of a profile merged away or
   // erased: dead.
   std::vector<std::uint64_t> live;
-  for (auto group = entries.begin(); group != entries.end();) {
-    const std::string_view profile = group->profile;
-    const auto end = std::find_if(group, entries.end(), [&](const header& h) { return h.profile != profile; });
+  for (const auto& r : runs) {
+    const std::string_view profile = entries[r.from].profile;
     const auto snap_seq = storage::profile_table::stored_seq(txn, profile, ec);
     if (ec) {
       // Its activation reports the same error for it alone (as before this index):
       // keep its entries rather than refuse to start.
       spdlog::error("journal: the snapshot of profile {} is unreadable ({}); its {} entries stay", profile,
-                    ec.message(), end - group);
+                    ec.message(), r.to - r.from);
       ec.clear();
     } else if (!snap_seq) {
-      group = end;
       continue;
     }
     live.clear();
-    for (auto h = group; h != end; ++h)
-      if (!snap_seq || h->seq > *snap_seq)
-        live.push_back(h->position);
+    for (std::size_t k = r.from; k < r.to; ++k)
+      if (!snap_seq || entries[k].seq > *snap_seq)
+        live.push_back(entries[k].position);
     if (!live.empty())
       index_.appended(std::string(profile), live);
-    group = end;
   }
   const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   if (!entries.empty())

@@ -145,10 +145,11 @@ struct journal_options {
   /// and the newest, the profiles holding the oldest are asked for a snapshot
   /// (checkpoint handler), so that what a start re-indexes stays bounded. Asking
   /// starts at three quarters of it, paced by what each commit appends (ask_for_checkpoints).
-  /// 500,000 (200,000 until 2026-12-07): with few, busy profiles a fifth less CPU per
-  /// message than 200,000, for ~1.5 µs of start after a crash per journal entry
-  /// (docs/BENCHMARKS.md, "A start after a crash, indexed in sorted runs").
-  std::uint64_t checkpoint_entries = 500000;
+  /// A start scans every stored entry, dead ones above the oldest live one included,
+  /// so this bounds a start's time too: 500,000 saved a fifth of the CPU per message
+  /// with few, busy profiles but made a clean start over 1,000,000 stored profiles take
+  /// 0.9-2.5 s (docs/BENCHMARKS.md, "A start after a crash, indexed in sorted runs").
+  std::uint64_t checkpoint_entries = 200000;
 };
 
 class journal {

@@ -93,7 +93,7 @@ struct durability_config {
   std::chrono::milliseconds dedupe_window = std::chrono::hours{24};
   /// The journal's live span: past it, the profiles holding its oldest entries are
   /// asked for a snapshot, which bounds what a start after a crash re-indexes.
-  std::uint64_t checkpoint_entries = 500000;
+  std::uint64_t checkpoint_entries = 200000;
   /// The messages each profile remembers as seen (their replies stored by time);
   /// past this many within the window, its ids are also stored by id.
   std::size_t dedupe_seen_max = 1024;

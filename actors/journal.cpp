@@ -132,13 +132,13 @@ std::error_code journal::build_index() {
     if (!live.empty())
       index_.appended(std::string(profile), live);
   }
+  const auto done = std::chrono::steady_clock::now();
   const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   if (!entries.empty())
     spdlog::info("journal: {} entries from position {}, {} of them live for {} profiles (indexed in {} ms: scan {}, "
                  "sort {}, snapshots and index {})",
-                 last - first + 1, first, index_.live_entries(), index_.live_profiles(),
-                 ms(std::chrono::steady_clock::now() - started), ms(scanned - started), ms(sorted - scanned),
-                 ms(std::chrono::steady_clock::now() - sorted));
+                 last - first + 1, first, index_.live_entries(), index_.live_profiles(), ms(done - started),
+                 ms(scanned - started), ms(sorted - scanned), ms(done - sorted));
   return {};
 }
 

@@ -3,12 +3,7 @@
 namespace nudge::actors {
 
 void journal_index::appended(const std::string& profile, std::uint64_t position) {
-  std::lock_guard lock(mutex_);
-  auto [it, inserted] = live_.try_emplace(profile);
-  if (inserted || it->second.positions.empty())
-    by_first_.emplace(position, &it->first);
-  it->second.positions.push_back(position);
-  ++entries_;
+  appended(profile, std::span<const std::uint64_t>(&position, 1));
 }
 
 void journal_index::appended(const std::string& profile, std::span<const std::uint64_t> positions) {

@@ -139,16 +139,22 @@ void put_log(write_txn& tx, MDB_dbi table, std::string_view id, const encoded_lo
     drop_chunks(tx, table, id, log.drop_below);
 }
 
-/// The snapshot of `id` from the profiles table alone (its logs still in their
-/// chunks where `in_chunks` says so); as get() otherwise.
-std::optional<profile_snapshot> get_core(read_txn& tx, std::string_view id, std::error_code& ec,
-                                         chunked_logs& in_chunks) {
+/// The stored core of `id` (its bytes in the profiles table); nullopt when absent or,
+/// with `ec` set, when it cannot be read.
+std::optional<MDB_val> core_value(read_txn& tx, std::string_view id, std::error_code& ec) {
   ec.clear();
   if (!tx) {
     ec = errc::txn_failed;
     return std::nullopt;
   }
-  auto value = detail::get(tx, tx.environment().profiles(), id, ec);
+  return detail::get(tx, tx.environment().profiles(), id, ec);
+}
+
+/// The snapshot of `id` from the profiles table alone (its logs still in their
+/// chunks where `in_chunks` says so); as get() otherwise.
+std::optional<profile_snapshot> get_core(read_txn& tx, std::string_view id, std::error_code& ec,
+                                         chunked_logs& in_chunks) {
+  auto value = core_value(tx, id, ec);
   if (!value)
     return std::nullopt;
   std::optional<profile_snapshot> out(std::in_place);
@@ -180,12 +186,7 @@ std::optional<profile_snapshot> get(read_txn& tx, std::string_view id, std::erro
 }
 
 std::optional<std::uint64_t> stored_seq(read_txn& tx, std::string_view id, std::error_code& ec) {
-  ec.clear();
-  if (!tx) {
-    ec = errc::txn_failed;
-    return std::nullopt;
-  }
-  auto value = detail::get(tx, tx.environment().profiles(), id, ec);
+  auto value = core_value(tx, id, ec);
   std::uint64_t seq = 0;
   if (!value || (ec = decode_seq(detail::to_bytes(*value), seq)))
     return std::nullopt;

@@ -65,6 +65,13 @@ write_record snapshot_for(const std::string& profile, std::uint64_t seq) {
   return rec;
 }
 
+/// record_for(profile, seq) carrying the profile's snapshot at `seq` (its first record).
+write_record record_with_snapshot(const std::string& profile, std::uint64_t seq) {
+  auto rec = record_for(profile, seq);
+  rec.snapshot = snapshot_for(profile, seq).snapshot;
+  return rec;
+}
+
 /// Submits `recs` and waits (bounded) until all settled; true when all committed.
 bool commit_all(journal& j, std::vector<write_record> recs) {
   std::mutex m;
@@ -590,9 +597,7 @@ TEST_CASE("a journal opened again indexes the entries above each profile's snaps
   {
     journal j(*e);
     std::vector<write_record> recs;
-    auto first = record_for("p-a", 1);  // position 1, with the profile's first snapshot
-    first.snapshot = snapshot_for("p-a", 1).snapshot;
-    recs.push_back(std::move(first));
+    recs.push_back(record_with_snapshot("p-a", 1));  // position 1, with the profile's first snapshot
     recs.push_back(record_for("p-gone", 1));  // 2: no snapshot (merged away or erased)
     recs.push_back(record_for("p-a", 2));     // 3
     recs.push_back(record_for("p-a", 3));     // 4
@@ -619,12 +624,8 @@ TEST_CASE("a journal opened again indexes interleaved profiles each from above i
   {
     journal j(*e);
     std::vector<write_record> recs;
-    auto b = record_for("p-b", 1);  // position 1, before p-a's in position, after it in key order
-    b.snapshot = snapshot_for("p-b", 1).snapshot;
-    recs.push_back(std::move(b));
-    auto a = record_for("p-a", 1);  // 2
-    a.snapshot = snapshot_for("p-a", 1).snapshot;
-    recs.push_back(std::move(a));
+    recs.push_back(record_with_snapshot("p-b", 1));  // position 1: before p-a's, after it in key order
+    recs.push_back(record_with_snapshot("p-a", 1));  // 2
     recs.push_back(record_for("p-b", 2));  // 3
     recs.push_back(record_for("p-a", 2));  // 4
     recs.push_back(record_for("p-c", 1));  // 5: no snapshot, dead
@@ -651,10 +652,8 @@ TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journ
   auto e = test::open_env(test::options_for(tmp.path()));
   {
     journal j(*e);
-    auto first = record_for("p-x", 1);
-    first.snapshot = snapshot_for("p-x", 1).snapshot;
     std::vector<write_record> recs;
-    recs.push_back(std::move(first));
+    recs.push_back(record_with_snapshot("p-x", 1));
     recs.push_back(record_for("p-x", 2));
     REQUIRE(commit_all(j, std::move(recs)));
     j.stop();

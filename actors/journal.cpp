@@ -137,52 +137,91 @@ std::error_code journal::build_index() {
   if (!entries.empty())
     spdlog::info("journal: {} entries from position {}, {} of them live for {} profiles (indexed in {} ms: scan {}, "
                  "sort {}, snapshots and index {})",
-                 last - first + 1, first, index_.live_entries(), index_.live_profiles(), ms(done - started),
+                 entries.size(), first, index_.live_entries(), index_.live_profiles(), ms(done - started),
                  ms(scanned - started), ms(sorted - scanned), ms(done - sorted));
   return {};
 }
 
 void journal::drop_dead_entries() {
-  const std::uint64_t low = index_.low_water(next_position_);
-  if (sticky_ || low <= dropped_below_)
+  if (sticky_)
     return;
-  constexpr std::size_t slice = 100000;
-  for (std::size_t dropped = slice; dropped == slice;) {
-    if (env_.commit([&](storage::write_txn& txn) { dropped = storage::journal_table::drop_before(txn, low, slice); }))
-      return;  // left for the next start's commits
+  constexpr std::size_t slice = 100000;  // deletions per commit
+  const std::uint64_t low = index_.low_water(next_position_);
+  if (low > dropped_below_) {
+    for (std::size_t dropped = slice; dropped == slice;) {
+      if (env_.commit([&](storage::write_txn& txn) { dropped = storage::journal_table::drop_before(txn, low, slice); }))
+        return;  // left for the next start's commits
+    }
+    dropped_below_ = low;
   }
-  dropped_below_ = low;
+  // Then the dead entries above the oldest live one: a start reads every stored entry
+  // and looks up the snapshot of each one's profile, so a few profiles that stayed
+  // live (those that did not passivate in time) would keep the entries of every
+  // profile snapshotted since for the next start to read (380,965 of them for 7,782
+  // live over 1,000,000 profiles: docs/BENCHMARKS.md, "A clean stop leaves only live
+  // entries").
+  const auto live = index_.all_positions();
+  if (next_position_ - low <= live.size())
+    return;  // none dead above it
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t total = 0;
+  for (std::uint64_t from = low, dropped = slice; dropped == slice;) {
+    std::uint64_t resume = from;
+    if (env_.commit([&](storage::write_txn& txn) {
+          dropped = storage::journal_table::drop_except(txn, resume, next_position_, live, slice);
+        }))
+      return;
+    from = resume;
+    total += dropped;
+  }
+  if (total > 0)
+    spdlog::info("journal: dropped {} dead entries above the oldest live one in {} ms, {} live entries stay", total,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
+               live.size());
 }
 
 void journal::ask_for_checkpoints(std::size_t committed) {
   const std::uint64_t span = options_.checkpoint_entries;
+  if (!checkpoint_ || span == 0 || checkpoints_stopped_.load(std::memory_order_acquire))
+    return;
   const std::uint64_t low = index_.low_water(next_position_);
   const std::uint64_t live_span = next_position_ - low;
   const std::uint64_t pace_from = span - span / 4;
-  if (!checkpoint_ || span == 0 || live_span <= pace_from || checkpoints_stopped_.load(std::memory_order_acquire))
-    return;
-  // Asking only once the span passes the bound asked every profile with an old entry
-  // at once (with 10,000 active profiles: 10,000 snapshots within a few seconds, and
-  // the stream's p99 rose tenfold while they were written; docs/BENCHMARKS.md). From
-  // three quarters of the bound on, commits ask in proportion to the records they
-  // append, more the nearer the span is to the bound: none at three quarters, as many
-  // as they append at the bound (fractions carry over to the next commit). Snapshots
-  // then come spread over the stream, as fast as the span needs. Past the bound, up to
-  // 256 per commit.
   constexpr std::size_t max_per_commit = 256;
-  std::size_t max = max_per_commit;
-  if (live_span <= span) {
-    const std::uint64_t zone = std::max<std::uint64_t>(1, span - pace_from);
-    ask_credit_ += committed * (live_span - pace_from);
-    max = static_cast<std::size_t>(std::min<std::uint64_t>(max_per_commit, ask_credit_ / zone));
-    if (max == 0)
-      return;
-    ask_credit_ = max < max_per_commit ? ask_credit_ - max * zone : 0;
+  std::size_t max = 0;
+  std::uint64_t before = next_position_;
+  if (live_span > pace_from) {
+    // Asking only once the span passes the bound asked every profile with an old entry
+    // at once (with 10,000 active profiles: 10,000 snapshots within a few seconds, and
+    // the stream's p99 rose tenfold while they were written; docs/BENCHMARKS.md). From
+    // three quarters of the bound on, commits ask in proportion to the records they
+    // append, more the nearer the span is to the bound: none at three quarters, as many
+    // as they append at the bound (fractions carry over to the next commit). Snapshots
+    // then come spread over the stream, as fast as the span needs. Past the bound, up to
+    // 256 per commit.
+    max = max_per_commit;
+    if (live_span <= span) {
+      const std::uint64_t zone = std::max<std::uint64_t>(1, span - pace_from);
+      ask_credit_ += committed * (live_span - pace_from);
+      max = static_cast<std::size_t>(std::min<std::uint64_t>(max_per_commit, ask_credit_ / zone));
+      ask_credit_ = max < max_per_commit ? ask_credit_ - max * zone : 0;
+    }
+    // The oldest live entries, up to a quarter of the span ahead of the low water mark.
+    before = low + span / 4 + 1;
   }
-  // The oldest live entries, up to a quarter of the span ahead of the low water
-  // mark; a profile asked once is asked again only after another half span.
-  auto ids = index_.laggards(low + span / 4 + 1, next_position_,
-                             next_position_ > span / 2 ? next_position_ - span / 2 : 1, max);
+  // The bound on profiles with live entries (journal_options): past it, a commit asks
+  // as many of the oldest as it appended records (each adds at most one live
+  // profile), up to 256.
+  const std::uint64_t profile_bound = options_.checkpoint_profiles;
+  if (const std::uint64_t live_profiles = index_.live_profiles();
+      max == 0 && profile_bound != 0 && live_profiles > profile_bound) {
+    max = static_cast<std::size_t>(std::min<std::uint64_t>({max_per_commit, committed, live_profiles - profile_bound}));
+    before = next_position_;
+  }
+  if (max == 0)
+    return;
+  // A profile asked once is asked again only after another half span.
+  auto ids = index_.laggards(before, next_position_, next_position_ > span / 2 ? next_position_ - span / 2 : 1, max);
   if (ids.empty())
     return;
   checkpoints_asked_.fetch_add(ids.size(), std::memory_order_relaxed);

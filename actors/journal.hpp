@@ -143,13 +143,17 @@ struct journal_options {
   std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
   /// When more than this many journal positions lie between the oldest live entry
   /// and the newest, the profiles holding the oldest are asked for a snapshot
-  /// (checkpoint handler), so that what a start re-indexes stays bounded. Asking
-  /// starts at three quarters of it, paced by what each commit appends (ask_for_checkpoints).
-  /// A start scans every stored entry, dead ones above the oldest live one included,
-  /// so this bounds a start's time too: 500,000 saved a fifth of the CPU per message
-  /// with few, busy profiles but made a clean start over 1,000,000 stored profiles take
-  /// 0.9-2.5 s (docs/BENCHMARKS.md, "A start after a crash, indexed in sorted runs").
+  /// (checkpoint handler), so that what a start after a crash re-indexes stays
+  /// bounded. Asking starts at three quarters of it, paced by what each commit appends
+  /// (ask_for_checkpoints). A clean stop leaves only the live entries, so this bounds
+  /// the scan of a start after a crash: 200,000 at most 0.3-0.8 s over 1,000,000
+  /// stored profiles (docs/BENCHMARKS.md, "A clean stop leaves only live entries").
   std::uint64_t checkpoint_entries = 200000;
+  /// At most this many profiles with live entries: past it the oldest are asked for a
+  /// snapshot, one per record appended. A start after a crash looks up the snapshot of
+  /// each (~3-4 µs over 1,000,000 stored profiles), and profiles of a message or two
+  /// each (cold ones) reach this long before a wide span does. 0: no such bound.
+  std::uint64_t checkpoint_profiles = 200000;
 };
 
 class journal {
@@ -229,7 +233,8 @@ private:
   /// oldest live entries for a snapshot when the journal's live span is over three
   /// quarters of checkpoint_entries, a number paced by `committed` below the bound.
   void ask_for_checkpoints(std::size_t committed);
-  /// At a clean stop: drops every entry below the oldest live one (commits of its own).
+  /// At a clean stop: drops every dead entry, those below the oldest live one and those
+  /// above it (commits of its own), so that the next start reads only live ones.
   void drop_dead_entries();
 
   storage::env& env_;

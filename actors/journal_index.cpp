@@ -1,5 +1,7 @@
 #include "actors/journal_index.hpp"
 
+#include <algorithm>
+
 namespace nudge::actors {
 
 void journal_index::appended(const std::string& profile, std::uint64_t position) {
@@ -32,6 +34,18 @@ std::vector<std::uint64_t> journal_index::positions(std::string_view profile) co
   std::lock_guard lock(mutex_);
   auto it = live_.find(profile);
   return it == live_.end() ? std::vector<std::uint64_t>{} : it->second.positions;
+}
+
+std::vector<std::uint64_t> journal_index::all_positions() const {
+  std::vector<std::uint64_t> out;
+  {
+    std::lock_guard lock(mutex_);
+    out.reserve(entries_);
+    for (const auto& [profile, entry] : live_)
+      out.insert(out.end(), entry.positions.begin(), entry.positions.end());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::uint64_t journal_index::low_water(std::uint64_t next) const {

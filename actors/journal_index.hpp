@@ -6,7 +6,7 @@
 // records commit in submit order), or its profile is merged away or erased. Live
 // entries are what a profile's activation replays over its snapshot; the journal
 // keeps everything from the oldest live entry on (low_water) and drops the rest in
-// position order.
+// position order; a clean stop drops the dead entries above it too.
 //
 // The writer thread updates it after each successful commit, before that commit's
 // on_done callbacks run; any thread reads it. Rebuilt at start from the journal.
@@ -36,6 +36,8 @@ public:
 
   /// The positions of `profile`'s live entries, ascending.
   std::vector<std::uint64_t> positions(std::string_view profile) const;
+  /// Every live position, ascending (a clean stop's drop of the dead entries).
+  std::vector<std::uint64_t> all_positions() const;
   /// The lowest live position, or `next` when nothing is live.
   std::uint64_t low_water(std::uint64_t next) const;
   /// Up to `max` profiles whose oldest live entry is below `before`, oldest first,

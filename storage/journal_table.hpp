@@ -9,7 +9,8 @@
 // Which positions belong to which profile is not stored: the writer keeps that
 // index in memory (actors/journal_index.hpp) and rebuilds it at start with scan().
 // Entries behind a profile's snapshot are dead; they leave in position order with
-// drop_before(), or at once by erase_profiles() (erasure).
+// drop_before(), at a clean stop all at once by drop_except(), or at once by
+// erase_profiles() (erasure).
 //
 // Reads take a read_txn (any thread); writes take the write_txn of an env::commit
 // (writer thread) and, on an LMDB failure, abort that commit (see write_txn.hpp).
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -65,6 +67,13 @@ std::vector<std::uint64_t> positions_of(read_txn& tx, std::string_view profile_i
 /// Deletes the entries below `position`, oldest first, at most `max_entries`; returns
 /// how many.
 std::size_t drop_before(write_txn& tx, std::uint64_t position, std::size_t max_entries);
+
+/// Deletes the entries from `from` on and below `below` whose positions are not in
+/// `keep` (ascending), at most `max_entries`; returns how many, and sets `from` to
+/// where a next call goes on (`below` when the range is done). For a clean stop,
+/// which leaves only the live entries for the next start to read.
+std::size_t drop_except(write_txn& tx, std::uint64_t& from, std::uint64_t below,
+                        std::span<const std::uint64_t> keep, std::size_t max_entries);
 
 /// Deletes every entry of the given profiles: a scan of the whole journal (which
 /// holds only what snapshots have not yet covered), for erasure. Returns how many.

@@ -527,6 +527,25 @@ TEST_CASE("records from several threads at once commit exactly once each, every 
   j.stop();
 }
 
+/// The profiles a journal asked for a snapshot, in order (its checkpoint handler).
+class checkpoint_asks {
+public:
+  explicit checkpoint_asks(journal& j) {
+    j.on_checkpoint([this](std::vector<std::string> ids) {
+      std::lock_guard<std::mutex> guard(m_);
+      asked_.insert(asked_.end(), ids.begin(), ids.end());
+    });
+  }
+  std::vector<std::string> now() const {
+    std::lock_guard<std::mutex> guard(m_);
+    return asked_;
+  }
+
+private:
+  mutable std::mutex m_;
+  std::vector<std::string> asked_;
+};
+
 TEST_CASE("journal entries stay live until their profile's snapshot and the journal drops those below the oldest live one",
           "[actors][journal]") {
   test::temp_dir tmp;
@@ -647,6 +666,43 @@ TEST_CASE("a journal opened again indexes interleaved profiles each from above i
   again.stop();
 }
 
+TEST_CASE("a clean stop drops the dead entries above the oldest live one and a start reads only live ones",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  {
+    journal j(*e);
+    std::vector<write_record> recs;
+    recs.push_back(record_with_snapshot("p-old", 1));  // position 1
+    recs.push_back(record_for("p-old", 2));            // 2: live until the stop
+    for (int i = 0; i < 6; ++i)                        // 3-8: live until covered below
+      recs.push_back(record_for("p-" + std::to_string(i), 1));
+    recs.push_back(record_with_snapshot("p-late", 1));  // 9
+    recs.push_back(record_for("p-late", 2));            // 10: live
+    REQUIRE(commit_all(j, std::move(recs)));
+    // Snapshots cover p-0 .. p-5 (as passivations or checkpoints do); p-old and p-late
+    // keep a live entry each, as profiles that did not leave before the stop.
+    std::vector<write_record> covers;
+    for (int i = 0; i < 6; ++i)
+      covers.push_back(snapshot_for("p-" + std::to_string(i), 1));
+    REQUIRE(commit_all(j, std::move(covers)));
+    CHECK(j.index().all_positions() == std::vector<std::uint64_t>{2, 10});
+    j.stop();
+    CHECK(stored_positions(*e) == std::vector<std::uint64_t>{2, 10});
+  }
+  journal again(*e);
+  REQUIRE(!again.start_error());
+  CHECK(again.index().positions("p-old") == std::vector<std::uint64_t>{2});
+  CHECK(again.index().positions("p-late") == std::vector<std::uint64_t>{10});
+  CHECK(again.stats().live_entries == 2);
+  CHECK(again.index().low_water(100) == 2);
+  // New entries go on after the last stored one.
+  REQUIRE(commit_one(again, record_for("p-late", 3)));
+  CHECK(again.index().positions("p-late") == std::vector<std::uint64_t>{10, 11});
+  again.stop();
+  CHECK(stored_positions(*e) == std::vector<std::uint64_t>{2, 10, 11});
+}
+
 TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journal starts", "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));
@@ -667,6 +723,40 @@ TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journ
   again.stop();
 }
 
+TEST_CASE("past checkpoint_profiles profiles with live entries the journal asks the oldest one per record appended",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  journal_options o;
+  o.checkpoint_entries = 40;  // the span's pacing from 30 on
+  o.checkpoint_profiles = 10;
+  journal j(*e, o);
+  checkpoint_asks asks(j);
+  auto asked_now = [&] { return asks.now(); };
+  auto name = [](int i) { return "p-" + std::to_string(i); };
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(commit_one(j, record_for(name(i), 1)));  // positions 1..10
+  CHECK(asked_now().empty());  // 10 live profiles: at the bound, not past it
+  for (int i = 10; i < 15; ++i)
+    REQUIRE(commit_one(j, record_for(name(i), 1)));  // 11..15: one ask each, the oldest not yet asked
+  CHECK(asked_now() == std::vector<std::string>{"p-0", "p-1", "p-2", "p-3", "p-4"});
+  std::vector<write_record> three;
+  for (int i = 15; i < 18; ++i)
+    three.push_back(record_for(name(i), 1));  // one commit of three records: three asks
+  REQUIRE(commit_all(j, std::move(three)));
+  CHECK(asked_now().size() == 8);
+  CHECK(asked_now().back() == "p-7");
+  std::vector<write_record> covers;
+  for (int i = 0; i < 8; ++i)
+    covers.push_back(snapshot_for(name(i), 1));
+  REQUIRE(commit_all(j, std::move(covers)));
+  CHECK(j.index().live_profiles() == 10);
+  REQUIRE(commit_one(j, record_for("p-12", 2)));  // no new live profile: no ask
+  CHECK(asked_now().size() == 8);
+  CHECK(j.stats().checkpoints_asked == 8);
+  j.stop();
+}
+
 TEST_CASE("the journal asks the profiles holding its oldest entries for a snapshot, paced from three quarters of "
           "the live span on, and each once per half span",
           "[actors][journal]") {
@@ -675,16 +765,8 @@ TEST_CASE("the journal asks the profiles holding its oldest entries for a snapsh
   journal_options o;
   o.checkpoint_entries = 8;  // pacing from a span of 6, the bound at 8
   journal j(*e, o);
-  std::mutex m;
-  std::vector<std::string> asked;
-  j.on_checkpoint([&](std::vector<std::string> ids) {
-    std::lock_guard<std::mutex> guard(m);
-    asked.insert(asked.end(), ids.begin(), ids.end());
-  });
-  auto asked_now = [&] {
-    std::lock_guard<std::mutex> guard(m);
-    return asked;
-  };
+  checkpoint_asks asks(j);
+  auto asked_now = [&] { return asks.now(); };
   REQUIRE(commit_one(j, record_for("p-old", 1)));  // position 1
   for (std::uint64_t s = 1; s <= 6; ++s)
     REQUIRE(commit_one(j, record_for("p-busy", s)));  // positions 2..7

@@ -120,6 +120,44 @@ TEST_CASE("drop_before deletes the oldest entries in bounded slices", "[storage]
   CHECK(journal_table::next_position(tx, ec) == 3001);
 }
 
+TEST_CASE("drop_except deletes the entries of a range not kept in bounded slices and says where to go on",
+          "[storage][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  REQUIRE(!e->commit([&](write_txn& tx) {
+    for (std::uint64_t p = 1; p <= 100; ++p)
+      journal_table::append(tx, p, "p-" + std::to_string(p % 7), test::sample_entry(p));
+  }));
+  // Keep 10, 11, 50 and 99; 5 and 100 lie outside [from, below) and stay anyway.
+  const std::vector<std::uint64_t> keep{10, 11, 50, 99};
+  std::uint64_t from = 6;
+  std::size_t first = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { first = journal_table::drop_except(tx, from, 100, keep, 40); }));
+  CHECK(first == 40);
+  CHECK(from == 48);  // 6-9, 12-47 deleted: 4 + 36
+  std::size_t second = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { second = journal_table::drop_except(tx, from, 100, keep, 40); }));
+  CHECK(second == 40);  // 48, 49, 51-88
+  CHECK(from == 89);
+  std::size_t third = 0;
+  REQUIRE(!e->commit([&](write_txn& tx) { third = journal_table::drop_except(tx, from, 100, keep, 40); }));
+  CHECK(third == 10);  // 89-98
+  CHECK(from == 100);
+  std::vector<std::uint64_t> rest;
+  for (const auto& r : scan_all(*e))
+    rest.push_back(r.position);
+  std::vector<std::uint64_t> expected{1, 2, 3, 4, 5, 10, 11, 50, 99, 100};
+  CHECK(rest == expected);
+  // Nothing left to drop: none deleted, and the range is done.
+  std::size_t none = 1;
+  from = 1;
+  REQUIRE(!e->commit([&](write_txn& tx) { none = journal_table::drop_except(tx, from, 6, {}, 40); }));
+  CHECK(none == 5);
+  CHECK(from == 6);
+  REQUIRE(!e->commit([&](write_txn& tx) { none = journal_table::drop_except(tx, from, 6, {}, 40); }));
+  CHECK(none == 0);
+}
+
 TEST_CASE("erase_profiles deletes exactly the named profiles' entries", "[storage][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

@@ -4,7 +4,7 @@
 #   tests/bench/scenarios.sh 2    cold profiles: PROFILES (1,000,000) stored, random access
 #   tests/bench/scenarios.sh 3    memory: PROFILES (100,000) active with EVENTS (20) each
 #   tests/bench/scenarios.sh 4    durability = "power" (POWER_SYNC=log: through the commit log)
-#   tests/bench/scenarios.sh 5    restart: start to /readyz 200 over a filled data dir
+#   tests/bench/scenarios.sh 5    restart: start to /readyz 200 over a filled data dir, clean and after a SIGKILL
 #   tests/bench/scenarios.sh 6    POST /v1/events batches with wrk
 # Run from the repository root after building (build/). Each prints what it measured;
 # nudge_bench's JSON summary lines are kept in $OUT (default /tmp/nudge-scenarios).
@@ -231,6 +231,29 @@ scenario_5() {
     echo "restart $run: $(( (t1 - t0) / 1000000 )) ms from exec to /readyz 200 ($stored profiles stored, $(du -sh "$dir/data.mdb" | cut -f1) data file)"
     stop_nudge
   done
+  # Then a start after a crash, which reads every journal entry a clean stop would have
+  # dropped: a copy of the dir under a closed loop over its profiles for CRASH_LOAD
+  # (20s), SIGKILL, and two timed starts of what that left, each SIGKILLed too so that
+  # the second reads the same journal. CRASH=0 skips it.
+  [ "${CRASH:-1}" = 0 ] && return 0
+  local copy=$OUT/s5-crash profiles
+  profiles=$(cat "$dir/.profiles" 2>/dev/null || echo 10000)
+  rm -rf "$copy"
+  cp -a --sparse=always "$dir" "$copy"
+  start_nudge "$copy"
+  DURATION=${CRASH_LOAD:-20s} WARMUP=0s run_bench s5-load --url ws://127.0.0.1:18080/v1/stream \
+    --key "$(cat "$copy/web.key")" --connections 64 --window 16 --profiles "$profiles"
+  echo "live journal entries at the kill: $(stats "$copy" | grep -o '"live_entries":[0-9]*' | cut -d: -f2)"
+  kill -9 "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true
+  for run in 1 2; do
+    local t0; t0=$(date +%s%N)
+    start_nudge "$copy"
+    local t1; t1=$(date +%s%N)
+    echo "start after SIGKILL $run: $(( (t1 - t0) / 1000000 )) ms from exec to /readyz 200"
+    kill -9 "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true
+  done
+  grep 'journal: .* entries from position' "$OUT/nudge.log" | tail -1
+  rm -rf "$copy"
 }
 
 scenario_6() {

@@ -174,10 +174,10 @@ void journal::drop_dead_entries() {
     from = resume;
     total += dropped;
   }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   if (total > 0)
     spdlog::info("journal: dropped {} dead entries above the oldest live one in {} ms, {} live entries stay", total,
-               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
-               live.size());
+                 took.count(), live.size());
 }
 
 void journal::ask_for_checkpoints(std::size_t committed) {

@@ -180,7 +180,7 @@ void journal::drop_dead_entries() {
                  took.count(), live.size());
 }
 
-void journal::ask_for_checkpoints(std::size_t committed) {
+void journal::ask_for_checkpoints(std::size_t appended) {
   const std::uint64_t span = options_.checkpoint_entries;
   if (!checkpoint_ || span == 0 || checkpoints_stopped_.load(std::memory_order_acquire))
     return;
@@ -202,7 +202,7 @@ void journal::ask_for_checkpoints(std::size_t committed) {
     max = max_per_commit;
     if (live_span <= span) {
       const std::uint64_t zone = std::max<std::uint64_t>(1, span - pace_from);
-      ask_credit_ += committed * (live_span - pace_from);
+      ask_credit_ += appended * (live_span - pace_from);
       max = static_cast<std::size_t>(std::min<std::uint64_t>(max_per_commit, ask_credit_ / zone));
       ask_credit_ = max < max_per_commit ? ask_credit_ - max * zone : 0;
     }
@@ -215,7 +215,7 @@ void journal::ask_for_checkpoints(std::size_t committed) {
   const std::uint64_t profile_bound = options_.checkpoint_profiles;
   if (const std::uint64_t live_profiles = index_.live_profiles();
       max == 0 && profile_bound != 0 && live_profiles > profile_bound) {
-    max = static_cast<std::size_t>(std::min<std::uint64_t>({max_per_commit, committed, live_profiles - profile_bound}));
+    max = static_cast<std::size_t>(std::min<std::uint64_t>({max_per_commit, appended, live_profiles - profile_bound}));
     before = next_position_;
   }
   if (max == 0)
@@ -576,9 +576,10 @@ void journal::commit_batch(std::vector<write_record>& batch) {
           index_.covered(merged);
       }
     }
+    const std::uint64_t appended = position - next_position_;
     next_position_ = position;
     dropped_below_ = dropped_below;
-    ask_for_checkpoints(batch.size());
+    ask_for_checkpoints(appended);
   }
   // Replies travel per lane, one hand-off per lane per commit (one lane per I/O
   // thread of the gateway, in the order the records came); sinks without a lane get

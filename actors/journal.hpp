@@ -229,10 +229,11 @@ private:
 
   /// Builds index_ from the journal and the snapshots; sets next_position_.
   std::error_code build_index();
-  /// After a successful commit of `committed` records: asks the profiles that hold the
-  /// oldest live entries for a snapshot when the journal's live span is over three
-  /// quarters of checkpoint_entries, a number paced by `committed` below the bound.
-  void ask_for_checkpoints(std::size_t committed);
+  /// After a successful commit that appended `appended` entries: asks the profiles that
+  /// hold the oldest live entries for a snapshot when the journal's live span is over
+  /// three quarters of checkpoint_entries, a number paced by `appended` below the bound,
+  /// and the oldest live profiles past checkpoint_profiles, up to `appended` of them.
+  void ask_for_checkpoints(std::size_t appended);
   /// At a clean stop: drops every dead entry, those below the oldest live one and those
   /// above it (commits of its own), so that the next start reads only live ones.
   void drop_dead_entries();

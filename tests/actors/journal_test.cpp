@@ -703,6 +703,40 @@ TEST_CASE("a clean stop drops the dead entries above the oldest live one and a s
   CHECK(stored_positions(*e) == std::vector<std::uint64_t>{2, 10, 11});
 }
 
+TEST_CASE("a journal opened again over thousands of profiles indexes every one of them from above its snapshot",
+          "[actors][journal]") {
+  test::temp_dir tmp;
+  auto e = test::open_env(test::options_for(tmp.path()));
+  constexpr int profiles = 13000;  // 8,666 left with a live entry
+  auto name = [](int i) { return "p-" + std::to_string(i); };
+  {
+    journal j(*e);
+    std::vector<write_record> recs;
+    for (int i = 0; i < profiles; ++i) {
+      recs.push_back(record_with_snapshot(name(i), 1));  // position 2i + 1: dead
+      recs.push_back(record_for(name(i), 2));            // 2i + 2: live unless covered below
+    }
+    REQUIRE(commit_all(j, std::move(recs)));
+    std::vector<write_record> covers;
+    for (int i = 0; i < profiles; i += 3)
+      covers.push_back(snapshot_for(name(i), 2));
+    REQUIRE(commit_all(j, std::move(covers)));
+    j.stop();
+  }
+  journal again(*e);
+  REQUIRE(!again.start_error());
+  CHECK(again.index().live_profiles() == 8666);
+  CHECK(again.stats().live_entries == 8666);
+  int wrong = 0;
+  for (int i = 0; i < profiles; ++i) {
+    const auto expected = i % 3 == 0 ? std::vector<std::uint64_t>{}
+                                     : std::vector<std::uint64_t>{static_cast<std::uint64_t>(2 * i + 2)};
+    wrong += again.index().positions(name(i)) == expected ? 0 : 1;
+  }
+  CHECK(wrong == 0);
+  again.stop();
+}
+
 TEST_CASE("an unreadable snapshot keeps its profile's entries live and the journal starts", "[actors][journal]") {
   test::temp_dir tmp;
   auto e = test::open_env(test::options_for(tmp.path()));

@@ -197,41 +197,24 @@ std::size_t drop_before(write_txn& tx, std::uint64_t position, std::size_t max_e
 
 std::size_t drop_except(write_txn& tx, std::uint64_t& from, std::uint64_t below,
                         std::span<const std::uint64_t> keep, std::size_t max_entries) {
-  detail::check_usable(tx);
-  const MDB_dbi dbi = tx.environment().journal();
-  int rc = MDB_SUCCESS;
-  detail::cursor cur(tx.get(), dbi, rc);
-  if (rc != MDB_SUCCESS)
-    detail::fail(tx, rc);
+  if (max_entries == 0)
+    return 0;
   std::string start;
   make_key(start, from);
-  MDB_val k{start.size(), start.data()};
-  MDB_val v{};
   auto kept = std::lower_bound(keep.begin(), keep.end(), from);
-  std::size_t deleted = 0;
-  std::uint64_t next = below;
-  for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    auto pos = position_of(k);
-    if (!pos || *pos >= below)
-      break;
-    if (deleted == max_entries) {
-      next = *pos;
-      break;
-    }
-    while (kept != keep.end() && *kept < *pos)
-      ++kept;
-    if (kept != keep.end() && *kept == *pos)
-      continue;
-    detail::log_del(tx, dbi, detail::to_view(k));  // before the delete: k points into the page
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      detail::fail(tx, rc);
-    ++deleted;
-    // After a delete, MDB_NEXT yields the entry that followed the deleted one.
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    detail::fail(tx, rc);
-  from = next;
+  std::uint64_t last = from;  // the last position the walk looked at
+  const std::size_t deleted =
+      detail::erase_walk(tx, tx.environment().journal(), start, max_entries, [&](const MDB_val& k, const MDB_val&) {
+        auto pos = position_of(k);
+        if (!pos || *pos >= below)
+          return detail::walk_step::stop;
+        last = *pos;
+        while (kept != keep.end() && *kept < *pos)
+          ++kept;
+        return kept != keep.end() && *kept == *pos ? detail::walk_step::keep : detail::walk_step::erase;
+      });
+  // Stopped by the bound on deletions: the next call goes on after the last one.
+  from = deleted == max_entries ? last + 1 : below;
   return deleted;
 }
 

@@ -98,27 +98,10 @@ bool del(write_txn& tx, MDB_dbi dbi, std::string_view key) {
 
 std::size_t erase_range(write_txn& tx, MDB_dbi dbi, std::string_view from,
                         std::optional<std::string_view> before) {
-  check_usable(tx);
-  int rc = MDB_SUCCESS;
-  cursor cur(tx.get(), dbi, rc);
-  if (rc != MDB_SUCCESS)
-    fail(tx, rc);
-  MDB_val k = to_val(from);
-  MDB_val v{};
-  std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
   // string_view compares as memcmp, then by length: LMDB's default key order.
-  while (rc == MDB_SUCCESS && (!before || to_view(k) < *before)) {
-    log_del(tx, dbi, to_view(k));  // before the delete: k points into the page
-    if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
-      fail(tx, rc);
-    ++deleted;
-    // After a delete LMDB's MDB_NEXT yields the entry that followed the deleted one.
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-    fail(tx, rc);
-  return deleted;
+  return erase_walk(tx, dbi, from, std::numeric_limits<std::size_t>::max(), [&](const MDB_val& k, const MDB_val&) {
+    return !before || to_view(k) < *before ? walk_step::erase : walk_step::stop;
+  });
 }
 
 std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
@@ -133,30 +116,26 @@ std::size_t erase_prefix(write_txn& tx, MDB_dbi dbi, std::string_view prefix) {
   return erase_range(tx, dbi, prefix, after);
 }
 
-namespace {
-
-// One cursor walk from the first entry: `match` says whether to delete an entry;
-// the walk stops at the first entry not deleted when `stop_at_miss`, and after
-// `max_entries` deletions.
-std::size_t erase_walk(write_txn& tx, MDB_dbi dbi, std::size_t max_entries, bool stop_at_miss,
-                       const std::function<bool(const MDB_val& key, const MDB_val& value)>& match) {
+std::size_t erase_walk(write_txn& tx, MDB_dbi dbi, std::string_view from, std::size_t max_entries,
+                       const std::function<walk_step(const MDB_val& key, const MDB_val& value)>& step) {
   check_usable(tx);
   int rc = MDB_SUCCESS;
   cursor cur(tx.get(), dbi, rc);
   if (rc != MDB_SUCCESS)
     fail(tx, rc);
-  MDB_val k{};
+  MDB_val k = to_val(from);
   MDB_val v{};
   std::size_t deleted = 0;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  rc = mdb_cursor_get(cur.get(), &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
   while (rc == MDB_SUCCESS && deleted < max_entries) {
-    if (match(k, v)) {
+    const walk_step what = step(k, v);
+    if (what == walk_step::stop)
+      break;
+    if (what == walk_step::erase) {
       log_del(tx, dbi, to_view(k));  // before the delete: k points into the page
       if (rc = mdb_cursor_del(cur.get(), 0); rc != MDB_SUCCESS)
         fail(tx, rc);
       ++deleted;
-    } else if (stop_at_miss) {
-      break;
     }
     // After a delete, MDB_NEXT yields the entry that followed the deleted one.
     rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
@@ -166,17 +145,18 @@ std::size_t erase_walk(write_txn& tx, MDB_dbi dbi, std::size_t max_entries, bool
   return deleted;
 }
 
-}  // namespace
-
 std::size_t erase_front_while(write_txn& tx, MDB_dbi dbi, std::size_t max_entries,
                               const std::function<bool(const MDB_val& key)>& expired) {
-  return erase_walk(tx, dbi, max_entries, true, [&](const MDB_val& k, const MDB_val&) { return expired(k); });
+  return erase_walk(tx, dbi, {}, max_entries, [&](const MDB_val& k, const MDB_val&) {
+    return expired(k) ? walk_step::erase : walk_step::stop;
+  });
 }
 
 std::size_t erase_if(write_txn& tx, MDB_dbi dbi,
                      const std::function<bool(std::string_view key, const MDB_val& value)>& match) {
-  return erase_walk(tx, dbi, std::numeric_limits<std::size_t>::max(), false,
-                    [&](const MDB_val& k, const MDB_val& v) { return match(to_view(k), v); });
+  return erase_walk(tx, dbi, {}, std::numeric_limits<std::size_t>::max(), [&](const MDB_val& k, const MDB_val& v) {
+    return match(to_view(k), v) ? walk_step::erase : walk_step::keep;
+  });
 }
 
 }  // namespace nudge::storage::detail

@@ -103,6 +103,16 @@ void put_last(write_txn& tx, MDB_dbi dbi, std::string_view key, std::string_view
 /// mdb_del; false when the key was absent; fails the transaction on other errors.
 bool del(write_txn& tx, MDB_dbi dbi, std::string_view key);
 
+/// What erase_walk() does with an entry.
+enum class walk_step { erase, keep, stop };
+
+/// One cursor walk over `dbi` in key order from the first key at or above `from` (the
+/// first key when `from` is empty): erases, keeps or stops at each entry as
+/// `step(key, value)` says, and stops after `max_entries` erasures; returns how many.
+/// Fails the transaction on LMDB errors.
+std::size_t erase_walk(write_txn& tx, MDB_dbi dbi, std::string_view from, std::size_t max_entries,
+                       const std::function<walk_step(const MDB_val& key, const MDB_val& value)>& step);
+
 /// Deletes every entry of `dbi` with a key from `from` up to, not including,
 /// `before` (to the end without one), in LMDB's default key order; returns how
 /// many. Fails the transaction on LMDB errors.

@@ -46,6 +46,15 @@ start_nudge() {
 }
 
 stop_nudge() { kill "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true; }
+kill_nudge() { kill -9 "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true; }
+
+# timed_start DIR: start_nudge DIR, with the milliseconds from exec to /readyz 200 (as
+# polled by start_nudge) left in start_ms.
+timed_start() {
+  local t0; t0=$(date +%s%N)
+  start_nudge "$1"
+  start_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
 
 stats() { curl -s -H "Authorization: Bearer $(cat "$1/admin.token")" http://127.0.0.1:18080/v1/stats; }
 
@@ -224,11 +233,9 @@ scenario_5() {
   [ -f "$dir/data.mdb" ] || { echo "scenario 5 needs a filled data dir: run scenario 2 first or set DIR" >&2; return 1; }
   local stored
   for run in 1 2 3; do
-    local t0; t0=$(date +%s%N)
-    start_nudge "$dir"
-    local t1; t1=$(date +%s%N)
+    timed_start "$dir"
     stored=$(stats "$dir" | grep -o '"stored":[0-9]*' | cut -d: -f2)
-    echo "restart $run: $(( (t1 - t0) / 1000000 )) ms from exec to /readyz 200 ($stored profiles stored, $(du -sh "$dir/data.mdb" | cut -f1) data file)"
+    echo "restart $run: $start_ms ms from exec to /readyz 200 ($stored profiles stored, $(du -sh "$dir/data.mdb" | cut -f1) data file)"
     stop_nudge
   done
   # Then a start after a crash, which reads every journal entry a clean stop would have
@@ -244,13 +251,11 @@ scenario_5() {
   DURATION=${CRASH_LOAD:-20s} WARMUP=0s run_bench s5-load --url ws://127.0.0.1:18080/v1/stream \
     --key "$(cat "$copy/web.key")" --connections 64 --window 16 --profiles "$profiles"
   echo "live journal entries at the kill: $(stats "$copy" | grep -o '"live_entries":[0-9]*' | cut -d: -f2)"
-  kill -9 "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true
+  kill_nudge
   for run in 1 2; do
-    local t0; t0=$(date +%s%N)
-    start_nudge "$copy"
-    local t1; t1=$(date +%s%N)
-    echo "start after SIGKILL $run: $(( (t1 - t0) / 1000000 )) ms from exec to /readyz 200"
-    kill -9 "$nudge_pid"; wait "$nudge_pid" 2>/dev/null || true
+    timed_start "$copy"
+    echo "start after SIGKILL $run: $start_ms ms from exec to /readyz 200"
+    kill_nudge
   done
   grep 'journal: .* entries from position' "$OUT/nudge.log" | tail -1
   rm -rf "$copy"
